@@ -1,0 +1,109 @@
+"""Step 1: corpora -> per-split manifests and a 16 kHz mono waveform store under data/interim/."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..audio import DEFAULT_MIN_DURATION_S
+from ..corpora import CorpusLayoutError, is_demo_root
+from ..corpora.asvspoof import asvspoof_clips
+from ..corpora.fakeavceleb import fakeavceleb_clips, flag_duplicates
+from ..corpora.user_audio import csv_clips, folder_clips, _safe_id
+from ..ingest import PlanMismatch, ingest_split
+from ..paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
+
+CORPORA = ("asvspoof2019", "fakeavceleb", "csv", "folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="preprocess_datasets.py",
+        description="Decode a corpus once into 16 kHz mono shards plus one manifest per split.")
+    parser.add_argument("--corpus", required=True, choices=CORPORA,
+                        help="asvspoof2019 (LA), fakeavceleb (v1.2), csv (path,label[,speaker,attack,split]) "
+                             "or folder (real/ and fake/ subfolders)")
+    parser.add_argument("--root", type=Path,
+                        help="corpus root, CSV file or folder (defaults: data/raw/asvspoof, data/raw/fakeav)")
+    parser.add_argument("--name", help="corpus name used in split ids (default: the corpus kind, "
+                                       "or the CSV/folder name)")
+    parser.add_argument("--splits", nargs="+", help="splits to ingest (default: all)")
+    parser.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
+    parser.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    parser.add_argument("--min-duration", type=float, default=DEFAULT_MIN_DURATION_S,
+                        help="clips shorter than this many seconds are rejected (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the FakeAVCeleb identity split")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete earlier output for these splits and start again")
+    return parser
+
+
+def _collect(args) -> dict:
+    if args.corpus == "asvspoof2019":
+        return asvspoof_clips(args.root, args.splits or ("train", "dev", "eval"))
+    if args.corpus == "fakeavceleb":
+        split_file = args.interim_dir / f"{args.name}_identity_split.json"
+        return fakeavceleb_clips(args.root, split_file, args.seed, args.splits or ("train", "dev", "eval"))
+    clips = csv_clips(args.root) if args.corpus == "csv" else folder_clips(args.root)
+    if args.splits:
+        unknown = sorted(set(args.splits) - set(clips))
+        if unknown:
+            raise ValueError(f"splits {unknown} are not in {args.root}; it has {sorted(clips)}")
+        clips = {s: clips[s] for s in args.splits}
+    return clips
+
+
+def _summary_line(info: dict, rejects_path: Path) -> str:
+    attacks = ", ".join(f"{k} {v:,}" for k, v in info["spoof_per_attack"].items()) or "none"
+    lines = [
+        f"[preprocess {info['split_id']}] {info['num_clips']:,} clips, {info['hours']:.2f} h, "
+        f"bona fide {info['num_bonafide']:,} / spoof {info['num_spoof']:,}"
+        + (f" / unlabelled {info['num_unlabelled']:,}" if info["num_unlabelled"] else ""),
+        f"[preprocess {info['split_id']}] spoof per attack: {attacks}",
+    ]
+    if info["num_rejected"]:
+        reasons = ", ".join(f"{k} {v}" for k, v in info["rejected_by_reason"].items())
+        lines.append(f"[preprocess {info['split_id']}] rejected {info['num_rejected']} clips ({reasons}): "
+                     f"listed in {rejects_path}")
+    caveat = " [demo corpus]" if info["demo"] else ""
+    lines.append(f"PREPROCESS split={info['split_id']} clips={info['num_clips']} hours={info['hours']:.3f} "
+                 f"bonafide={info['num_bonafide']} spoof={info['num_spoof']} "
+                 f"rejected={info['num_rejected']}{caveat}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.jobs == 0 or args.jobs < -1:
+        print("error: --jobs must be a positive number of workers, or -1 for all cores", file=sys.stderr)
+        return 2
+    if args.root is None:
+        if args.corpus not in DEFAULT_CORPUS_ROOTS:
+            print(f"error: --corpus {args.corpus} needs --root (the CSV file or the folder)", file=sys.stderr)
+            return 2
+        args.root = DEFAULT_CORPUS_ROOTS[args.corpus]
+    if args.name is None:
+        args.name = args.corpus if args.corpus in DEFAULT_CORPUS_ROOTS else _safe_id(args.root.stem)
+    elif _safe_id(args.name) != args.name:
+        print(f"error: --name may hold only letters, digits, '.', '_' and '-' (try {_safe_id(args.name)})",
+              file=sys.stderr)
+        return 2
+    try:
+        clips = _collect(args)
+        demo = is_demo_root(args.root)
+        summaries = []
+        for split, split_clips in clips.items():
+            summaries.append(ingest_split(
+                split_clips, args.interim_dir, args.name, split, jobs=args.jobs,
+                min_duration_s=args.min_duration, demo=demo, source_root=str(args.root.resolve()),
+                overwrite=args.overwrite))
+        if args.corpus == "fakeavceleb" and summaries:
+            duplicates = flag_duplicates([s.split_dir for s in summaries])
+            by_category = duplicates["category"].value_counts().sort_index().to_dict()
+            print(f"[preprocess {args.name}] {len(duplicates):,} clips share their decoded audio with an "
+                  f"earlier clip (column duplicate_of): {by_category or 'none'}")
+    except (CorpusLayoutError, PlanMismatch, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for summary in summaries:
+        print(_summary_line(summary.info, summary.split_dir / "rejects.csv"))
+    return 0

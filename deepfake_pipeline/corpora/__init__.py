@@ -1,0 +1,15 @@
+"""Parsers that turn a corpus on disk into lists of clips to ingest, one list per split."""
+
+from pathlib import Path
+
+DEMO_MARKER = "DEMO_CORPUS.txt"
+
+
+class CorpusLayoutError(FileNotFoundError):
+    """The corpus is not where or how the user said: the message names the expected layout."""
+
+
+def is_demo_root(root) -> bool:
+    """The generated demo corpus leaves a marker at its root; results from it must say so."""
+    root = Path(root).resolve()
+    return any((folder / DEMO_MARKER).is_file() for folder in [root, *list(root.parents)[:2]])

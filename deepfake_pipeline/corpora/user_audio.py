@@ -1,0 +1,93 @@
+"""A user's own audio: a CSV listing clips, or a folder with real/fake subfolders.
+
+CSV: a path column (`path`, `file`, `filename` or `relpath`), `label` (bonafide/spoof, real/fake,
+0/1), and optional `speaker`, `attack`, `split`, `utt_id`. Relative paths resolve against the
+CSV's own folder. Folder: `real/` or `bonafide/` and `fake/` or `spoof/` subfolders (searched
+recursively); a folder without them is taken as unlabelled clips to score.
+"""
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..audio import AUDIO_EXTENSIONS
+from ..ingest import ClipSpec
+from ..labels import BONAFIDE, SPOOF, UNLABELLED, parse_label
+from . import CorpusLayoutError
+
+PATH_COLUMNS = ("path", "file", "filename", "relpath")
+DEFAULT_SPLIT = "all"
+FOLDER_LABELS = {"real": BONAFIDE, "bonafide": BONAFIDE, "bona_fide": BONAFIDE, "genuine": BONAFIDE,
+                 "fake": SPOOF, "spoof": SPOOF}
+
+
+def _safe_id(text: str) -> str:
+    """Score files are `utt_id score` lines, so an id must not hold whitespace or separators."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "clip"
+
+
+def _unique_ids(ids: list) -> list:
+    seen, unique = {}, []
+    for utt_id in ids:
+        count = seen.get(utt_id, 0)
+        seen[utt_id] = count + 1
+        unique.append(utt_id if count == 0 else f"{utt_id}_{count}")
+    return unique
+
+
+def csv_clips(csv_path) -> dict:
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise CorpusLayoutError(f"CSV {csv_path} does not exist")
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    table.columns = [c.strip().lower() for c in table.columns]
+    path_column = next((c for c in PATH_COLUMNS if c in table.columns), None)
+    if path_column is None or "label" not in table.columns:
+        raise CorpusLayoutError(
+            f"{csv_path} needs a path column (one of {', '.join(PATH_COLUMNS)}) and a `label` column "
+            f"(bonafide/spoof); it has {list(table.columns)}")
+    base = csv_path.resolve().parent
+    paths = [(base / p).resolve() if not Path(p).is_absolute() else Path(p) for p in table[path_column]]
+    labels = []
+    for number, value in enumerate(table["label"], start=2):
+        try:
+            labels.append(parse_label(value))
+        except ValueError as error:
+            raise ValueError(f"{csv_path}:{number}: {error}") from None
+    if "utt_id" in table.columns:
+        ids = [_safe_id(v) for v in table["utt_id"]]
+    else:
+        ids = [_safe_id(str(Path(p).with_suffix(""))) for p in table[path_column]]
+    ids = _unique_ids(ids)
+    clips = {}
+    for i, path in enumerate(paths):
+        split = table["split"].iloc[i].strip() if "split" in table.columns else DEFAULT_SPLIT
+        clips.setdefault(split or DEFAULT_SPLIT, []).append(ClipSpec(
+            utt_id=ids[i], source_path=str(path), label=labels[i],
+            attack=(table["attack"].iloc[i].strip() or "-") if "attack" in table.columns else "-",
+            speaker=(table["speaker"].iloc[i].strip() or "-") if "speaker" in table.columns else "-"))
+    return clips
+
+
+def _audio_files(folder: Path) -> list:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
+def folder_clips(folder) -> dict:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CorpusLayoutError(
+            f"folder {folder} does not exist; expected <folder>/real/ (or bonafide/) and "
+            "<folder>/fake/ (or spoof/) holding audio files")
+    labelled = [(sub, FOLDER_LABELS[sub.name.lower()]) for sub in sorted(folder.iterdir())
+                if sub.is_dir() and sub.name.lower() in FOLDER_LABELS]
+    if labelled:
+        files = [(path, label) for sub, label in labelled for path in _audio_files(sub)]
+    else:
+        files = [(path, UNLABELLED) for path in _audio_files(folder)]
+    if not files:
+        raise CorpusLayoutError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {folder}")
+    ids = _unique_ids([_safe_id(str(p.relative_to(folder).with_suffix(""))) for p, _ in files])
+    return {DEFAULT_SPLIT: [ClipSpec(utt_id=utt_id, source_path=str(path.resolve()), label=label)
+                            for utt_id, (path, label) in zip(ids, files)]}
