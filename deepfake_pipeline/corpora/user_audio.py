@@ -6,6 +6,7 @@ CSV's own folder. Folder: `real/` or `bonafide/` and `fake/` or `spoof/` subfold
 recursively); a folder without them is taken as unlabelled clips to score.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def csv_clips(csv_path) -> dict:
     if "utt_id" in table.columns:
         ids = [_safe_id(v) for v in table["utt_id"]]
     else:
-        ids = [_safe_id(str(Path(p).with_suffix(""))) for p in table[path_column]]
+        # Ids from the path below the clips' common folder: short, and unique when the paths are.
+        common = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else base
+        ids = [_safe_id(str(p.relative_to(common).with_suffix(""))) for p in paths]
     ids = _unique_ids(ids)
     clips = {}
     for i, path in enumerate(paths):
