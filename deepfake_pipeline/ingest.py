@@ -71,21 +71,22 @@ def shard_size_for(num_clips: int) -> int:
 
 
 class _CrashSwitch:
-    def __init__(self):
-        value = os.environ.get(CRASH_ENV)
-        self.remaining = int(value) if value else None
+    """Counts file events across the whole process (all shards), so a test can kill the run at
+    any chosen point of it."""
+
+    remaining = None
+    armed = False
 
     @classmethod
-    def disabled(cls):
-        switch = cls()
-        switch.remaining = None
-        return switch
-
-    def event(self):
-        if self.remaining is None:
+    def event(cls):
+        if not cls.armed:
+            value = os.environ.get(CRASH_ENV)
+            cls.remaining = int(value) if value else None
+            cls.armed = True
+        if cls.remaining is None:
             return
-        self.remaining -= 1
-        if self.remaining <= 0:
+        cls.remaining -= 1
+        if cls.remaining <= 0:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -96,7 +97,7 @@ def _part_path(split_dir: Path, shard: int) -> Path:
 def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: str,
                   min_duration_s: float, in_process: bool) -> ShardResult:
     # Injected crashes fire only in-process: a killed pool worker is not what a user's kill does.
-    crash = _CrashSwitch() if in_process else _CrashSwitch.disabled()
+    crash_event = _CrashSwitch.event if in_process else (lambda: None)
     rows, arrays, offset, audio_s = [], [], 0, 0.0
     for clip_spec in clips:
         row = {"utt_id": clip_spec.utt_id, "corpus": corpus, "split": split,
@@ -123,9 +124,9 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
     tmp = wave_path.with_name(wave_path.name + f".tmp{os.getpid()}")
     with open(tmp, "wb") as handle:
         np.save(handle, samples)
-    crash.event()
+    crash_event()
     tmp.replace(wave_path)
-    crash.event()
+    crash_event()
     part = _part_path(split_dir, shard)
     tmp = part.with_name(part.name + f".tmp{os.getpid()}")
     table = pd.DataFrame(rows)
@@ -133,9 +134,9 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
         # Rejected rows have no value here; nullable ints keep "16000", not "16000.0".
         table[column] = pd.array(table[column] if column in table else [None] * len(table), dtype="Int64")
     table.to_csv(tmp, index=False)
-    crash.event()
+    crash_event()
     tmp.replace(part)
-    crash.event()
+    crash_event()
     return ShardResult(shard, len(clips), len(arrays), audio_s)
 
 
@@ -227,11 +228,11 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     tasks = (delayed(_ingest_shard)(s, clips[s * shard_size:(s + 1) * shard_size], split_dir,
                                     corpus, split, min_duration_s, jobs == 1) for s in pending)
     rejected = 0
-    crash = _CrashSwitch() if jobs != 1 else None
+    parent_counts_events = jobs != 1
     for result in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
         rejected += result.clips - result.accepted
         progress.update(result.clips, result.audio_s, extra=f"rejected {rejected}")
-        if crash:
-            crash.event()
+        if parent_counts_events:
+            _CrashSwitch.event()
     info = _finalise(split_dir, n_shards, base_info)
     return SplitSummary(sid, split_dir, info)
