@@ -1,0 +1,362 @@
+"""Metrics checked against independent, deliberately naive computations."""
+
+import json
+import math
+import pickle
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+from sklearn.metrics import det_curve as sklearn_det_curve
+
+from deepfake_pipeline.metrics import (
+    EER,
+    bootstrap_ci,
+    delong_test,
+    det_curve,
+    eer,
+    paired_bootstrap_auc_diff,
+    per_attack_metrics,
+    roc_auc,
+    summarize,
+)
+from deepfake_pipeline.metrics_significance import cluster_codes
+
+
+def make_trials(n_bona, n_spoof, separation, seed, decimals=None):
+    """Labels (bona fide first) and scores where bona fide trials score ``separation`` higher."""
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.zeros(n_bona, int), np.ones(n_spoof, int)]
+    scores = rng.normal(size=labels.size) + separation * (labels == 0)
+    if decimals is not None:
+        scores = np.round(scores, decimals)
+    return labels, scores
+
+
+def pairwise_auc(labels, scores):
+    bona, spoof = scores[labels == 0], scores[labels == 1]
+    wins = ties = 0
+    for b in bona:
+        for s in spoof:
+            wins += b > s
+            ties += b == s
+    return (wins + 0.5 * ties) / (bona.size * spoof.size)
+
+
+def brute_force_rates(labels, scores):
+    """(threshold, FRR, FAR) at every distinct score and above the highest, one trial at a time."""
+    points = []
+    for t in sorted(set(scores.tolist())) + [math.inf]:
+        frr = sum(s < t for s, y in zip(scores, labels) if y == 0) / np.sum(labels == 0)
+        far = sum(s >= t for s, y in zip(scores, labels) if y == 1) / np.sum(labels == 1)
+        points.append((t, frr, far))
+    return points
+
+
+def asvspoof_reference_eer(bona_scores, spoof_scores):
+    """The ASVspoof evaluation packages' EER, restated: reject the k lowest trials of the stable
+    sort (bona fide first among ties), take the k with the smallest |FRR - FAR|, and average."""
+    all_scores = np.concatenate([bona_scores, spoof_scores])
+    is_bona = np.concatenate([np.ones(bona_scores.size), np.zeros(spoof_scores.size)])
+    is_bona = is_bona[np.argsort(all_scores, kind="mergesort")]
+    frr = np.r_[0, np.cumsum(is_bona) / bona_scores.size]
+    far = np.r_[1, (spoof_scores.size - np.cumsum(1 - is_bona)) / spoof_scores.size]
+    best = np.argmin(np.abs(frr - far))
+    return (frr[best] + far[best]) / 2
+
+
+# ----------------------------------------------------------------------------- AUC
+
+
+@pytest.mark.parametrize("decimals", [None, 1, 0])
+def test_roc_auc_equals_pairwise_count_with_half_credit_for_ties(decimals):
+    labels, scores = make_trials(40, 60, 0.8, seed=1, decimals=decimals)
+    assert roc_auc(labels, scores) == pytest.approx(pairwise_auc(labels, scores), abs=1e-12)
+
+
+def test_roc_auc_rewards_higher_scores_for_bona_fide():
+    labels = np.array([0, 0, 1, 1])
+    assert roc_auc(labels, [3.0, 2.0, 1.0, 0.0]) == 1.0
+    assert roc_auc(labels, [0.0, 1.0, 2.0, 3.0]) == 0.0
+
+
+# ----------------------------------------------------------------------------- EER
+
+
+@pytest.mark.parametrize("decimals", [None, 1])
+def test_eer_lies_on_the_brute_force_crossing_segment(decimals):
+    labels, scores = make_trials(50, 70, 1.0, seed=2, decimals=decimals)
+    points = brute_force_rates(labels, scores)
+    upper = next(i for i, (_, frr, far) in enumerate(points) if frr >= far)
+    (t_lo, frr_lo, far_lo), (t_hi, frr_hi, far_hi) = points[upper - 1], points[upper]
+    result = eer(labels, scores)
+    assert frr_lo - 1e-12 <= result.eer <= frr_hi + 1e-12
+    assert far_hi - 1e-12 <= result.eer <= far_lo + 1e-12
+    assert t_lo <= result.threshold <= t_hi
+    # (EER, EER) is on the straight line through the two points (zero cross product).
+    cross = (result.eer - far_lo) * (frr_hi - frr_lo) - (result.eer - frr_lo) * (far_hi - far_lo)
+    assert cross == pytest.approx(0, abs=1e-12)
+
+
+def test_eer_hand_computed_interpolation():
+    # Thresholds 1, 2, 3: (FRR, FAR) = (0, 1/2), (1/3, 1/2), (1/3, 0). FRR - FAR goes from
+    # -1/6 to +1/3, so the crossing is 1/3 of the way from t=2 to t=3, at EER 1/3.
+    result = eer([0, 0, 0, 1, 1], [1.0, 3.0, 4.0, 0.0, 2.0])
+    assert result.eer == pytest.approx(1 / 3, abs=1e-12)
+    assert result.threshold == pytest.approx(2 + 1 / 3, abs=1e-12)
+
+
+def test_eer_is_exact_where_the_curves_meet_at_an_operating_point():
+    bona, spoof = np.array([2.0, 3.0, 4.0, 5.0]), np.array([0.0, 1.0, 2.5, 6.0])
+    labels = np.r_[np.zeros(4, int), np.ones(4, int)]
+    result = eer(labels, np.r_[bona, spoof])
+    assert result == EER(eer=0.25, threshold=3.0)  # FRR = FAR = 1/4 accepting score >= 3
+    assert asvspoof_reference_eer(bona, spoof) == 0.25
+
+
+def test_eer_agrees_with_the_asvspoof_reference_within_half_a_step():
+    for seed in range(5):
+        labels, scores = make_trials(37, 83, 1.2, seed=seed)
+        reference = asvspoof_reference_eer(scores[labels == 0], scores[labels == 1])
+        half_step = max(1 / 37, 1 / 83) / 2
+        assert abs(eer(labels, scores).eer - reference) <= half_step + 1e-12
+
+
+def test_eer_is_zero_and_auc_one_for_perfectly_separated_scores():
+    labels = np.r_[np.zeros(5, int), np.ones(7, int)]
+    scores = np.r_[np.linspace(10, 11, 5), np.linspace(0, 1, 7)]
+    result = eer(labels, scores)
+    assert result.eer == 0.0
+    assert 1.0 < result.threshold <= 10.0
+    assert roc_auc(labels, scores) == 1.0
+
+
+def test_eer_is_near_one_half_for_uninformative_scores():
+    labels, scores = make_trials(2000, 2000, 0.0, seed=3)
+    assert abs(eer(labels, scores).eer - 0.5) < 0.04
+    assert eer(labels, np.zeros(labels.size)).eer == pytest.approx(0.5)  # one big tie
+
+
+@pytest.mark.parametrize("decimals", [None, 1])
+def test_eer_and_auc_are_invariant_to_increasing_transforms(decimals):
+    labels, scores = make_trials(60, 90, 0.7, seed=4, decimals=decimals)
+    for transform in (np.exp, lambda x: 3 * x - 7, lambda x: x**3):
+        assert eer(labels, transform(scores)).eer == pytest.approx(eer(labels, scores).eer, abs=1e-12)
+        assert roc_auc(labels, transform(scores)) == pytest.approx(roc_auc(labels, scores), abs=1e-12)
+
+
+def test_det_curve_contains_sklearn_operating_points():
+    labels, scores = make_trials(30, 50, 0.5, seed=5, decimals=1)
+    far, frr, thresholds = det_curve(labels, scores)
+    assert (far[0], frr[0], far[-1], frr[-1]) == (1.0, 0.0, 0.0, 1.0)
+    assert np.all(np.diff(thresholds) > 0) and np.all(np.diff(far) <= 0) and np.all(np.diff(frr) >= 0)
+    # sklearn with bona fide as the positive class: fpr = FAR and fnr = FRR at score >= t.
+    ref_far, ref_frr, ref_thresholds = sklearn_det_curve(labels == 0, scores, drop_intermediate=False)
+    finite = np.isfinite(ref_thresholds)
+    where = np.searchsorted(thresholds, ref_thresholds[finite])
+    assert np.array_equal(thresholds[where], ref_thresholds[finite])
+    assert np.allclose(far[where], ref_far[finite]) and np.allclose(frr[where], ref_frr[finite])
+
+
+# ----------------------------------------------------------------------------- DeLong
+
+
+def direct_delong_z(labels, scores_a, scores_b):
+    """DeLong et al. (1988) from the pairwise kernel, O(n^2)."""
+    bona, spoof = labels == 0, labels == 1
+    components_bona, components_spoof, aucs = [], [], []
+    for scores in (scores_a, scores_b):
+        kernel = (scores[bona][:, None] > scores[spoof][None, :]) + 0.5 * (
+            scores[bona][:, None] == scores[spoof][None, :]
+        )
+        aucs.append(kernel.mean())
+        components_bona.append(kernel.mean(axis=1))
+        components_spoof.append(kernel.mean(axis=0))
+    s10, s01 = np.cov(components_bona), np.cov(components_spoof)
+    variance = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / bona.sum() + (
+        s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]
+    ) / spoof.sum()
+    return aucs, (aucs[1] - aucs[0]) / math.sqrt(variance)
+
+
+def test_delong_matches_direct_structural_components_with_ties():
+    labels, scores_a = make_trials(25, 35, 0.8, seed=6, decimals=1)
+    scores_b = np.round(scores_a + np.random.default_rng(7).normal(scale=0.8, size=labels.size), 1)
+    (auc_a, auc_b), z = direct_delong_z(labels, scores_a, scores_b)
+    result = delong_test(labels, scores_a, scores_b)
+    assert result.auc_a == pytest.approx(auc_a, abs=1e-12)
+    assert result.auc_b == pytest.approx(auc_b, abs=1e-12)
+    assert result.diff == pytest.approx(auc_b - auc_a, abs=1e-12)
+    assert result.z == pytest.approx(z, rel=1e-9)
+    assert result.p_value == pytest.approx(2 * norm.sf(abs(z)), rel=1e-9)
+
+
+def test_delong_p_is_one_for_identical_systems_and_tiny_for_a_clearly_better_one():
+    labels, scores = make_trials(200, 200, 0.3, seed=8)
+    assert delong_test(labels, scores, scores).p_value == 1.0
+    better = scores + 2.0 * (labels == 0)
+    result = delong_test(labels, scores, better)
+    assert result.diff > 0 and result.p_value < 1e-6
+
+
+# ----------------------------------------------------------------------------- bootstrap
+
+
+def speakers_for(labels, n_speakers, seed):
+    """Speaker ids that each hold trials of one class, as in ASVspoof."""
+    rng = np.random.default_rng(seed)
+    return np.array([f"{'B' if y == 0 else 'S'}{rng.integers(n_speakers)}" for y in labels])
+
+
+def test_bootstrap_ci_contains_the_estimate_and_is_deterministic():
+    labels, scores = make_trials(80, 120, 1.0, seed=9)
+    groups = speakers_for(labels, 10, seed=9)
+    for statistic, point in ((roc_auc, roc_auc(labels, scores)), (eer, eer(labels, scores).eer)):
+        lo, hi = bootstrap_ci(labels, scores, groups, statistic, n_boot=300, seed=1)
+        assert lo < point < hi
+        assert bootstrap_ci(labels, scores, groups, statistic, n_boot=300, seed=1) == (lo, hi)
+        assert bootstrap_ci(labels, scores, groups, statistic, n_boot=300, seed=2) != (lo, hi)
+
+
+def test_vectorised_bootstrap_equals_materialised_resamples():
+    labels, scores = make_trials(40, 60, 0.8, seed=10, decimals=1)
+    groups = speakers_for(labels, 6, seed=10).astype(object)
+    groups[::7] = "-"  # unknown speakers: single-trial clusters
+    for fast, slow in ((roc_auc, lambda y, s: roc_auc(y, s)), (eer, lambda y, s: eer(y, s))):
+        expected = bootstrap_ci(labels, scores, groups, slow, n_boot=100, seed=3)
+        assert bootstrap_ci(labels, scores, groups, fast, n_boot=100, seed=3) == pytest.approx(
+            expected, abs=1e-12
+        )
+
+
+def test_clustered_bootstrap_is_wider_when_trials_repeat_within_clusters():
+    labels, scores = make_trials(60, 60, 1.0, seed=11)
+    copies = 10
+    labels_rep, scores_rep = np.repeat(labels, copies), np.repeat(scores, copies)
+    original_trial = np.repeat(np.arange(labels.size), copies)
+    lo_c, hi_c = bootstrap_ci(labels_rep, scores_rep, original_trial, roc_auc, n_boot=300)
+    lo_t, hi_t = bootstrap_ci(labels_rep, scores_rep, ["-"] * labels_rep.size, roc_auc, n_boot=300)
+    # Duplicates carry no new information: clustering must give about sqrt(10) wider intervals.
+    assert (hi_c - lo_c) > 2 * (hi_t - lo_t)
+    lo_once, hi_once = bootstrap_ci(labels, scores, None, roc_auc, n_boot=300)
+    assert (hi_c - lo_c) == pytest.approx(hi_once - lo_once, rel=0.35)
+
+
+def test_unknown_speakers_are_single_trial_clusters():
+    codes = cluster_codes(["a", "-", "b", "a", "-", None], 6)
+    assert codes[0] == codes[3]
+    assert len({codes[1], codes[4], codes[5], codes[0], codes[2]}) == 5
+    labels, scores = make_trials(30, 30, 1.0, seed=12)
+    assert bootstrap_ci(labels, scores, ["-"] * 60, roc_auc, n_boot=50) == bootstrap_ci(
+        labels, scores, None, roc_auc, n_boot=50
+    )
+
+
+def test_resamples_lacking_a_class_are_redrawn_and_counted():
+    # Three single-class clusters: a resample misses the one bona fide cluster 8/27 of the time
+    # and holds nothing else 1/27 of the time, so about half as many redraws as kept resamples.
+    labels = np.array([0] * 10 + [1] * 20)
+    scores = np.random.default_rng(13).normal(size=30)
+    groups = ["b"] * 10 + ["s1"] * 10 + ["s2"] * 10
+    result = bootstrap_ci(labels, scores, groups, roc_auc, n_boot=400)
+    assert 100 < result.n_redrawn < 300 and result.n_boot == 400 and result.n_clusters == 3
+
+
+def test_too_many_degenerate_resamples_raise():
+    # Two single-class clusters: half of all resamples lack a class; some seeds exceed half.
+    labels, scores, groups = [0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], ["b", "b", "s", "s"]
+    outcomes = []
+    for seed in range(10):
+        try:
+            bootstrap_ci(labels, scores, groups, roc_auc, n_boot=200, seed=seed)
+            outcomes.append("ok")
+        except ValueError as exc:
+            assert "more than half" in str(exc)
+            outcomes.append("raised")
+    assert "raised" in outcomes
+
+
+def test_paired_bootstrap_of_a_system_against_itself_is_zero():
+    labels, scores = make_trials(50, 50, 1.0, seed=14)
+    groups = speakers_for(labels, 8, seed=14)
+    assert paired_bootstrap_auc_diff(labels, scores, scores, groups, n_boot=200) == (0.0, 0.0, 0.0)
+
+
+def test_paired_bootstrap_finds_a_clearly_better_system():
+    labels, scores_a = make_trials(100, 100, 0.5, seed=15)
+    scores_b = scores_a + 1.5 * (labels == 0)
+    diff, lo, hi = paired_bootstrap_auc_diff(labels, scores_a, scores_b, None, n_boot=200)
+    assert diff == pytest.approx(roc_auc(labels, scores_b) - roc_auc(labels, scores_a))
+    assert 0 < lo < diff < hi
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def test_per_attack_metrics_score_each_attack_against_all_bona_fide():
+    rng = np.random.default_rng(16)
+    labels = np.r_[np.zeros(40, int), np.ones(60, int)]
+    attacks = np.array(["-"] * 40 + ["A01"] * 30 + ["A02"] * 30)
+    scores = np.r_[rng.normal(5, 0.1, 40), rng.normal(0, 0.1, 30), rng.normal(5, 1, 30)]
+    result = per_attack_metrics(labels, scores, attacks)
+    assert list(result) == ["A01", "A02"]
+    assert result["A01"] == {"auc": 1.0, "eer": 0.0, "n_spoof": 30, "n_bonafide": 40}
+    keep = attacks != "A01"
+    assert result["A02"]["auc"] == roc_auc(labels[keep], scores[keep])
+    assert result["A02"]["eer"] == eer(labels[keep], scores[keep]).eer
+
+
+def test_summarize_is_json_ready_and_uses_the_bootstrap_resamples():
+    labels, scores = make_trials(60, 90, 1.0, seed=17)
+    groups = speakers_for(labels, 8, seed=17)
+    attacks = np.where(labels == 0, "-", np.where(np.arange(labels.size) % 2, "A07", "A08"))
+    summary = summarize(labels, scores, groups, attacks=attacks, n_boot=200, seed=4)
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["auc"] == roc_auc(labels, scores)
+    assert summary["auc_ci"] == list(bootstrap_ci(labels, scores, groups, roc_auc, n_boot=200, seed=4))
+    assert summary["eer_ci"] == list(bootstrap_ci(labels, scores, groups, eer, n_boot=200, seed=4))
+    assert (summary["eer"], summary["eer_threshold"]) == tuple(vars(eer(labels, scores)).values())
+    assert (summary["n_trials"], summary["n_bonafide"], summary["n_spoof"]) == (150, 60, 90)
+    assert set(summary["per_attack"]) == {"A07", "A08"}
+    assert summarize(labels, scores, groups, n_boot=0)["auc_ci"] is None
+
+
+def test_bootstrap_result_unpacks_and_pickles():
+    labels, scores = make_trials(20, 20, 1.0, seed=18)
+    result = bootstrap_ci(labels, scores, None, roc_auc, n_boot=20)
+    lo, hi = result
+    again = pickle.loads(pickle.dumps(result))
+    assert again == (lo, hi) and again.n_boot == 20 and again.n_clusters == 40
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [0, 0, 0, 0],  # no spoof
+        [1, 1, 1, 1],  # no bona fide
+        [0, 1, 2, 1],
+        [0, 1, -1, 1],  # unlabelled clip
+        [0, 1, 0.5, 1],
+        ["bonafide", "spoof", "spoof", "bonafide"],
+        [False, True, True, False],
+        [0, 1, float("nan"), 1],
+    ],
+)
+def test_bad_labels_are_refused(labels):
+    scores = [0.1, 0.2, 0.3, 0.4]
+    for metric in (roc_auc, eer, det_curve):
+        with pytest.raises(ValueError):
+            metric(labels, scores)
+    with pytest.raises(ValueError):
+        bootstrap_ci(labels, scores, None, roc_auc, n_boot=10)
+
+
+@pytest.mark.parametrize("scores", [[0.1, float("nan"), 0.3, 0.4], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3, math.inf]])
+def test_bad_scores_are_refused(scores):
+    with pytest.raises(ValueError):
+        eer([0, 1, 0, 1], scores)
+    with pytest.raises(ValueError):
+        delong_test([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], scores)
