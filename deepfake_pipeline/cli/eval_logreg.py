@@ -1,0 +1,144 @@
+"""Step 3: the logistic-regression baseline on spectral features or frozen embeddings, scored as
+the field scores (ROC-AUC and EER with speaker-clustered bootstrap CIs, per attack, beside a
+silence-only shortcut), with C (and the layer) chosen on dev data only; or, with --score, a
+fitted run's model applied to new clips."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..baseline import BaselineSettings, run_baseline
+from ..feature_sets import FeatureError, FeatureSpec
+from ..feature_store import model_tag
+from ..logreg import DEFAULT_C_GRID, SELECTION_CRITERIA, ProtocolError
+from ..paths import INTERIM_DIR, PROCESSED_DIR, RESULTS_DIR
+from ..runs import RunDir, RunDirError
+from ..shortcut import DEFAULT_TOP_DB
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eval_logreg.py",
+        description="Fit StandardScaler + LogisticRegression on --train, choose C (and layer) on --dev, "
+                    "report ROC-AUC and EER on each --test split; or speaker-grouped CV on one split (--cv).")
+    feats = parser.add_argument_group("features")
+    feats.add_argument("--features", choices=("spectral", "embeddings"), help="which step-2 features to fit on")
+    feats.add_argument("--model", help="embeddings of this model (as given to features.py, e.g. random:base or "
+                                       "facebook/wav2vec2-base); default: the only one computed")
+    layer = feats.add_mutually_exclusive_group()
+    layer.add_argument("--layer", type=int, help="one layer (0 = CNN feature projection, i = transformer layer i)")
+    layer.add_argument("--layers", type=int, nargs="+", help="concatenate these layers")
+    layer.add_argument("--layer-sweep", action="store_true",
+                       help="every stored layer in turn; the layer is chosen on dev (the default for embeddings)")
+
+    proto = parser.add_argument_group("protocol")
+    proto.add_argument("--train", help="split id to fit on, e.g. asvspoof2019_train")
+    proto.add_argument("--dev", help="split id to choose C (and layer) on, e.g. asvspoof2019_dev")
+    proto.add_argument("--test", nargs="+", default=[], help="held-out split id(s) to report, e.g. asvspoof2019_eval")
+    proto.add_argument("--cv", help="a single split: speaker-grouped K-fold cross-validation instead")
+    proto.add_argument("--folds", type=int, default=5, help="folds for --cv (default %(default)s)")
+    proto.add_argument("--inner-folds", type=int, help="folds of the inner CV choosing C in --cv (default: --folds)")
+    proto.add_argument("--C-grid", type=float, nargs="+", default=list(DEFAULT_C_GRID), dest="C_grid",
+                       help="inverse regularisation strengths to choose from (default %(default)s)")
+    proto.add_argument("--select-by", choices=SELECTION_CRITERIA, default="auc",
+                       help="dev metric that chooses C and layer (default %(default)s)")
+    proto.add_argument("--seed", type=int, default=0)
+    proto.add_argument("--n-boot", type=int, default=1000,
+                       help="bootstrap resamples (clustered by speaker) for the 95%% CIs; 0 = none")
+    proto.add_argument("--silence-top-db", type=float, default=DEFAULT_TOP_DB,
+                       help="librosa trim threshold (dB below the peak) of the silence-only check (default %(default)s)")
+    proto.add_argument("--jobs", type=int, default=1,
+                       help="parallel fits (threads); with --score, processes decoding and featurising the clips")
+
+    score = parser.add_argument_group("scoring new clips")
+    score.add_argument("--score", nargs="+", type=Path, metavar="PATH",
+                       help="audio files, a folder, or a CSV (path[,label]) to score with --from-run's model")
+    score.add_argument("--from-run", type=Path, help="a results/<run> folder written by this script")
+
+    out = parser.add_argument_group("paths")
+    out.add_argument("--run", help="name of the results folder (default: derived from the settings)")
+    out.add_argument("--overwrite", action="store_true", help="replace an existing --run of the same name")
+    out.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    out.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
+    out.add_argument("--processed-dir", type=Path, default=PROCESSED_DIR)
+    return parser
+
+
+def _check_args(args) -> str:
+    """A message saying what to fix, or None."""
+    if args.jobs < 1:
+        return "--jobs must be at least 1"
+    if args.score:
+        if args.from_run is None:
+            return "--score needs --from-run results/<run> (a run of this script that fitted the model)"
+        return None
+    if args.features is None:
+        return "choose --features spectral or --features embeddings"
+    if args.features == "spectral" and (args.model or args.layer is not None or args.layers or args.layer_sweep):
+        return "--model/--layer/--layers/--layer-sweep apply to --features embeddings only"
+    if args.cv:
+        if args.train or args.dev or args.test:
+            return "--cv replaces --train/--dev/--test: give either one split to --cv or all three"
+        if args.folds < 2 or (args.inner_folds is not None and args.inner_folds < 2):
+            return "--folds and --inner-folds must be at least 2"
+    elif not (args.train and args.dev and args.test):
+        return ("give --train SPLIT --dev SPLIT --test SPLIT [SPLIT ...] (e.g. asvspoof2019_train, asvspoof2019_dev, "
+                "asvspoof2019_eval), or --cv SPLIT for a corpus with a single split")
+    if any(C <= 0 for C in args.C_grid):
+        return "--C-grid values must be positive"
+    if args.n_boot < 0:
+        return "--n-boot must be >= 0 (0 skips the confidence intervals)"
+    return None
+
+
+def _spec(args) -> FeatureSpec:
+    if args.features == "spectral":
+        return FeatureSpec("spectral")
+    sweep = args.layer_sweep or (args.layer is None and not args.layers)
+    return FeatureSpec("embeddings", model=args.model, layer=args.layer,
+                       layers=tuple(args.layers) if args.layers else None, sweep=sweep)
+
+
+def _default_run_name(args, spec) -> str:
+    what = "spectral" if spec.kind == "spectral" else (model_tag(spec.model) if spec.model else "embeddings")
+    if spec.kind == "embeddings":
+        what += "_sweep" if spec.sweep else (f"_L{'+'.join(map(str, spec.layers))}" if spec.layers else f"_L{spec.layer}")
+    protocol = f"cv{args.folds}_{args.cv}" if args.cv else f"{args.train}_to_{'+'.join(args.test)}"
+    return f"logreg_{what}_{protocol}"
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    problem = _check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.score:
+        from ..score_clips import score_paths
+        try:
+            return score_paths(args.score, args.from_run, seed=args.seed, jobs=args.jobs)
+        except (FeatureError, ProtocolError, FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    spec = _spec(args)
+    settings = BaselineSettings(
+        spec=spec, train=args.train, dev=args.dev, tests=list(args.test), cv=args.cv, folds=args.folds,
+        inner_folds=args.inner_folds, C_grid=tuple(sorted(args.C_grid)), seed=args.seed, n_boot=args.n_boot,
+        select_by=args.select_by, jobs=args.jobs, top_db=args.silence_top_db,
+        interim_dir=args.interim_dir, processed_dir=args.processed_dir)
+    try:
+        run = RunDir(args.results_dir, args.run or _default_run_name(args, spec), explicit=bool(args.run),
+                     overwrite=args.overwrite)
+    except RunDirError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    try:
+        run_baseline(settings, run, config_args)
+    except (FeatureError, ProtocolError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        if run.created:
+            with run.log_path.open("a") as log:
+                log.write(f"error: {error}\n")
+        return 2
+    return 0

@@ -1,0 +1,355 @@
+"""eval_logreg.py end to end on tiny synthetic splits: output files, the closing line, the choice
+of C and layer on dev only, cross-validation, and refusals of bad arguments."""
+
+import json
+import re
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfake_pipeline import logreg, metrics
+from deepfake_pipeline.cli.eval_logreg import main
+from deepfake_pipeline.report import CLOSING_LINE_RE, parse_closing_line
+from deepfake_pipeline.report import closing_line as report_closing_line
+from deepfake_pipeline.runs import RunDir, RunDirError, read_score_file, write_score_file
+from logreg_fixtures import balanced_design, informative, layered, make_split, prefers_other_C_on_test
+
+N_BOOT = "50"
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    return {"interim": tmp_path / "interim", "processed": tmp_path / "processed", "results": tmp_path / "results"}
+
+
+def _dir_args(dirs):
+    return ["--interim-dir", str(dirs["interim"]), "--processed-dir", str(dirs["processed"]),
+            "--results-dir", str(dirs["results"])]
+
+
+def _spectral_corpus(dirs, n_speakers=8, per_speaker=10, **kwargs):
+    for i, split in enumerate(("train", "dev", "eval")):
+        labels, speakers = balanced_design(n_speakers, per_speaker, seed=i)
+        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
+                   spectral=informative(labels, 15, [0, 3], seed=10 + i), **kwargs)
+
+
+def _closing_lines(text):
+    return [line for line in text.splitlines() if line.startswith("ROC-AUC test=")]
+
+
+def test_holdout_spectral_writes_every_output(dirs, capsys):
+    _spectral_corpus(dirs)
+    rc = main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+               "--run", "r1", "--n-boot", N_BOOT, "--C-grid", "0.01", "1", *_dir_args(dirs)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    run = dirs["results"] / "r1"
+
+    manifest = pd.read_csv(dirs["interim"] / "toy_eval" / "manifest.csv", dtype=str, keep_default_na=False)
+    utt_ids, scores = read_score_file(run / "scores" / "toy_eval.txt")
+    assert utt_ids == manifest["utt_id"].tolist()          # one line per trial, manifest order
+    assert np.all(np.isfinite(scores))
+    labels = manifest["label"].astype(int).to_numpy()
+
+    saved = json.loads((run / "metrics.json").read_text())
+    test = saved["tests"]["toy_eval"]
+    for key in ("auc", "auc_ci", "eer", "eer_ci", "eer_threshold", "n_trials", "per_attack", "silence_only",
+                "closing_line"):
+        assert key in test
+    # The saved numbers are those of the saved scores.
+    assert test["auc"] == pytest.approx(metrics.roc_auc(labels, scores), abs=1e-6)
+    assert test["eer"] == pytest.approx(metrics.eer(labels, scores).eer, abs=1e-6)
+    assert test["auc"] > 0.8
+    assert set(test["per_attack"]) == {"A01", "A02"}
+    assert saved["selection"]["on"] == "dev" and saved["selection"]["C"] in (0.01, 1.0)
+
+    config = json.loads((run / "config.json").read_text())
+    assert config["seed"] == 0 and config["args"]["train"] == "toy_train"
+    assert config["versions"]["scikit-learn"] and config["git"]["commit"]
+    assert set(config["features"]) == {"toy_train", "toy_dev", "toy_eval"}
+    assert len(config["features"]["toy_eval"]["manifest_sha256"]) == 64
+
+    for png in ("roc_toy_eval.png", "det_toy_eval.png"):
+        assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert matplotlib.image.imread(run / png).shape[0] > 100
+    assert (run / "model.joblib").is_file()
+
+    closing = _closing_lines(out)
+    assert len(closing) == 1 and out.rstrip().endswith(closing[0])
+    parsed = parse_closing_line(closing[0])
+    assert parsed["split"] == "toy_eval" and not parsed["untrained"] and not parsed["demo"]
+    assert parsed["auc"] == pytest.approx(test["auc"], abs=5e-5)
+    assert parsed["eer"] == pytest.approx(100 * test["eer"], abs=5e-3)
+    assert parsed["auc_lo"] <= parsed["auc"] <= parsed["auc_hi"]
+    assert parsed["silence_auc"] == pytest.approx(test["silence_only"]["auc"], abs=5e-5)
+    assert "chosen on dev: spectral, C=" in out
+    # The log holds what was printed.
+    assert closing[0] in (run / "log.txt").read_text()
+
+
+def test_C_is_chosen_on_dev_not_on_test(dirs):
+    """Train/dev reward weak regularisation, the test split strong: the run must pick dev's C."""
+    rng = np.random.default_rng(0)
+    data = {}
+    for i, (split, test_like) in enumerate((("train", False), ("dev", False), ("eval", True))):
+        x, labels = prefers_other_C_on_test(300, i, test_like, n_columns=15)
+        speakers = [f"S{j}" for j in rng.integers(0, 10, len(labels))]
+        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, spectral=x, seed=i)
+        data[split] = (x, labels)
+    grid = (1e-4, 100.0)
+    test_auc = {C: metrics.roc_auc(data["eval"][1], logreg.bonafide_scores(
+        logreg.fit(data["train"][0], data["train"][1], C)[0], data["eval"][0])) for C in grid}
+    assert test_auc[1e-4] > test_auc[100.0] + 0.2, "the test split must prefer the other C"
+
+    assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+                 "--run", "c", "--n-boot", "0", "--C-grid", *map(str, grid), *_dir_args(dirs)]) == 0
+    saved = json.loads((dirs["results"] / "c" / "metrics.json").read_text())
+    assert saved["selection"]["C"] == 100.0
+    assert saved["tests"]["toy_eval"]["auc"] == pytest.approx(test_auc[100.0], abs=1e-9)
+
+
+def test_layer_sweep_picks_the_best_dev_layer_and_flags_untrained_demo(dirs, capsys):
+    for i, split in enumerate(("train", "dev", "eval")):
+        labels, speakers = balanced_design(8, 10, seed=i)
+        x = layered(labels, 4, 6, signal_layer=2, strength=2.0, seed=i)
+        x[:, 1, :3] += 0.6 * (labels == 0)[:, None]     # a weaker layer
+        make_split(dirs["interim"], dirs["processed"], f"demo_{split}", labels, speakers, seed=i, demo=True,
+                   embeddings=x, model="random:base")
+    rc = main(["--features", "embeddings", "--model", "random:base", "--layer-sweep", "--train", "demo_train",
+               "--dev", "demo_dev", "--test", "demo_eval", "--run", "sweep", "--n-boot", N_BOOT,
+               "--C-grid", "0.1", "1", *_dir_args(dirs)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    saved = json.loads((dirs["results"] / "sweep" / "metrics.json").read_text())
+    assert saved["selection"]["view"] == "layer_2" and saved["selection"]["layers"] == [2]
+    sweep = saved["layer_sweep"]
+    assert [row["layer"] for row in sweep] == [0, 1, 2, 3]
+    assert max(sweep, key=lambda row: row["dev_auc"])["layer"] == 2
+    assert "demo_eval" in sweep[0]["tests"]
+    assert saved["untrained"] and saved["demo"]
+    png = dirs["results"] / "sweep" / "layer_sweep.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    (closing,) = _closing_lines(out)
+    assert closing.endswith(" [untrained model: not a detection result] [demo corpus]")
+    assert CLOSING_LINE_RE.match(closing)
+    assert "chosen on dev: layer 2" in out
+
+
+def test_concatenated_layers(dirs):
+    for i, split in enumerate(("train", "dev", "eval")):
+        labels, speakers = balanced_design(6, 10, seed=i)
+        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
+                   embeddings=layered(labels, 3, 4, signal_layer=1, seed=i), model="org/some-model")
+    assert main(["--features", "embeddings", "--layers", "0", "1", "--train", "toy_train", "--dev", "toy_dev",
+                 "--test", "toy_eval", "--run", "cat", "--n-boot", "0", "--C-grid", "1", *_dir_args(dirs)]) == 0
+    saved = json.loads((dirs["results"] / "cat" / "metrics.json").read_text())
+    assert saved["selection"]["view"] == "layers_0+1" and not saved["untrained"]
+    assert not (dirs["results"] / "cat" / "layer_sweep.png").exists()
+
+
+def test_cross_validation_reports_cv_split_and_groups_speakers(dirs, capsys):
+    labels, speakers = balanced_design(9, 10)
+    make_split(dirs["interim"], dirs["processed"], "toy_dev", labels, speakers,
+               spectral=informative(labels, 15, [1]), silence_leak=True)
+    rc = main(["--features", "spectral", "--cv", "toy_dev", "--folds", "3", "--run", "cv", "--n-boot", N_BOOT,
+               "--C-grid", "0.1", "1", *_dir_args(dirs)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    (closing,) = _closing_lines(out)
+    assert closing.startswith("ROC-AUC test=toy_dev(cv3) ")
+    saved = json.loads((dirs["results"] / "cv" / "metrics.json").read_text())
+    assert len(saved["cv"]["choices"]) == 3 and sum(saved["cv"]["fold_sizes"]) == len(labels)
+    utt_ids, scores = read_score_file(dirs["results"] / "cv" / "scores" / "toy_dev.txt")
+    assert len(utt_ids) == len(labels) and np.all(np.isfinite(scores))
+    # The silence of these clips leaks the label: the shortcut check must see it.
+    assert saved["tests"]["toy_dev(cv3)"]["silence_only"]["auc"] > 0.95
+
+
+def test_silence_only_check_is_near_chance_without_a_leak(dirs):
+    _spectral_corpus(dirs, n_speakers=10, per_speaker=12)
+    assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+                 "--run", "s", "--n-boot", "0", *_dir_args(dirs)]) == 0
+    saved = json.loads((dirs["results"] / "s" / "metrics.json").read_text())
+    assert abs(saved["tests"]["toy_eval"]["silence_only"]["auc"] - 0.5) < 0.15
+
+
+def _expect_refusal(argv, capsys, *phrases):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    for phrase in phrases:
+        assert phrase in err, err
+    return err
+
+
+def test_refusals_say_what_to_run(dirs, capsys):
+    _spectral_corpus(dirs)
+    base = ["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--n-boot", "0", *_dir_args(dirs)]
+    _expect_refusal([*base, "--test", "nope_eval"], capsys, "unknown split 'nope_eval'", "preprocess_datasets.py",
+                    "toy_eval")
+    _expect_refusal(["--features", "embeddings", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+                     *_dir_args(dirs)], capsys, "features.py --splits toy_train --model")
+    _expect_refusal([*base, "--test", "toy_train"], capsys, "held out")
+    _expect_refusal(["--features", "spectral", "--train", "toy_train", *_dir_args(dirs)], capsys, "--dev SPLIT")
+    _expect_refusal(["--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval"], capsys, "--features")
+    (dirs["processed"] / "toy_eval" / "spectral.csv").unlink()
+    _expect_refusal([*base, "--test", "toy_eval"], capsys, "features.py --splits toy_eval --what spectral")
+    assert not dirs["results"].exists() or not any(dirs["results"].iterdir())
+
+
+def test_refuses_unlabelled_test_split(dirs, capsys):
+    _spectral_corpus(dirs)
+    labels, speakers = balanced_design(2, 4)
+    make_split(dirs["interim"], dirs["processed"], "mine_all", [-1] * len(labels), speakers,
+               attacks=["-"] * len(labels), spectral=np.zeros((len(labels), 15)))
+    _expect_refusal(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "mine_all",
+                     *_dir_args(dirs)], capsys, "unlabelled", "--score")
+
+
+def test_refuses_models_that_differ_between_splits(dirs, capsys):
+    for i, split in enumerate(("train", "dev", "eval")):
+        labels, speakers = balanced_design(4, 6, seed=i)
+        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
+                   embeddings=layered(labels, 2, 4, 1, seed=i), model="random:base",
+                   embed_meta={"revision": "other"} if split == "eval" else None)
+    _expect_refusal(["--features", "embeddings", "--layer", "1", "--train", "toy_train", "--dev", "toy_dev",
+                     "--test", "toy_eval", *_dir_args(dirs)], capsys, "made differently", "revision")
+    _expect_refusal(["--features", "embeddings", "--layer", "7", "--train", "toy_train", "--dev", "toy_dev",
+                     "--test", "toy_eval", *_dir_args(dirs)], capsys, "layers [7] are not stored")
+
+
+def test_cv_refusals(dirs, capsys):
+    labels, speakers = balanced_design(3, 6)
+    make_split(dirs["interim"], dirs["processed"], "few_all", labels, speakers, spectral=informative(labels, 15, [0]))
+    make_split(dirs["interim"], dirs["processed"], "anon_all", labels, ["-"] * len(labels),
+               spectral=informative(labels, 15, [0]))
+    _expect_refusal(["--features", "spectral", "--cv", "few_all", "--folds", "5", *_dir_args(dirs)], capsys,
+                    "only 3 distinct speakers", "--folds 3 or fewer")
+    _expect_refusal(["--features", "spectral", "--cv", "anon_all", *_dir_args(dirs)], capsys,
+                    "speaker is unknown", "--train/--dev/--test")
+    _expect_refusal(["--features", "spectral", "--cv", "few_all", "--test", "x", *_dir_args(dirs)], capsys,
+                    "--cv replaces")
+
+
+def test_existing_explicit_run_is_not_overwritten(dirs, capsys):
+    _spectral_corpus(dirs, n_speakers=4, per_speaker=6)
+    argv = ["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+            "--n-boot", "0", "--C-grid", "1", "--run", "same", *_dir_args(dirs)]
+    assert main(argv) == 0
+    first = (dirs["results"] / "same" / "metrics.json").read_text()
+    _expect_refusal(argv, capsys, "--overwrite")
+    assert (dirs["results"] / "same" / "metrics.json").read_text() == first
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def test_automatic_run_names_never_replace_results(tmp_path):
+    first = RunDir(tmp_path, "logreg_x")
+    first.write_metrics({"auc": 0.5})
+    second = RunDir(tmp_path, "logreg_x")
+    assert second.path.name == "logreg_x-2" and not second.path.exists()   # created on first write only
+    with pytest.raises(RunDirError, match="--overwrite"):
+        RunDir(tmp_path, "logreg_x", explicit=True)
+    assert RunDir(tmp_path, "logreg_x", explicit=True, overwrite=True).path.name == "logreg_x"
+
+
+def test_score_file_refuses_non_finite_scores(tmp_path):
+    with pytest.raises(ValueError, match="not finite"):
+        write_score_file(tmp_path / "s.txt", ["a", "b"], [0.1, float("nan")])
+    assert not (tmp_path / "s.txt").exists()
+
+
+def _write_wav(path, seed, spoof):
+    """Speech-like tone; spoofed clips carry a brighter noise floor so spectral features see them."""
+    import soundfile as sf
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(0.6 * 16000)) / 16000
+    f0 = rng.uniform(110, 180)
+    wave = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
+    wave = 0.3 * wave / np.abs(wave).max() + (0.05 if spoof else 0.002) * rng.standard_normal(len(t))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.concatenate([np.zeros(1600), wave]).astype(np.float32), 16000)
+    return path
+
+
+def test_score_new_clips_through_steps_1_and_2(tmp_path, dirs, capsys):
+    from deepfake_pipeline.cli import features, preprocess
+    rows = []
+    for s, split in enumerate(("train", "dev", "eval")):
+        for i in range(12):
+            spoof = i % 2 == 1
+            path = _write_wav(tmp_path / "corpus" / split / f"{split}_{i}.wav", 100 * s + i, spoof)
+            rows.append({"path": str(path), "label": "spoof" if spoof else "bonafide", "split": split,
+                         "speaker": f"{split}_spk{i % 3}", "attack": "A01" if spoof else "-"})
+    pd.DataFrame(rows).to_csv(tmp_path / "corpus.csv", index=False)
+    assert preprocess.main(["--corpus", "csv", "--root", str(tmp_path / "corpus.csv"), "--name", "mine",
+                            "--interim-dir", str(dirs["interim"]), "--jobs", "1"]) == 0
+    assert features.main(["--splits", "mine_train", "mine_dev", "mine_eval", "--what", "spectral", "--jobs", "1",
+                          "--interim-dir", str(dirs["interim"]), "--processed-dir", str(dirs["processed"])]) == 0
+    assert main(["--features", "spectral", "--train", "mine_train", "--dev", "mine_dev", "--test", "mine_eval",
+                 "--run", "fit", "--n-boot", "0", "--C-grid", "1", *_dir_args(dirs)]) == 0
+    capsys.readouterr()
+
+    new = tmp_path / "new"
+    clips = [_write_wav(new / "real" / "a.wav", 900, False), _write_wav(new / "fake" / "b.wav", 901, True),
+             _write_wav(new / "real" / "c.wav", 902, False), _write_wav(new / "fake" / "d.wav", 903, True)]
+    (new / "real" / "broken.wav").write_bytes(b"not audio")
+    run = str(dirs["results"] / "fit")
+    assert main(["--score", str(new), "--from-run", run, "--jobs", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    scored = [line for line in out if " score=" in line]
+    assert sorted(line.split(" score=")[0] for line in scored) == sorted(str(p.resolve()) for p in clips)
+    pattern = re.compile(r"^\S+ score=-?[0-9.]+ -> (bonafide|spoof) \(threshold -?[0-9.]+: EER threshold on the dev split\)$")
+    assert all(pattern.match(line) for line in scored)
+    assert any("broken.wav rejected:" in line for line in out)
+    (closing,) = [line for line in out if line.startswith("ROC-AUC test=")]
+    assert CLOSING_LINE_RE.match(closing)
+
+    # Loose files: unlabelled, so scores but no closing line; the same clip scores the same.
+    assert main(["--score", str(clips[0]), str(clips[1]), "--from-run", run, "--jobs", "1"]) == 0
+    out2 = capsys.readouterr().out.splitlines()
+    assert len(out2) == 2 and not any(line.startswith("ROC-AUC") for line in out2)
+    first = {line.split(" score=")[0]: line for line in scored}
+    assert {line.split(" score=")[0]: line for line in out2}[str(clips[0].resolve())] == first[str(clips[0].resolve())]
+
+
+def test_score_refuses_without_a_run(tmp_path, capsys):
+    _expect_refusal(["--score", str(tmp_path)], capsys, "--from-run")
+    _expect_refusal(["--score", str(tmp_path), "--from-run", str(tmp_path / "none")], capsys, "no fitted model")
+
+
+def test_closing_line_format_and_caveats():
+    line = report_closing_line("asvspoof2019_eval", 0.97444, (0.97101, 0.97712), 0.08412, (0.079, 0.0895), 0.81)
+    assert line == ("ROC-AUC test=asvspoof2019_eval 0.9744 (95% CI 0.9710-0.9771) EER 8.41% "
+                    "(95% CI 7.90-8.95%) silence-only 0.8100")
+    both = report_closing_line("x(cv5)", 0.5, None, 0.5, None, None, untrained=True, demo=True)
+    assert both == ("ROC-AUC test=x(cv5) 0.5000 (95% CI n/a) EER 50.00% (95% CI n/a) silence-only n/a"
+                    " [untrained model: not a detection result] [demo corpus]")
+    parsed = parse_closing_line(both)
+    assert parsed["split"] == "x(cv5)" and parsed["untrained"] and parsed["demo"] and parsed["auc_lo"] is None
+    assert parse_closing_line(line)["eer_hi"] == 8.95
+    with pytest.raises(ValueError):
+        parse_closing_line("ROC-AUC 0.97")
+
+
+def test_refuses_a_test_split_with_one_class(dirs, capsys):
+    _spectral_corpus(dirs)
+    make_split(dirs["interim"], dirs["processed"], "fakes_all", [1] * 6, ["a", "b"] * 3,
+               spectral=np.zeros((6, 15)))
+    _expect_refusal(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "fakes_all",
+                     *_dir_args(dirs)], capsys, "only spoof clips", "--score")
+
+
+def test_demo_caveat_follows_the_data_of_each_test_split(dirs, capsys):
+    """Fitted on real data, tested on a real and a demo split: only the demo split's line says so."""
+    _spectral_corpus(dirs)
+    labels, speakers = balanced_design(4, 6, seed=5)
+    make_split(dirs["interim"], dirs["processed"], "demo_eval", labels, speakers, seed=5, demo=True,
+               spectral=informative(labels, 15, [0, 3], seed=5))
+    assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+                 "demo_eval", "--run", "two", "--n-boot", "0", "--C-grid", "1", *_dir_args(dirs)]) == 0
+    closing = {parse_closing_line(line)["split"]: line for line in _closing_lines(capsys.readouterr().out)}
+    assert set(closing) == {"toy_eval", "demo_eval"}
+    assert closing["demo_eval"].endswith(" [demo corpus]") and not closing["toy_eval"].endswith("]")
+    assert (dirs["results"] / "two" / "scores" / "demo_eval.txt").is_file()
