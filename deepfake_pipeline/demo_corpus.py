@@ -42,7 +42,7 @@ GENERATOR_VERSION = "demo-corpus-1"
 MARKER_NAME = "DEMO_CORPUS.txt"
 STAMP_NAME = ".demo_corpus_stamp.json"
 STAGING_NAME = ".demo_corpus_staging"
-DEFAULT_FAKEAV_IDENTITIES = 6
+DEFAULT_FAKEAV_IDENTITIES = demo_fakeav.DEFAULT_FAKEAV_IDENTITIES
 
 
 def _marker_text(part: str, seed: int) -> str:

@@ -68,7 +68,10 @@ def _youtube_like_id(rng: np.random.Generator) -> str:
     return "".join(alphabet[k] for k in rng.integers(len(alphabet), size=11))
 
 
-def plan_fakeav(seed: int = 0, identities: int = 6) -> list[PlannedVideo]:
+DEFAULT_FAKEAV_IDENTITIES = 12
+
+
+def plan_fakeav(seed: int = 0, identities: int = DEFAULT_FAKEAV_IDENTITIES) -> list[PlannedVideo]:
     """Every video of the FakeAVCeleb part, eight per identity, without rendering anything."""
     rng = np.random.default_rng([seed, 2])
     numbers = rng.choice(np.arange(1, 10000), size=identities, replace=False)

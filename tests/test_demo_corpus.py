@@ -131,7 +131,7 @@ def test_default_plan_has_the_promised_shape_without_rendering_audio():
     assert all(c.attack == "-" for c in plan if c.key == "bonafide")
 
     videos = plan_fakeav(seed=0)
-    assert len({v.identity.name for v in videos}) == 6
+    assert len({v.identity.name for v in videos}) == demo_corpus.DEFAULT_FAKEAV_IDENTITIES
     assert {v.type for v in videos} == {
         "RealVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio"
     }
