@@ -1,0 +1,203 @@
+"""train_contrastive.py end to end against real step-3 runs on tiny synthetic splits: outputs,
+the closing and verdict lines, determinism, seeds, the cross-validation protocol, partial
+unfreezing with a tiny Wav2Vec2, and the refusals."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfake_pipeline import metrics
+from deepfake_pipeline.cli.eval_logreg import main as eval_logreg
+from deepfake_pipeline.cli.train_contrastive import main
+from deepfake_pipeline.report import parse_closing_line
+from deepfake_pipeline.runs import read_score_file
+from contrastive_fixtures import one_torch_thread  # noqa: F401
+from logreg_fixtures import balanced_design, layered, make_split
+
+from test_contrastive_verdict import VERDICT_RE
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FAST = ["--epochs", "3", "--batch-size", "32", "--n-boot", "50", "--hidden-dim", "32", "--proj-dim", "16"]
+
+
+def _dir_args(root):
+    return ["--interim-dir", str(root / "interim"), "--processed-dir", str(root / "processed"),
+            "--results-dir", str(root / "results")]
+
+
+def _corpus(root, splits, model="random:base", demo=True):
+    for i, split in enumerate(splits):
+        labels, speakers = balanced_design(6, 10, seed=i)
+        make_split(root / "interim", root / "processed", split, labels, speakers, seed=i, demo=demo, model=model,
+                   embeddings=layered(labels, 3, 8, signal_layer=1, strength=1.2, seed=20 + i))
+
+
+@pytest.fixture(scope="module")
+def holdout(tmp_path_factory):
+    """Three splits and a step-3 run on layer 1 of their embeddings."""
+    root = tmp_path_factory.mktemp("holdout")
+    _corpus(root, ["toy_train", "toy_dev", "toy_eval"])
+    assert eval_logreg(["--features", "embeddings", "--model", "random:base", "--layer", "1", "--train", "toy_train",
+                        "--dev", "toy_dev", "--test", "toy_eval", "--run", "baseline", "--n-boot", "50",
+                        "--C-grid", "0.01", "1", *_dir_args(root)]) == 0
+    return root
+
+
+def _run(root, *args):
+    return main(["--baseline-run", str(root / "results" / "baseline"), *FAST, *_dir_args(root), *args])
+
+
+def _lines(text, prefix):
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdout, capsys):
+    capsys.readouterr()
+    assert _run(holdout, "--run", "c1") == 0
+    out = capsys.readouterr().out
+    run = holdout / "results" / "c1"
+    last = out.rstrip().splitlines()[-1]
+    match = VERDICT_RE.match(last)
+    assert match and match["split"] == "toy_eval" and match["caveats"] == \
+        " [untrained model: not a detection result] [demo corpus]"
+    closing = _lines(out, "ROC-AUC test=")
+    assert len(closing) == 1 and parse_closing_line(closing[0])["untrained"]
+    assert out.index(closing[0]) < out.index(last)
+    assert re.search(r"epoch 1/3 train-loss \d+\.\d{4} dev-AUC \d\.\d{4}", out)
+
+    ids, scores = read_score_file(run / "scores" / "toy_eval.txt")
+    base_ids, base_scores = read_score_file(holdout / "results" / "baseline" / "scores" / "toy_eval.txt")
+    assert ids == base_ids
+    labels = pd.read_csv(holdout / "interim" / "toy_eval" / "manifest.csv")["label"].to_numpy()
+    saved = json.loads((run / "metrics.json").read_text())
+    seed0 = saved["tests"]["toy_eval"]["per_seed"]["0"]
+    assert seed0["auc"] == pytest.approx(metrics.roc_auc(labels, scores), abs=1e-9)
+    assert seed0["verdict"]["baseline_auc"] == pytest.approx(metrics.roc_auc(labels, base_scores), abs=1e-9)
+    assert float(match["new"]) == pytest.approx(seed0["auc"], abs=5e-5)
+    assert seed0["auc"] > 0.75  # the planted signal is found
+    assert parse_closing_line(closing[0])["auc"] == pytest.approx(seed0["auc"], abs=5e-5)
+    config = json.loads((run / "config.json").read_text())
+    assert config["representation"] == "layer 1 (frozen)" and config["baseline_run"].endswith("baseline")
+    for png in ("roc_toy_eval.png", "det_toy_eval.png"):
+        assert (run / png).stat().st_size > 1000
+    assert (run / "seed_0" / "checkpoint.pt").is_file()
+    assert (run / "log.txt").read_text().rstrip().endswith(last)
+
+
+def test_same_command_same_numbers(holdout):
+    assert _run(holdout, "--run", "same_a", "--layer-mix") == 0
+    assert _run(holdout, "--run", "same_b", "--layer-mix") == 0
+    first = (holdout / "results" / "same_a" / "scores" / "toy_eval.txt").read_text()
+    assert first == (holdout / "results" / "same_b" / "scores" / "toy_eval.txt").read_text()
+
+
+def test_several_seeds_give_mean_and_sd_and_one_verdict_per_seed(holdout, capsys):
+    capsys.readouterr()
+    assert _run(holdout, "--run", "seeds", "--seeds", "2", "--seed", "5") == 0
+    out = capsys.readouterr().out
+    assert len(_lines(out, "ROC-AUC test=toy_eval")) == 2
+    assert re.search(r"^ROC-AUC over 2 seeds test=toy_eval: mean \d\.\d{4} sd \d\.\d{4}", out, re.M)
+    assert len(_lines(out, "contrastive seed 5 vs baseline")) == 1 and len(_lines(out, "contrastive seed 6 vs")) == 1
+    assert re.search(r"over 2 seeds: \d\.\d{4} -> mean \d\.\d{4}, [+-]\d+\.\d{2} points \(sd \d+\.\d{2}\); "
+                     r"[012]/2 seeds meet the 1-point rule", out.rstrip().splitlines()[-1])
+    run = holdout / "results" / "seeds"
+    assert {p.name for p in (run / "scores").iterdir()} == {"toy_eval.seed5.txt", "toy_eval.seed6.txt"}
+    saved = json.loads((run / "metrics.json").read_text())["tests"]["toy_eval"]
+    aucs = [saved["per_seed"][s]["auc"] for s in ("5", "6")]
+    assert saved["auc_mean"] == pytest.approx(np.mean(aucs)) and saved["auc_std"] == pytest.approx(np.std(aucs, ddof=1))
+
+
+def _copy(holdout, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(holdout, root)
+    return root
+
+
+def test_refuses_a_baseline_that_scored_other_utterances(holdout, tmp_path, capsys):
+    root = _copy(holdout, tmp_path)
+    score_file = root / "results" / "baseline" / "scores" / "toy_eval.txt"
+    lines = score_file.read_text().splitlines()
+    score_file.write_text("\n".join(lines[1:]) + "\nsomeone_else 0.5\n")
+    capsys.readouterr()
+    assert _run(root, "--run", "refused") == 2
+    err = capsys.readouterr().err
+    assert "scored other trials" in err and "1 of this run's 60 utterances are not in it" in err
+    assert not (root / "results" / "refused" / "metrics.json").exists()
+
+
+def test_refuses_when_the_labels_changed_since_the_baseline(holdout, tmp_path, capsys):
+    root = _copy(holdout, tmp_path)
+    manifest_path = root / "interim" / "toy_eval" / "manifest.csv"
+    manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
+    manifest.loc[0, "label"] = "1" if manifest.loc[0, "label"] == "0" else "0"
+    manifest.to_csv(manifest_path, index=False)
+    # keep the embeddings' metadata in step with the edited manifest, so only the trials differ
+    from deepfake_pipeline.feature_store import embeddings_paths, manifest_sha256
+    meta_path = embeddings_paths("toy_eval", "random-base", root / "processed")[1]
+    meta = json.loads(meta_path.read_text())
+    meta["manifest_sha256"] = manifest_sha256(manifest_path.parent)
+    meta_path.write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert _run(root, "--run", "refused") == 2
+    assert "the manifest of toy_eval changed since the baseline run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--unfreeze-last", "1", "--layer", "2"], "--unfreeze-last K pools the model's last layer"),
+    (["--unfreeze-layers", "2", "1"], "1 <= A <= B"),
+    (["--unfreeze-layers", "2", "3", "--layer", "2"], "below the unfrozen block's last layer"),
+    (["--unfreeze-last", "1", "--layer-mix"], "does not combine with unfreezing"),
+    (["--seeds", "0"], "--seeds must be at least 1"),
+])
+def test_wrong_arguments_stop_with_a_message(holdout, capsys, args, message):
+    assert _run(holdout, *args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_refuses_a_spectral_baseline(holdout, tmp_path, capsys):
+    root = _copy(holdout, tmp_path)
+    metrics_path = root / "results" / "baseline" / "metrics.json"
+    saved = json.loads(metrics_path.read_text())
+    saved["feature_spec"]["kind"] = "spectral"
+    metrics_path.write_text(json.dumps(saved))
+    assert _run(root) == 2
+    assert "eval_logreg.py --features embeddings" in capsys.readouterr().err
+
+
+def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys):
+    root = tmp_path
+    _corpus(root, ["toy_all"], demo=False)
+    assert eval_logreg(["--features", "embeddings", "--layer", "1", "--cv", "toy_all", "--folds", "3",
+                        "--run", "baseline", "--n-boot", "50", "--C-grid", "0.01", "1", *_dir_args(root)]) == 0
+    capsys.readouterr()
+    assert _run(root, "--run", "cv") == 0
+    out = capsys.readouterr().out
+    assert len(_lines(out, "[train_contrastive seed 0 fold 2] epoch 3/3")) == 1
+    match = VERDICT_RE.match(out.rstrip().splitlines()[-1])
+    assert match["split"] == "toy_all(cv3)" and match["caveats"] == " [untrained model: not a detection result]"
+    ids, scores = read_score_file(root / "results" / "cv" / "scores" / "toy_all.txt")
+    assert ids == read_score_file(root / "results" / "baseline" / "scores" / "toy_all.txt")[0]
+    assert np.all(np.isfinite(scores))
+
+
+def test_unfreezing_the_last_layer_of_a_tiny_wav2vec2(tmp_path, capsys, tiny_wav2vec2_large):
+    root = tmp_path
+    _corpus(root, ["toy_train", "toy_dev", "toy_eval"], model=str(tiny_wav2vec2_large), demo=False)
+    assert eval_logreg(["--features", "embeddings", "--layer", "1", "--train", "toy_train", "--dev", "toy_dev",
+                        "--test", "toy_eval", "--run", "baseline", "--n-boot", "0", "--C-grid", "1",
+                        *_dir_args(root)]) == 0
+    capsys.readouterr()
+    assert _run(root, "--run", "too_deep", "--unfreeze-layers", "2", "5") == 2
+    assert "this model has 3 transformer layers" in capsys.readouterr().err
+    assert _run(root, "--run", "unfrozen", "--unfreeze-last", "1", "--epochs", "2", "--batch-size", "16") == 0
+    out = capsys.readouterr().out
+    assert "layer 3 fine-tuned from a frame cache, layer 3 pooled" in out
+    caches = list((root / "processed").glob("toy_*/frames/*__input-of-layer-3/meta.json"))
+    assert len(caches) == 3
+    assert VERDICT_RE.match(out.rstrip().splitlines()[-1])
+    assert len(read_score_file(root / "results" / "unfrozen" / "scores" / "toy_eval.txt")[0]) == 60

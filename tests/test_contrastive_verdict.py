@@ -1,0 +1,98 @@
+"""The verdict: the 1-point rule, the line it prints, and the refusal to compare runs that scored
+different trials."""
+
+import re
+
+import numpy as np
+import pytest
+
+from deepfake_pipeline import metrics
+from deepfake_pipeline.contrastive.baseline_run import TrialMismatch, align_scores
+from deepfake_pipeline.contrastive.verdict import Verdict, compare
+
+VERDICT_RE = re.compile(
+    r"^contrastive vs baseline test=(?P<split>\S+): (?P<base>\d\.\d{4}) -> (?P<new>\d\.\d{4}), "
+    r"(?P<diff>[+-]\d+\.\d{2}) points \(95% CI (?P<lo>[+-]\d+\.\d{2}) to (?P<hi>[+-]\d+\.\d{2})\), "
+    r"DeLong p=(?P<p>[0-9.e+-]+): (?P<outcome>meets the 1-point rule|does not meet the 1-point rule \(.+\))"
+    r"(?P<caveats>( \[untrained model: not a detection result\])?( \[demo corpus\])?)$")
+
+
+def _verdict(diff, ci, p):
+    return Verdict(split="x_eval", baseline_auc=0.9, contrastive_auc=0.9 + diff, diff=diff, ci=ci, delong_p=p,
+                   n_trials=100)
+
+
+@pytest.mark.parametrize("diff,ci,p,meets,reason", [
+    (0.0107, (0.006, 0.015), 0.002, True, None),
+    (0.0100, (0.001, 0.02), 0.04, True, None),              # exactly one point counts
+    (0.0099, (0.001, 0.02), 0.001, False, "under 1 point"),
+    (0.0150, (-0.001, 0.03), 0.01, False, "CI is not above 0"),
+    (0.0150, (0.001, 0.03), 0.05, False, "DeLong p >= 0.05"),
+    (-0.0300, (-0.05, -0.01), 0.001, False, "a loss"),
+    (0.0150, None, 0.001, False, "no bootstrap interval"),
+])
+def test_the_one_point_rule(diff, ci, p, meets, reason):
+    verdict = _verdict(diff, ci, p)
+    assert verdict.meets_rule is meets
+    line = verdict.line()
+    if meets:
+        assert line.endswith(": meets the 1-point rule")
+    else:
+        assert "does not meet the 1-point rule" in line and reason in line
+    if ci is not None:
+        assert VERDICT_RE.match(line)
+
+
+def test_line_format_matches_the_spec_example():
+    verdict = Verdict(split="asvspoof2019_eval", baseline_auc=0.9744, contrastive_auc=0.9851, diff=0.0107,
+                      ci=(0.006, 0.015), delong_p=0.002, n_trials=71237)
+    assert verdict.line() == ("contrastive vs baseline test=asvspoof2019_eval: 0.9744 -> 0.9851, +1.07 points "
+                              "(95% CI +0.60 to +1.50), DeLong p=0.002: meets the 1-point rule")
+    assert verdict.line(untrained=True, demo=True).endswith(
+        "meets the 1-point rule [untrained model: not a detection result] [demo corpus]")
+    assert VERDICT_RE.match(verdict.line(untrained=True, demo=True))
+    assert "p=3.0e-05" in _verdict(0.02, (0.01, 0.03), 3e-5).line()
+
+
+def _scores(n=600, seed=0):
+    """Labels, speakers, and two systems on the same trials: a fair one and a clearly better one
+    sharing its noise, so the paired comparison is sharp."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.7).astype(int)
+    speakers = np.array([f"S{i % 40}" for i in range(n)])
+    shared = rng.normal(size=n)
+    signal = 1.0 - 2.0 * labels
+    baseline = 0.8 * signal + shared
+    better = 1.6 * signal + shared
+    return labels, speakers, baseline, better
+
+
+def test_compare_on_constructed_scores():
+    labels, speakers, baseline, better = _scores()
+    verdict = compare("toy", labels, speakers, baseline, better, n_boot=200, seed=0)
+    assert verdict.baseline_auc == pytest.approx(metrics.roc_auc(labels, baseline))
+    assert verdict.contrastive_auc == pytest.approx(metrics.roc_auc(labels, better))
+    assert verdict.diff > 0.05 and verdict.ci[0] > 0 and verdict.delong_p < 1e-6
+    assert verdict.meets_rule
+    # the other way round it is a significant loss
+    reverse = compare("toy", labels, speakers, better, baseline, n_boot=200, seed=0)
+    assert reverse.diff == pytest.approx(-verdict.diff) and not reverse.meets_rule
+    # a system against itself: no change, p = 1
+    same = compare("toy", labels, speakers, baseline, baseline.copy(), n_boot=50, seed=0)
+    assert same.diff == 0 and same.delong_p == 1.0 and not same.meets_rule
+
+
+def test_align_scores_reorders_by_utterance():
+    aligned = align_scores(["b", "a", "c"], [2.0, 1.0, 3.0], ["a", "b", "c"], "baseline")
+    assert aligned.tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("score_ids,message", [
+    (["a", "b"], "1 of this run's 3 utterances are not in it"),
+    (["a", "b", "c", "d"], "it has 1 that this run lacks"),
+    (["a", "b", "x"], "scored other trials"),
+    (["a", "a", "b", "c"], "twice"),
+])
+def test_align_scores_refuses_other_trials(score_ids, message):
+    with pytest.raises(TrialMismatch, match=message):
+        align_scores(score_ids, np.zeros(len(score_ids)), ["a", "b", "c"], "the baseline run")
