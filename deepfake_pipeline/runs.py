@@ -106,7 +106,10 @@ class RunDir:
         # Created on first use, so a run refused over its arguments leaves no empty folder.
         if not self.created:
             (self.path / "scores").mkdir(parents=True, exist_ok=True)
-            self.log_path.write_text("")
+            # A finished run being replaced starts a fresh log; an unfinished one (a killed
+            # training resuming) keeps what it already said.
+            if (self.path / "metrics.json").exists() or not self.log_path.exists():
+                self.log_path.write_text("")
             self.created = True
 
     def print(self, *lines) -> None:
