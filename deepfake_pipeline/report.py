@@ -70,11 +70,12 @@ def parse_closing_line(line: str) -> dict:
 def attack_table(per_attack: dict, title: str) -> list:
     """Lines of a per-attack table: attack, spoof and bona fide counts, AUC, EER. Each attack's
     spoofed trials are scored against all bona fide trials of the split, as the field does."""
-    lines = [title, f"  {'attack':<10} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}"]
+    width = max([10, *(len(str(attack)) for attack in per_attack)])
+    lines = [title, f"  {'attack':<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}"]
     for attack in sorted(per_attack):
         row = per_attack[attack]
         lines.append(
-            f"  {attack:<10} {row['n_spoof']:>8} {row['n_bonafide']:>10} "
+            f"  {attack:<{width}} {row['n_spoof']:>8} {row['n_bonafide']:>10} "
             f"{_fmt(row['auc'], 4):>8} {_fmt(100 * row['eer'], 2) + '%':>8}"
         )
     return lines
