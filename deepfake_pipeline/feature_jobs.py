@@ -18,6 +18,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from . import __version__
+from .faults import CrashSwitch
 from .feature_store import FeatureError, embeddings_paths, manifest_sha256, spectral_path
 from .manifest import write_csv_atomic
 from .progress import Progress
@@ -108,6 +109,9 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
     total = sum(len(parts[p]) for p in shard.parts_of(len(parts)))
     progress = Progress(f"features {store.split_id} spectral", total, stream=stream,
                         already_done=total - sum(len(parts[p]) for p in mine))
+    if progress.done and mine:
+        print(f"[features {store.split_id} spectral] resuming: {progress.done:,} clips already done",
+              file=stream)
     tasks = (delayed(_spectral_part)(
         p, store.split_dir, int(manifest["shard"].iloc[parts[p][0]]),
         manifest["offset"].to_numpy()[parts[p]], manifest["num_samples"].to_numpy()[parts[p]])
@@ -120,8 +124,12 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
         table.insert(0, "label", rows["label"].to_numpy())
         table.insert(0, "file", rows["utt_id"].to_numpy())
         write_csv_atomic(table, parts_dir / f"part_{p:05d}.csv")
+        CrashSwitch.event()
         progress.update(len(rows), float(rows["duration_s"].sum()))
     missing = _missing_parts(parts_dir, len(parts), ".csv")
+    if missing and merge_only:
+        raise FeatureError(f"cannot join the spectral parts of {store.split_id}: "
+                           f"{_describe_missing(missing, len(parts), shard)}")
     if missing:
         print(f"[features {store.split_id} spectral] job {shard.index}/{shard.count} done; "
               f"{_describe_missing(missing, len(parts), shard)}; the last job to finish, or "
@@ -177,6 +185,8 @@ def run_embeddings(store: WaveStore, processed_dir: Path, tag: str, get_model, l
     label = f"features {store.split_id} {tag}" + (" (untrained model)" if loaded.untrained else "")
     progress = Progress(label, total, stream=stream,
                         already_done=total - sum(len(parts[p]) for p in mine))
+    if progress.done and mine:
+        print(f"[{label}] resuming: {progress.done:,} clips already done", file=stream)
     for p in mine:
         rows = parts[p]
         vectors = embed(loaded, [store.waveform(int(i)) for i in rows], layers)
@@ -186,9 +196,14 @@ def run_embeddings(store: WaveStore, processed_dir: Path, tag: str, get_model, l
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as handle:
             np.save(handle, vectors.astype(dtype))
+        CrashSwitch.event()
         tmp.replace(path)
+        CrashSwitch.event()
         progress.update(len(rows), float(manifest["duration_s"].iloc[rows].sum()))
     missing = _missing_parts(parts_dir, len(parts), ".npy")
+    if missing and merge_only:
+        raise FeatureError(f"cannot join the {tag} parts of {store.split_id}: "
+                           f"{_describe_missing(missing, len(parts), shard)}")
     if missing:
         print(f"[features {store.split_id} {tag}] job {shard.index}/{shard.count} done; "
               f"{_describe_missing(missing, len(parts), shard)}; the last job to finish, or "

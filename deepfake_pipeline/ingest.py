@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from . import __version__
+from .faults import CrashSwitch
 from .audio import DEFAULT_MIN_DURATION_S, RejectedClip, load_clip
 from .labels import BONAFIDE, SPOOF
 from .manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_csv_atomic
@@ -30,9 +30,6 @@ from .progress import Progress
 from .wavestore import SAMPLE_RATE, shard_path
 
 PLAN_VERSION = 1
-# Fault injection for the resume tests: SIGKILL this process after the Nth file event
-# (tmp written / renamed into place). Only the tests set it.
-CRASH_ENV = "DEEPFAKE_PIPELINE_CRASH_AFTER_EVENT"
 
 
 @dataclass(frozen=True)
@@ -70,26 +67,6 @@ def shard_size_for(num_clips: int) -> int:
     return int(min(512, max(8, -(-num_clips // 64))))
 
 
-class _CrashSwitch:
-    """Counts file events across the whole process (all shards), so a test can kill the run at
-    any chosen point of it."""
-
-    remaining = None
-    armed = False
-
-    @classmethod
-    def event(cls):
-        if not cls.armed:
-            value = os.environ.get(CRASH_ENV)
-            cls.remaining = int(value) if value else None
-            cls.armed = True
-        if cls.remaining is None:
-            return
-        cls.remaining -= 1
-        if cls.remaining <= 0:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _part_path(split_dir: Path, shard: int) -> Path:
     return split_dir / "parts" / f"shard_{shard:05d}.csv"
 
@@ -97,7 +74,7 @@ def _part_path(split_dir: Path, shard: int) -> Path:
 def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: str,
                   min_duration_s: float, in_process: bool) -> ShardResult:
     # Injected crashes fire only in-process: a killed pool worker is not what a user's kill does.
-    crash_event = _CrashSwitch.event if in_process else (lambda: None)
+    crash_event = CrashSwitch.event if in_process else (lambda: None)
     rows, arrays, offset, audio_s = [], [], 0, 0.0
     for clip_spec in clips:
         row = {"utt_id": clip_spec.utt_id, "corpus": corpus, "split": split,
@@ -233,6 +210,6 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
         rejected += result.clips - result.accepted
         progress.update(result.clips, result.audio_s, extra=f"rejected {rejected}")
         if parent_counts_events:
-            _CrashSwitch.event()
+            CrashSwitch.event()
     info = _finalise(split_dir, n_shards, base_info)
     return SplitSummary(sid, split_dir, info)

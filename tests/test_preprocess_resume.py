@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_pipeline.cli.preprocess import main as preprocess
-from deepfake_pipeline.ingest import CRASH_ENV
+from deepfake_pipeline.faults import CRASH_ENV
 from audio_factory import write_asvspoof_layout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,153 @@
+"""Step 2's driver: spectral CSV and embedding files, their metadata, resume after kill, and
+cluster shards that merge (or refuse to)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfake_pipeline.cli.features import main as features
+from deepfake_pipeline.cli.preprocess import main as preprocess
+from deepfake_pipeline.faults import CRASH_ENV
+from deepfake_pipeline.feature_store import FeatureError, load_embeddings, load_spectral, model_tag
+from deepfake_pipeline.spectral import SPECTRAL_COLUMNS, spectral_features
+from deepfake_pipeline.wav2vec import embed_waveforms, load_model
+from deepfake_pipeline.wavestore import WaveStore
+from audio_factory import write_asvspoof_layout
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SPLIT = "asvspoof2019_dev"
+
+
+@pytest.fixture(scope="module")
+def interim(tmp_path_factory):
+    root = tmp_path_factory.mktemp("raw")
+    write_asvspoof_layout(root, splits=("dev",), per_split=20)  # 3 store shards -> 3 parts
+    out = tmp_path_factory.mktemp("interim")
+    assert preprocess(["--corpus", "asvspoof2019", "--root", str(root), "--splits", "dev",
+                       "--interim-dir", str(out), "--jobs", "1"]) == 0
+    return out
+
+
+def _args(interim, processed, *extra):
+    return ["--splits", SPLIT, "--interim-dir", str(interim), "--processed-dir", str(processed),
+            "--jobs", "1", *extra]
+
+
+def test_spectral_csv_has_the_design_columns_and_the_per_clip_values(interim, tmp_path):
+    assert features(_args(interim, tmp_path, "--what", "spectral")) == 0
+    table = load_spectral(SPLIT, tmp_path)
+    store = WaveStore(interim / SPLIT)
+    assert list(table.columns) == SPECTRAL_COLUMNS
+    assert table["file"].tolist() == store.manifest["utt_id"].tolist()
+    assert table["label"].tolist() == store.manifest["label"].tolist()
+    for i in (0, 9, len(store) - 1):
+        np.testing.assert_allclose(table.iloc[i, 2:].to_numpy(float), spectral_features(store.waveform(i)),
+                                   rtol=1e-12)
+    assert np.isfinite(table.iloc[:, 2:].to_numpy(float)).all()
+
+
+def test_embeddings_match_single_clip_computation_and_carry_metadata(interim, tmp_path, tiny_wav2vec2_base, capsys):
+    model = str(tiny_wav2vec2_base)
+    assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", model, "--dtype", "float32")) == 0
+    assert "untrained" not in capsys.readouterr().out
+    tag = model_tag(model)
+    vectors, meta = load_embeddings(SPLIT, tag, tmp_path, interim)
+    store = WaveStore(interim / SPLIT)
+    loaded = load_model(model)
+    assert vectors.shape == (len(store), loaded.num_layers, loaded.dim)
+    for i in (0, 7, len(store) - 1):  # each clip alone: batching in the driver changed nothing
+        alone = embed_waveforms(loaded, [store.waveform(i)])[0]
+        np.testing.assert_allclose(vectors[i], alone, atol=1e-4)
+    assert meta["untrained"] is False and meta["model"] == model and meta["pooling"] == "mean"
+    assert meta["layers"] == list(range(loaded.num_layers)) and meta["dtype"] == "float32"
+    assert meta["num_clips"] == len(store) and meta["split_id"] == SPLIT
+    only, only_meta = load_embeddings(SPLIT, tag, tmp_path, interim, layers=[2])
+    np.testing.assert_array_equal(only[:, 0], vectors[:, 2])
+    with pytest.raises(FeatureError, match="not stored"):
+        load_embeddings(SPLIT, tag, tmp_path, interim, layers=[99])
+
+
+def test_embeddings_refuse_a_changed_manifest(interim, tmp_path, tiny_wav2vec2_base):
+    model = str(tiny_wav2vec2_base)
+    assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", model)) == 0
+    meta_path = tmp_path / SPLIT / "embeddings" / f"{model_tag(model)}.json"
+    meta = json.loads(meta_path.read_text())
+    meta["manifest_sha256"] = "0" * 64
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(FeatureError, match="different manifest"):
+        load_embeddings(SPLIT, model_tag(model), tmp_path, interim)
+
+
+def test_random_model_says_untrained_everywhere(interim, tmp_path, capsys):
+    assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny",
+                          "--layers", "0", "1")) == 0
+    out = capsys.readouterr().out
+    assert "untrained" in out and "FEATURES split=" in out
+    _, meta = load_embeddings(SPLIT, "random-tiny", tmp_path, interim)
+    assert meta["untrained"] is True and meta["model"] == "random:tiny" and meta["layers"] == [0, 1]
+
+
+def test_wrong_arguments_stop_at_once(interim, tmp_path, capsys):
+    assert features(_args(interim, tmp_path, "--shard", "3/2")) == 2
+    assert features(["--splits", "nope_dev", "--interim-dir", str(interim),
+                     "--processed-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "K must be between 1 and N" in err and "preprocess_datasets.py" in err
+    assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:nonsense")) == 2
+    assert "random:base" in capsys.readouterr().err
+
+
+def _run(interim, processed, model, what, crash_after=None):
+    env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+    if crash_after is not None:
+        env[CRASH_ENV] = str(crash_after)
+    return subprocess.run([sys.executable, str(REPO_ROOT / "features.py"),
+                           *_args(interim, processed, "--what", what, "--model", model)],
+                          env=env, capture_output=True, text=True)
+
+
+# Embedding parts make two file events each (temporary file written, renamed), spectral parts one.
+@pytest.mark.parametrize("what,crash_after", [("embeddings", 1), ("embeddings", 4), ("spectral", 2)])
+def test_killed_run_resumes_to_an_identical_file(interim, tmp_path, tiny_wav2vec2_base, what, crash_after):
+    model = str(tiny_wav2vec2_base)
+    reference = _run(interim, tmp_path / "reference", model, what)
+    assert reference.returncode == 0, reference.stderr
+    killed = _run(interim, tmp_path / "resumed", model, what, crash_after)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = _run(interim, tmp_path / "resumed", model, what)
+    assert resumed.returncode == 0, resumed.stderr
+    if crash_after > 1:
+        assert "resuming" in resumed.stdout  # it did not start from scratch
+    names = (["spectral.csv"] if what == "spectral"
+             else [f"embeddings/{model_tag(model)}.npy", f"embeddings/{model_tag(model)}.json"])
+    for name in names:
+        assert (tmp_path / "resumed" / SPLIT / name).read_bytes() == (tmp_path / "reference" / SPLIT / name).read_bytes()
+    assert not list((tmp_path / "resumed").rglob("*.parts"))
+
+
+def test_cluster_shards_merge_to_the_unsharded_result(interim, tmp_path, capsys):
+    whole = tmp_path / "whole"
+    assert features(_args(interim, whole, "--model", "random:tiny")) == 0
+    sharded = tmp_path / "sharded"
+    assert features(_args(interim, sharded, "--model", "random:tiny", "--shard", "1/2")) == 0
+    assert "jobs [2] of 2 have not finished" in capsys.readouterr().out
+    assert not (sharded / SPLIT / "spectral.csv").exists()
+    assert features(_args(interim, sharded, "--model", "random:tiny", "--merge-only")) == 2
+    assert "cannot join" in capsys.readouterr().err
+    assert features(_args(interim, sharded, "--model", "random:tiny", "--shard", "2/2")) == 0
+    for name in ("spectral.csv", "embeddings/random-tiny.npy", "embeddings/random-tiny.json"):
+        assert (sharded / SPLIT / name).read_bytes() == (whole / SPLIT / name).read_bytes()
+
+
+def test_parts_made_with_other_settings_are_refused(interim, tmp_path, capsys):
+    assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny", "--shard", "1/2")) == 0
+    assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny",
+                          "--shard", "2/2", "--dtype", "float32")) == 2
+    assert "different settings (dtype)" in capsys.readouterr().err
