@@ -1,0 +1,293 @@
+"""Frozen Wav2Vec2 embeddings: loading, padding invariance, pooling, errors that say what to do."""
+
+import shutil
+import socket
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from deepfake_pipeline.wav2vec import (
+    MIN_SAMPLES,
+    RANDOM_ARCHS,
+    ModelLoadError,
+    describe_model,
+    embed_waveforms,
+    frame_counts,
+    layer_count,
+    load_model,
+    native_bf16_support,
+    plan_batches,
+    waveform_too_short,
+)
+
+# Lengths chosen so a batch mixes long, short and equal-length clips (two of 30000 samples).
+CLIP_LENGTHS = [12000, 30000, 7000, 30000, 20000, 401]
+FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def make_clips(lengths, seed=0):
+    rng = np.random.default_rng(seed)
+    clips = []
+    for n in lengths:
+        t = np.arange(n) / 16000
+        # Speech-like enough to drive the model: a tone with noise, a DC offset and a level
+        # that differs per clip, so per-clip normalisation matters.
+        tone = np.sin(2 * np.pi * rng.uniform(100, 400) * t)
+        clip = rng.uniform(0.05, 0.5) * (tone + 0.3 * rng.standard_normal(n)) + rng.uniform(-0.1, 0.1)
+        clips.append(clip.astype(np.float32))
+    return clips
+
+
+@pytest.fixture(scope="module")
+def loaded_models(tiny_wav2vec2_base, tiny_wav2vec2_large):
+    return {
+        "base": load_model(str(tiny_wav2vec2_base)),
+        "large": load_model(str(tiny_wav2vec2_large)),
+    }
+
+
+def direct_embeddings(model_dir, clips):
+    """The textbook computation, independent of embed_waveforms: the saved feature extractor
+    prepares each clip alone (no padding), the model returns every hidden state, mean over all
+    frames."""
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    extractor = Wav2Vec2FeatureExtractor.from_pretrained(model_dir)
+    model = Wav2Vec2Model.from_pretrained(model_dir).eval()
+    embeddings = []
+    for clip in clips:
+        inputs = extractor(clip, sampling_rate=16000, return_tensors="pt")
+        with torch.no_grad():
+            hidden_states = model(inputs.input_values, output_hidden_states=True).hidden_states
+        embeddings.append(np.stack([h[0].mean(dim=0).numpy() for h in hidden_states]))
+    return np.stack(embeddings)
+
+
+@pytest.mark.parametrize("arch", ["base", "large"])
+def test_embedding_is_the_same_alone_or_in_a_padded_batch(loaded_models, arch):
+    loaded = loaded_models[arch]
+    clips = make_clips(CLIP_LENGTHS)
+    batches = plan_batches(CLIP_LENGTHS, loaded.group_norm_encoder, batch_seconds=100.0)
+    if arch == "large":
+        # otherwise the test would not exercise padding at all
+        assert any(len({CLIP_LENGTHS[i] for i in batch}) > 1 for batch in batches)
+    else:
+        assert all(len({CLIP_LENGTHS[i] for i in batch}) == 1 for batch in batches)
+        assert [1, 3] in batches  # equal lengths still share a forward pass
+
+    together = embed_waveforms(loaded, clips, batch_seconds=100.0)
+    alone = np.stack([embed_waveforms(loaded, [clip])[0] for clip in clips])
+    assert together.shape == (len(clips), layer_count(loaded), loaded.dim)
+    assert together.dtype == np.float32
+    np.testing.assert_allclose(together, alone, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["base", "large"])
+def test_embedding_equals_an_independent_direct_computation(loaded_models, arch, request):
+    model_dir = request.getfixturevalue(f"tiny_wav2vec2_{arch}")
+    clips = make_clips(CLIP_LENGTHS, seed=1)
+    embeddings = embed_waveforms(loaded_models[arch], clips, batch_seconds=100.0)
+    np.testing.assert_allclose(embeddings, direct_embeddings(model_dir, clips), atol=1e-4, rtol=0)
+
+
+def test_output_follows_the_input_order(loaded_models):
+    loaded = loaded_models["large"]
+    clips = make_clips(CLIP_LENGTHS, seed=2)
+    forward = embed_waveforms(loaded, clips)
+    backward = embed_waveforms(loaded, clips[::-1])
+    np.testing.assert_allclose(backward[::-1], forward, atol=1e-4, rtol=0)
+    # different clips really give different embeddings, so the comparison above means something
+    assert np.abs(forward[0] - forward[1]).max() > 1e-2
+
+
+@pytest.mark.parametrize("arch", ["base", "large"])
+def test_layer_subset_selects_those_layers_in_the_order_asked(loaded_models, arch):
+    loaded = loaded_models[arch]
+    clips = make_clips([16000, 9000], seed=3)
+    everything = embed_waveforms(loaded, clips)
+    subset = embed_waveforms(loaded, clips, layers=[3, 0])
+    np.testing.assert_array_equal(subset, everything[:, [3, 0]])
+    # lower layers only: the layers above are skipped, which must not change what is kept
+    np.testing.assert_allclose(embed_waveforms(loaded, clips, layers=[1, 2]), everything[:, [1, 2]], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(embed_waveforms(loaded, clips, layers=[0]), everything[:, [0]], atol=1e-5, rtol=0)
+    assert len(loaded.model.encoder.layers) == 3  # restored afterwards
+    for bad in ([4], [-1], [1, 1], []):
+        with pytest.raises(ValueError, match="layers must be"):
+            embed_waveforms(loaded, clips, layers=bad)
+
+
+def test_input_scale_does_not_matter_when_the_model_normalises(loaded_models):
+    loaded = loaded_models["large"]
+    clip = make_clips([16000], seed=4)[0]
+    assert loaded.do_normalize
+    np.testing.assert_allclose(
+        embed_waveforms(loaded, [clip]), embed_waveforms(loaded, [clip * 7.0 + 0.2]), atol=1e-4, rtol=0
+    )
+
+
+def test_do_normalize_comes_from_the_feature_extractor_config(tiny_wav2vec2_large, tmp_path):
+    from transformers import Wav2Vec2FeatureExtractor
+
+    folder = tmp_path / "no_normalise"
+    shutil.copytree(tiny_wav2vec2_large, folder)
+    Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(folder)
+    loaded = load_model(str(folder))
+    assert not loaded.do_normalize
+    clip = make_clips([16000], seed=5)[0]
+    # a DC offset reaches the model when nothing removes it
+    assert np.abs(embed_waveforms(loaded, [clip]) - embed_waveforms(loaded, [clip + 0.3])).max() > 1e-3
+
+    (folder / "preprocessor_config.json").unlink()
+    assert load_model(str(folder)).do_normalize  # absent config: the extractor's default
+
+
+def test_minimum_length(loaded_models):
+    assert waveform_too_short(MIN_SAMPLES - 1)
+    assert not waveform_too_short(MIN_SAMPLES)
+    loaded = loaded_models["base"]
+    assert frame_counts(loaded, [MIN_SAMPLES, 16000]).tolist() == [1, 49]
+    clips = make_clips([MIN_SAMPLES, MIN_SAMPLES - 1])
+    assert np.all(np.isfinite(embed_waveforms(loaded, clips[:1])))
+    with pytest.raises(ValueError, match="waveform 1 has 399 samples"):
+        embed_waveforms(loaded, clips)
+
+
+def test_empty_input_gives_an_empty_array(loaded_models):
+    loaded = loaded_models["base"]
+    assert embed_waveforms(loaded, []).shape == (0, loaded.num_layers, loaded.dim)
+
+
+def test_plan_batches_covers_every_clip_once_within_the_budget():
+    lengths = [16000, 48000, 16000, 8000, 48000, 30000, 16000]
+    for group_norm in (False, True):
+        batches = plan_batches(lengths, group_norm, batch_seconds=6.0)
+        assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+        for batch in batches:
+            padded = max(lengths[i] for i in batch) * len(batch)
+            assert len(batch) == 1 or padded <= 6.0 * 16000
+            if group_norm:
+                assert len({lengths[i] for i in batch}) == 1
+        assert batches[0] == [1, 4]  # longest first
+    assert plan_batches(lengths, False, batch_seconds=6.0) == [[1, 4], [5, 0, 2], [6, 3]]
+    assert plan_batches(lengths, True, batch_seconds=6.0) == [[1, 4], [5], [0, 2, 6], [3]]
+    assert plan_batches([48000, 16000], False, batch_seconds=1.0) == [[0], [1]]  # too long: alone
+
+
+def test_random_models_are_untrained_seeded_and_frozen():
+    first = load_model("random:tiny")
+    second = load_model("random:tiny")
+    assert first.untrained and first.revision is None and first.spec == "random:tiny"
+    described = describe_model(first)
+    assert described["untrained"] is True and described["model"] == "random:tiny"
+    assert (described["num_layers"], described["dim"]) == (4, 32)
+    assert first.group_norm_encoder and not first.model.training
+    assert not any(p.requires_grad for p in first.model.parameters())
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize(
+    ("arch", "layers", "dim", "norm", "stable"),
+    [("base", 13, 768, "group", False), ("large", 25, 1024, "layer", True)],
+)
+def test_random_architectures_have_the_published_shapes(monkeypatch, arch, layers, dim, norm, stable):
+    from deepfake_pipeline import wav2vec_loading
+
+    # Only the configuration is checked: building XLS-R's 300M weights takes seconds.
+    config = wav2vec_loading.random_config(arch)
+    assert (config.num_hidden_layers + 1, config.hidden_size) == (layers, dim)
+    assert (config.feat_extract_norm, config.do_stable_layer_norm) == (norm, stable)
+    assert config.conv_bias == stable
+
+
+def test_unknown_random_arch_lists_the_known_ones():
+    with pytest.raises(ModelLoadError) as caught:
+        load_model("random:nonsense")
+    for arch in RANDOM_ARCHS:
+        assert f"random:{arch}" in str(caught.value)
+
+
+def test_missing_local_folder_is_reported(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(str(tmp_path / "no_such_model"))
+    with pytest.raises(ModelLoadError, match="not a usable model folder"):
+        load_model(str(tmp_path))  # exists, but holds no model
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match="not a usable model folder"):
+        load_model(str(tmp_path))  # a config but no weights
+
+
+@pytest.fixture
+def offline_hub(monkeypatch, tmp_path):
+    """An empty Hugging Face cache in offline mode; any network connection fails the test."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf_cache"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the test attempted a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    return cache
+
+
+def test_offline_missing_weights_say_how_to_supply_them(offline_hub):
+    with pytest.raises(ModelLoadError) as caught:
+        load_model("nonexistent-org/nonexistent-model-xyz")
+    message = str(caught.value)
+    assert "hf download nonexistent-org/nonexistent-model-xyz" in message
+    assert "--model /path/to/folder" in message
+    assert "HF_HOME" in message
+
+
+def test_hub_id_loads_from_the_cache_with_its_commit(offline_hub, tiny_wav2vec2_large):
+    repo = offline_hub / "models--test-org--tiny-w2v2"
+    shutil.copytree(tiny_wav2vec2_large, repo / "snapshots" / FAKE_COMMIT)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(FAKE_COMMIT)
+    loaded = load_model("test-org/tiny-w2v2")
+    assert loaded.revision == FAKE_COMMIT
+    assert not loaded.untrained
+    assert loaded.arch == "wav2vec2-3L-32d-layernorm"
+
+
+def test_bf16_is_refused_without_native_support():
+    native, reason = native_bf16_support(torch.device("cpu"))
+    if native:
+        pytest.skip(f"this CPU runs bf16 natively ({reason})")
+    with pytest.raises(ModelLoadError, match="--precision float32"):
+        load_model("random:tiny", precision="bfloat16")
+
+
+@pytest.mark.parametrize("bf16_mode", ["autocast", "weights"])
+def test_bf16_embeddings_stay_close_to_float32(loaded_models, tiny_wav2vec2_large, bf16_mode):
+    # Emulated bf16 rounds exactly as native bf16 does, so the numbers are checked on any CPU.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bf16 = load_model(
+            str(tiny_wav2vec2_large), precision="bfloat16", bf16_mode=bf16_mode, allow_emulated_bf16=True
+        )
+    clips = make_clips(CLIP_LENGTHS[:4], seed=6)
+    reference = embed_waveforms(loaded_models["large"], clips)
+    approximate = embed_waveforms(bf16, clips)
+    assert approximate.dtype == np.float32
+    relative = np.linalg.norm(approximate - reference, axis=-1) / np.linalg.norm(reference, axis=-1)
+    print(f"bf16 {bf16_mode}: relative difference per clip and layer max {relative.max():.4f} mean {relative.mean():.4f}")
+    assert relative.max() < 0.05
+    assert relative.max() > 0  # bf16 really ran
+
+
+def test_a_checkpoint_of_another_model_type_is_refused(tmp_path):
+    from transformers import HubertConfig, HubertModel
+
+    config = HubertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, conv_dim=(8,) * 7)
+    HubertModel(config).save_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError, match="'hubert' model"):
+        load_model(str(tmp_path))
