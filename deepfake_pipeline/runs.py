@@ -162,6 +162,8 @@ def write_score_file(path, utt_ids, scores) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w") as handle:
         for utt_id, score in zip(utt_ids, scores):
+            if len(str(utt_id).split()) != 1:
+                raise ValueError(f"utt_id {utt_id!r} holds whitespace: it cannot go in a score file")
             handle.write(f"{utt_id} {score:.8g}\n")
     tmp.replace(path)
     return path

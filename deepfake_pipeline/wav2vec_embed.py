@@ -2,13 +2,14 @@
 
 Padding never changes an embedding:
 - each clip is normalised (zero mean, unit variance) over its own samples only;
-- a layer-normalised feature encoder (XLS-R, large models) gets zero padding plus an attention
-  mask, and each clip is pooled over its own frames only, so the padded tail is invisible
-  (its convolution frames are dropped, the transformer masks it and the positional convolution
-  sees the zeros it would see at the clip's end anyway);
-- a group-normalised feature encoder (wav2vec2-base) normalises each channel over the whole
-  time axis, so padding would leak into every frame: such models are batched only across clips
-  of identical length and otherwise run one clip at a time.
+- batches are zero-padded and given an attention mask, and each clip is pooled over its own
+  frames only, so the padded tail is invisible: the CNN frames that overlap it are dropped (their
+  count comes from the model's own length formula), the transformer masks them, and the
+  positional convolution sees the zeros it would see past the clip's end anyway;
+- a group-normalised feature encoder (wav2vec2-base) normalises each channel of its first
+  convolution over the whole time axis, so padding would leak into every frame. That one layer
+  (0.2% of the work) is therefore recomputed clip by clip on the clip's own samples, inside the
+  batched forward pass, and never sees padding; the other layers normalise frame by frame.
 Clips are sorted by length inside the call so batches waste little padding; the output is in the
 input order.
 """
@@ -26,11 +27,12 @@ from .wav2vec_loading import LoadedModel
 SAMPLE_RATE = 16000
 # The CNN feature encoder's receptive field: shorter clips give no frame at all.
 MIN_SAMPLES = 400
-# Padded audio-seconds per forward pass, by device. On CPU one clip's matrices already run near
-# the matmul peak: batching measured no faster (bench/bench_embeddings.py), and the padding it
-# adds is wasted work, so each clip runs alone. On a GPU batching is what fills the device;
-# 64 s of audio keeps all layers' hidden states of a batch near 25 x 50 x 1024 x 4 B x 64 = 330 MB.
-DEFAULT_BATCH_SECONDS = {"cpu": 0.0, "cuda": 64.0}
+# Padded audio-seconds per forward pass. On an idle CPU batching gains ~5-10% (one clip's
+# matrices already run near the matmul peak); on a busy one it gains 2x and more, because a few
+# large parallel regions suffer less than many small ones when a thread is descheduled
+# (bench/bench_embeddings.py). Sorted clips of a few hundred waste ~2% on padding at 32 s.
+# Memory: hidden states of all layers for 32 s are ~25 x 50 x 1024 x 4 B x 32 = 160 MB.
+DEFAULT_BATCH_SECONDS = 32.0
 
 
 def waveform_too_short(num_samples: int) -> bool:
@@ -56,25 +58,18 @@ def normalise_like_feature_extractor(loaded: LoadedModel, waveform: np.ndarray) 
     return Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm([waveform], attention_mask=None)[0]
 
 
-def plan_batches(lengths: Sequence[int], group_norm_encoder: bool, batch_seconds: float) -> list[list[int]]:
+def plan_batches(lengths: Sequence[int], batch_seconds: float) -> list[list[int]]:
     """Indices of the clips, longest first, cut into batches whose padded audio stays within
-    ``batch_seconds``. With a group-normalised encoder a batch holds only equal-length clips."""
+    ``batch_seconds`` (a longer clip runs alone)."""
     budget_samples = batch_seconds * SAMPLE_RATE
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
-    current: list[int] = []
     for index in order:
-        if current:
-            longest = lengths[current[0]]  # sorted longest first, so the head sets the padding
-            fits = longest * (len(current) + 1) <= budget_samples
-            same_length = lengths[index] == longest
-            if fits and (same_length or not group_norm_encoder):
-                current.append(index)
-                continue
-            batches.append(current)
-        current = [index]
-    if current:
-        batches.append(current)
+        # sorted longest first, so a batch's first clip sets its padded length
+        if batches and lengths[batches[-1][0]] * (len(batches[-1]) + 1) <= budget_samples:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
     return batches
 
 
@@ -121,6 +116,31 @@ def _first_transformer_layers(model, count: int):
         model.encoder.layers = all_layers
 
 
+@contextlib.contextmanager
+def _group_norm_per_clip(model, lengths: list[int]):
+    """Make the first CNN layer of a group-norm encoder see each clip alone.
+
+    Its GroupNorm normalises every channel over the whole time axis, so in a padded batch the
+    padding would shift every frame of the shorter clips. A forward hook replaces the layer's
+    batched output by each clip's own output (``forward`` called directly, which skips hooks),
+    zero beyond the clip's frames; the batched result it discards costs 0.2% of the pass."""
+    first_layer = model.feature_extractor.conv_layers[0]
+
+    def per_clip_output(module, args, batched_output):
+        (input_values,) = args  # (batch, 1, samples)
+        output = torch.zeros_like(batched_output)
+        for row, length in enumerate(lengths):
+            own = module.forward(input_values[row : row + 1, :, :length])
+            output[row, :, : own.shape[-1]] = own[0]
+        return output
+
+    handle = first_layer.register_forward_hook(per_clip_output)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def _precision_context(loaded: LoadedModel):
     if loaded.precision == "bfloat16" and loaded.bf16_mode == "autocast":
         return torch.autocast(device_type=torch.device(loaded.device).type, dtype=torch.bfloat16)
@@ -139,17 +159,23 @@ def _embed_batch(
     input_values = torch.from_numpy(batch).to(loaded.device)
     if loaded.bf16_mode == "weights":
         input_values = input_values.to(torch.bfloat16)
-    padded = any(len(x) != longest for x in inputs)
-    attention_mask = None
+    lengths = [len(x) for x in inputs]
+    padded = any(length != longest for length in lengths)
+    attention_mask, group_norm_guard = None, contextlib.nullcontext()
     if padded:
-        if loaded.group_norm_encoder:  # plan_batches never does this; guard the invariant
-            raise RuntimeError("a group-norm feature encoder must not see padding")
         mask = np.zeros((len(inputs), longest), dtype=np.int64)
-        for row, x in enumerate(inputs):
-            mask[row, : len(x)] = 1
+        for row, length in enumerate(lengths):
+            mask[row, :length] = 1
         attention_mask = torch.from_numpy(mask).to(loaded.device)
+        if loaded.group_norm_encoder:
+            group_norm_guard = _group_norm_per_clip(model, lengths)
 
-    with torch.inference_mode(), _precision_context(loaded), _first_transformer_layers(model, max(*layers, 1)):
+    with (
+        torch.inference_mode(),
+        _precision_context(loaded),
+        _first_transformer_layers(model, max(*layers, 1)),
+        group_norm_guard,
+    ):
         hidden_states = model(input_values, attention_mask=attention_mask, output_hidden_states=True).hidden_states
         pooled = torch.empty((len(inputs), len(layers), loaded.dim), dtype=torch.float32)
         for column, layer in enumerate(layers):
@@ -168,7 +194,7 @@ def embed_waveforms(
     """Mean-pooled hidden states, float32 ``(clips, len(layers), dim)`` in the input order.
 
     ``waveforms``: 1-D float arrays at 16 kHz, each at least ``MIN_SAMPLES`` long.
-    ``batch_seconds``: padded audio per forward pass; default by device (``DEFAULT_BATCH_SECONDS``).
+    ``batch_seconds``: padded audio per forward pass (0: one clip per pass).
     ``layers``: hidden-state indices to keep (default all): 0 is the transformer's input
     (feature projection + convolutional positional embedding, plus the encoder layer norm in
     post-norm models such as base), i is the output of transformer layer i, as in transformers'
@@ -177,12 +203,11 @@ def embed_waveforms(
     """
     layers = _check_layers(loaded, layers)
     _check_waveforms(waveforms)
-    if batch_seconds is None:
-        batch_seconds = DEFAULT_BATCH_SECONDS.get(torch.device(loaded.device).type, 0.0)
+    batch_seconds = DEFAULT_BATCH_SECONDS if batch_seconds is None else batch_seconds
     lengths = [len(x) for x in waveforms]
     all_frames = frame_counts(loaded, lengths) if lengths else np.zeros(0, dtype=np.int64)
     result = np.empty((len(waveforms), len(layers), loaded.dim), dtype=np.float32)
-    for batch in plan_batches(lengths, loaded.group_norm_encoder, batch_seconds):
+    for batch in plan_batches(lengths, batch_seconds):
         inputs = [normalise_like_feature_extractor(loaded, waveforms[i]) for i in batch]
         result[batch] = _embed_batch(loaded, inputs, layers, all_frames[batch])
     if not np.all(np.isfinite(result)):

@@ -55,9 +55,10 @@ def _write_corpus(root, identities=6):
             ("FakeVideo-RealAudio", "wav2lip", "00001_1.mp4", n),       # same audio as the real clip
             ("FakeVideo-FakeAudio", "fsgan-wav2lip", "00001_2.mp4", 200 + n),
         ):
-            folder = f"FakeAVCeleb_v1.2/{category}/African/men/{identity}"
+            race = "Asian (East)" if n % 2 else "African"  # the real corpus has races with spaces
+            folder = f"FakeAVCeleb_v1.2/{category}/{race}/men/{identity}"
             write_mp4(root / folder / fname, seconds=0.6, seed=seed)
-            lines.append(f"{identity},-,-,{method},A,{category},African,men,{fname},{folder}")
+            lines.append(f"{identity},-,-,{method},A,{category},{race},men,{fname},{folder}")
     (root / "FakeAVCeleb_v1.2" / "meta_data.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -71,6 +72,7 @@ def test_fakeavceleb_ingest_labels_split_and_duplicates(tmp_path, capsys):
                  for s in ("train", "dev", "eval")}
     everything = pd.concat(manifests.values())
     assert len(everything) == 24
+    assert not everything["utt_id"].str.contains(r"\s|[()]").any()  # ids go into `utt_id score` files
     assert (everything["label"] == everything["category"].str.endswith("FakeAudio").astype(int)).all()
     speakers = {s: set(m["speaker"]) for s, m in manifests.items()}
     assert not (speakers["train"] & speakers["dev"]) and not (speakers["train"] & speakers["eval"])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from deepfake_pipeline.wav2vec_embed import normalise_like_feature_extractor
 from deepfake_pipeline.wav2vec import (
     MIN_SAMPLES,
     RANDOM_ARCHS,
@@ -69,19 +70,33 @@ def direct_embeddings(model_dir, clips):
 def test_embedding_is_the_same_alone_or_in_a_padded_batch(loaded_models, arch):
     loaded = loaded_models[arch]
     clips = make_clips(CLIP_LENGTHS)
-    batches = plan_batches(CLIP_LENGTHS, loaded.group_norm_encoder, batch_seconds=100.0)
-    if arch == "large":
-        # otherwise the test would not exercise padding at all
-        assert any(len({CLIP_LENGTHS[i] for i in batch}) > 1 for batch in batches)
-    else:
-        assert all(len({CLIP_LENGTHS[i] for i in batch}) == 1 for batch in batches)
-        assert [1, 3] in batches  # equal lengths still share a forward pass
+    # otherwise the test would not exercise padding at all
+    assert any(len({CLIP_LENGTHS[i] for i in batch}) > 1 for batch in plan_batches(CLIP_LENGTHS, 100.0))
 
     together = embed_waveforms(loaded, clips, batch_seconds=100.0)
     alone = np.stack([embed_waveforms(loaded, [clip])[0] for clip in clips])
     assert together.shape == (len(clips), layer_count(loaded), loaded.dim)
     assert together.dtype == np.float32
     np.testing.assert_allclose(together, alone, atol=1e-4, rtol=0)
+
+
+def test_group_norm_encoder_would_be_changed_by_padding_without_the_per_clip_guard(loaded_models):
+    """Why the guard exists: the same padded batch, attention mask and all, through the plain
+    forward pass gives the short clip a different embedding."""
+    loaded = loaded_models["base"]
+    short, long = make_clips([8000, 24000], seed=7)
+    batch = np.zeros((2, len(long)), dtype=np.float32)
+    batch[0, : len(short)] = normalise_like_feature_extractor(loaded, short)
+    batch[1] = normalise_like_feature_extractor(loaded, long)
+    mask = torch.ones(batch.shape, dtype=torch.long)
+    mask[0, len(short) :] = 0
+    with torch.no_grad():
+        plain = loaded.model(torch.from_numpy(batch), attention_mask=mask, output_hidden_states=True)
+    frames = int(frame_counts(loaded, [len(short)])[0])
+    plain_short = plain.hidden_states[-1][0, :frames].mean(0).numpy()
+    guarded_short = embed_waveforms(loaded, [short, long], batch_seconds=100.0)[0, -1]
+    assert np.abs(plain_short - guarded_short).max() > 1e-3
+    np.testing.assert_allclose(guarded_short, embed_waveforms(loaded, [short])[0, -1], atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("arch", ["base", "large"])
@@ -161,18 +176,13 @@ def test_empty_input_gives_an_empty_array(loaded_models):
 
 def test_plan_batches_covers_every_clip_once_within_the_budget():
     lengths = [16000, 48000, 16000, 8000, 48000, 30000, 16000]
-    for group_norm in (False, True):
-        batches = plan_batches(lengths, group_norm, batch_seconds=6.0)
-        assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
-        for batch in batches:
-            padded = max(lengths[i] for i in batch) * len(batch)
-            assert len(batch) == 1 or padded <= 6.0 * 16000
-            if group_norm:
-                assert len({lengths[i] for i in batch}) == 1
-        assert batches[0] == [1, 4]  # longest first
-    assert plan_batches(lengths, False, batch_seconds=6.0) == [[1, 4], [5, 0, 2], [6, 3]]
-    assert plan_batches(lengths, True, batch_seconds=6.0) == [[1, 4], [5], [0, 2, 6], [3]]
-    assert plan_batches([48000, 16000], False, batch_seconds=1.0) == [[0], [1]]  # too long: alone
+    batches = plan_batches(lengths, batch_seconds=6.0)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert max(lengths[i] for i in batch) * len(batch) <= 6.0 * 16000
+    assert batches == [[1, 4], [5, 0, 2], [6, 3]]  # longest first
+    assert plan_batches([48000, 16000], batch_seconds=1.0) == [[0], [1]]  # too long: alone
+    assert plan_batches(lengths, batch_seconds=0.0) == [[1], [4], [5], [0], [2], [6], [3]]
 
 
 def test_random_models_are_untrained_seeded_and_frozen():

@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 from ..audio import DEFAULT_MIN_DURATION_S
-from ..corpora import CorpusLayoutError, is_demo_root
+from ..corpora import CorpusLayoutError, is_demo_root, safe_id
 from ..corpora.asvspoof import asvspoof_clips
 from ..corpora.fakeavceleb import fakeavceleb_clips, flag_duplicates
-from ..corpora.user_audio import csv_clips, folder_clips, _safe_id
+from ..corpora.user_audio import csv_clips, folder_clips
 from ..ingest import PlanMismatch, ingest_split
 from ..paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
 
@@ -82,9 +82,9 @@ def main(argv=None) -> int:
             return 2
         args.root = DEFAULT_CORPUS_ROOTS[args.corpus]
     if args.name is None:
-        args.name = args.corpus if args.corpus in DEFAULT_CORPUS_ROOTS else _safe_id(args.root.stem)
-    elif _safe_id(args.name) != args.name:
-        print(f"error: --name may hold only letters, digits, '.', '_' and '-' (try {_safe_id(args.name)})",
+        args.name = args.corpus if args.corpus in DEFAULT_CORPUS_ROOTS else safe_id(args.root.stem)
+    elif safe_id(args.name) != args.name:
+        print(f"error: --name may hold only letters, digits, '.', '_' and '-' (try {safe_id(args.name)})",
               file=sys.stderr)
         return 2
     try:

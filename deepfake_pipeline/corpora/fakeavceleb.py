@@ -16,7 +16,7 @@ import pandas as pd
 from ..ingest import ClipSpec
 from ..labels import BONAFIDE, SPOOF
 from ..manifest import read_manifest, write_csv_atomic
-from . import CorpusLayoutError
+from . import CorpusLayoutError, safe_id
 
 CATEGORIES = ("RealVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio")
 META_COLUMNS = ["source", "target1", "target2", "method", "category", "type", "race", "gender",
@@ -128,7 +128,7 @@ def fakeavceleb_clips(root, split_file: Path, seed: int = 0, splits=SPLITS) -> d
         label = SPOOF if category.endswith("FakeAudio") else BONAFIDE
         rel = video.relative_to(dataset_dir).with_suffix("")
         clips[split].append(ClipSpec(
-            utt_id="FAVC_" + "_".join(rel.parts), source_path=str(video), label=label,
+            utt_id=safe_id("FAVC_" + "_".join(rel.parts)), source_path=str(video), label=label,
             attack=row.method if label == SPOOF else "-", speaker=row.source,
             extra=(("category", category), ("method", row.method))))
     return clips

@@ -7,7 +7,6 @@ recursively); a folder without them is taken as unlabelled clips to score.
 """
 
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -15,17 +14,12 @@ import pandas as pd
 from ..audio import AUDIO_EXTENSIONS
 from ..ingest import ClipSpec
 from ..labels import BONAFIDE, SPOOF, UNLABELLED, parse_label
-from . import CorpusLayoutError
+from . import CorpusLayoutError, safe_id
 
 PATH_COLUMNS = ("path", "file", "filename", "relpath")
 DEFAULT_SPLIT = "all"
 FOLDER_LABELS = {"real": BONAFIDE, "bonafide": BONAFIDE, "bona_fide": BONAFIDE, "genuine": BONAFIDE,
                  "fake": SPOOF, "spoof": SPOOF}
-
-
-def _safe_id(text: str) -> str:
-    """Score files are `utt_id score` lines, so an id must not hold whitespace or separators."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "clip"
 
 
 def _unique_ids(ids: list) -> list:
@@ -57,11 +51,11 @@ def csv_clips(csv_path) -> dict:
         except ValueError as error:
             raise ValueError(f"{csv_path}:{number}: {error}") from None
     if "utt_id" in table.columns:
-        ids = [_safe_id(v) for v in table["utt_id"]]
+        ids = [safe_id(v) for v in table["utt_id"]]
     else:
         # Ids from the path below the clips' common folder: short, and unique when the paths are.
         common = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else base
-        ids = [_safe_id(str(p.relative_to(common).with_suffix(""))) for p in paths]
+        ids = [safe_id(str(p.relative_to(common).with_suffix(""))) for p in paths]
     ids = _unique_ids(ids)
     clips = {}
     for i, path in enumerate(paths):
@@ -91,6 +85,6 @@ def folder_clips(folder) -> dict:
         files = [(path, UNLABELLED) for path in _audio_files(folder)]
     if not files:
         raise CorpusLayoutError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {folder}")
-    ids = _unique_ids([_safe_id(str(p.relative_to(folder).with_suffix(""))) for p, _ in files])
+    ids = _unique_ids([safe_id(str(p.relative_to(folder).with_suffix(""))) for p, _ in files])
     return {DEFAULT_SPLIT: [ClipSpec(utt_id=utt_id, source_path=str(path.resolve()), label=label)
                             for utt_id, (path, label) in zip(ids, files)]}
