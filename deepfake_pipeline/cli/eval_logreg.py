@@ -7,11 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import add_run_paths
 from ..baseline import BaselineSettings, run_baseline
 from ..feature_sets import FeatureError, FeatureSpec
 from ..feature_store import model_tag
 from ..logreg import DEFAULT_C_GRID, SELECTION_CRITERIA, ProtocolError
-from ..paths import INTERIM_DIR, PROCESSED_DIR, RESULTS_DIR
 from ..runs import RunDir, RunDirError
 from ..shortcut import DEFAULT_TOP_DB
 
@@ -55,12 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="audio files, a folder, or a CSV (path[,label]) to score with --from-run's model")
     score.add_argument("--from-run", type=Path, help="a results/<run> folder written by this script")
 
-    out = parser.add_argument_group("paths")
-    out.add_argument("--run", help="name of the results folder (default: derived from the settings)")
-    out.add_argument("--overwrite", action="store_true", help="replace an existing --run of the same name")
-    out.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    out.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
-    out.add_argument("--processed-dir", type=Path, default=PROCESSED_DIR)
+    add_run_paths(parser, overwrite_help="replace an existing --run of the same name")
     return parser
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from .common import add_run_paths
 from ..contrastive.baseline_run import BaselineRunError, read_baseline_run
 from ..contrastive.checkpoint import CheckpointMismatch
 from ..contrastive.data import Representation
@@ -21,7 +22,6 @@ from ..contrastive.train import TrainConfig
 from ..contrastive.unfreeze import BlockError
 from ..feature_store import FeatureError
 from ..logreg import ProtocolError
-from ..paths import INTERIM_DIR, PROCESSED_DIR, RESULTS_DIR
 from ..runs import RunDir, RunDirError
 from ..wav2vec import ModelLoadError
 
@@ -66,12 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--device", default="cpu", help="cpu or cuda")
     fit.add_argument("--jobs", type=int, default=1, help="parallel logistic-regression fits (threads)")
 
-    out = parser.add_argument_group("paths")
-    out.add_argument("--run", help="name of the results folder (default: derived from the settings)")
-    out.add_argument("--overwrite", action="store_true", help="replace an existing --run and its checkpoints")
-    out.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    out.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
-    out.add_argument("--processed-dir", type=Path, default=PROCESSED_DIR)
+    add_run_paths(parser, overwrite_help="replace an existing --run and its checkpoints")
     return parser
 
 
