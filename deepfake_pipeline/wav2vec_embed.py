@@ -2,14 +2,12 @@
 
 Padding never changes an embedding:
 - each clip is normalised (zero mean, unit variance) over its own samples only;
-- batches are zero-padded and given an attention mask, and each clip is pooled over its own
-  frames only, so the padded tail is invisible: the CNN frames that overlap it are dropped (their
-  count comes from the model's own length formula), the transformer masks them, and the
-  positional convolution sees the zeros it would see past the clip's end anyway;
-- a group-normalised feature encoder (wav2vec2-base) normalises each channel of its first
-  convolution over the whole time axis, so padding would leak into every frame. That one layer
-  (0.2% of the work) is therefore recomputed clip by clip on the clip's own samples, inside the
-  batched forward pass, and never sees padding; the other layers normalise frame by frame.
+- the CNN feature encoder runs clip by clip on each clip's own samples, inside the batched
+  forward pass: a group-normalised encoder (wav2vec2-base) normalises each channel over the
+  whole time axis, so padding would leak into every frame;
+- the transformer runs on the zero-padded batch of frames with an attention mask, and each clip
+  is pooled over its own frames only; the positional convolution sees past the clip's end the
+  zeros it would see there anyway.
 Clips are sorted by length inside the call so batches waste little padding; the output is in the
 input order.
 """
@@ -116,29 +114,37 @@ def _first_transformer_layers(model, count: int):
         model.encoder.layers = all_layers
 
 
+class _ClipByClipFeatureEncoder(torch.nn.Module):
+    """The model's CNN feature encoder applied to each clip of a padded batch on its own
+    samples only, its frames then zero-padded to the batch's frame count."""
+
+    def __init__(self, encoder: torch.nn.Module, lengths: list[int]):
+        super().__init__()
+        self.encoder = encoder
+        self.lengths = lengths
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        per_clip = [self.encoder(input_values[row : row + 1, :length]) for row, length in enumerate(self.lengths)]
+        longest = max(features.shape[-1] for features in per_clip)
+        batch = per_clip[0].new_zeros((len(per_clip), per_clip[0].shape[1], longest))
+        for row, features in enumerate(per_clip):
+            batch[row, :, : features.shape[-1]] = features[0]
+        return batch
+
+
 @contextlib.contextmanager
-def _group_norm_per_clip(model, lengths: list[int]):
-    """Make the first CNN layer of a group-norm encoder see each clip alone.
-
-    Its GroupNorm normalises every channel over the whole time axis, so in a padded batch the
-    padding would shift every frame of the shorter clips. A forward hook replaces the layer's
-    batched output by each clip's own output (``forward`` called directly, which skips hooks),
-    zero beyond the clip's frames; the batched result it discards costs 0.2% of the pass."""
-    first_layer = model.feature_extractor.conv_layers[0]
-
-    def per_clip_output(module, args, batched_output):
-        (input_values,) = args  # (batch, 1, samples)
-        output = torch.zeros_like(batched_output)
-        for row, length in enumerate(lengths):
-            own = module.forward(input_values[row : row + 1, :, :length])
-            output[row, :, : own.shape[-1]] = own[0]
-        return output
-
-    handle = first_layer.register_forward_hook(per_clip_output)
+def _cnn_clip_by_clip(model, lengths: list[int]):
+    """Run the CNN feature encoder clip by clip inside the batched forward pass. A group-norm
+    encoder (wav2vec2-base) normalises each channel over the whole time axis, so it must never
+    see padding; and on CPU the convolutions measured faster per clip than batched anyway. The
+    transformer, where batching pays, still runs on the padded batch with its attention mask.
+    Swaps the encoder module for the duration, so one model must not serve two threads at once."""
+    encoder = model.feature_extractor
+    model.feature_extractor = _ClipByClipFeatureEncoder(encoder, lengths)
     try:
         yield
     finally:
-        handle.remove()
+        model.feature_extractor = encoder
 
 
 def _precision_context(loaded: LoadedModel):
@@ -161,20 +167,19 @@ def _embed_batch(
         input_values = input_values.to(torch.bfloat16)
     lengths = [len(x) for x in inputs]
     padded = any(length != longest for length in lengths)
-    attention_mask, group_norm_guard = None, contextlib.nullcontext()
+    attention_mask, cnn_guard = None, contextlib.nullcontext()
     if padded:
         mask = np.zeros((len(inputs), longest), dtype=np.int64)
         for row, length in enumerate(lengths):
             mask[row, :length] = 1
         attention_mask = torch.from_numpy(mask).to(loaded.device)
-        if loaded.group_norm_encoder:
-            group_norm_guard = _group_norm_per_clip(model, lengths)
+        cnn_guard = _cnn_clip_by_clip(model, lengths)
 
     with (
         torch.inference_mode(),
         _precision_context(loaded),
         _first_transformer_layers(model, max(*layers, 1)),
-        group_norm_guard,
+        cnn_guard,
     ):
         hidden_states = model(input_values, attention_mask=attention_mask, output_hidden_states=True).hidden_states
         pooled = torch.empty((len(inputs), len(layers), loaded.dim), dtype=torch.float32)

@@ -1,0 +1,313 @@
+"""Throughput of frozen Wav2Vec2 embedding extraction: the naive way against embed_waveforms.
+
+Runs in one process on the same generated clips (ASVspoof-like durations: lognormal around
+3.3 s, clipped to 1-13 s), with UNTRAINED random:<arch> models of the real shapes; the numbers
+are speeds and numerical differences only, never detection results.
+
+    .venv/bin/python bench/bench_embeddings.py [--arch base large] [--audio-seconds 120]
+
+Ways:
+  naive      random order, batches of 8 zero-padded to the longest, each padded row normalised
+             as a whole (what Wav2Vec2FeatureExtractor does without an attention mask), plain
+             forward, mean over all frames including the padding ones; torch.no_grad, float32.
+  default    embed_waveforms as the pipeline runs it (float32, sorted padded batches of up to
+             --batch-seconds of audio, default DEFAULT_BATCH_SECONDS).
+  eager      the same with transformers' eager attention instead of SDPA.
+  one-by-one embed_waveforms with one clip per forward pass (batch_seconds=0).
+  bf16-*     embed_waveforms under bf16: autocast (float32 weights) or bf16 weights. On a CPU
+             without native bf16 these are emulated and slow, so they run on a short subset.
+FLOPs are counted with torch.utils.flop_counter on the meta device (on CPU the fused SDPA kernel
+has no FLOP formula, so a CPU count would leave attention out). "useful" FLOPs are those of each
+clip alone, without padding; achieved GFLOP/s = useful FLOPs / wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import resource
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from deepfake_pipeline.wav2vec import (  # noqa: E402
+    DEFAULT_BATCH_SECONDS,
+    embed_waveforms,
+    load_model,
+    native_bf16_support,
+    plan_batches,
+)
+
+SAMPLE_RATE = 16000
+LA_DEV_CLIPS = 24_844
+LA_DEV_AUDIO_SECONDS = 82_000.0
+NAIVE_BATCH = 8
+
+
+def generate_clips(total_seconds: float, seed: int) -> list[np.ndarray]:
+    """Noisy tones with ASVspoof 2019 LA-like durations (lognormal around 3.3 s, 1-13 s)."""
+    rng = np.random.default_rng(seed)
+    clips, total = [], 0.0
+    while total < total_seconds:
+        seconds = float(np.clip(rng.lognormal(np.log(3.0), 0.45), 1.0, 13.0))
+        n = int(seconds * SAMPLE_RATE)
+        t = np.arange(n) / SAMPLE_RATE
+        clip = 0.3 * np.sin(2 * np.pi * rng.uniform(80, 300) * t) + 0.05 * rng.standard_normal(n)
+        clips.append(clip.astype(np.float32))
+        total += seconds
+    return clips
+
+
+class PeakRSS:
+    """Peak resident memory while the block runs, sampled from /proc every 5 ms (Linux);
+    elsewhere the process-wide ru_maxrss, which never goes down."""
+
+    def __init__(self):
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._statm = Path("/proc/self/statm")
+
+    def _rss(self) -> int:
+        if self._statm.exists():
+            return int(self._statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        scale = 1 if platform.system() == "Darwin" else 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+    def _sample(self):
+        while not self._stop.wait(0.005):
+            self.peak_bytes = max(self.peak_bytes, self._rss())
+
+    def __enter__(self):
+        self.peak_bytes = self._rss()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self._rss())
+
+
+def matmul_peak_gflops(dtype: torch.dtype, seconds: float = 1.5) -> float:
+    best = 0.0
+    for n in (1024, 2048):
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        a @ b
+        start, runs = time.perf_counter(), 0
+        while time.perf_counter() - start < seconds / 2:
+            a @ b
+            runs += 1
+        best = max(best, 2 * n**3 * runs / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+class FlopCounter:
+    """FLOPs of one forward pass on a (batch, samples) input, counted on the meta device."""
+
+    def __init__(self, model):
+        self.meta_model = copy.deepcopy(model).to("meta")
+        self.cache: dict[tuple[int, int], int] = {}
+
+    def __call__(self, batch: int, samples: int) -> int:
+        if (batch, samples) not in self.cache:
+            with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+                self.meta_model(torch.zeros(batch, samples, device="meta"), output_hidden_states=True)
+            self.cache[(batch, samples)] = counter.get_total_flops()
+        return self.cache[(batch, samples)]
+
+
+def naive_embed(loaded, clips, seed) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    order = np.random.default_rng(seed).permutation(len(clips))
+    result = np.empty((len(clips), loaded.num_layers, loaded.dim), dtype=np.float32)
+    shapes = []
+    for start in range(0, len(order), NAIVE_BATCH):
+        chunk = order[start : start + NAIVE_BATCH]
+        longest = max(len(clips[i]) for i in chunk)
+        batch = np.zeros((len(chunk), longest), dtype=np.float32)
+        for row, i in enumerate(chunk):
+            batch[row, : len(clips[i])] = clips[i]
+        batch = (batch - batch.mean(1, keepdims=True)) / np.sqrt(batch.var(1, keepdims=True) + 1e-7)
+        with torch.no_grad():
+            hidden_states = loaded.model(torch.from_numpy(batch), output_hidden_states=True).hidden_states
+        result[chunk] = torch.stack(hidden_states, dim=1).mean(dim=2).numpy()
+        shapes.append((len(chunk), longest))
+    return result, shapes
+
+
+def default_shapes(clips, batch_seconds) -> list[tuple[int, int]]:
+    lengths = [len(c) for c in clips]
+    return [(len(batch), max(lengths[i] for i in batch)) for batch in plan_batches(lengths, batch_seconds)]
+
+
+def relative_difference(approx: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per clip and layer: ||approx - reference|| / ||reference|| over the embedding dimension."""
+    return np.linalg.norm(approx - reference, axis=-1) / np.linalg.norm(reference, axis=-1)
+
+
+def print_layer_differences(label: str, relative: np.ndarray) -> None:
+    print(f"  {label}: relative difference per layer (max over clips / mean over clips):")
+    cells = [f"L{layer}: {relative[:, layer].max():.4f}/{relative[:, layer].mean():.4f}" for layer in range(relative.shape[1])]
+    for start in range(0, len(cells), 6):
+        print("    " + "   ".join(cells[start : start + 6]))
+
+
+def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) -> None:
+    audio_seconds = sum(len(c) for c in clips) / SAMPLE_RATE
+    print(f"\n=== random:{arch} (UNTRAINED weights: speed and numerics only) ===")
+    start = time.perf_counter()
+    loaded = load_model(f"random:{arch}")
+    print(f"built in {time.perf_counter() - start:.1f} s: {loaded.arch}, {loaded.num_layers} hidden states x {loaded.dim}")
+    count_flops = FlopCounter(loaded.model)
+    useful_flops = sum(count_flops(1, len(c)) for c in clips)
+    print(f"{len(clips)} clips, {audio_seconds:.1f} audio-s, {useful_flops / audio_seconds / 1e9:.1f} GFLOP per audio-second (useful)")
+
+    # The timed set has few clips, so its sorted batches pad more than the feature driver's calls
+    # (one wave-store shard per call: 389 clips for LA dev); show what padding costs there.
+    call_lengths = [len(c) for c in generate_clips(args.call_clips * 3.5, args.seed + 1)][: args.call_clips]
+    call_useful = sum(count_flops(1, n) for n in call_lengths)
+    call_executed = sum(count_flops(len(b), max(call_lengths[i] for i in b)) for b in plan_batches(call_lengths, args.batch_seconds))
+    print(
+        f"padding at {args.batch_seconds:g} s per batch: the timed set executes the FLOPs shown below; "
+        f"a call of {len(call_lengths)} clips (the driver's) executes {call_executed / call_useful:.3f}x the useful FLOPs"
+    )
+
+    native_bf16, bf16_reason = native_bf16_support(torch.device("cpu"))
+    bf16_clips = clips
+    if not native_bf16:
+        # emulated bf16 is several times slower than float32: time it on a short subset
+        bf16_clips, total = [], 0.0
+        for clip in clips:
+            if total >= args.bf16_seconds:
+                break
+            bf16_clips.append(clip)
+            total += len(clip) / SAMPLE_RATE
+
+    def bf16_model(mode):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return load_model(f"random:{arch}", precision="bfloat16", bf16_mode=mode, allow_emulated_bf16=True)
+
+    ways = [("naive", None), ("default", None), ("one-by-one", None), ("eager attention", None)]
+    ways += [("bf16 autocast", "autocast"), ("bf16 weights", "weights")]
+
+    models = {name: bf16_model(mode) if mode else loaded for name, mode in ways}
+    best_seconds: dict[str, float] = {}
+    peak_rss: dict[str, float] = {}
+    outputs: dict[str, np.ndarray] = {}
+    shapes: dict[str, list[tuple[int, int]]] = {}
+    # Rounds interleave the ways and keep each way's fastest round, so a burst of other work
+    # on the machine penalises no way in particular.
+    for _ in range(args.repeats):
+        for name, bf16_mode in ways:
+            way_clips = bf16_clips if bf16_mode else clips
+            batch_seconds = 0.0 if name == "one-by-one" else args.batch_seconds
+            if name == "eager attention":
+                loaded.model.config._attn_implementation = "eager"
+            try:
+                with PeakRSS() as memory:
+                    start = time.perf_counter()
+                    if name == "naive":
+                        outputs[name], shapes[name] = naive_embed(loaded, way_clips, args.seed)
+                    else:
+                        outputs[name] = embed_waveforms(models[name], way_clips, batch_seconds=batch_seconds)
+                        shapes[name] = default_shapes(way_clips, batch_seconds)
+                    elapsed = time.perf_counter() - start
+            finally:
+                loaded.model.config._attn_implementation = "sdpa"
+            best_seconds[name] = min(elapsed, best_seconds.get(name, float("inf")))
+            peak_rss[name] = max(memory.peak_bytes, peak_rss.get(name, 0))
+
+    rows = []
+    for name, bf16_mode in ways:
+        way_clips = bf16_clips if bf16_mode else clips
+        way_audio = sum(len(c) for c in way_clips) / SAMPLE_RATE
+        way_useful = sum(count_flops(1, len(c)) for c in way_clips)
+        executed = sum(count_flops(b, n) for b, n in shapes[name])
+        elapsed = best_seconds[name]
+        rows.append(
+            dict(
+                name=name + ("" if native_bf16 or not bf16_mode else " (emulated)"),
+                audio=way_audio,
+                rate=way_audio / elapsed,
+                gflops=way_useful / elapsed / 1e9,
+                executed=executed / elapsed / 1e9,
+                waste=executed / way_useful,
+                peak=peaks["bfloat16" if bf16_mode else "float32"],
+                rss=peak_rss[name] / 2**20,
+            )
+        )
+
+    naive_rate = rows[0]["rate"]
+    print(
+        f"{'way':<26}{'audio-s':>8}{'audio-s/s':>10}{'x naive':>8}{'useful GF/s':>12}{'% peak':>7}"
+        f"{'exec GF/s':>10}{'exec/useful':>12}{'peak RSS MB':>12}{'LA dev h':>9}"
+    )
+    for row in rows:
+        print(
+            f"{row['name']:<26}{row['audio']:>8.1f}{row['rate']:>10.2f}{row['rate'] / naive_rate:>8.2f}"
+            f"{row['gflops']:>12.1f}{100 * row['gflops'] / row['peak']:>6.0f}%{row['executed']:>10.1f}"
+            f"{row['waste']:>12.2f}{row['rss']:>12.0f}{LA_DEV_AUDIO_SECONDS / row['rate'] / 3600:>9.2f}"
+        )
+    print(f"  (% peak: useful GFLOP/s over the measured matmul peak of the precision used; "
+          f"LA dev h: projected hours for ASVspoof 2019 LA dev, {LA_DEV_CLIPS} clips, ~{LA_DEV_AUDIO_SECONDS:.0f} audio-s)")
+
+    reference = outputs["default"]
+    print_layer_differences("naive vs default (padding leaking into the naive embeddings)", relative_difference(outputs["naive"], reference))
+    print_layer_differences("eager vs sdpa attention", relative_difference(outputs["eager attention"], reference))
+    for name in ("bf16 autocast", "bf16 weights"):
+        print_layer_differences(f"{name} vs float32", relative_difference(outputs[name], reference[: len(bf16_clips)]))
+    if not native_bf16:
+        print(f"  bf16: {bf16_reason}; timed on the first {len(bf16_clips)} clips only")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", nargs="+", default=["base", "large"], choices=["tiny", "base", "large"])
+    parser.add_argument("--audio-seconds", type=float, default=60.0, help="generated audio per arch (default 60)")
+    parser.add_argument("--bf16-seconds", type=float, default=8.0, help="audio timed under emulated bf16 (default 8)")
+    parser.add_argument("--batch-seconds", type=float, default=DEFAULT_BATCH_SECONDS,
+                        help=f"padded audio per forward pass of embed_waveforms (default {DEFAULT_BATCH_SECONDS:g})")
+    parser.add_argument("--call-clips", type=int, default=389, help="clips per embed_waveforms call in the driver (default 389)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--repeats", type=int, default=1, help="timed rounds per way, fastest kept (default 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    capabilities = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    print("Wav2Vec2 embedding benchmark: UNTRAINED random weights, synthetic audio (speed only)")
+    print(
+        f"CPU {capabilities.get('cpu_name', platform.processor())}, {os.cpu_count()} logical cores, "
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads, "
+        f"load average before: {os.getloadavg()[0]:.2f}"
+    )
+    peaks = {"float32": matmul_peak_gflops(torch.float32), "bfloat16": matmul_peak_gflops(torch.bfloat16)}
+    native, reason = native_bf16_support(torch.device("cpu"))
+    print(
+        f"matmul peak: float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s "
+        f"({'native' if native else 'emulated'}: {reason})"
+    )
+    clips = generate_clips(args.audio_seconds, args.seed)
+    for arch in args.arch:
+        run_arch(arch, clips, args, peaks)
+        # re-measured so a burst of other work during the first measurement does not flatter
+        # the fractions of peak of the next arch
+        peaks = {dtype: max(peaks[dtype], matmul_peak_gflops(getattr(torch, dtype))) for dtype in peaks}
+    print(f"\nload average after: {os.getloadavg()[0]:.2f} (above the core count means other work competed for the CPU)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
