@@ -27,26 +27,15 @@ from threadpoolctl import threadpool_limits
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from synthetic_clips import generated_clips as _generated_clips  # noqa: E402
 from deepfake_pipeline.spectral import spectral_features, spectral_features_reference  # noqa: E402
 
 SR = 16000
 REAL_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "real"
 
 
-def generated_clips(n_clips: int, seed: int) -> list[np.ndarray]:
-    """Harmonic tones with a wandering pitch, syllable-rate loudness and background noise."""
-    rng = np.random.default_rng(seed)
-    durations = np.clip(rng.lognormal(mean=np.log(3.3), sigma=0.4, size=n_clips), 1.0, 13.0)
-    clips = []
-    for duration in durations:
-        t = np.arange(int(duration * SR)) / SR
-        f0 = rng.uniform(90, 220) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t))
-        phase = 2 * np.pi * np.cumsum(f0) / SR
-        voiced = sum(np.sin(k * phase) / k for k in range(1, 20))
-        envelope = 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(3, 6) * t)) ** 2
-        clip = 0.1 * envelope * voiced + 0.005 * rng.standard_normal(t.size)
-        clips.append(clip.astype(np.float32))
-    return clips
+def generated_clips(n_clips: int, seed: int) -> list:
+    return _generated_clips(n_clips, seed)
 
 
 def real_clips() -> list[np.ndarray]:

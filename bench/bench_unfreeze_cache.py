@@ -28,6 +28,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from synthetic_clips import generated_clips as _generated_clips  # noqa: E402
 from deepfake_pipeline.contrastive.frame_cache import build_frame_cache  # noqa: E402
 from deepfake_pipeline.contrastive.head import ProjectionHead  # noqa: E402
 from deepfake_pipeline.contrastive.loss import supcon_loss  # noqa: E402
@@ -42,17 +43,7 @@ SR = 16000
 
 
 def generated_clips(n_clips: int, seed: int) -> list:
-    rng = np.random.default_rng(seed)
-    durations = np.clip(rng.lognormal(mean=np.log(3.3), sigma=0.4, size=n_clips), 1.0, 8.0)
-    clips = []
-    for duration in durations:
-        t = np.arange(int(duration * SR)) / SR
-        f0 = rng.uniform(90, 220) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t))
-        phase = 2 * np.pi * np.cumsum(f0) / SR
-        voiced = sum(np.sin(k * phase) / k for k in range(1, 20))
-        envelope = 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(3, 6) * t)) ** 2
-        clips.append((0.1 * envelope * voiced + 0.005 * rng.standard_normal(t.size)).astype(np.float32))
-    return clips
+    return _generated_clips(n_clips, seed, max_seconds=8.0)
 
 
 def write_store(folder: Path, clips: list) -> WaveStore:
