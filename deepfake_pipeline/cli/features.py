@@ -55,40 +55,35 @@ def main(argv=None) -> int:
             try:
                 stores.append(WaveStore(args.interim_dir / sid))
             except FileNotFoundError:
-                known = sorted(p.name for p in args.interim_dir.glob("*/info.json")) if args.interim_dir.is_dir() else []
-                known = sorted(Path(p).parent.name if "/" in p else p for p in known)
+                known = sorted(p.parent.name for p in args.interim_dir.glob("*/info.json"))
                 raise ValueError(f"split {sid!r} not found in {args.interim_dir} (found: "
                                  f"{known or 'none'}): run preprocess_datasets.py first") from None
-        outputs = []
         if args.what in ("spectral", "both"):
             for store in stores:
-                outputs.append(run_spectral(store, args.processed_dir, shard, args.jobs,
-                                            args.overwrite, args.merge_only))
+                run_spectral(store, args.processed_dir, shard, args.jobs, args.overwrite, args.merge_only)
         if args.what in ("embeddings", "both"):
-            from ..wav2vec import embed_waveforms, load_model  # torch loads only when needed
+            from ..wav2vec import ModelLoadError, embed_waveforms, load_model  # torch only when needed
 
             loaded = []
 
             def get_model():
                 if not loaded:
-                    loaded.append(load_model(args.model, device=args.device, precision=args.precision))
+                    try:
+                        loaded.append(load_model(args.model, device=args.device, precision=args.precision))
+                    except ModelLoadError as error:
+                        raise FeatureError(str(error)) from None
                 return loaded[0]
 
             tag = model_tag(args.model, args.precision)
             batch_seconds = args.batch_seconds if args.batch_seconds is not None else (
                 0.0 if args.device == "cpu" else 32.0)
             for store in stores:
-                outputs.append(run_embeddings(
+                run_embeddings(
                     store, args.processed_dir, tag, get_model, args.layers, args.dtype, shard,
                     args.overwrite, args.merge_only,
                     embed=lambda model, waves, layers: embed_waveforms(model, waves, layers=layers,
-                                                                batch_seconds=batch_seconds)))
+                                                                batch_seconds=batch_seconds))
     except (FeatureError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:
-        if type(error).__name__ != "ModelLoadError":
-            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
     untrained = args.what != "spectral" and args.model.startswith("random:")
