@@ -10,10 +10,11 @@ Ways:
   naive      random order, batches of 8 zero-padded to the longest, each padded row normalised
              as a whole (what Wav2Vec2FeatureExtractor does without an attention mask), plain
              forward, mean over all frames including the padding ones; torch.no_grad, float32.
-  default    embed_waveforms as the pipeline runs it (float32, sorted padded batches of up to
-             --batch-seconds of audio, default DEFAULT_BATCH_SECONDS).
-  eager      the same with transformers' eager attention instead of SDPA.
-  one-by-one embed_waveforms with one clip per forward pass (batch_seconds=0).
+  default    embed_waveforms as features.py runs it on CPU: float32, one clip per forward pass
+             (batch_seconds=0), so no padding at all.
+  batched    embed_waveforms with sorted, length-matched padded batches of up to --batch-seconds
+             of audio (default DEFAULT_BATCH_SECONDS; features.py's default on cuda).
+  eager      the batched way with transformers' eager attention instead of SDPA.
   bf16-*     embed_waveforms under bf16: autocast (float32 weights) or bf16 weights. On a CPU
              without native bf16 these are emulated and slow, so they run on a short subset.
 FLOPs are counted with torch.utils.flop_counter on the meta device (on CPU the fused SDPA kernel
@@ -32,6 +33,8 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -127,27 +130,37 @@ class FlopCounter:
         return self.cache[(batch, samples)]
 
 
-def naive_embed(loaded, clips, seed) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    order = np.random.default_rng(seed).permutation(len(clips))
-    result = np.empty((len(clips), loaded.num_layers, loaded.dim), dtype=np.float32)
-    shapes = []
-    for start in range(0, len(order), NAIVE_BATCH):
-        chunk = order[start : start + NAIVE_BATCH]
-        longest = max(len(clips[i]) for i in chunk)
-        batch = np.zeros((len(chunk), longest), dtype=np.float32)
-        for row, i in enumerate(chunk):
-            batch[row, : len(clips[i])] = clips[i]
-        batch = (batch - batch.mean(1, keepdims=True)) / np.sqrt(batch.var(1, keepdims=True) + 1e-7)
-        with torch.no_grad():
-            hidden_states = loaded.model(torch.from_numpy(batch), output_hidden_states=True).hidden_states
-        result[chunk] = torch.stack(hidden_states, dim=1).mean(dim=2).numpy()
-        shapes.append((len(chunk), longest))
-    return result, shapes
+def naive_batches(num_clips: int, seed: int) -> list[list[int]]:
+    order = np.random.default_rng(seed).permutation(num_clips)
+    return [order[start : start + NAIVE_BATCH].tolist() for start in range(0, num_clips, NAIVE_BATCH)]
 
 
-def default_shapes(clips, batch_seconds) -> list[tuple[int, int]]:
-    lengths = [len(c) for c in clips]
-    return [(len(batch), max(lengths[i] for i in batch)) for batch in plan_batches(lengths, batch_seconds)]
+def naive_embed(loaded, clips: list[np.ndarray]) -> np.ndarray:
+    """One naive batch: padded to the longest, each padded row normalised whole, no mask, mean
+    over every frame."""
+    longest = max(len(c) for c in clips)
+    batch = np.zeros((len(clips), longest), dtype=np.float32)
+    for row, clip in enumerate(clips):
+        batch[row, : len(clip)] = clip
+    batch = (batch - batch.mean(1, keepdims=True)) / np.sqrt(batch.var(1, keepdims=True) + 1e-7)
+    with torch.no_grad():
+        hidden_states = loaded.model(torch.from_numpy(batch), output_hidden_states=True).hidden_states
+    return torch.stack(hidden_states, dim=1).mean(dim=2).numpy()
+
+
+@dataclass
+class Way:
+    """One way of computing the embeddings, cut into units of work (one forward pass each) so
+    that the ways can take turns on the CPU."""
+
+    name: str
+    clip_indices: list[int]
+    units: list[list[int]]  # positions in clip_indices, one forward pass each
+    run: Callable[[list[np.ndarray]], np.ndarray]
+    peak_key: str = "float32"
+    unit_seconds: list[float] = field(default_factory=list)
+    peak_rss: int = 0
+    output: np.ndarray | None = None
 
 
 def relative_difference(approx: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -198,55 +211,85 @@ def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) 
             warnings.simplefilter("ignore")
             return load_model(f"random:{arch}", precision="bfloat16", bf16_mode=mode, allow_emulated_bf16=True)
 
-    ways = [("naive", None), ("default", None), ("one-by-one", None), ("eager attention", None)]
-    ways += [("bf16 autocast", "autocast"), ("bf16 weights", "weights")]
-
-    models = {name: bf16_model(mode) if mode else loaded for name, mode in ways}
-    best_seconds: dict[str, float] = {}
-    peak_rss: dict[str, float] = {}
-    outputs: dict[str, np.ndarray] = {}
-    shapes: dict[str, list[tuple[int, int]]] = {}
-    # Rounds interleave the ways and keep each way's fastest round, so a burst of other work
-    # on the machine penalises no way in particular.
-    for _ in range(args.repeats):
-        for name, bf16_mode in ways:
-            way_clips = bf16_clips if bf16_mode else clips
-            batch_seconds = 0.0 if name == "one-by-one" else args.batch_seconds
-            if name == "eager attention":
-                loaded.model.config._attn_implementation = "eager"
+    def embed_with(model, attention="sdpa"):
+        def run(unit_clips):
+            model.model.config._attn_implementation = attention
             try:
-                with PeakRSS() as memory:
-                    start = time.perf_counter()
-                    if name == "naive":
-                        outputs[name], shapes[name] = naive_embed(loaded, way_clips, args.seed)
-                    else:
-                        outputs[name] = embed_waveforms(models[name], way_clips, batch_seconds=batch_seconds)
-                        shapes[name] = default_shapes(way_clips, batch_seconds)
-                    elapsed = time.perf_counter() - start
+                # one unit is one planned batch: a budget that keeps it whole
+                return embed_waveforms(model, unit_clips, batch_seconds=float("inf"))
             finally:
-                loaded.model.config._attn_implementation = "sdpa"
-            best_seconds[name] = min(elapsed, best_seconds.get(name, float("inf")))
-            peak_rss[name] = max(memory.peak_bytes, peak_rss.get(name, 0))
+                model.model.config._attn_implementation = "sdpa"
+
+        return run
+
+    everything = list(range(len(clips)))
+    bf16_part = list(range(len(bf16_clips)))
+
+    def planned(indices, batch_seconds):
+        return plan_batches([len(clips[i]) for i in indices], batch_seconds)
+
+    ways = [
+        Way("naive", everything, naive_batches(len(clips), args.seed), lambda c: naive_embed(loaded, c)),
+        Way("default (1 clip/pass)", everything, planned(everything, 0.0), embed_with(loaded)),
+        Way("batched", everything, planned(everything, args.batch_seconds), embed_with(loaded)),
+        Way("eager attention", everything, planned(everything, args.batch_seconds), embed_with(loaded, "eager")),
+    ]
+    for mode in ("autocast", "weights"):
+        label = f"bf16 {mode}" + ("" if native_bf16 else " (emulated)")
+        ways.append(Way(label, bf16_part, planned(bf16_part, args.batch_seconds), embed_with(bf16_model(mode)), "bfloat16"))
+
+    def unit_audio(way, unit):
+        return sum(len(clips[way.clip_indices[k]]) for k in unit) / SAMPLE_RATE
+
+    # The ways take turns unit by unit (the one furthest behind in audio goes next) and each
+    # unit keeps its fastest repeat, so a burst of other work on the machine slows no way in
+    # particular and timings measure the code rather than the neighbours.
+    for _ in range(args.repeats):
+        progress = {way.name: 0 for way in ways}
+        done_audio = {way.name: 0.0 for way in ways}
+        total_audio = {way.name: sum(unit_audio(way, u) for u in way.units) for way in ways}
+        while True:
+            pending = [way for way in ways if progress[way.name] < len(way.units)]
+            if not pending:
+                break
+            way = min(pending, key=lambda w: done_audio[w.name] / total_audio[w.name])
+            position = progress[way.name]
+            unit = way.units[position]
+            unit_clips = [clips[way.clip_indices[k]] for k in unit]
+            with PeakRSS() as memory:
+                start = time.perf_counter()
+                embeddings = way.run(unit_clips)
+                elapsed = time.perf_counter() - start
+            if way.output is None:
+                way.output = np.empty((len(way.clip_indices),) + embeddings.shape[1:], dtype=np.float32)
+            way.output[unit] = embeddings
+            if len(way.unit_seconds) <= position:
+                way.unit_seconds.append(elapsed)
+            way.unit_seconds[position] = min(way.unit_seconds[position], elapsed)
+            way.peak_rss = max(way.peak_rss, memory.peak_bytes)
+            progress[way.name] += 1
+            done_audio[way.name] += unit_audio(way, unit)
 
     rows = []
-    for name, bf16_mode in ways:
-        way_clips = bf16_clips if bf16_mode else clips
-        way_audio = sum(len(c) for c in way_clips) / SAMPLE_RATE
-        way_useful = sum(count_flops(1, len(c)) for c in way_clips)
-        executed = sum(count_flops(b, n) for b, n in shapes[name])
-        elapsed = best_seconds[name]
+    for way in ways:
+        lengths = [len(clips[i]) for i in way.clip_indices]
+        way_audio = sum(lengths) / SAMPLE_RATE
+        way_useful = sum(count_flops(1, n) for n in lengths)
+        executed = sum(count_flops(len(unit), max(lengths[k] for k in unit)) for unit in way.units)
+        elapsed = sum(way.unit_seconds)
         rows.append(
             dict(
-                name=name + ("" if native_bf16 or not bf16_mode else " (emulated)"),
+                name=way.name,
                 audio=way_audio,
                 rate=way_audio / elapsed,
                 gflops=way_useful / elapsed / 1e9,
                 executed=executed / elapsed / 1e9,
                 waste=executed / way_useful,
-                peak=peaks["bfloat16" if bf16_mode else "float32"],
-                rss=peak_rss[name] / 2**20,
+                peak=peaks[way.peak_key],
+                rss=way.peak_rss / 2**20,
             )
         )
+    outputs = {way.name: way.output for way in ways}
 
     naive_rate = rows[0]["rate"]
     print(
@@ -262,11 +305,12 @@ def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) 
     print(f"  (% peak: useful GFLOP/s over the measured matmul peak of the precision used; "
           f"LA dev h: projected hours for ASVspoof 2019 LA dev, {LA_DEV_CLIPS} clips, ~{LA_DEV_AUDIO_SECONDS:.0f} audio-s)")
 
-    reference = outputs["default"]
+    reference = outputs["default (1 clip/pass)"]
     print_layer_differences("naive vs default (padding leaking into the naive embeddings)", relative_difference(outputs["naive"], reference))
-    print_layer_differences("eager vs sdpa attention", relative_difference(outputs["eager attention"], reference))
-    for name in ("bf16 autocast", "bf16 weights"):
-        print_layer_differences(f"{name} vs float32", relative_difference(outputs[name], reference[: len(bf16_clips)]))
+    print_layer_differences("batched vs default (padding must not leak)", relative_difference(outputs["batched"], reference))
+    print_layer_differences("eager vs sdpa attention (both batched)", relative_difference(outputs["eager attention"], outputs["batched"]))
+    for way in ways[4:]:
+        print_layer_differences(f"{way.name} vs float32", relative_difference(way.output, reference[: len(bf16_clips)]))
     if not native_bf16:
         print(f"  bf16: {bf16_reason}; timed on the first {len(bf16_clips)} clips only")
 
@@ -280,7 +324,7 @@ def main(argv=None) -> int:
                         help=f"padded audio per forward pass of embed_waveforms (default {DEFAULT_BATCH_SECONDS:g})")
     parser.add_argument("--call-clips", type=int, default=389, help="clips per embed_waveforms call in the driver (default 389)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--repeats", type=int, default=1, help="timed rounds per way, fastest kept (default 1)")
+    parser.add_argument("--repeats", type=int, default=1, help="timed rounds, each unit's fastest kept (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.threads:
