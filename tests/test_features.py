@@ -94,6 +94,20 @@ def test_random_model_says_untrained_everywhere(interim, tmp_path, capsys):
     assert meta["untrained"] is True and meta["model"] == "random:tiny" and meta["layers"] == [0, 1]
 
 
+@pytest.mark.filterwarnings("ignore:bf16 is emulated")
+def test_bf16_embeddings_go_beside_the_float32_ones(interim, tmp_path):
+    # --allow-emulated-bf16 makes the run possible on any CPU; what is checked is where the file
+    # goes and what its metadata says, so a bf16 file is never mistaken for the float32 default.
+    common = ("--what", "embeddings", "--model", "random:tiny", "--dtype", "float32")
+    assert features(_args(interim, tmp_path, *common)) == 0
+    assert features(_args(interim, tmp_path, *common, "--precision", "bfloat16", "--allow-emulated-bf16")) == 0
+    full, full_meta = load_embeddings(SPLIT, "random-tiny", tmp_path, interim)
+    half, half_meta = load_embeddings(SPLIT, "random-tiny-bfloat16", tmp_path, interim)
+    assert full_meta["precision"] == "float32" and half_meta["precision"] == "bfloat16"
+    assert half.shape == full.shape and not np.array_equal(half, full)
+    np.testing.assert_allclose(half, full, rtol=0.05, atol=0.05)
+
+
 def test_wrong_arguments_stop_at_once(interim, tmp_path, capsys):
     assert features(_args(interim, tmp_path, "--shard", "3/2")) == 2
     assert features(["--splits", "nope_dev", "--interim-dir", str(interim),

@@ -30,10 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="storage type of the embeddings (default %(default)s)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                         help="arithmetic of the model (bfloat16 only where the CPU supports it)")
+    parser.add_argument("--allow-emulated-bf16", action="store_true",
+                        help="run --precision bfloat16 even where the CPU only emulates it (several times "
+                             "slower than float32): for checking what bf16 does to the results, not for speed")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--batch-seconds", type=float,
                         help="audio per forward pass, in sorted length-matched batches (default: 0 = one "
-                             "clip per pass on cpu, measured fastest there; 32 on cuda)")
+                             "clip per pass on cpu, no padding at all and as fast as batching there; 32 on cuda)")
     parser.add_argument("--shard", default="1/1", help="K/N: this job's share of the work (cluster arrays)")
     parser.add_argument("--merge-only", action="store_true",
                         help="only join the parts that --shard jobs wrote")
@@ -69,7 +72,8 @@ def main(argv=None) -> int:
             def get_model():
                 if not loaded:
                     try:
-                        loaded.append(load_model(args.model, device=args.device, precision=args.precision))
+                        loaded.append(load_model(args.model, device=args.device, precision=args.precision,
+                                                 allow_emulated_bf16=args.allow_emulated_bf16))
                     except ModelLoadError as error:
                         raise FeatureError(str(error)) from None
                 return loaded[0]
