@@ -53,6 +53,17 @@ def test_folder_with_real_and_fake_subfolders(tmp_path, capsys):
     assert "PREPROCESS split=mine_all clips=3" in capsys.readouterr().out
 
 
+def test_folder_follows_linked_folders_once_and_keeps_broken_links(tmp_path):
+    write_clip(tmp_path / "elsewhere" / "linked.wav", seed=4)
+    write_clip(tmp_path / "mine" / "fake" / "own.wav", seed=5)
+    (tmp_path / "mine" / "fake" / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere" / "loop").symlink_to(tmp_path / "mine", target_is_directory=True)
+    (tmp_path / "mine" / "fake" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    clips = folder_clips(tmp_path / "mine")["all"]
+    assert sorted(c.utt_id for c in clips) == ["fake_gone", "fake_more_linked", "fake_own"]
+    assert {c.label for c in clips} == {1}
+
+
 def test_folder_without_label_subfolders_is_unlabelled(tmp_path):
     write_clip(tmp_path / "score_me" / "clip.wav")
     clips = folder_clips(tmp_path / "score_me")["all"]

@@ -312,6 +312,10 @@ def test_score_new_clips_through_steps_1_and_2(tmp_path, dirs, capsys):
     assert len(out2) == 2 and not any(line.startswith("ROC-AUC") for line in out2)
     first = {line.split(" score=")[0]: line for line in scored}
     assert {line.split(" score=")[0]: line for line in out2}[str(clips[0].resolve())] == first[str(clips[0].resolve())]
+    # A file and a folder together: every clip of both is scored, none silently left out.
+    assert main(["--score", str(clips[0]), str(new / "fake"), "--from-run", run, "--jobs", "1"]) == 0
+    out3 = [line for line in capsys.readouterr().out.splitlines() if " score=" in line]
+    assert sorted(line.split(" score=")[0] for line in out3) == sorted(str(p.resolve()) for p in clips[:2] + clips[3:])
 
 
 def test_score_refuses_without_a_run(tmp_path, capsys):

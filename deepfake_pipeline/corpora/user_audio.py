@@ -68,7 +68,20 @@ def csv_clips(csv_path) -> dict:
 
 
 def _audio_files(folder: Path) -> list:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    """Audio files under `folder`, following symbolic links to folders (corpora on clusters are
+    often linked in, and --score links its inputs) but never visiting one folder twice, so a
+    link loop ends. Path.rglob on Python < 3.13 silently skips linked folders."""
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        # A broken link stays in: step 1 lists it as a missing clip instead of dropping it unseen.
+        found += [Path(root) / name for name in files if Path(name).suffix.lower() in AUDIO_EXTENSIONS]
+    return sorted(found)
 
 
 def folder_clips(folder) -> dict:
