@@ -83,6 +83,21 @@ def _describe_missing(missing: list, n_parts: int, shard: ShardSpec) -> str:
 
 # ---------------------------------------------------------------- spectral statistics
 
+def _all_parts_present(parts_dir, n_parts, suffix, what, store, shard, merge_only, stream) -> bool:
+    """True when every part is on disk and the file can be joined. Otherwise --merge-only is
+    refused, and a cluster job that finished its own share says so and leaves the join to
+    the last job."""
+    missing = _missing_parts(parts_dir, n_parts, suffix)
+    if missing and merge_only:
+        raise FeatureError(f"cannot join the {what} parts of {store.split_id}: "
+                           f"{_describe_missing(missing, n_parts, shard)}")
+    if missing:
+        print(f"[features {store.split_id} {what}] job {shard.index}/{shard.count} done; "
+              f"{_describe_missing(missing, n_parts, shard)}; the last job to finish, or "
+              "--merge-only, joins them", file=stream)
+    return not missing
+
+
 
 def _spectral_part(part: int, split_dir: Path, shard: int, offsets, lengths) -> tuple:
     samples = np.load(shard_path(split_dir, shard), mmap_mode="r")
@@ -126,14 +141,7 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
         write_csv_atomic(table, parts_dir / f"part_{p:05d}.csv")
         CrashSwitch.event()
         progress.update(len(rows), float(rows["duration_s"].sum()))
-    missing = _missing_parts(parts_dir, len(parts), ".csv")
-    if missing and merge_only:
-        raise FeatureError(f"cannot join the spectral parts of {store.split_id}: "
-                           f"{_describe_missing(missing, len(parts), shard)}")
-    if missing:
-        print(f"[features {store.split_id} spectral] job {shard.index}/{shard.count} done; "
-              f"{_describe_missing(missing, len(parts), shard)}; the last job to finish, or "
-              "--merge-only, joins them", file=stream)
+    if not _all_parts_present(parts_dir, len(parts), ".csv", "spectral", store, shard, merge_only, stream):
         return None
     joined = pd.concat([pd.read_csv(parts_dir / f"part_{p:05d}.csv", dtype={"file": str},
                                     keep_default_na=False) for p in range(len(parts))],
@@ -200,14 +208,7 @@ def run_embeddings(store: WaveStore, processed_dir: Path, tag: str, get_model, l
         tmp.replace(path)
         CrashSwitch.event()
         progress.update(len(rows), float(manifest["duration_s"].iloc[rows].sum()))
-    missing = _missing_parts(parts_dir, len(parts), ".npy")
-    if missing and merge_only:
-        raise FeatureError(f"cannot join the {tag} parts of {store.split_id}: "
-                           f"{_describe_missing(missing, len(parts), shard)}")
-    if missing:
-        print(f"[features {store.split_id} {tag}] job {shard.index}/{shard.count} done; "
-              f"{_describe_missing(missing, len(parts), shard)}; the last job to finish, or "
-              "--merge-only, joins them", file=stream)
+    if not _all_parts_present(parts_dir, len(parts), ".npy", tag, store, shard, merge_only, stream):
         return None
     return merge_embedding_parts(store, parts_dir, parts, array_path, meta_path, config)
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_run_paths
+from .common import add_run_paths, parse_or_refuse
 from ..baseline import BaselineSettings, run_baseline
 from ..feature_sets import FeatureError, FeatureSpec
 from ..feature_store import model_tag
@@ -103,10 +103,8 @@ def _default_run_name(args, spec) -> str:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    problem = _check_args(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    args = parse_or_refuse(build_parser(), _check_args, argv)
+    if args is None:
         return 2
     if args.score:
         from ..score_clips import score_paths

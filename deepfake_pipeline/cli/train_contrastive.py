@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .common import add_run_paths
+from .common import add_run_paths, parse_or_refuse
 from ..contrastive.baseline_run import BaselineRunError, read_baseline_run
 from ..contrastive.checkpoint import CheckpointMismatch
 from ..contrastive.data import Representation
@@ -128,10 +128,8 @@ def _make_deterministic(device: str) -> None:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    problem = _check_args(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    args = parse_or_refuse(build_parser(), _check_args, argv)
+    if args is None:
         return 2
     run = None
     try:
