@@ -20,8 +20,9 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deepfake_pipeline.contrastive.baseline_run import (  # noqa: E402
-    baseline_scores, check_labels_match, read_baseline_run)
+    baseline_scores, check_labels_match, check_same_manifest, read_baseline_run)
 from deepfake_pipeline.contrastive.verdict import compare  # noqa: E402
+from deepfake_pipeline.feature_store import manifest_sha256  # noqa: E402
 from deepfake_pipeline.paths import INTERIM_DIR  # noqa: E402
 from deepfake_pipeline.report import caveat_suffix  # noqa: E402
 from deepfake_pipeline.wavestore import WaveStore  # noqa: E402
@@ -37,9 +38,8 @@ def main(argv=None) -> int:
 
     runs = {name: read_baseline_run(path) for name, path in
             (("float32", args.float32_run), ("bfloat16", args.bfloat16_run))}
-    precisions = {name: run.model_tag for name, run in runs.items()}
-    print(f"float32 run {args.float32_run} ({precisions['float32']}), bfloat16 run {args.bfloat16_run} "
-          f"({precisions['bfloat16']})")
+    print(f"float32 run {args.float32_run} ({runs['float32'].model_tag}), bfloat16 run {args.bfloat16_run} "
+          f"({runs['bfloat16'].model_tag})")
     if runs["float32"].tests != runs["bfloat16"].tests:
         print(f"error: the runs tested different splits: {runs['float32'].tests} vs {runs['bfloat16'].tests}",
               file=sys.stderr)
@@ -56,10 +56,12 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     for split_id in runs["float32"].tests:
-        manifest = WaveStore(args.interim_dir / split_id).manifest
+        store = WaveStore(args.interim_dir / split_id)
+        manifest = store.manifest
         utt_ids, labels = manifest["utt_id"].tolist(), manifest["label"].to_numpy(dtype=int)
         speakers = manifest["speaker"].to_numpy()  # the bootstrap resamples speakers, as in step 3
         for run in runs.values():
+            check_same_manifest(run, split_id, manifest_sha256(store.split_dir))
             check_labels_match(run, split_id, labels)
         scores = {name: baseline_scores(run, split_id, utt_ids) for name, run in runs.items()}
         verdict = compare(split_id, labels, speakers, scores["float32"], scores["bfloat16"], n_boot=args.n_boot)

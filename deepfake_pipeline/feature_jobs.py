@@ -81,8 +81,6 @@ def _describe_missing(missing: list, n_parts: int, shard: ShardSpec) -> str:
     return f"parts {missing[:10]} are missing (jobs {jobs} of {shard.count} have not finished)"
 
 
-# ---------------------------------------------------------------- spectral statistics
-
 def _all_parts_present(parts_dir, n_parts, suffix, what, store, shard, merge_only, stream) -> bool:
     """True when every part is on disk and the file can be joined. Otherwise --merge-only is
     refused, and a cluster job that finished its own share says so and leaves the join to
@@ -98,6 +96,7 @@ def _all_parts_present(parts_dir, n_parts, suffix, what, store, shard, merge_onl
     return not missing
 
 
+# ---------------------------------------------------------------- spectral statistics
 
 def _spectral_part(part: int, split_dir: Path, shard: int, offsets, lengths) -> tuple:
     samples = np.load(shard_path(split_dir, shard), mmap_mode="r")
