@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) -m deepfake_pipeline.demo_corpus --out $(DEMO_ROOT)
+	$(PY) -m deepfake_pipeline.demo --out $(DEMO_ROOT)
 	$(PY) preprocess_datasets.py --corpus asvspoof2019 --root $(DEMO_ROOT)/asvspoof --name $(DEMO_LA)
 	$(PY) preprocess_datasets.py --corpus fakeavceleb --root $(DEMO_ROOT)/fakeav --name $(DEMO_FAV)
 	$(PY) features.py --model $(MODEL) --splits $(DEMO_LA)_train $(DEMO_LA)_dev $(DEMO_LA)_eval $(DEMO_FAV)_eval

@@ -43,13 +43,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deepfake_pipeline.wav2vec import (  # noqa: E402
-    DEFAULT_BATCH_SECONDS,
-    embed_waveforms,
-    load_model,
-    native_bf16_support,
-    plan_batches,
-)
+from deepfake_pipeline.features.ssl_loading import load_model, native_bf16_support
+from deepfake_pipeline.features.ssl_embed import DEFAULT_BATCH_SECONDS, embed_waveforms, plan_batches
 
 SAMPLE_RATE = 16000
 LA_DEV_CLIPS = 24_844

@@ -1,5 +1,5 @@
 """Clustered bootstrap of AUC and EER on an ASVspoof-2019-eval-sized set (71,237 trials):
-vectorised weighted sweep (metrics.bootstrap_ci with roc_auc / eer) against the naive path
+vectorised weighted sweep (significance.bootstrap_ci with roc_auc / eer) against the naive path
 that materialises every resample and calls the metric on it. Same draws, same intervals."""
 import sys
 import time
@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from deepfake_pipeline.metrics import bootstrap_ci, eer, roc_auc, summarize  # noqa: E402
+from deepfake_pipeline.evaluation.metrics import eer, roc_auc  # noqa: E402
+from deepfake_pipeline.evaluation.significance import bootstrap_ci, summarize  # noqa: E402
 
 rng = np.random.default_rng(0)
 n = 71237

@@ -20,9 +20,9 @@ import soundfile as sf
 from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from deepfake_pipeline.corpora.user_audio import csv_clips  # noqa: E402
-from deepfake_pipeline.ingest import ingest_split  # noqa: E402
-from deepfake_pipeline.paths import REPO_ROOT  # noqa: E402
+from deepfake_pipeline.ingest.corpora.user_audio import csv_clips  # noqa: E402
+from deepfake_pipeline.ingest.shards import ingest_split  # noqa: E402
+from deepfake_pipeline.formats.paths import REPO_ROOT  # noqa: E402
 
 REAL_DIR = REPO_ROOT.parent / "shared" / "data" / "real"
 LA_DEV_CLIPS = 24844

@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from synthetic_clips import generated_clips as _generated_clips  # noqa: E402
-from deepfake_pipeline.spectral import spectral_features, spectral_features_reference  # noqa: E402
+from deepfake_pipeline.features.spectral import spectral_features, spectral_features_reference  # noqa: E402
 
 SR = 16000
 REAL_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "real"

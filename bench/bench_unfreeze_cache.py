@@ -34,10 +34,10 @@ from deepfake_pipeline.contrastive.head import ProjectionHead  # noqa: E402
 from deepfake_pipeline.contrastive.loss import supcon_loss  # noqa: E402
 from deepfake_pipeline.contrastive.model import ContrastiveModel  # noqa: E402
 from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, lower_hidden_state, num_transformer_layers  # noqa: E402
-from deepfake_pipeline.manifest import MANIFEST_COLUMNS  # noqa: E402
-from deepfake_pipeline.wav2vec import load_model  # noqa: E402
-from deepfake_pipeline.wav2vec_embed import normalise_like_feature_extractor  # noqa: E402
-from deepfake_pipeline.wavestore import WaveStore  # noqa: E402
+from deepfake_pipeline.features.ssl_embed import normalise_like_feature_extractor  # noqa: E402
+from deepfake_pipeline.features.ssl_loading import load_model  # noqa: E402
+from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS  # noqa: E402
+from deepfake_pipeline.formats.wavestore import WaveStore  # noqa: E402
 
 SR = 16000
 

@@ -19,13 +19,17 @@ from pathlib import Path
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from deepfake_pipeline.contrastive.baseline_run import (  # noqa: E402
-    baseline_scores, check_labels_match, check_same_manifest, read_baseline_run)
-from deepfake_pipeline.contrastive.verdict import compare  # noqa: E402
-from deepfake_pipeline.feature_store import manifest_sha256  # noqa: E402
-from deepfake_pipeline.paths import INTERIM_DIR  # noqa: E402
-from deepfake_pipeline.report import caveat_suffix  # noqa: E402
-from deepfake_pipeline.wavestore import WaveStore  # noqa: E402
+from deepfake_pipeline.formats.step3_run import (
+    baseline_scores,
+    check_labels_match,
+    check_same_manifest,
+    read_baseline_run,
+)
+from deepfake_pipeline.evaluation.verdict import compare  # noqa: E402
+from deepfake_pipeline.formats.manifest import manifest_sha256  # noqa: E402
+from deepfake_pipeline.formats.paths import INTERIM_DIR  # noqa: E402
+from deepfake_pipeline.evaluation.closing import caveat_suffix  # noqa: E402
+from deepfake_pipeline.formats.wavestore import WaveStore  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from deepfake_pipeline.manifest import MANIFEST_COLUMNS
-from deepfake_pipeline.wavestore import WaveStore
+from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS
+from deepfake_pipeline.formats.wavestore import WaveStore
 
 
 def make_split(interim_dir, split_id, n_clips=8, seed=0, durations_s=(0.4, 0.9), demo=True) -> WaveStore:

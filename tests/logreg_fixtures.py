@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_pipeline.feature_store import embeddings_paths, manifest_sha256, model_tag
-from deepfake_pipeline.manifest import MANIFEST_COLUMNS
-from deepfake_pipeline.spectral import FEATURE_COLUMNS, SPECTRAL_COLUMNS
+from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, SPECTRAL_COLUMNS
+from deepfake_pipeline.formats.feature_files import embeddings_paths, model_tag
+from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, manifest_sha256
 
 SR = 16000
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-
-from deepfake_pipeline.audio import REJECT_REASONS, RejectedClip, load_clip
 from audio_factory import voiced, write_clip, write_mp4
+
+from deepfake_pipeline.ingest.decode import REJECT_REASONS, RejectedClip, load_clip
 
 
 def test_16k_mono_flac_is_read_sample_exact(tmp_path):

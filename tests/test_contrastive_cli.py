@@ -9,16 +9,15 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-
-from deepfake_pipeline import metrics
-from deepfake_pipeline.cli.eval_logreg import main as eval_logreg
-from deepfake_pipeline.cli.train_contrastive import main
-from deepfake_pipeline.report import parse_closing_line
-from deepfake_pipeline.runs import read_score_file
 from contrastive_fixtures import one_torch_thread  # noqa: F401
 from logreg_fixtures import balanced_design, layered, make_split
-
 from test_contrastive_verdict import VERDICT_RE
+
+from deepfake_pipeline.cli.eval_logreg import main as eval_logreg
+from deepfake_pipeline.cli.train_contrastive import main
+from deepfake_pipeline.evaluation import metrics
+from deepfake_pipeline.evaluation.closing import parse_closing_line
+from deepfake_pipeline.formats.score_files import read_score_file
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -137,7 +136,8 @@ def test_refuses_when_the_labels_changed_since_the_baseline(holdout, tmp_path, c
     manifest.loc[0, "label"] = "1" if manifest.loc[0, "label"] == "0" else "0"
     manifest.to_csv(manifest_path, index=False)
     # keep the embeddings' metadata in step with the edited manifest, so only the trials differ
-    from deepfake_pipeline.feature_store import embeddings_paths, manifest_sha256
+    from deepfake_pipeline.formats.feature_files import embeddings_paths
+    from deepfake_pipeline.formats.manifest import manifest_sha256
     meta_path = embeddings_paths("toy_eval", "random-base", root / "processed")[1]
     meta = json.loads(meta_path.read_text())
     meta["manifest_sha256"] = manifest_sha256(manifest_path.parent)

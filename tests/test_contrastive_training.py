@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from contrastive_fixtures import one_torch_thread, planted_embeddings  # noqa: F401
 from torch.nn import functional as F
 
 from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
@@ -13,8 +14,6 @@ from deepfake_pipeline.contrastive.head import ProjectionHead
 from deepfake_pipeline.contrastive.loss import supcon_loss
 from deepfake_pipeline.contrastive.model import ContrastiveModel, EmbeddingSource
 from deepfake_pipeline.contrastive.train import TrainConfig, project, train
-
-from contrastive_fixtures import one_torch_thread, planted_embeddings  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -5,16 +5,15 @@ It must give what the full model gives, and training must move only the unfrozen
 import numpy as np
 import pytest
 import torch
+from contrastive_fixtures import make_split, one_torch_thread  # noqa: F401
 
 from deepfake_pipeline.contrastive.frame_cache import FrameCache, FrameCacheError, build_frame_cache
 from deepfake_pipeline.contrastive.head import ProjectionHead
 from deepfake_pipeline.contrastive.loss import supcon_loss
 from deepfake_pipeline.contrastive.model import ContrastiveModel, FrameSource
 from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, check_block, lower_hidden_state, masked_mean
-from deepfake_pipeline.wav2vec import embed_waveforms, load_model
-from deepfake_pipeline.wav2vec_embed import normalise_like_feature_extractor
-
-from contrastive_fixtures import make_split, one_torch_thread  # noqa: F401
+from deepfake_pipeline.features.ssl_embed import embed_waveforms, normalise_like_feature_extractor
+from deepfake_pipeline.features.ssl_loading import load_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

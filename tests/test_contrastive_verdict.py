@@ -6,9 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from deepfake_pipeline import metrics
-from deepfake_pipeline.contrastive.baseline_run import TrialMismatch, align_scores
-from deepfake_pipeline.contrastive.verdict import Verdict, compare
+from deepfake_pipeline.evaluation import metrics
+from deepfake_pipeline.evaluation.verdict import Verdict, compare
+from deepfake_pipeline.formats.step3_run import TrialMismatch, align_scores
 
 VERDICT_RE = re.compile(
     r"^contrastive vs baseline test=(?P<split>\S+): (?P<base>\d\.\d{4}) -> (?P<new>\d\.\d{4}), "

@@ -1,12 +1,12 @@
 import pandas as pd
 import pytest
+from audio_factory import write_asvspoof_layout
 
 from deepfake_pipeline.cli.preprocess import main as preprocess
-from deepfake_pipeline.corpora import CorpusLayoutError
-from deepfake_pipeline.corpora.asvspoof import asvspoof_clips, read_protocol
-from deepfake_pipeline.manifest import read_manifest
-from deepfake_pipeline.wavestore import WaveStore
-from audio_factory import write_asvspoof_layout
+from deepfake_pipeline.formats.manifest import read_manifest
+from deepfake_pipeline.formats.wavestore import WaveStore
+from deepfake_pipeline.ingest.corpora import CorpusLayoutError
+from deepfake_pipeline.ingest.corpora.asvspoof import asvspoof_clips, read_protocol
 
 REAL_COUNTS = {"train": (25380, 2580), "dev": (24844, 2548), "eval": (71237, 7355)}
 REAL_ATTACKS = {"train": {f"A0{i}" for i in range(1, 7)}, "dev": {f"A0{i}" for i in range(1, 7)},

@@ -2,11 +2,11 @@ import json
 
 import pandas as pd
 import pytest
+from audio_factory import write_mp4
 
 from deepfake_pipeline.cli.preprocess import main as preprocess
-from deepfake_pipeline.corpora.fakeavceleb import CATEGORIES, identity_split, read_metadata
-from deepfake_pipeline.manifest import read_manifest
-from audio_factory import write_mp4
+from deepfake_pipeline.formats.manifest import read_manifest
+from deepfake_pipeline.ingest.corpora.fakeavceleb import CATEGORIES, identity_split, read_metadata
 
 HEADER10 = "source,target1,target2,method,category,type,race,gender,filename,path"
 

@@ -1,11 +1,11 @@
 import os
 
 import pytest
+from audio_factory import write_clip
 
 from deepfake_pipeline.cli.preprocess import main as preprocess
-from deepfake_pipeline.corpora.user_audio import csv_clips, folder_clips
-from deepfake_pipeline.manifest import read_manifest
-from audio_factory import write_clip
+from deepfake_pipeline.formats.manifest import read_manifest
+from deepfake_pipeline.ingest.corpora.user_audio import csv_clips, folder_clips
 
 
 @pytest.mark.parametrize("path_column", ["path", "file", "filename", "relpath"])

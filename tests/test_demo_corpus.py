@@ -16,16 +16,16 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from deepfake_pipeline import demo_corpus
-from deepfake_pipeline.demo_corpus import (
+from deepfake_pipeline.demo import corpus as demo_corpus
+from deepfake_pipeline.demo.asvspoof import render_clip
+from deepfake_pipeline.demo.corpus import (
     DEFAULT_SIZES,
     MARKER_NAME,
     PROTOCOL_NAMES,
     generate_demo_corpus,
     plan_asvspoof,
 )
-from deepfake_pipeline.demo_asvspoof import render_clip
-from deepfake_pipeline.demo_fakeav import META_COLUMNS, plan_fakeav
+from deepfake_pipeline.demo.fakeav import META_COLUMNS, plan_fakeav
 
 PROTOCOL_LINE = re.compile(r"^(LA_\d{4}) (LA_[TDE]_\d{7}) - (-|A\d\d) (bonafide|spoof)$")
 SPLIT_CODE = {"train": "T", "dev": "D", "eval": "E"}

@@ -8,13 +8,16 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-
-from deepfake_pipeline import logreg, metrics
-from deepfake_pipeline.cli.eval_logreg import main
-from deepfake_pipeline.report import CLOSING_LINE_RE, parse_closing_line
-from deepfake_pipeline.report import closing_line as report_closing_line
-from deepfake_pipeline.runs import RunDir, RunDirError, read_score_file, write_score_file
 from logreg_fixtures import balanced_design, informative, layered, make_split, prefers_other_C_on_test
+
+from deepfake_pipeline.baseline.protocols import logreg
+from deepfake_pipeline.cli.eval_logreg import main
+from deepfake_pipeline.evaluation import metrics
+from deepfake_pipeline.evaluation.closing import CLOSING_LINE_RE
+from deepfake_pipeline.evaluation.closing import closing_line as report_closing_line
+from deepfake_pipeline.evaluation.closing import parse_closing_line
+from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
+from deepfake_pipeline.formats.score_files import read_score_file, write_score_file
 
 N_BOOT = "50"
 

@@ -11,15 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from audio_factory import write_asvspoof_layout
 
 from deepfake_pipeline.cli.features import main as features
 from deepfake_pipeline.cli.preprocess import main as preprocess
-from deepfake_pipeline.faults import CRASH_ENV
-from deepfake_pipeline.feature_store import FeatureError, load_embeddings, load_spectral, model_tag
-from deepfake_pipeline.spectral import SPECTRAL_COLUMNS, spectral_features
-from deepfake_pipeline.wav2vec import embed_waveforms, load_model
-from deepfake_pipeline.wavestore import WaveStore
-from audio_factory import write_asvspoof_layout
+from deepfake_pipeline.common.faults import CRASH_ENV
+from deepfake_pipeline.features.spectral import spectral_features
+from deepfake_pipeline.formats.feature_files import SPECTRAL_COLUMNS
+from deepfake_pipeline.features.ssl_embed import embed_waveforms
+from deepfake_pipeline.features.ssl_loading import load_model
+from deepfake_pipeline.formats.feature_files import FeatureError, load_embeddings, load_spectral, model_tag
+from deepfake_pipeline.formats.wavestore import WaveStore
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPLIT = "asvspoof2019_dev"

@@ -3,9 +3,10 @@ speaker-grouped folds, nested CV."""
 
 import numpy as np
 import pytest
-
-from deepfake_pipeline import logreg, metrics
 from logreg_fixtures import balanced_design, informative, prefers_other_C_on_test
+
+from deepfake_pipeline.baseline.protocols import logreg
+from deepfake_pipeline.evaluation import metrics
 
 C_SMALL, C_LARGE = 1e-4, 100.0
 

@@ -9,18 +9,14 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import det_curve as sklearn_det_curve
 
-from deepfake_pipeline.metrics import (
-    EER,
+from deepfake_pipeline.evaluation.metrics import EER, det_curve, eer, per_attack_metrics, roc_auc
+from deepfake_pipeline.evaluation.significance import (
     bootstrap_ci,
+    cluster_codes,
     delong_test,
-    det_curve,
-    eer,
     paired_bootstrap_auc_diff,
-    per_attack_metrics,
-    roc_auc,
     summarize,
 )
-from deepfake_pipeline.metrics_significance import cluster_codes
 
 
 def make_trials(n_bona, n_spoof, separation, seed, decimals=None):

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from audio_factory import write_asvspoof_layout
 
 from deepfake_pipeline.cli.preprocess import main as preprocess
-from deepfake_pipeline.faults import CRASH_ENV
-from audio_factory import write_asvspoof_layout
+from deepfake_pipeline.common.faults import CRASH_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPLIT = "asvspoof2019_dev"

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-
-from deepfake_pipeline import logreg, metrics, shortcut
 from logreg_fixtures import balanced_design, make_split
+
+from deepfake_pipeline.baseline.protocols import logreg, shortcut
+from deepfake_pipeline.evaluation import metrics
 
 SR = 16000
 HOP_S = shortcut.HOP_LENGTH / SR

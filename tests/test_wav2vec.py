@@ -8,20 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from deepfake_pipeline.wav2vec_embed import normalise_like_feature_extractor
-from deepfake_pipeline.wav2vec import (
+from deepfake_pipeline.features.ssl_embed import (
     MIN_SAMPLES,
-    RANDOM_ARCHS,
-    ModelLoadError,
-    describe_model,
     embed_waveforms,
     frame_counts,
-    layer_count,
-    load_model,
-    native_bf16_support,
+    normalise_like_feature_extractor,
     plan_batches,
     waveform_too_short,
 )
+from deepfake_pipeline.features.ssl_loading import RANDOM_ARCHS, ModelLoadError, load_model, native_bf16_support
 
 # Lengths chosen so a batch mixes long, short and equal-length clips (two of 30000 samples).
 CLIP_LENGTHS = [12000, 30000, 7000, 30000, 20000, 401]
@@ -75,7 +70,7 @@ def test_embedding_is_the_same_alone_or_in_a_padded_batch(loaded_models, arch):
 
     together = embed_waveforms(loaded, clips, batch_seconds=100.0)
     alone = np.stack([embed_waveforms(loaded, [clip])[0] for clip in clips])
-    assert together.shape == (len(clips), layer_count(loaded), loaded.dim)
+    assert together.shape == (len(clips), loaded.model.config.num_hidden_layers + 1, loaded.dim)
     assert together.dtype == np.float32
     np.testing.assert_allclose(together, alone, atol=1e-4, rtol=0)
 
@@ -189,10 +184,8 @@ def test_random_models_are_untrained_seeded_and_frozen():
     first = load_model("random:tiny")
     second = load_model("random:tiny")
     assert first.untrained and first.revision is None and first.spec == "random:tiny"
-    described = describe_model(first)
-    assert described["untrained"] is True and described["model"] == "random:tiny"
-    assert (described["num_layers"], described["dim"]) == (4, 32)
-    assert first.group_norm_encoder and not first.model.training
+    assert (first.num_layers, first.dim) == (4, 32)
+    assert first.model.config.feat_extract_norm == "group" and not first.model.training
     assert not any(p.requires_grad for p in first.model.parameters())
     for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
         assert torch.equal(a, b), name
@@ -203,7 +196,7 @@ def test_random_models_are_untrained_seeded_and_frozen():
     [("base", 13, 768, "group", False), ("large", 25, 1024, "layer", True)],
 )
 def test_random_architectures_have_the_published_shapes(monkeypatch, arch, layers, dim, norm, stable):
-    from deepfake_pipeline import wav2vec_loading
+    from deepfake_pipeline.features import ssl_loading as wav2vec_loading
 
     # Only the configuration is checked: building XLS-R's 300M weights takes seconds.
     config = wav2vec_loading.random_config(arch)

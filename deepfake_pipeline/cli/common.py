@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from ..paths import INTERIM_DIR, PROCESSED_DIR, RESULTS_DIR
+from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR, RESULTS_DIR
 
 
 def add_run_paths(parser, overwrite_help: str) -> None:

@@ -7,13 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_run_paths, parse_or_refuse
-from ..baseline import BaselineSettings, run_baseline
-from ..feature_sets import FeatureError, FeatureSpec
-from ..feature_store import model_tag
-from ..logreg import DEFAULT_C_GRID, SELECTION_CRITERIA, ProtocolError
-from ..runs import RunDir, RunDirError
-from ..shortcut import DEFAULT_TOP_DB
+from deepfake_pipeline.baseline.logreg import DEFAULT_C_GRID, SELECTION_CRITERIA, ProtocolError
+from deepfake_pipeline.baseline.protocols import BaselineSettings, run_baseline
+from deepfake_pipeline.baseline.shortcut import DEFAULT_TOP_DB
+from deepfake_pipeline.cli.common import add_run_paths, parse_or_refuse
+from deepfake_pipeline.formats.feature_files import model_tag
+from deepfake_pipeline.formats.feature_sets import FeatureError, FeatureSpec
+from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     if args is None:
         return 2
     if args.score:
-        from ..score_clips import score_paths
+        from deepfake_pipeline.baseline.score_new import score_paths
         try:
             return score_paths(args.score, args.from_run, seed=args.seed, jobs=args.jobs)
         except (FeatureError, ProtocolError, FileNotFoundError, ValueError) as error:

@@ -4,10 +4,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..feature_jobs import ShardSpec, run_embeddings, run_spectral
-from ..feature_store import FeatureError, model_tag
-from ..paths import INTERIM_DIR, PROCESSED_DIR
-from ..wavestore import WaveStore
+from deepfake_pipeline.evaluation import closing
+from deepfake_pipeline.features.extract import FeatureSettings, compute_features, open_stores
+from deepfake_pipeline.features.jobs import ShardSpec
+from deepfake_pipeline.formats.feature_files import FeatureError
+from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
 DEFAULT_MODEL = "random:base"
 
@@ -50,51 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        shard = ShardSpec.parse(args.shard)
         if args.jobs == 0 or args.jobs < -1:
             raise ValueError("--jobs must be a positive number of workers, or -1 for all cores")
-        stores = []
-        for sid in args.splits:
-            try:
-                stores.append(WaveStore(args.interim_dir / sid))
-            except FileNotFoundError:
-                known = sorted(p.parent.name for p in args.interim_dir.glob("*/info.json"))
-                raise ValueError(f"split {sid!r} not found in {args.interim_dir} (found: "
-                                 f"{known or 'none'}): run preprocess_datasets.py first") from None
-        if args.what in ("spectral", "both"):
-            for store in stores:
-                run_spectral(store, args.processed_dir, shard, args.jobs, args.overwrite, args.merge_only)
-        if args.what in ("embeddings", "both"):
-            from ..wav2vec import ModelLoadError, embed_waveforms, load_model  # torch only when needed
-
-            loaded = []
-
-            def get_model():
-                if not loaded:
-                    try:
-                        loaded.append(load_model(args.model, device=args.device, precision=args.precision,
-                                                 allow_emulated_bf16=args.allow_emulated_bf16))
-                    except ModelLoadError as error:
-                        raise FeatureError(str(error)) from None
-                return loaded[0]
-
-            tag = model_tag(args.model, args.precision)
-            batch_seconds = args.batch_seconds if args.batch_seconds is not None else (
-                0.0 if args.device == "cpu" else 32.0)
-            for store in stores:
-                run_embeddings(
-                    store, args.processed_dir, tag, get_model, args.layers, args.dtype, shard,
-                    args.overwrite, args.merge_only,
-                    embed=lambda model, waves, layers: embed_waveforms(model, waves, layers=layers,
-                                                                batch_seconds=batch_seconds))
+        settings = FeatureSettings(
+            what=args.what, model=args.model, layers=args.layers, dtype=args.dtype, precision=args.precision,
+            device=args.device, allow_emulated_bf16=args.allow_emulated_bf16, batch_seconds=args.batch_seconds,
+            shard=ShardSpec.parse(args.shard), jobs=args.jobs, overwrite=args.overwrite,
+            merge_only=args.merge_only)
+        stores = open_stores(args.interim_dir, args.splits)
+        compute_features(stores, settings, args.processed_dir)
     except (FeatureError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    untrained = args.what != "spectral" and args.model.startswith("random:")
+    untrained = settings.wants_embeddings and args.model.startswith("random:")
     for store in stores:
-        caveats = (" [untrained model: not a detection result]" if untrained else "") + \
-                  (" [demo corpus]" if store.info.get("demo") else "")
+        caveats = closing.caveat_suffix(untrained, bool(store.info.get("demo")))
         print(f"FEATURES split={store.split_id} clips={len(store)} what={args.what} "
-              f"model={args.model if args.what != 'spectral' else '-'} "
-              f"shard={shard.index}/{shard.count}{caveats}")
+              f"model={args.model if settings.wants_embeddings else '-'} "
+              f"shard={settings.shard.index}/{settings.shard.count}{caveats}")
     return 0

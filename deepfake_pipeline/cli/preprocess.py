@@ -4,13 +4,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..audio import DEFAULT_MIN_DURATION_S
-from ..corpora import CorpusLayoutError, is_demo_root, safe_id
-from ..corpora.asvspoof import asvspoof_clips
-from ..corpora.fakeavceleb import fakeavceleb_clips, flag_duplicates
-from ..corpora.user_audio import csv_clips, folder_clips
-from ..ingest import PlanMismatch, ingest_split
-from ..paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
+from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
+from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
+from deepfake_pipeline.ingest.corpora.asvspoof import asvspoof_clips
+from deepfake_pipeline.ingest.corpora.fakeavceleb import fakeavceleb_clips, flag_duplicates
+from deepfake_pipeline.ingest.corpora.user_audio import csv_clips, folder_clips
+from deepfake_pipeline.ingest.decode import DEFAULT_MIN_DURATION_S
+from deepfake_pipeline.ingest.shards import PlanMismatch, ingest_split
 
 CORPORA = ("asvspoof2019", "fakeavceleb", "csv", "folder")
 

@@ -11,19 +11,24 @@ from pathlib import Path
 
 import torch
 
-from .common import add_run_paths, parse_or_refuse
-from ..contrastive.baseline_run import BaselineRunError, read_baseline_run
-from ..contrastive.checkpoint import CheckpointMismatch
-from ..contrastive.data import Representation
-from ..contrastive.experiment import ContrastiveSettings, attach_sources, prepare_experiment, train_seeds
-from ..contrastive.frame_cache import FrameCacheError
-from ..contrastive.outputs import header_lines, report_experiment
-from ..contrastive.train import TrainConfig
-from ..contrastive.unfreeze import BlockError
-from ..feature_store import FeatureError
-from ..logreg import ProtocolError
-from ..runs import RunDir, RunDirError
-from ..wav2vec import ModelLoadError
+from deepfake_pipeline.cli.common import add_run_paths, parse_or_refuse
+from deepfake_pipeline.formats.step3_run import BaselineRunError, read_baseline_run
+from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
+from deepfake_pipeline.contrastive.data import Representation
+from deepfake_pipeline.contrastive.experiment import (
+    ContrastiveSettings,
+    attach_sources,
+    prepare_experiment,
+    train_seeds,
+)
+from deepfake_pipeline.contrastive.frame_cache import FrameCacheError
+from deepfake_pipeline.contrastive.outputs import header_lines, report_experiment
+from deepfake_pipeline.contrastive.train import TrainConfig
+from deepfake_pipeline.contrastive.unfreeze import BlockError
+from deepfake_pipeline.formats.feature_files import FeatureError
+from deepfake_pipeline.baseline.logreg import ProtocolError
+from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
+from deepfake_pipeline.features.ssl_loading import ModelLoadError
 
 
 def build_parser() -> argparse.ArgumentParser:

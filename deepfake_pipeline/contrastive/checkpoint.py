@@ -5,6 +5,8 @@ from pathlib import Path
 
 import torch
 
+from deepfake_pipeline.common import atomic
+
 CHECKPOINT_FORMAT = 1
 
 
@@ -15,9 +17,8 @@ class CheckpointMismatch(RuntimeError):
 def save_checkpoint(path, payload: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-    tmp.replace(path)
+    with atomic.atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
 
 
 def load_checkpoint(path, config: dict) -> dict | None:

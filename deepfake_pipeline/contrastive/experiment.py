@@ -15,15 +15,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import logreg, shortcut
-from ..feature_store import manifest_sha256
-from .baseline_run import BaselineRun, baseline_scores, check_labels_match, check_same_manifest
-from .data import (Representation, check_revision, embedding_source, frame_sources, load_frozen_model,
-                   load_split_features)
-from .head import ProjectionHead
-from .model import ContrastiveModel, SubsetSource
-from .train import TrainConfig, project, train
-from .unfreeze import UnfrozenBlock, check_block, num_transformer_layers
+from deepfake_pipeline.baseline import logreg, shortcut
+from deepfake_pipeline.contrastive.data import (
+    Representation,
+    check_revision,
+    embedding_source,
+    frame_sources,
+    load_frozen_model,
+    load_split_features,
+)
+from deepfake_pipeline.contrastive.head import ProjectionHead
+from deepfake_pipeline.contrastive.model import ContrastiveModel, SubsetSource
+from deepfake_pipeline.contrastive.train import TrainConfig, project, train
+from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, check_block, num_transformer_layers
+from deepfake_pipeline.formats.manifest import manifest_sha256
+from deepfake_pipeline.formats.step3_run import (
+    BaselineRun,
+    baseline_scores,
+    check_labels_match,
+    check_same_manifest,
+)
 
 PROJECTION = "projection"
 

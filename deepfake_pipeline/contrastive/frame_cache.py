@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..feature_store import manifest_sha256, model_tag
-from ..progress import Progress
-from ..runs import write_json
-from ..wavestore import SAMPLE_RATE, WaveStore
-from .unfreeze import lower_hidden_state
+from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.progress import Progress
+from deepfake_pipeline.contrastive.unfreeze import lower_hidden_state
+from deepfake_pipeline.formats.feature_files import model_tag
+from deepfake_pipeline.formats.manifest import manifest_sha256
+from deepfake_pipeline.formats.run_dir import write_json
+from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
 CACHE_FORMAT = 1
 DEFAULT_CLIPS_PER_PART = 256
@@ -38,12 +40,6 @@ def cache_dir(processed_dir, split_id: str, model_spec: str, first_layer: int) -
 
 def _part_paths(directory: Path, part: int) -> tuple:
     return directory / f"part_{part:05d}.npy", directory / f"part_{part:05d}.lengths.npy"
-
-
-def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.stem + ".tmp.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
 
 
 def expected_meta(store: WaveStore, loaded, first_layer: int, clips_per_part: int) -> dict:
@@ -108,8 +104,8 @@ def build_frame_cache(store: WaveStore, loaded, first_layer: int, directory, mod
             lengths.append(len(frames[-1]))
             progress.update(1, audio_seconds=len(waveform) / SAMPLE_RATE)
         frames_path, lengths_path = _part_paths(directory, part)
-        _save_npy_atomic(lengths_path, np.asarray(lengths, dtype=np.int64))
-        _save_npy_atomic(frames_path, np.concatenate(frames, axis=0))
+        atomic.save_npy(lengths_path, np.asarray(lengths, dtype=np.int64))
+        atomic.save_npy(frames_path, np.concatenate(frames, axis=0))
     return FrameCache(directory)
 
 

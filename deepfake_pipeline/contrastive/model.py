@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .frame_cache import FrameCache
-from .head import ProjectionHead
-from .unfreeze import UnfrozenBlock
+from deepfake_pipeline.contrastive.frame_cache import FrameCache
+from deepfake_pipeline.contrastive.head import ProjectionHead
+from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock
 
 
 class EmbeddingSource:

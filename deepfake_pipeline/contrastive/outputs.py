@@ -9,9 +9,9 @@ gives the mean and standard deviation over seeds and how many seeds meet the 1-p
 
 import numpy as np
 
-from .. import metrics, plots, report
-from ..runs import safe_run_name
-from .verdict import ONE_POINT_RULE, compare
+from deepfake_pipeline.evaluation import closing, metrics, plots, significance
+from deepfake_pipeline.evaluation.verdict import ONE_POINT_RULE, compare
+from deepfake_pipeline.formats.run_dir import safe_run_name
 
 PREFIX = "[train_contrastive]"
 
@@ -60,14 +60,14 @@ def _score_name(split_id: str, seed: int, n_seeds: int) -> str:
 def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
     """Print, plot and write everything about a finished run; returns the metrics.json payload."""
     baseline, untrained, demo = experiment.baseline, experiment.untrained, experiment.demo
-    caveat = report.caveat_suffix(untrained, demo)
+    caveat = closing.caveat_suffix(untrained, demo)
     n_seeds, n_boot, boot_seed = len(experiment.seeds), settings.n_boot, baseline.seed
     for seed_result in experiment.seeds:
         run.print(*_training_lines(seed_result))
     payload = {**config_summary, "untrained": untrained, "demo": demo, "baseline_run": str(baseline.path),
                "protocol": baseline.protocol, "seeds": list(settings.seeds), "one_point_rule": ONE_POINT_RULE,
                "training": {str(s.seed): s.training for s in experiment.seeds}, "dev": {}, "tests": {}}
-    closing, verdict_lines = [], []
+    closing_lines, verdict_lines = [], []
     for seed_result in experiment.seeds:
         if seed_result.dev_scores is not None:
             dev = experiment.splits[baseline.dev]
@@ -84,15 +84,15 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
         curves = {"baseline (step 3)": (split.labels, base), "silence-only": (split.labels, silence)}
         for seed_result in experiment.seeds:
             seed, scores = seed_result.seed, seed_result.test_scores[split_id]
-            summary = metrics.summarize(split.labels, scores, split.speakers, attacks=split.attacks, n_boot=n_boot,
+            summary = significance.summarize(split.labels, scores, split.speakers, attacks=split.attacks, n_boot=n_boot,
                                         seed=boot_seed)
             verdict = compare(label, split.labels, split.speakers, base, scores, n_boot, boot_seed)
             score_file = run.write_scores(_score_name(split_id, seed, n_seeds), split.utt_ids, scores)
-            run.print(*report.attack_table(summary.get("per_attack", {}),
+            run.print(*closing.attack_table(summary.get("per_attack", {}),
                                            f"{PREFIX} per attack, test={label}, seed {seed}:"))
-            line = report.closing_line(label, summary["auc"], summary["auc_ci"] or (None, None), summary["eer"],
+            line = closing.closing_line(label, summary["auc"], summary["auc_ci"] or (None, None), summary["eer"],
                                        summary["eer_ci"] or (None, None), silence_auc, untrained, demo)
-            closing.append(line)
+            closing_lines.append(line)
             verdict_lines.append(verdict.line(untrained, demo) if n_seeds == 1
                                  else verdict.line(untrained, demo, name=f"contrastive seed {seed}"))
             entry["per_seed"][str(seed)] = {**summary, "verdict": verdict.to_json(), "closing_line": line,
@@ -114,7 +114,7 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
                          eer_mean=float(np.mean(eers)), eer_std=float(np.std(eers, ddof=1)),
                          diff_mean=float(np.mean(diffs)), diff_std=float(np.std(diffs, ddof=1)),
                          seeds_meeting_rule=meeting)
-            closing.append(f"ROC-AUC over {n_seeds} seeds test={label}: mean {entry['auc_mean']:.4f} sd "
+            closing_lines.append(f"ROC-AUC over {n_seeds} seeds test={label}: mean {entry['auc_mean']:.4f} sd "
                            f"{entry['auc_std']:.4f}, EER mean {_pct(entry['eer_mean'])} sd {_pct(entry['eer_std'])}"
                            + caveat)
             verdict_lines.append(
@@ -124,5 +124,5 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
         payload["tests"][label] = entry
     run.write_metrics(payload)
     run.print(f"{PREFIX} wrote {run.path}: config.json, metrics.json, seed_*/ checkpoints, scores/, plots, log.txt")
-    run.print(*closing, *verdict_lines)
+    run.print(*closing_lines, *verdict_lines)
     return payload

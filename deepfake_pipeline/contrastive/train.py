@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .. import metrics
-from .checkpoint import load_checkpoint, save_checkpoint
-from .loss import supcon_loss
-from .model import ContrastiveModel
+from deepfake_pipeline.contrastive.checkpoint import load_checkpoint, save_checkpoint
+from deepfake_pipeline.contrastive.loss import supcon_loss
+from deepfake_pipeline.contrastive.model import ContrastiveModel
+from deepfake_pipeline.evaluation import metrics
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,241 @@
+"""The logistic-regression baseline: a StandardScaler + LogisticRegression Pipeline, the choice of
+C (and of the feature view, e.g. the layer in a sweep) on held-out data only, and speaker-grouped
+K-fold cross-validation for a corpus that has a single split.
+
+A "view" is one feature matrix of a split (the spectral features, one layer's embeddings, a
+concatenation of layers); the candidates compared during selection are (view, C) pairs.
+
+Scores are log-odds of bona fide, `-decision_function`, so higher = more bona fide as in the
+field's score files (label 0 = bona fide, 1 = spoof)."""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from deepfake_pipeline.common.progress import Progress
+from deepfake_pipeline.evaluation import metrics
+
+DEFAULT_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+SELECTION_CRITERIA = ("auc", "eer")
+UNKNOWN_SPEAKER = "-"
+
+
+class ProtocolError(ValueError):
+    """An evaluation protocol that cannot give an honest number (too few speakers for the folds,
+    a part with one class only); the message says what to change."""
+
+
+def make_pipeline(C: float, seed: int = 0, max_iter: int = 5000) -> Pipeline:
+    return Pipeline([
+        ("scale", StandardScaler()),
+        ("logreg", LogisticRegression(C=C, max_iter=max_iter, random_state=seed)),
+    ])
+
+
+def check_both_classes(labels, what: str) -> None:
+    present = set(np.unique(labels).tolist())
+    if not {0, 1} <= present:
+        raise ProtocolError(
+            f"{what} holds only {'bona fide' if present == {0} else 'spoof' if present == {1} else 'no'} "
+            "trials; a classifier needs both classes there: choose other splits or more folds' data")
+
+
+def fit(X, labels, C: float, seed: int = 0):
+    """Fit the Pipeline; returns (pipeline, converged)."""
+    check_both_classes(labels, "the fitting data")
+    model = make_pipeline(C, seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X, labels)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return model, converged
+
+
+def bonafide_scores(model, X) -> np.ndarray:
+    """Log-odds of bona fide: higher = more bona fide."""
+    classes = list(model.classes_)
+    if classes != [0, 1]:
+        raise ValueError(f"expected classes [0, 1], the model has {classes}")
+    # decision_function is the log-odds of classes_[1] = spoof.
+    return -np.asarray(model.decision_function(X), dtype=np.float64)
+
+
+@dataclass
+class Selection:
+    """The (view, C) chosen on held-out data, and the table it was chosen from."""
+    key: str
+    C: float
+    best_C: dict                      # view -> its best C
+    table: list = field(default_factory=list)   # one row per (view, C): held-out auc, eer, converged
+    select_by: str = "auc"
+
+    def row(self, key, C) -> dict:
+        return next(r for r in self.table if r["view"] == key and r["C"] == C)
+
+
+def _fit_and_score(X_fit, y_fit, X_score, C, seed):
+    model, converged = fit(X_fit, y_fit, C, seed)
+    return bonafide_scores(model, X_score), converged
+
+
+def _run_fits(calls: list, jobs: int, label: str) -> list:
+    """Run delayed fits in order, in threads, with progress lines (a layer sweep on a full
+    corpus takes long enough to need them)."""
+    progress = Progress(label, len(calls), unit="fits", every_s=30.0) if label else None
+    results = []
+    for result in Parallel(n_jobs=jobs, prefer="threads", return_as="generator")(calls):
+        results.append(result)
+        if progress is not None:
+            progress.update(1)
+    return results
+
+
+def _pick(labels, grid_scores: dict, converged: dict, keys, C_grid, select_by) -> Selection:
+    """Best C per view, then best view. Ties go to the earlier entry: the smaller C (stronger
+    regularisation; the grid is sorted) and the earlier view."""
+    table, best_C, best_value = [], {}, {}
+    for key in keys:
+        for C in C_grid:
+            scores = grid_scores[key, C]
+            row = {"view": key, "C": C, "auc": float(metrics.roc_auc(labels, scores)),
+                   "eer": float(metrics.eer(labels, scores).eer), "converged": converged[key, C]}
+            table.append(row)
+            value = row["auc"] if select_by == "auc" else -row["eer"]
+            if key not in best_value or value > best_value[key]:
+                best_value[key], best_C[key] = value, C
+    best_key = None
+    for key in keys:
+        if best_key is None or best_value[key] > best_value[best_key]:
+            best_key = key
+    return Selection(key=best_key, C=best_C[best_key], best_C=best_C, table=table, select_by=select_by)
+
+
+def _check_grid(C_grid, select_by):
+    if select_by not in SELECTION_CRITERIA:
+        raise ValueError(f"select_by must be one of {SELECTION_CRITERIA}, got {select_by!r}")
+    C_grid = tuple(sorted(float(C) for C in C_grid))
+    if not C_grid or any(C <= 0 for C in C_grid):
+        raise ValueError(f"the C grid must hold positive numbers, got {C_grid}")
+    return C_grid
+
+
+def select_on_dev(train_views: dict, y_train, dev_views: dict, y_dev, C_grid=DEFAULT_C_GRID,
+                  seed: int = 0, select_by: str = "auc", jobs: int = 1, progress_label: str = None) -> Selection:
+    """Fit every (view, C) on train, score dev, keep the best by dev ROC-AUC (or EER). Only the
+    train and dev data reach this function: the test data cannot influence the choice."""
+    C_grid = _check_grid(C_grid, select_by)
+    check_both_classes(y_dev, "the dev split")
+    keys = list(train_views)
+    jobs_list = [(key, C) for key in keys for C in C_grid]
+    results = _run_fits([delayed(_fit_and_score)(train_views[key], y_train, dev_views[key], C, seed)
+                         for key, C in jobs_list], jobs, progress_label)
+    grid_scores = {kc: r[0] for kc, r in zip(jobs_list, results)}
+    converged = {kc: r[1] for kc, r in zip(jobs_list, results)}
+    return _pick(np.asarray(y_dev), grid_scores, converged, keys, C_grid, select_by)
+
+
+# --- speaker-grouped cross-validation -------------------------------------------------------
+
+def cv_groups(speakers, n_folds: int) -> np.ndarray:
+    """Groups for K-fold CV: one per speaker. Clips of unknown speaker ("-") form one group
+    together, the cautious choice (they may share speakers). Refuses a protocol that cannot keep
+    speakers apart."""
+    speakers = np.asarray(speakers, dtype=str)
+    if n_folds < 2:
+        raise ProtocolError(f"--folds must be at least 2, got {n_folds}")
+    if len(speakers) and np.all(speakers == UNKNOWN_SPEAKER):
+        raise ProtocolError(
+            "every clip's speaker is unknown ('-'), so speaker-grouped cross-validation cannot keep a "
+            "speaker out of both the fitting and the scoring part. Give the corpus a speaker column "
+            "(a CSV corpus takes path,label,speaker) and rerun preprocess_datasets.py, or evaluate "
+            "with --train/--dev/--test splits instead of --cv")
+    n_groups = len(np.unique(speakers))
+    if n_groups < n_folds:
+        raise ProtocolError(
+            f"only {n_groups} distinct speakers for --folds {n_folds}: each fold must hold out whole "
+            f"speakers. Use --folds {n_groups} or fewer" if n_groups >= 2 else
+            f"only {n_groups} distinct speaker: grouped cross-validation needs at least 2; use "
+            "--train/--dev/--test splits instead")
+    return speakers
+
+
+def grouped_folds(labels, groups, n_folds: int, seed: int = 0) -> list:
+    """[(fit_idx, score_idx)] from StratifiedGroupKFold: no group (speaker) is in both parts,
+    and each scoring part keeps about the corpus' bona fide / spoof ratio."""
+    labels = np.asarray(labels)
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds = list(splitter.split(np.zeros(len(labels)), labels, groups))
+    for number, (fit_idx, _) in enumerate(folds):
+        check_both_classes(labels[fit_idx], f"the fitting part of fold {number}")
+    return folds
+
+
+def _pooled_cv_scores(views, labels, folds, keys, C_grid, seed, jobs, progress_label):
+    """Out-of-fold scores of every (view, C), pooled over the folds."""
+    tasks = [(key, C, f) for key in keys for C in C_grid for f in range(len(folds))]
+    results = _run_fits([delayed(_fit_and_score)(views[key][folds[f][0]], labels[folds[f][0]],
+                                                 views[key][folds[f][1]], C, seed) for key, C, f in tasks],
+                        jobs, progress_label)
+    grid_scores = {(key, C): np.full(len(labels), np.nan) for key in keys for C in C_grid}
+    converged = {(key, C): True for key in keys for C in C_grid}
+    for (key, C, f), (scores, ok) in zip(tasks, results):
+        grid_scores[key, C][folds[f][1]] = scores
+        converged[key, C] &= ok
+    return grid_scores, converged
+
+
+def select_by_cv(views: dict, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, seed: int = 0,
+                 select_by: str = "auc", jobs: int = 1, progress_label: str = None) -> Selection:
+    """Choose (view, C) by speaker-grouped CV on the data given (pooled out-of-fold scores)."""
+    C_grid = _check_grid(C_grid, select_by)
+    labels = np.asarray(labels)
+    n_folds = min(n_folds, len(np.unique(groups)))
+    if n_folds < 2:
+        raise ProtocolError("too few speakers in a fitting part to choose C by inner cross-validation; "
+                            "use fewer --folds or a corpus with more speakers")
+    folds = grouped_folds(labels, groups, n_folds, seed)
+    keys = list(views)
+    grid_scores, converged = _pooled_cv_scores(views, labels, folds, keys, C_grid, seed, jobs, progress_label)
+    return _pick(labels, grid_scores, converged, keys, C_grid, select_by)
+
+
+@dataclass
+class CVResult:
+    scores: np.ndarray          # out-of-fold scores of the view chosen in each fold
+    view_scores: dict           # view -> out-of-fold scores, C chosen per fold for that view
+    folds: list                 # [(fit_idx, score_idx)]
+    choices: list               # per fold: {"fold", "view", "C", "best_C", "n_fit", "n_score"}
+
+
+def cross_validate(views: dict, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, seed: int = 0,
+                   select_by: str = "auc", inner_folds: int = None, jobs: int = 1,
+                   progress_label: str = None) -> CVResult:
+    """Nested speaker-grouped CV: in each outer fold, (view, C) is chosen by an inner grouped CV
+    on the fitting part alone, fitted there, and the held-out speakers are scored. Every score
+    thus comes from a model that never saw that speaker, not even to choose C."""
+    labels = np.asarray(labels)
+    groups = np.asarray(groups)
+    folds = grouped_folds(labels, groups, n_folds, seed)
+    inner_folds = inner_folds or n_folds
+    view_scores = {key: np.full(len(labels), np.nan) for key in views}
+    chosen = np.full(len(labels), np.nan)
+    choices = []
+    for number, (fit_idx, score_idx) in enumerate(folds):
+        fit_views = {key: X[fit_idx] for key, X in views.items()}
+        label = f"{progress_label} fold {number + 1}/{len(folds)}" if progress_label else None
+        inner = select_by_cv(fit_views, labels[fit_idx], groups[fit_idx], inner_folds, C_grid, seed,
+                             select_by, jobs, label)
+        for key in views:
+            model, _ = fit(fit_views[key], labels[fit_idx], inner.best_C[key], seed)
+            view_scores[key][score_idx] = bonafide_scores(model, views[key][score_idx])
+        chosen[score_idx] = view_scores[inner.key][score_idx]
+        choices.append({"fold": number, "view": inner.key, "C": inner.C, "best_C": inner.best_C,
+                        "n_fit": len(fit_idx), "n_score": len(score_idx)})
+    return CVResult(scores=chosen, view_scores=view_scores, folds=folds, choices=choices)

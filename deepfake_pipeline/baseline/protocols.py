@@ -1,0 +1,161 @@
+"""Step 3's two protocols, end to end: fit the logistic-regression baseline, choose C (and the
+layer) on dev data only, score the test splits, run the silence-only shortcut check on the same
+protocol, and hand every number to `baseline_report` for printing and files.
+
+- holdout: fit on --train, choose on --dev, score each --test split;
+- cv: one split, speaker-grouped K-fold, with C (and layer) chosen by an inner grouped CV inside
+  each fold's fitting part."""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from deepfake_pipeline.baseline import logreg, shortcut
+from deepfake_pipeline.baseline.report import TestResult, print_header, report_run
+from deepfake_pipeline.evaluation import significance
+from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_split, load_splits
+from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
+
+MODEL_FILE = "model.joblib"
+
+
+@dataclass
+class BaselineSettings:
+    spec: FeatureSpec
+    train: str = None
+    dev: str = None
+    tests: list = field(default_factory=list)
+    cv: str = None
+    folds: int = 5
+    inner_folds: int = None
+    C_grid: tuple = logreg.DEFAULT_C_GRID
+    seed: int = 0
+    n_boot: int = 1000
+    select_by: str = "auc"
+    jobs: int = 1
+    top_db: float = shortcut.DEFAULT_TOP_DB
+    interim_dir: object = INTERIM_DIR
+    processed_dir: object = PROCESSED_DIR
+
+    @property
+    def protocol(self) -> str:
+        return "cv" if self.cv else "holdout"
+
+
+def _silence(split, settings):
+    return shortcut.silence_view(split.split_dir, settings.processed_dir, settings.top_db)
+
+
+def _summary(split, scores, settings, n_boot=None):
+    return significance.summarize(split.labels, scores, split.speakers, attacks=split.attacks,
+                             n_boot=settings.n_boot if n_boot is None else n_boot, seed=settings.seed)
+
+
+def _save_model(run, model, settings, split, view, C, threshold, threshold_source, silence_model, demo):
+    """The fitted model with what --score needs to make the same features for new clips, and
+    the silence-only model so labelled new clips get the shortcut check too."""
+    bundle = {
+        "pipeline": model, "silence_pipeline": silence_model, "feature_spec": asdict(settings.spec), "view": view,
+        "layers": split.view_layers[view], "C": C, "threshold": threshold,
+        "threshold_source": threshold_source, "feature_meta": split.meta,
+        "untrained": split.untrained, "demo": demo, "top_db": settings.top_db,
+        "fitted_on": split.split_id,
+    }
+    joblib.dump(bundle, run.path / MODEL_FILE)
+
+
+def load_model(run_path) -> dict:
+    path = Path(run_path) / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no fitted model at {path}: pass --from-run a results/<run> folder "
+                                "written by eval_logreg.py")
+    return joblib.load(path)
+
+
+def check_not_test_in_fit(settings) -> None:
+    overlap = {settings.train, settings.dev} & set(settings.tests)
+    if overlap:
+        raise logreg.ProtocolError(f"split(s) {sorted(overlap)} are used both to fit/choose and to test: "
+                                   "a test split must be held out")
+
+
+def run_holdout(settings: BaselineSettings, run, config_args: dict) -> dict:
+    check_not_test_in_fit(settings)
+    splits = load_splits([settings.train, settings.dev, *settings.tests], settings.spec,
+                         settings.interim_dir, settings.processed_dir)
+    train, dev, tests = splits[0], splits[1], splits[2:]
+    run.write_config(config_args, settings.seed, {s.split_id: s.metadata() for s in splits},
+                     {"protocol": "holdout", "C_grid": list(settings.C_grid), "select_by": settings.select_by,
+                      "silence_top_db": settings.top_db})
+    untrained = any(s.untrained for s in splits)
+    print_header(run, settings, train, dev, tests, untrained, any(s.demo for s in splits))
+
+    selection = logreg.select_on_dev(train.views, train.labels, dev.views, dev.labels, settings.C_grid,
+                                     settings.seed, settings.select_by, settings.jobs, "choose on dev")
+    view_models = {key: logreg.fit(train.views[key], train.labels, selection.best_C[key], settings.seed)[0]
+                   for key in train.views}
+    model = view_models[selection.key]
+    dev_scores = logreg.bonafide_scores(model, dev.views[selection.key])
+    dev_summary = _summary(dev, dev_scores, settings)
+
+    silence_train, silence_dev = _silence(train, settings), _silence(dev, settings)
+    silence_selection = logreg.select_on_dev(silence_train, train.labels, silence_dev, dev.labels,
+                                             settings.C_grid, settings.seed, settings.select_by)
+    silence_model, _ = logreg.fit(silence_train["silence"], train.labels, silence_selection.C, settings.seed)
+
+    results = []
+    for test in tests:
+        silence_scores = logreg.bonafide_scores(silence_model, _silence(test, settings)["silence"])
+        view_scores = {key: logreg.bonafide_scores(m, test.views[key]) for key, m in view_models.items()}
+        results.append(TestResult(
+            split=test, label=test.split_id, scores=view_scores[selection.key],
+            summary=_summary(test, view_scores[selection.key], settings),
+            silence_scores=silence_scores, view_scores=view_scores))
+    _save_model(run, model, settings, train, selection.key, selection.C, dev_summary["eer_threshold"],
+                "EER threshold on the dev split", silence_model, train.demo or dev.demo)
+    dev_views = {key: logreg.bonafide_scores(m, dev.views[key]) for key, m in view_models.items()}
+    return report_run(run, settings, train, selection, results, untrained, train.demo or dev.demo,
+                      chosen_on={"split": dev, "scores": dev_scores, "summary": dev_summary,
+                                 "view_scores": dev_views, "silence_C": silence_selection.C})
+
+
+def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:
+    split = load_split(settings.cv, settings.spec, settings.interim_dir, settings.processed_dir)
+    groups = logreg.cv_groups(split.speakers, settings.folds)
+    run.write_config(config_args, settings.seed, {split.split_id: split.metadata()},
+                     {"protocol": "cv", "folds": settings.folds, "inner_folds": settings.inner_folds or settings.folds,
+                      "C_grid": list(settings.C_grid), "select_by": settings.select_by,
+                      "silence_top_db": settings.top_db})
+    print_header(run, settings, split, None, [split], split.untrained, split.demo)
+    cv = logreg.cross_validate(split.views, split.labels, groups, settings.folds, settings.C_grid,
+                               settings.seed, settings.select_by, settings.inner_folds, settings.jobs, "cv")
+    silence_view = _silence(split, settings)
+    silence_cv = logreg.cross_validate(silence_view, split.labels, groups, settings.folds,
+                                       settings.C_grid, settings.seed, settings.select_by, settings.inner_folds)
+    summary = _summary(split, cv.scores, settings)
+    result = TestResult(split=split, label=f"{split.split_id}(cv{settings.folds})", scores=cv.scores,
+                        summary=summary, silence_scores=silence_cv.scores, view_scores=cv.view_scores)
+
+    # The model kept for --score: (view, C) chosen by grouped CV on the whole split, fitted on
+    # all of it; its threshold is the EER threshold of the out-of-fold scores.
+    final = logreg.select_by_cv(split.views, split.labels, groups, settings.folds, settings.C_grid,
+                                settings.seed, settings.select_by, settings.jobs, "final model")
+    model, _ = logreg.fit(split.views[final.key], split.labels, final.C, settings.seed)
+    silence_final = logreg.select_by_cv(silence_view, split.labels, groups, settings.folds, settings.C_grid,
+                                        settings.seed, settings.select_by)
+    silence_model, _ = logreg.fit(silence_view["silence"], split.labels, silence_final.C, settings.seed)
+    _save_model(run, model, settings, split, final.key, final.C, summary["eer_threshold"],
+                f"EER threshold of the out-of-fold scores ({settings.folds}-fold CV)", silence_model, split.demo)
+    return report_run(run, settings, split, final, [result], split.untrained, split.demo,
+                      cv_choices=cv.choices, cv_fold_sizes=[len(s) for _, s in cv.folds])
+
+
+def run_baseline(settings: BaselineSettings, run, config_args: dict) -> dict:
+    return run_cv(settings, run, config_args) if settings.cv else run_holdout(settings, run, config_args)
+
+
+def score_with_model(bundle: dict, views: dict) -> np.ndarray:
+    """Scores (higher = more bona fide) of a saved model on a split's feature views."""
+    return logreg.bonafide_scores(bundle["pipeline"], views[bundle["view"]])

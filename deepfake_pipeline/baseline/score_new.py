@@ -1,0 +1,149 @@
+"""`eval_logreg.py --score PATH ... --from-run results/<run>`: a fitted baseline applied to new
+clips. The clips go through steps 1 and 2 in a temporary work area, with the feature settings
+the run was fitted with, and each gets one line on stdout:
+
+    <path> score=<float> -> bonafide|spoof (threshold <t>: <where it was set>) [caveats]
+
+Rejected files are listed with their reason. When the clips carry labels (a folder with real/
+and fake/ subfolders, or a CSV with a label column) the closing ROC-AUC line follows too. The
+sub-steps' own progress lines go to stderr, so stdout holds only the results."""
+
+import contextlib
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepfake_pipeline.baseline import shortcut
+from deepfake_pipeline.baseline.logreg import bonafide_scores
+from deepfake_pipeline.baseline.protocols import load_model, score_with_model
+from deepfake_pipeline.evaluation import closing, metrics, significance
+from deepfake_pipeline.features.extract import FeatureSettings, compute_features, open_stores
+from deepfake_pipeline.formats.feature_files import FeatureError
+from deepfake_pipeline.formats.feature_sets import (
+    FeatureSpec,
+    available_models,
+    feature_differences,
+    load_split,
+)
+from deepfake_pipeline.formats.manifest import read_manifest, read_rejects
+from deepfake_pipeline.ingest.corpora.user_audio import PATH_COLUMNS, csv_clips, folder_clips
+from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
+from deepfake_pipeline.ingest.shards import ingest_split
+
+WORK_NAME = "score"
+
+
+def _input_clips(paths, work: Path) -> dict:
+    """Step 1's clip lists for the inputs: a labelled CSV or a folder as they are; loose files
+    (or several inputs) linked into one folder of unlabelled clips."""
+    paths = [Path(p) for p in paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+    if len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() == ".csv":
+        table = pd.read_csv(paths[0], dtype=str, keep_default_na=False, nrows=0)
+        if "label" in [c.strip().lower() for c in table.columns]:
+            return csv_clips(paths[0])
+        # An unlabelled list: link its files into a folder, as for loose files.
+        listed = pd.read_csv(paths[0], dtype=str, keep_default_na=False)
+        column = next((c for c in listed.columns if c.strip().lower() in PATH_COLUMNS), listed.columns[0])
+        paths = [(paths[0].parent / p) if not Path(p).is_absolute() else Path(p) for p in listed[column]]
+    if len(paths) == 1 and paths[0].is_dir():
+        return folder_clips(paths[0])
+    staged = work / "inputs"
+    staged.mkdir(parents=True)
+    for number, path in enumerate(paths):
+        if path.is_dir():
+            (staged / f"{number:05d}_{path.name}").symlink_to(path.resolve(), target_is_directory=True)
+        elif path.suffix.lower() in AUDIO_EXTENSIONS:
+            (staged / f"{number:05d}_{path.name}").symlink_to(path.resolve())
+        else:
+            raise ValueError(f"{path} is not an audio file ({', '.join(sorted(AUDIO_EXTENSIONS))}) or a folder")
+    return folder_clips(staged)
+
+
+def _scoring_spec(bundle) -> FeatureSpec:
+    spec = bundle["feature_spec"]
+    if spec["kind"] == "spectral":
+        return FeatureSpec("spectral")
+    layers = list(bundle["layers"])
+    return FeatureSpec("embeddings", model=bundle["feature_meta"]["model"],
+                       layer=layers[0] if len(layers) == 1 else None,
+                       layers=tuple(layers) if len(layers) > 1 else None)
+
+
+def _feature_settings(bundle, jobs: int) -> FeatureSettings:
+    """The step-2 settings the run's model was fitted on, for the layers it uses."""
+    if bundle["feature_spec"]["kind"] == "spectral":
+        return FeatureSettings(what="spectral", jobs=jobs)
+    meta = bundle["feature_meta"]
+    return FeatureSettings(what="embeddings", model=str(meta["model"]), layers=tuple(bundle["layers"]),
+                           dtype=str(meta.get("dtype", "float16")), precision=str(meta.get("precision", "float32")),
+                           jobs=jobs)
+
+
+def _run_steps(clips: dict, bundle, interim, processed, jobs) -> list:
+    """Steps 1 and 2 on the new clips; their progress lines go to stderr, so stdout holds only
+    the results."""
+    with contextlib.redirect_stdout(sys.stderr):
+        summaries = [ingest_split(split_clips, interim, WORK_NAME, split, jobs=jobs)
+                     for split, split_clips in clips.items()]
+        readable = [s.split_id for s in summaries if s.info.get("num_clips")]
+        if readable:
+            compute_features(open_stores(interim, readable), _feature_settings(bundle, jobs), processed)
+    return summaries
+
+
+def _rejects(split_dir: Path) -> list:
+    table = read_rejects(split_dir)
+    return [f"{row.source_path} rejected: {row.reason}{' (' + row.detail + ')' if row.detail else ''}"
+            for row in table.itertuples()]
+
+
+def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> int:
+    """Score the clips at `paths` with the model of `run_path`; prints one line per clip.
+    `jobs`: worker processes for decoding and spectral features."""
+    stream = stream or sys.stdout
+    bundle = load_model(run_path)
+    caveat = closing.caveat_suffix(bundle["untrained"], bundle["demo"])
+    threshold = float(bundle["threshold"])
+    with tempfile.TemporaryDirectory(prefix="eval_logreg_score_") as tmp:
+        work = Path(tmp)
+        interim, processed = work / "interim", work / "processed"
+        summaries = _run_steps(_input_clips(paths, work), bundle, interim, processed, jobs)
+        spec = _scoring_spec(bundle)
+        n_scored = 0
+        for ingested in summaries:
+            split_id = ingested.split_id
+            if not ingested.info.get("num_clips"):
+                for line in _rejects(ingested.split_dir):
+                    print(line, file=stream)
+                continue
+            tag = None
+            if spec.kind == "embeddings":
+                (tag,) = available_models(split_id, processed)
+            split = load_split(split_id, spec, interim, processed, require_labels=False, model_tag=tag)
+            differ = feature_differences(bundle["feature_meta"], split.meta)
+            if differ:
+                raise FeatureError(f"the new clips' features differ from the run's in {differ}: "
+                                   "the run's model cannot score them")
+            scores = score_with_model(bundle, split.views)
+            sources = read_manifest(split.split_dir)["source_path"]
+            for source, score in zip(sources, scores):
+                verdict = "bonafide" if score >= threshold else "spoof"
+                print(f"{source} score={score:.6f} -> {verdict} (threshold {threshold:.6f}: "
+                      f"{bundle['threshold_source']}){caveat}", file=stream)
+            for line in _rejects(split.split_dir):
+                print(line, file=stream)
+            n_scored += len(scores)
+            if split.has_labels and set(np.unique(split.labels)) == {0, 1}:
+                silence = shortcut.silence_view(split.split_dir, processed, bundle["top_db"])["silence"]
+                silence_scores = bonafide_scores(bundle["silence_pipeline"], silence)
+                summary = significance.summarize(split.labels, scores, split.speakers, n_boot=1000, seed=seed)
+                print(closing.closing_line(split_id, summary["auc"], summary["auc_ci"], summary["eer"],
+                                          summary["eer_ci"], metrics.roc_auc(split.labels, silence_scores),
+                                          bundle["untrained"], bundle["demo"]), file=stream)
+    return 0 if n_scored else 1

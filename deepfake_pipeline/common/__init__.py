@@ -1,0 +1,1 @@
+"""Shared tools every layer may use: progress lines, atomic file writes, fault injection for tests."""

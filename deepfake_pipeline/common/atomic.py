@@ -1,0 +1,63 @@
+"""Every file the pipeline writes appears whole or not at all: it is written under a temporary
+name in its own folder and renamed into place (a rename within one file system is atomic), so a
+run killed at any moment never leaves a half-written file that a rerun could take as finished.
+
+The temporary name carries the writer's PID, so two processes never write the same temporary
+file. `on_written`, when given, is called between the write and the rename: the fault-injection
+tests kill the process there."""
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+TMP_MARK = ".tmp"
+
+
+def temporary_path(path) -> Path:
+    path = Path(path)
+    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_path(path, on_written=None):
+    """Yield a temporary path to write; rename it to `path` when the block ends without error,
+    delete it when the block fails."""
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if on_written is not None:
+        on_written()
+    os.replace(tmp, path)
+
+
+def write_text(path, text: str, on_written=None) -> Path:
+    with atomic_path(path, on_written) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_csv(frame, path, on_written=None) -> Path:
+    """A pandas DataFrame as CSV without its index."""
+    with atomic_path(path, on_written) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def save_npy(path, array, on_written=None) -> Path:
+    # Through a handle: np.save given a name without `.npy` would append the suffix itself.
+    with atomic_path(path, on_written) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
+    return Path(path)
+
+
+def remove_stale_temporaries(folder) -> None:
+    """Delete the temporary files that killed runs left in `folder`."""
+    for stale in Path(folder).glob(f"*{TMP_MARK}*"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""Metrics, significance tests, the comparison of two runs, closing lines and plots."""

@@ -1,0 +1,76 @@
+"""What a run prints: the one closing line per test split that people grep for, the caveats that
+must ride on it (untrained model, demo corpus), and the per-attack table. Steps 3 and 4 both use
+these, so their printouts read the same."""
+
+import math
+import re
+
+UNTRAINED_CAVEAT = "[untrained model: not a detection result]"
+DEMO_CAVEAT = "[demo corpus]"
+
+_NUMBER = r"(?:[0-9.]+|nan)"
+CLOSING_LINE_RE = re.compile(
+    r"^ROC-AUC test=(?P<split>\S+) (?P<auc>" + _NUMBER + r") "
+    r"\(95% CI (?:n/a|(?P<auc_lo>" + _NUMBER + r")-(?P<auc_hi>" + _NUMBER + r"))\) "
+    r"EER (?P<eer>" + _NUMBER + r")% "
+    r"\(95% CI (?:n/a|(?P<eer_lo>" + _NUMBER + r")-(?P<eer_hi>" + _NUMBER + r")%)\) "
+    r"silence-only (?P<silence_auc>" + _NUMBER + r"|n/a)"
+    r"(?P<untrained> \[untrained model: not a detection result\])?"
+    r"(?P<demo> \[demo corpus\])?$"
+)
+
+
+def caveat_suffix(untrained: bool, demo: bool) -> str:
+    """The tags that must follow every number obtained from an untrained model or the demo
+    corpus, so nobody quotes such a number as a detection result."""
+    parts = []
+    if untrained:
+        parts.append(UNTRAINED_CAVEAT)
+    if demo:
+        parts.append(DEMO_CAVEAT)
+    return "".join(" " + part for part in parts)
+
+
+def _fmt(value, digits):
+    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def closing_line(split: str, auc: float, auc_ci, eer: float, eer_ci, silence_auc,
+                 untrained: bool = False, demo: bool = False) -> str:
+    """`ROC-AUC test=<split> 0.9744 (95% CI 0.9710-0.9771) EER 8.41% (95% CI 7.90-8.95%)
+    silence-only 0.8100` plus the caveats, on one line. `eer` and its CI are fractions; a CI
+    of None (no bootstrap) prints as `(95% CI n/a)`."""
+    silence = "n/a" if silence_auc is None else _fmt(silence_auc, 4)
+    auc_part = "n/a" if auc_ci is None else f"{_fmt(auc_ci[0], 4)}-{_fmt(auc_ci[1], 4)}"
+    eer_part = "n/a" if eer_ci is None else f"{_fmt(100 * eer_ci[0], 2)}-{_fmt(100 * eer_ci[1], 2)}%"
+    line = (f"ROC-AUC test={split} {_fmt(auc, 4)} (95% CI {auc_part}) "
+            f"EER {_fmt(100 * eer, 2)}% (95% CI {eer_part}) silence-only {silence}")
+    return line + caveat_suffix(untrained, demo)
+
+
+def parse_closing_line(line: str) -> dict:
+    """The fields of a closing line (floats; EER values as printed, in percent; CI bounds None
+    when the line says n/a), or raise ValueError."""
+    match = CLOSING_LINE_RE.match(line.strip())
+    if match is None:
+        raise ValueError(f"not a closing line: {line!r}")
+    fields = match.groupdict()
+    parsed = {"split": fields["split"], "untrained": bool(fields["untrained"]), "demo": bool(fields["demo"])}
+    for key in ("auc", "auc_lo", "auc_hi", "eer", "eer_lo", "eer_hi"):
+        parsed[key] = None if fields[key] is None else float(fields[key])
+    parsed["silence_auc"] = None if fields["silence_auc"] == "n/a" else float(fields["silence_auc"])
+    return parsed
+
+
+def attack_table(per_attack: dict, title: str) -> list:
+    """Lines of a per-attack table: attack, spoof and bona fide counts, AUC, EER. Each attack's
+    spoofed trials are scored against all bona fide trials of the split, as the field does."""
+    width = max([10, *(len(str(attack)) for attack in per_attack)])
+    lines = [title, f"  {'attack':<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}"]
+    for attack in sorted(per_attack):
+        row = per_attack[attack]
+        lines.append(
+            f"  {attack:<{width}} {row['n_spoof']:>8} {row['n_bonafide']:>10} "
+            f"{_fmt(row['auc'], 4):>8} {_fmt(100 * row['eer'], 2) + '%':>8}"
+        )
+    return lines

@@ -1,0 +1,91 @@
+"""Step 2 over several corpus splits: the one entry point that `features.py` and the scoring of
+new clips (`eval_logreg.py --score`) share, so both compute features the same way."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepfake_pipeline.features.jobs import ShardSpec, run_embeddings, run_spectral
+from deepfake_pipeline.formats.feature_files import FeatureError, model_tag
+from deepfake_pipeline.formats.wavestore import WaveStore
+
+WHAT = ("spectral", "embeddings", "both")
+# Padded audio per forward pass when none is asked for: on CPU one clip per pass (no padding at
+# all, and as fast as batching there: bench/bench_embeddings.py); on a GPU batches pay.
+CPU_BATCH_SECONDS = 0.0
+GPU_BATCH_SECONDS = 32.0
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    what: str = "both"
+    model: str = None
+    layers: tuple = None
+    dtype: str = "float16"
+    precision: str = "float32"
+    device: str = "cpu"
+    allow_emulated_bf16: bool = False
+    batch_seconds: float = None
+    shard: ShardSpec = ShardSpec()
+    jobs: int = -1
+    overwrite: bool = False
+    merge_only: bool = False
+
+    @property
+    def wants_embeddings(self) -> bool:
+        return self.what in ("embeddings", "both")
+
+    @property
+    def wants_spectral(self) -> bool:
+        return self.what in ("spectral", "both")
+
+    def effective_batch_seconds(self) -> float:
+        if self.batch_seconds is not None:
+            return self.batch_seconds
+        return CPU_BATCH_SECONDS if self.device == "cpu" else GPU_BATCH_SECONDS
+
+
+def open_stores(interim_dir, split_ids) -> list:
+    """The finished step-1 splits, or a ValueError naming the ones that are there."""
+    stores = []
+    for split_id in split_ids:
+        try:
+            stores.append(WaveStore(Path(interim_dir) / split_id))
+        except FileNotFoundError:
+            known = sorted(p.parent.name for p in Path(interim_dir).glob("*/info.json"))
+            raise ValueError(f"split {split_id!r} not found in {interim_dir} (found: "
+                             f"{known or 'none'}): run preprocess_datasets.py first") from None
+    return stores
+
+
+def compute_features(stores: list, settings: FeatureSettings, processed_dir, stream=None) -> None:
+    """Spectral statistics and/or pooled hidden states for each split; resumable, see jobs.py."""
+    if settings.wants_spectral:
+        for store in stores:
+            run_spectral(store, processed_dir, settings.shard, settings.jobs, settings.overwrite,
+                         settings.merge_only, stream=stream)
+    if not settings.wants_embeddings:
+        return
+    # torch and transformers load only when embeddings are asked for.
+    from deepfake_pipeline.features.ssl_embed import embed_waveforms
+    from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
+
+    loaded = []
+
+    def get_model():
+        if not loaded:
+            try:
+                loaded.append(load_model(settings.model, device=settings.device, precision=settings.precision,
+                                         allow_emulated_bf16=settings.allow_emulated_bf16))
+            except ModelLoadError as error:
+                raise FeatureError(str(error)) from None
+        return loaded[0]
+
+    batch_seconds = settings.effective_batch_seconds()
+
+    def embed(model, waveforms, layers):
+        return embed_waveforms(model, waveforms, layers=layers, batch_seconds=batch_seconds)
+
+    tag = model_tag(settings.model, settings.precision)
+    for store in stores:
+        run_embeddings(store, processed_dir, tag, get_model, settings.layers, settings.dtype, settings.shard,
+                       settings.overwrite, settings.merge_only, embed=embed, stream=stream)

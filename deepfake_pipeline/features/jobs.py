@@ -1,0 +1,229 @@
+"""Step 2's resumable, shardable jobs over one corpus split.
+
+Work is cut into parts that follow the waveform store's shards. Each finished part is written
+whole and renamed into place, so a killed run loses at most the part in progress; the rerun skips
+finished parts and the final file is the parts joined in manifest order: identical to an
+uninterrupted run. `--shard K/N` gives job K a contiguous block of the parts; the job that finds
+every part present (or `--merge-only`) joins them and refuses a set with missing or mismatched
+parts.
+"""
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from deepfake_pipeline import __version__
+from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.faults import CrashSwitch
+from deepfake_pipeline.common.progress import Progress
+from deepfake_pipeline.features.spectral import spectral_features
+from deepfake_pipeline.formats.feature_files import (
+    FEATURE_COLUMNS,
+    FeatureError,
+    embeddings_paths,
+    spectral_path,
+    write_embeddings,
+    write_spectral,
+)
+from deepfake_pipeline.formats.manifest import manifest_sha256
+from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore, shard_path
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """Job K of N (1-based), as in `--shard K/N`."""
+    index: int = 1
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> "ShardSpec":
+        try:
+            index, count = (int(v) for v in text.split("/"))
+        except ValueError:
+            raise ValueError(f"--shard takes K/N, e.g. 3/10 (got {text!r})") from None
+        if not 1 <= index <= count:
+            raise ValueError(f"--shard {text}: K must be between 1 and N")
+        return cls(index, count)
+
+    def parts_of(self, n_parts: int) -> list:
+        return [int(p) for p in np.array_split(np.arange(n_parts), self.count)[self.index - 1]]
+
+
+def store_parts(store: WaveStore) -> list:
+    """Row positions of the manifest grouped by store shard, in manifest order."""
+    shards = store.manifest["shard"].to_numpy()
+    return [np.flatnonzero(shards == s) for s in sorted(set(shards.tolist()))]
+
+
+def _write_config(folder: Path, config: dict) -> None:
+    path = folder / "config.json"
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous != config:
+            changed = sorted(k for k in set(config) | set(previous) if previous.get(k) != config.get(k))
+            raise FeatureError(f"{folder} holds parts made with different settings ({', '.join(changed)}): "
+                               "pass --overwrite to start again")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic.remove_stale_temporaries(folder)
+    atomic.write_text(path, json.dumps(config, indent=1, sort_keys=True))
+
+
+def _missing_parts(folder: Path, n_parts: int, suffix: str) -> list:
+    return [p for p in range(n_parts) if not (folder / f"part_{p:05d}{suffix}").is_file()]
+
+
+def _describe_missing(missing: list, n_parts: int, shard: ShardSpec) -> str:
+    if shard.count == 1:
+        return f"parts {missing[:10]} are missing"
+    jobs = sorted({k for k in range(1, shard.count + 1)
+                   if set(ShardSpec(k, shard.count).parts_of(n_parts)) & set(missing)})
+    return f"parts {missing[:10]} are missing (jobs {jobs} of {shard.count} have not finished)"
+
+
+def _all_parts_present(parts_dir, n_parts, suffix, what, store, shard, merge_only, stream) -> bool:
+    """True when every part is on disk and the file can be joined. Otherwise --merge-only is
+    refused, and a cluster job that finished its own share says so and leaves the join to
+    the last job."""
+    missing = _missing_parts(parts_dir, n_parts, suffix)
+    if missing and merge_only:
+        raise FeatureError(f"cannot join the {what} parts of {store.split_id}: "
+                           f"{_describe_missing(missing, n_parts, shard)}")
+    if missing:
+        print(f"[features {store.split_id} {what}] job {shard.index}/{shard.count} done; "
+              f"{_describe_missing(missing, n_parts, shard)}; the last job to finish, or "
+              "--merge-only, joins them", file=stream)
+    return not missing
+
+
+# ---------------------------------------------------------------- spectral statistics
+
+def _spectral_part(part: int, split_dir: Path, shard: int, offsets, lengths) -> tuple:
+    samples = np.load(shard_path(split_dir, shard), mmap_mode="r")
+    return part, np.stack([spectral_features(samples[o:o + n].astype(np.float32) / 32768.0)
+                           for o, n in zip(offsets, lengths)])
+
+
+def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: int,
+                 overwrite: bool, merge_only: bool, stream=None) -> Path | None:
+    final = spectral_path(store.split_id, processed_dir)
+    parts_dir = final.with_name("spectral.parts")
+    if overwrite:
+        final.unlink(missing_ok=True)
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    if final.is_file():
+        print(f"[features {store.split_id} spectral] already complete: {final}", file=stream)
+        return final
+    parts = store_parts(store)
+    _write_config(parts_dir, {"what": "spectral", "manifest_sha256": manifest_sha256(store.split_dir),
+                              "num_parts": len(parts), "code_version": __version__})
+    mine = [] if merge_only else [p for p in shard.parts_of(len(parts))
+                                  if not (parts_dir / f"part_{p:05d}.csv").is_file()]
+    manifest = store.manifest
+    total = sum(len(parts[p]) for p in shard.parts_of(len(parts)))
+    progress = Progress(f"features {store.split_id} spectral", total, stream=stream,
+                        already_done=total - sum(len(parts[p]) for p in mine))
+    if progress.done and mine:
+        print(f"[features {store.split_id} spectral] resuming: {progress.done:,} clips already done",
+              file=stream)
+    tasks = (delayed(_spectral_part)(
+        p, store.split_dir, int(manifest["shard"].iloc[parts[p][0]]),
+        manifest["offset"].to_numpy()[parts[p]], manifest["num_samples"].to_numpy()[parts[p]])
+        for p in mine)
+    for p, values in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
+        if not np.isfinite(values).all():
+            raise FeatureError(f"non-finite spectral values in part {p} of {store.split_id}: refusing to write")
+        rows = manifest.iloc[parts[p]]
+        table = pd.DataFrame(values, columns=FEATURE_COLUMNS)
+        table.insert(0, "label", rows["label"].to_numpy())
+        table.insert(0, "file", rows["utt_id"].to_numpy())
+        atomic.write_csv(table, parts_dir / f"part_{p:05d}.csv")
+        CrashSwitch.event()
+        progress.update(len(rows), float(rows["duration_s"].sum()))
+    if not _all_parts_present(parts_dir, len(parts), ".csv", "spectral", store, shard, merge_only, stream):
+        return None
+    joined = pd.concat([pd.read_csv(parts_dir / f"part_{p:05d}.csv", dtype={"file": str},
+                                    keep_default_na=False) for p in range(len(parts))],
+                       ignore_index=True)
+    if joined["file"].tolist() != manifest["utt_id"].tolist():
+        raise FeatureError(f"spectral parts of {store.split_id} do not match its manifest: "
+                           "pass --overwrite to recompute")
+    write_spectral(joined, final)
+    shutil.rmtree(parts_dir)
+    return final
+
+
+# ---------------------------------------------------------------- Wav2Vec2 embeddings
+
+
+def embeddings_config(store: WaveStore, loaded, layers: list, dtype: str, n_parts: int) -> dict:
+    return {"model": loaded.spec, "revision": loaded.revision, "untrained": bool(loaded.untrained),
+            "arch": loaded.arch, "precision": loaded.precision, "dtype": dtype, "layers": list(layers),
+            "pooling": "mean", "sample_rate": SAMPLE_RATE, "dim": int(loaded.dim),
+            "manifest_sha256": manifest_sha256(store.split_dir), "num_parts": n_parts,
+            "code_version": __version__}
+
+
+def run_embeddings(store: WaveStore, processed_dir: Path, tag: str, get_model, layers, dtype: str,
+                   shard: ShardSpec, overwrite: bool, merge_only: bool, embed, stream=None) -> Path | None:
+    """`get_model()` loads the model only when there is work; `embed(loaded, waveforms, layers)`
+    returns float32 (n, layers, dim)."""
+    array_path, meta_path = embeddings_paths(store.split_id, tag, processed_dir)
+    parts_dir = array_path.with_name(f"{tag}.parts")
+    if overwrite:
+        array_path.unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    if array_path.is_file() and meta_path.is_file():
+        print(f"[features {store.split_id} {tag}] already complete: {array_path}", file=stream)
+        return array_path
+    parts = store_parts(store)
+    loaded = get_model()
+    layers = list(range(loaded.num_layers)) if layers is None else list(layers)
+    bad = [layer for layer in layers if not 0 <= layer < loaded.num_layers]
+    if bad:
+        raise FeatureError(f"--layers {bad} out of range: {loaded.spec} has layers 0..{loaded.num_layers - 1}")
+    config = embeddings_config(store, loaded, layers, dtype, len(parts))
+    _write_config(parts_dir, config)
+    mine = [] if merge_only else [p for p in shard.parts_of(len(parts))
+                                  if not (parts_dir / f"part_{p:05d}.npy").is_file()]
+    manifest = store.manifest
+    total = sum(len(parts[p]) for p in shard.parts_of(len(parts)))
+    label = f"features {store.split_id} {tag}" + (" (untrained model)" if loaded.untrained else "")
+    progress = Progress(label, total, stream=stream,
+                        already_done=total - sum(len(parts[p]) for p in mine))
+    if progress.done and mine:
+        print(f"[{label}] resuming: {progress.done:,} clips already done", file=stream)
+    for p in mine:
+        rows = parts[p]
+        vectors = embed(loaded, [store.waveform(int(i)) for i in rows], layers)
+        if not np.isfinite(vectors).all():
+            raise FeatureError(f"non-finite embeddings in part {p} of {store.split_id}: refusing to write")
+        atomic.save_npy(parts_dir / f"part_{p:05d}.npy", vectors.astype(dtype), on_written=CrashSwitch.event)
+        CrashSwitch.event()
+        progress.update(len(rows), float(manifest["duration_s"].iloc[rows].sum()))
+    if not _all_parts_present(parts_dir, len(parts), ".npy", tag, store, shard, merge_only, stream):
+        return None
+    return merge_embedding_parts(store, parts_dir, parts, array_path, meta_path, config)
+
+
+def merge_embedding_parts(store, parts_dir, parts, array_path, meta_path, config) -> Path:
+    arrays = []
+    for p, rows in enumerate(parts):
+        part = np.load(parts_dir / f"part_{p:05d}.npy")
+        expected = (len(rows), len(config["layers"]), config["dim"])
+        if part.shape != expected or part.dtype != np.dtype(config["dtype"]):
+            raise FeatureError(f"part {p} of {parts_dir} has shape {part.shape} {part.dtype}, expected "
+                               f"{expected} {config['dtype']}: pass --overwrite to recompute")
+        arrays.append(part)
+    joined = np.concatenate(arrays) if arrays else np.zeros((0, len(config["layers"]), config["dim"]))
+    meta = {key: value for key, value in config.items() if key != "num_parts"}
+    meta.update(num_clips=int(joined.shape[0]), split_id=store.split_id, demo=bool(store.info.get("demo")))
+    write_embeddings(array_path, meta_path, joined, meta)
+    shutil.rmtree(parts_dir)
+    return array_path

@@ -1,0 +1,220 @@
+"""Mean-pooled hidden states of every layer of a frozen Wav2Vec2, for many clips at once.
+
+Padding never changes an embedding:
+- each clip is normalised (zero mean, unit variance) over its own samples only;
+- the CNN feature encoder runs clip by clip on each clip's own samples, inside the batched
+  forward pass: a group-normalised encoder (wav2vec2-base) normalises each channel over the
+  whole time axis, so padding would leak into every frame;
+- the transformer runs on the zero-padded batch of frames with an attention mask, and each clip
+  is pooled over its own frames only; the positional convolution sees past the clip's end the
+  zeros it would see there anyway.
+Clips are sorted by length inside the call so batches waste little padding; the output is in the
+input order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from deepfake_pipeline.features.ssl_loading import LoadedModel
+from deepfake_pipeline.formats.wavestore import SAMPLE_RATE
+
+# The CNN feature encoder's receptive field: shorter clips give no frame at all.
+MIN_SAMPLES = 400
+# Padded audio-seconds per forward pass. On an idle CPU batching gains ~5-10% (one clip's
+# matrices already run near the matmul peak); on a busy one it gains 2x and more, because a few
+# large parallel regions suffer less than many small ones when a thread is descheduled
+# (bench/bench_embeddings.py). Sorted clips of a few hundred waste ~2% on padding at 32 s.
+# Memory: hidden states of all layers for 32 s are ~25 x 50 x 1024 x 4 B x 32 = 160 MB.
+DEFAULT_BATCH_SECONDS = 32.0
+
+
+def waveform_too_short(num_samples: int) -> bool:
+    """True when a clip is shorter than the feature encoder's receptive field (400 samples,
+    25 ms at 16 kHz) and would give no frame to pool."""
+    return num_samples < MIN_SAMPLES
+
+
+def frame_counts(loaded: LoadedModel, num_samples: Sequence[int]) -> np.ndarray:
+    """Frames the CNN feature encoder gives for clips of these lengths (about 50 per second)."""
+    lengths = torch.as_tensor(np.asarray(num_samples, dtype=np.int64))
+    return loaded.model._get_feat_extract_output_lengths(lengths).numpy().astype(np.int64)
+
+
+def normalise_like_feature_extractor(loaded: LoadedModel, waveform: np.ndarray) -> np.ndarray:
+    """The model's expected input for one clip, using only that clip's samples: what
+    Wav2Vec2FeatureExtractor does to a clip that is not padded."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if not loaded.do_normalize:
+        return waveform
+    return Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm([waveform], attention_mask=None)[0]
+
+
+def plan_batches(lengths: Sequence[int], batch_seconds: float) -> list[list[int]]:
+    """Indices of the clips, longest first, cut into batches whose padded audio stays within
+    ``batch_seconds`` (a longer clip runs alone)."""
+    budget_samples = batch_seconds * SAMPLE_RATE
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for index in order:
+        # sorted longest first, so a batch's first clip sets its padded length
+        if batches and lengths[batches[-1][0]] * (len(batches[-1]) + 1) <= budget_samples:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    return batches
+
+
+def _check_layers(loaded: LoadedModel, layers: Sequence[int] | None) -> list[int]:
+    if layers is None:
+        return list(range(loaded.num_layers))
+    layers = [int(layer) for layer in layers]
+    bad = [layer for layer in layers if not 0 <= layer < loaded.num_layers]
+    if bad or not layers or len(set(layers)) != len(layers):
+        raise ValueError(
+            f"layers must be distinct indices in 0..{loaded.num_layers - 1} for {loaded.spec} "
+            f"(0 = transformer input, i = transformer layer i); got {layers}"
+        )
+    return layers
+
+
+def _check_waveforms(waveforms: Sequence[np.ndarray]) -> None:
+    for position, waveform in enumerate(waveforms):
+        if np.ndim(waveform) != 1:
+            raise ValueError(f"waveform {position} has shape {np.shape(waveform)}; expected 1-D mono samples")
+        if waveform_too_short(len(waveform)):
+            raise ValueError(
+                f"waveform {position} has {len(waveform)} samples, fewer than the {MIN_SAMPLES} the "
+                "model needs for one frame; filter clips with waveform_too_short() first"
+            )
+        if not np.all(np.isfinite(waveform)):
+            raise ValueError(f"waveform {position} contains NaN or infinite samples")
+
+
+@contextlib.contextmanager
+def _first_transformer_layers(model, count: int):
+    """Run only the first ``count`` transformer layers: hidden state i depends on layers 1..i
+    only, so layers above the highest one kept are skipped instead of computed and dropped.
+    At least one layer runs: transformers records hidden state 0 as that layer's input.
+    Swaps the layer list for the duration, so one model must not serve two threads at once."""
+    all_layers = model.encoder.layers
+    if count >= len(all_layers):
+        yield
+        return
+    model.encoder.layers = torch.nn.ModuleList(list(all_layers)[:count])
+    try:
+        yield
+    finally:
+        model.encoder.layers = all_layers
+
+
+class _ClipByClipFeatureEncoder(torch.nn.Module):
+    """The model's CNN feature encoder applied to each clip of a padded batch on its own
+    samples only, its frames then zero-padded to the batch's frame count."""
+
+    def __init__(self, encoder: torch.nn.Module, lengths: list[int]):
+        super().__init__()
+        self.encoder = encoder
+        self.lengths = lengths
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        per_clip = [self.encoder(input_values[row : row + 1, :length]) for row, length in enumerate(self.lengths)]
+        longest = max(features.shape[-1] for features in per_clip)
+        batch = per_clip[0].new_zeros((len(per_clip), per_clip[0].shape[1], longest))
+        for row, features in enumerate(per_clip):
+            batch[row, :, : features.shape[-1]] = features[0]
+        return batch
+
+
+@contextlib.contextmanager
+def _cnn_clip_by_clip(model, lengths: list[int]):
+    """Run the CNN feature encoder clip by clip inside the batched forward pass. A group-norm
+    encoder (wav2vec2-base) normalises each channel over the whole time axis, so it must never
+    see padding; and on CPU the convolutions measured faster per clip than batched anyway. The
+    transformer, where batching pays, still runs on the padded batch with its attention mask.
+    Swaps the encoder module for the duration, so one model must not serve two threads at once."""
+    encoder = model.feature_extractor
+    model.feature_extractor = _ClipByClipFeatureEncoder(encoder, lengths)
+    try:
+        yield
+    finally:
+        model.feature_extractor = encoder
+
+
+def _precision_context(loaded: LoadedModel):
+    if loaded.precision == "bfloat16" and loaded.bf16_mode == "autocast":
+        return torch.autocast(device_type=torch.device(loaded.device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _embed_batch(
+    loaded: LoadedModel, inputs: list[np.ndarray], layers: list[int], num_frames: np.ndarray
+) -> np.ndarray:
+    """One forward pass over clips padded to the longest; (clips, layers, dim) float32."""
+    model = loaded.model
+    longest = max(len(x) for x in inputs)
+    batch = np.zeros((len(inputs), longest), dtype=np.float32)
+    for row, x in enumerate(inputs):
+        batch[row, : len(x)] = x
+    input_values = torch.from_numpy(batch).to(loaded.device)
+    if loaded.bf16_mode == "weights":
+        input_values = input_values.to(torch.bfloat16)
+    lengths = [len(x) for x in inputs]
+    padded = any(length != longest for length in lengths)
+    attention_mask, cnn_guard = None, contextlib.nullcontext()
+    if padded:
+        mask = np.zeros((len(inputs), longest), dtype=np.int64)
+        for row, length in enumerate(lengths):
+            mask[row, :length] = 1
+        attention_mask = torch.from_numpy(mask).to(loaded.device)
+        cnn_guard = _cnn_clip_by_clip(model, lengths)
+
+    with (
+        torch.inference_mode(),
+        _precision_context(loaded),
+        _first_transformer_layers(model, max(*layers, 1)),
+        cnn_guard,
+    ):
+        hidden_states = model(input_values, attention_mask=attention_mask, output_hidden_states=True).hidden_states
+        pooled = torch.empty((len(inputs), len(layers), loaded.dim), dtype=torch.float32)
+        for column, layer in enumerate(layers):
+            states = hidden_states[layer]
+            for row, frames in enumerate(num_frames):
+                pooled[row, column] = states[row, :frames].float().mean(dim=0).cpu()
+    return pooled.numpy()
+
+
+def embed_waveforms(
+    loaded: LoadedModel,
+    waveforms: Sequence[np.ndarray],
+    layers: Sequence[int] | None = None,
+    batch_seconds: float | None = None,
+) -> np.ndarray:
+    """Mean-pooled hidden states, float32 ``(clips, len(layers), dim)`` in the input order.
+
+    ``waveforms``: 1-D float arrays at 16 kHz, each at least ``MIN_SAMPLES`` long.
+    ``batch_seconds``: padded audio per forward pass (0: one clip per pass).
+    ``layers``: hidden-state indices to keep (default all): 0 is the transformer's input
+    (feature projection + convolutional positional embedding, plus the encoder layer norm in
+    post-norm models such as base), i is the output of transformer layer i, as in transformers'
+    ``output_hidden_states``. All come from one forward pass that stops at the highest layer
+    kept, and each clip is pooled over its own frames only.
+    """
+    layers = _check_layers(loaded, layers)
+    _check_waveforms(waveforms)
+    batch_seconds = DEFAULT_BATCH_SECONDS if batch_seconds is None else batch_seconds
+    lengths = [len(x) for x in waveforms]
+    all_frames = frame_counts(loaded, lengths) if lengths else np.zeros(0, dtype=np.int64)
+    result = np.empty((len(waveforms), len(layers), loaded.dim), dtype=np.float32)
+    for batch in plan_batches(lengths, batch_seconds):
+        inputs = [normalise_like_feature_extractor(loaded, waveforms[i]) for i in batch]
+        result[batch] = _embed_batch(loaded, inputs, layers, all_frames[batch])
+    if not np.all(np.isfinite(result)):
+        raise FloatingPointError(f"{loaded.spec} produced non-finite embeddings ({loaded.precision})")
+    return result

@@ -1,0 +1,304 @@
+"""Load a frozen Wav2Vec2 for feature extraction: from a Hugging Face id (cached or downloaded),
+from a local folder written by ``save_pretrained``, or as an untrained ``random:<arch>`` model of a
+known shape for smoke runs and benchmarks.
+
+Every way ends in the same :class:`LoadedModel`, frozen (``eval()``, no gradients) and placed on
+the requested device in the requested precision. Failures that the user must fix (unknown arch,
+missing folder, weights not available offline, bf16 on a CPU without native bf16) raise
+:class:`ModelLoadError` with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("float32", "bfloat16")
+RANDOM_PREFIX = "random:"
+RANDOM_SEED = 0
+
+# Shapes of the untrained models. base = facebook/wav2vec2-base (transformers' Wav2Vec2Config
+# defaults are exactly that shape); large = facebook/wav2vec2-xls-r-300m; tiny = a seconds-long
+# smoke-test model with base's group-normalised feature encoder.
+_RANDOM_ARCH_CONFIGS: dict[str, dict] = {
+    "base": {},
+    "large": dict(
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        conv_bias=True,
+    ),
+    "tiny": dict(
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    ),
+}
+RANDOM_ARCHS = tuple(_RANDOM_ARCH_CONFIGS)
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be used as asked; the message says what the user should do."""
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    spec: str
+    revision: str | None  # hub commit hash when known
+    untrained: bool
+    arch: str  # shape summary, e.g. "wav2vec2-12L-768d-groupnorm"; the same for random and real weights
+    num_layers: int  # hidden states returned, layer 0 (input to the transformer) included
+    dim: int
+    do_normalize: bool
+    device: str
+    precision: str
+    bf16_mode: str | None = None  # "autocast" or "weights" when precision is bfloat16
+
+
+def describe_arch(config) -> str:
+    return (
+        f"{config.model_type}-{config.num_hidden_layers}L-{config.hidden_size}d-"
+        f"{config.feat_extract_norm}norm"
+    )
+
+
+def random_config(arch: str):
+    from transformers import Wav2Vec2Config
+
+    if arch not in _RANDOM_ARCH_CONFIGS:
+        raise ModelLoadError(
+            f"unknown untrained architecture 'random:{arch}'. Known: "
+            + ", ".join(f"random:{name}" for name in RANDOM_ARCHS)
+            + ". Or give a Hugging Face id (e.g. facebook/wav2vec2-base) or a local model folder."
+        )
+    # Dropouts and SpecAugment only act in training mode; zero them anyway so the config says
+    # plainly that nothing random happens at inference.
+    no_randomness = dict(
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        layerdrop=0.0,
+        mask_time_prob=0.0,
+    )
+    return Wav2Vec2Config(**{**no_randomness, **_RANDOM_ARCH_CONFIGS[arch]})
+
+
+def _build_random(arch: str):
+    from transformers import Wav2Vec2Model
+
+    config = random_config(arch)
+    # Seeded inside a forked RNG so every call gives the same weights and the caller's global
+    # random state is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        return Wav2Vec2Model(config)
+
+
+def _looks_like_path(spec: str) -> bool:
+    """A hub id is ``name`` or ``org/name``; anything else with separators is meant as a folder."""
+    return (
+        spec.startswith(("/", "./", "../", "~", "."))
+        or "\\" in spec
+        or spec.count("/") > 1
+    )
+
+
+def _missing_weights_message(spec: str, error: Exception) -> str:
+    return (
+        f"could not load model weights for '{spec}' ({type(error).__name__}: {error}).\n"
+        "If this is a Hugging Face id (check its spelling), the weights are neither in the local "
+        "cache nor downloadable right now. Either:\n"
+        "  - run once on a machine with internet access (the weights are then cached), or\n"
+        f"  - download them elsewhere: `hf download {spec} --local-dir /path/to/folder` "
+        f"(older clients: `huggingface-cli download {spec} --local-dir /path/to/folder`), copy the "
+        "folder here and pass `--model /path/to/folder`, or\n"
+        "  - point HF_HOME at a Hugging Face cache that already holds the model.\n"
+        "Set HF_HUB_OFFLINE=1 to skip network retries when there is no internet. Or use "
+        "`--model random:base` for an untrained smoke run."
+    )
+
+
+def _hub_commit_hash(spec: str, model) -> str | None:
+    """Commit of the cached hub snapshot the weights came from: the cache stores files under
+    ``.../snapshots/<commit>/``. None when it cannot be told."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(spec, "config.json")
+    if isinstance(cached, str):
+        snapshot = Path(cached).parent.name
+        if re.fullmatch(r"[0-9a-f]{40}", snapshot):
+            return snapshot
+    return getattr(model.config, "_commit_hash", None)
+
+
+def _from_pretrained(cls, spec: str, **kwargs):
+    """Cache first, so a cached model loads instantly without network retries; the network is
+    tried only when the cache lacks it and offline mode is off."""
+    from huggingface_hub import constants as hub_constants
+
+    try:
+        return cls.from_pretrained(spec, local_files_only=True, **kwargs)
+    except OSError:
+        if hub_constants.HF_HUB_OFFLINE:
+            raise
+    return cls.from_pretrained(spec, **kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_weight_loading():
+    """transformers draws a carriage-return progress bar while loading weights, which clutters
+    nohup logs; hide it for the load and restore the caller's setting."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _load_pretrained(spec: str):
+    from transformers import AutoConfig, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    local = Path(spec).expanduser()
+    is_local = local.exists()
+    if not is_local and _looks_like_path(spec):
+        raise ModelLoadError(
+            f"model folder '{spec}' does not exist. Pass a folder written by save_pretrained "
+            "(config.json + model weights), a Hugging Face id such as facebook/wav2vec2-base, "
+            "or random:base for an untrained model."
+        )
+    source = str(local) if is_local else spec
+    local_help = (
+        f"'{spec}' is not a usable model folder: it needs the config.json and weights that "
+        "save_pretrained writes (or `hf download <id> --local-dir <folder>`)"
+    )
+    # transformers builds a default config from a folder without config.json instead of failing
+    if is_local and not (local / "config.json").is_file():
+        raise ModelLoadError(f"{local_help}; no config.json in it.")
+    try:
+        # AutoConfig reports the checkpoint's own model type (Wav2Vec2Config would relabel it)
+        config = _from_pretrained(AutoConfig, source)
+    except (OSError, ValueError) as error:  # ValueError: config.json unreadable or without model_type
+        if is_local:
+            raise ModelLoadError(f"{local_help} ({error}).") from error
+        raise ModelLoadError(_missing_weights_message(spec, error)) from error
+    if config.model_type != "wav2vec2":
+        raise ModelLoadError(
+            f"'{spec}' is a {config.model_type!r} model; this pipeline extracts Wav2Vec2 "
+            "embeddings only (e.g. facebook/wav2vec2-base, facebook/wav2vec2-xls-r-300m)."
+        )
+    try:
+        with _quiet_weight_loading():
+            model = _from_pretrained(Wav2Vec2Model, source)
+    except OSError as error:
+        if is_local:
+            raise ModelLoadError(f"{local_help} ({error}).") from error
+        raise ModelLoadError(_missing_weights_message(spec, error)) from error
+
+    # A checkpoint without preprocessor_config.json gets the feature extractor's default
+    # (normalise), which is what wav2vec2-base and XLS-R were trained with.
+    do_normalize = True
+    with contextlib.suppress(OSError):
+        do_normalize = bool(_from_pretrained(Wav2Vec2FeatureExtractor, source).do_normalize)
+
+    revision = None if is_local else _hub_commit_hash(spec, model)
+    return model, revision, do_normalize
+
+
+def native_bf16_support(device: torch.device) -> tuple[bool, str]:
+    """Whether bf16 matrix products run natively here, and what was checked. Without native
+    support oneDNN emulates bf16 through float32 and is several times slower than float32
+    (measured: 5-8x on an AVX-512 Ice Lake core), so it is no speed-up."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(), f"torch.cuda.is_bf16_supported() on {device}"
+    if device.type == "cpu":
+        capabilities = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+        native = [flag for flag in ("avx512_bf16", "amx_bf16") if capabilities.get(flag)]
+        name = capabilities.get("cpu_name", "this CPU")
+        if native:
+            return True, f"{name} has {', '.join(native)}"
+        return False, f"{name} has neither avx512_bf16 nor amx_bf16"
+    return False, f"no bf16 check for device type {device.type!r}"
+
+
+def load_model(
+    spec: str,
+    device: str = "cpu",
+    precision: str = "float32",
+    *,
+    bf16_mode: str = "weights",
+    allow_emulated_bf16: bool = False,
+) -> LoadedModel:
+    """Load ``spec`` frozen for inference.
+
+    ``precision='bfloat16'`` runs the model in bf16 and still returns float32 embeddings.
+    ``bf16_mode='weights'`` (default) casts the weights to bf16 once; ``'autocast'`` keeps float32
+    weights and casts them at every matrix product, which in inference mode is redone on every
+    forward pass (autocast caches casts only for weights that require grad). Both give the same
+    embeddings within ~0.6% (bench/bench_embeddings.py). bf16 is refused on hardware without native
+    bf16, where it is several times slower than float32, unless ``allow_emulated_bf16`` (tests and
+    the benchmark use it to check the numbers).
+    """
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if bf16_mode not in ("autocast", "weights"):
+        raise ModelLoadError(f"unknown bf16_mode {bf16_mode!r}; choose autocast or weights")
+    try:
+        torch_device = torch.device(device)
+    except RuntimeError as error:
+        raise ModelLoadError(f"unknown device {device!r} ({error}); use cpu or cuda") from error
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    if precision == "bfloat16":
+        native, reason = native_bf16_support(torch_device)
+        if not native and not allow_emulated_bf16:
+            raise ModelLoadError(
+                f"bfloat16 needs native bf16 support and {reason}; here bf16 is emulated and "
+                "several times slower than float32. Use --precision float32."
+            )
+        if not native:
+            warnings.warn(f"bf16 is emulated ({reason}): expect it to be slower than float32", stacklevel=2)
+
+    if spec.startswith(RANDOM_PREFIX):
+        model = _build_random(spec[len(RANDOM_PREFIX):])
+        revision, do_normalize, untrained = None, True, True
+    else:
+        model, revision, do_normalize = _load_pretrained(spec)
+        untrained = False
+
+    model.eval()
+    model.requires_grad_(False)
+    model.to(torch_device)
+    if precision == "bfloat16" and bf16_mode == "weights":
+        model.to(torch.bfloat16)
+    config = model.config
+    return LoadedModel(
+        model=model,
+        spec=spec,
+        revision=revision,
+        untrained=untrained,
+        arch=describe_arch(config),
+        num_layers=config.num_hidden_layers + 1,
+        dim=config.hidden_size,
+        do_normalize=do_normalize,
+        device=str(torch_device),
+        precision=precision,
+        bf16_mode=bf16_mode if precision == "bfloat16" else None,
+    )

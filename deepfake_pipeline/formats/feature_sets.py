@@ -1,0 +1,248 @@
+"""The features of corpus splits, aligned with their manifests: one matrix per "view" (spectral
+features, one layer, a concatenation of layers) plus labels, speakers and attacks in manifest
+order, and the metadata that decides whether numbers from these splits may be compared (same
+model across splits) and how they must be labelled (untrained model, demo corpus)."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS
+from deepfake_pipeline.formats import feature_files as feature_store
+from deepfake_pipeline.formats.feature_files import FeatureError
+from deepfake_pipeline.formats.manifest import ManifestError, read_manifest
+from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
+
+FEATURE_KINDS = ("spectral", "embeddings")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What to fit on: `spectral`, or `embeddings` of `model` with one `layer`, a concatenation
+    of `layers`, or a `sweep` over every stored layer."""
+    kind: str = "spectral"
+    model: str = None
+    layer: int = None
+    layers: tuple = None
+    sweep: bool = False
+
+    def describe(self) -> str:
+        if self.kind == "spectral":
+            return "spectral features (centroid, entropy, 13 MFCC means)"
+        model = self.model or "embeddings"
+        if self.sweep:
+            return f"{model}, layer sweep"
+        if self.layers:
+            return f"{model}, layers {'+'.join(map(str, self.layers))} concatenated"
+        return f"{model}, layer {self.layer}"
+
+
+def view_key(layers) -> str:
+    layers = list(layers)
+    return f"layer_{layers[0]}" if len(layers) == 1 else "layers_" + "+".join(map(str, layers))
+
+
+@dataclass
+class SplitFeatures:
+    split_id: str
+    split_dir: Path
+    utt_ids: np.ndarray
+    labels: np.ndarray
+    speakers: np.ndarray
+    attacks: np.ndarray
+    views: dict                        # view key -> (clips, features) float32
+    view_layers: dict                  # view key -> model layers in it ([] for spectral)
+    meta: dict                         # feature metadata (embeddings json, or spectral file info)
+    info: dict                         # the split's info.json
+    untrained: bool = False
+    demo: bool = False
+
+    def __len__(self):
+        return len(self.utt_ids)
+
+    @property
+    def has_labels(self) -> bool:
+        return bool(len(self.labels)) and bool(np.all(self.labels >= 0))
+
+    def metadata(self) -> dict:
+        """What config.json records about this split's features."""
+        return {"split_id": self.split_id, "num_clips": len(self), "num_bonafide": int(np.sum(self.labels == 0)),
+                "num_spoof": int(np.sum(self.labels == 1)), "num_unlabelled": int(np.sum(self.labels < 0)),
+                "manifest_sha256": feature_store.manifest_sha256(self.split_dir),
+                "untrained": self.untrained, "demo": self.demo, "features": self.meta, "split_info": self.info}
+
+
+def available_splits(interim_dir) -> list:
+    interim_dir = Path(interim_dir)
+    return sorted(p.parent.name for p in interim_dir.glob("*/manifest.csv")) if interim_dir.is_dir() else []
+
+
+def _read_split(split_id: str, interim_dir) -> tuple:
+    split_dir = Path(interim_dir) / split_id
+    if not (split_dir / "manifest.csv").is_file():
+        known = available_splits(interim_dir)
+        raise FeatureError(
+            f"unknown split {split_id!r}: no {split_dir / 'manifest.csv'}. Splits under {interim_dir}: "
+            f"{', '.join(known) or 'none'}. Run preprocess_datasets.py for that corpus first "
+            "(split ids are <corpus name>_<split>, e.g. asvspoof2019_dev)")
+    try:
+        manifest = read_manifest(split_dir / "manifest.csv")
+    except ManifestError as error:
+        raise FeatureError(str(error)) from None
+    info_path = split_dir / "info.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    return split_dir, manifest, info
+
+
+def _spectral_views(split_id, manifest, processed_dir) -> tuple:
+    table = feature_store.load_spectral(split_id, processed_dir)
+    missing_columns = [c for c in FEATURE_COLUMNS if c not in table.columns]
+    if missing_columns:
+        raise FeatureError(f"{feature_store.spectral_path(split_id, processed_dir)} lacks columns "
+                           f"{missing_columns}: rerun `features.py --splits {split_id} --what spectral`")
+    ids = manifest["utt_id"].to_numpy()
+    if len(table) != len(ids) or not np.array_equal(table["file"].to_numpy(dtype=str), ids.astype(str)):
+        raise FeatureError(
+            f"spectral features of {split_id} ({len(table)} rows) do not match its manifest "
+            f"({len(ids)} clips, same order): rerun `features.py --splits {split_id} --what spectral`")
+    if "label" in table.columns and not np.array_equal(table["label"].to_numpy(dtype=np.int64),
+                                                       manifest["label"].to_numpy(dtype=np.int64)):
+        raise FeatureError(f"the labels in the spectral features of {split_id} differ from its manifest's: "
+                           f"rerun `features.py --splits {split_id} --what spectral --overwrite`")
+    values = table[FEATURE_COLUMNS].to_numpy(dtype=np.float32)
+    if not np.all(np.isfinite(values)):
+        raise FeatureError(f"spectral features of {split_id} hold NaN or inf: rerun features.py for it")
+    meta = {"kind": "spectral", "columns": list(FEATURE_COLUMNS),
+            "path": str(feature_store.spectral_path(split_id, processed_dir))}
+    return {"spectral": values}, {"spectral": []}, meta
+
+
+def available_models(split_id: str, processed_dir) -> list:
+    folder = Path(processed_dir) / split_id / "embeddings"
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def resolve_model_tag(spec: FeatureSpec, split_id: str, processed_dir) -> str:
+    """The embeddings file to read: the tag of --model (computed in float32, else in bfloat16),
+    or the only one present."""
+    tags = available_models(split_id, processed_dir)
+    if spec.model:
+        for precision in ("float32", "bfloat16"):
+            if feature_store.model_tag(spec.model, precision) in tags:
+                return feature_store.model_tag(spec.model, precision)
+        raise FeatureError(
+            f"no embeddings of {spec.model} for {split_id} under {Path(processed_dir) / split_id / 'embeddings'} "
+            f"(available: {', '.join(tags) or 'none'}): run `features.py --splits {split_id} --model {spec.model}` first")
+    if len(tags) == 1:
+        return tags[0]
+    raise FeatureError(
+        f"{'several' if tags else 'no'} embeddings for {split_id} under {Path(processed_dir) / split_id}"
+        f"{' (' + ', '.join(tags) + ')' if tags else ''}: "
+        + ("name one with --model" if tags else f"run `features.py --splits {split_id} --model <model>` first"))
+
+
+def _embedding_views(split_id, spec: FeatureSpec, tag, interim_dir, processed_dir) -> tuple:
+    meta = feature_store.read_embeddings_meta(split_id, tag, processed_dir)
+    stored = list(meta["layers"])
+    if spec.sweep:
+        groups = [[layer] for layer in stored]
+    elif spec.layers:
+        groups = [list(spec.layers)]
+    elif spec.layer is not None:
+        groups = [[spec.layer]]
+    else:
+        raise FeatureError("choose --layer N, --layers A B ... (concatenated) or --layer-sweep")
+    wanted = sorted({layer for group in groups for layer in group})
+    missing = [layer for layer in wanted if layer not in stored]
+    if missing:
+        raise FeatureError(f"layers {missing} are not stored in the {tag} embeddings of {split_id} "
+                           f"(stored: {stored}): choose among those, or rerun features.py with those --layers")
+    array, meta = feature_store.load_embeddings(split_id, tag, processed_dir, interim_dir, layers=wanted)
+    if not np.all(np.isfinite(array)):
+        raise FeatureError(f"the {tag} embeddings of {split_id} hold NaN or inf: rerun features.py for it")
+    position = {layer: i for i, layer in enumerate(wanted)}
+    views, view_layers = {}, {}
+    for group in groups:
+        key = view_key(group)
+        views[key] = array[:, [position[layer] for layer in group], :].reshape(len(array), -1)
+        view_layers[key] = list(group)
+    return views, view_layers, {**meta, "kind": "embeddings", "model_tag": tag, "layers_stored": stored}
+
+
+def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR,
+               require_labels: bool = True, model_tag: str = None) -> SplitFeatures:
+    """A split's feature views aligned with its manifest. `require_labels` refuses a split
+    holding unlabelled clips (label -1), which can be scored but not evaluated."""
+    if spec.kind not in FEATURE_KINDS:
+        raise FeatureError(f"--features must be one of {FEATURE_KINDS}, got {spec.kind!r}")
+    split_dir, manifest, info = _read_split(split_id, interim_dir)
+    labels = manifest["label"].to_numpy(dtype=np.int64)
+    if require_labels and np.any(labels < 0):
+        raise FeatureError(
+            f"split {split_id} has {int(np.sum(labels < 0))} unlabelled clips (label -1): it cannot be "
+            "evaluated. Score such clips with `eval_logreg.py --score PATH --from-run results/<run>`, "
+            "or give the corpus labels (real/ and fake/ subfolders, or a label column)")
+    if require_labels and set(np.unique(labels).tolist()) != {0, 1}:
+        only = "bona fide" if set(labels.tolist()) == {0} else "spoof"
+        raise FeatureError(
+            f"split {split_id} holds only {only} clips: ROC-AUC and EER need both bona fide and spoof "
+            "trials. Add clips of the other class (or combine corpora in one CSV), or score these clips "
+            "with `eval_logreg.py --score PATH --from-run results/<run>`")
+    if spec.kind == "spectral":
+        views, view_layers, meta = _spectral_views(split_id, manifest, processed_dir)
+        untrained = False
+    else:
+        tag = model_tag or resolve_model_tag(spec, split_id, processed_dir)
+        views, view_layers, meta = _embedding_views(split_id, spec, tag, interim_dir, processed_dir)
+        if meta.get("num_clips") != len(manifest):
+            raise FeatureError(f"the {tag} embeddings of {split_id} have {meta.get('num_clips')} clips, its "
+                               f"manifest {len(manifest)}: rerun `features.py --splits {split_id}`")
+        untrained = bool(meta.get("untrained")) or str(meta.get("model", "")).startswith("random:")
+    demo = bool(info.get("demo")) or bool(meta.get("demo"))
+    return SplitFeatures(
+        split_id=split_id, split_dir=split_dir, utt_ids=manifest["utt_id"].to_numpy(dtype=str),
+        labels=labels, speakers=manifest["speaker"].to_numpy(dtype=str),
+        attacks=manifest["attack"].to_numpy(dtype=str), views=views, view_layers=view_layers,
+        meta=meta, info=info, untrained=untrained, demo=demo)
+
+
+# Metadata that must agree between splits for a model fitted on one to be scored on another.
+_MUST_MATCH = ("kind", "model", "revision", "arch", "precision", "pooling", "sample_rate", "dim", "code_version")
+
+
+def feature_differences(meta_a: dict, meta_b: dict) -> list:
+    """The settings in which two feature metadata records differ (empty: comparable)."""
+    return [k for k in _MUST_MATCH if meta_a.get(k) != meta_b.get(k)]
+
+
+def check_consistent(splits: list) -> None:
+    """Refuse splits whose features were made differently (another model, revision, pooling...)."""
+    first = splits[0]
+    for other in splits[1:]:
+        differ = feature_differences(first.meta, other.meta)
+        if differ:
+            details = ", ".join(f"{k}: {first.meta.get(k)!r} vs {other.meta.get(k)!r}" for k in differ)
+            raise FeatureError(
+                f"features of {first.split_id} and {other.split_id} were made differently ({details}): "
+                f"rerun features.py on both with the same settings")
+        if list(first.views) != list(other.views):
+            raise FeatureError(f"{first.split_id} and {other.split_id} offer different layers "
+                               f"({list(first.views)} vs {list(other.views)}): rerun features.py with the same --layers")
+
+
+def load_splits(split_ids: list, spec: FeatureSpec, interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR) -> list:
+    """Load several labelled splits with one embeddings file name, and check they agree."""
+    seen = set()
+    for split_id in split_ids:
+        if split_id in seen:
+            raise FeatureError(f"split {split_id} is named twice: fitting, choosing and testing need "
+                               "different splits (use --cv for a single split)")
+        seen.add(split_id)
+    tag = None
+    if spec.kind == "embeddings":
+        tag = resolve_model_tag(spec, split_ids[0], processed_dir)
+    splits = [load_split(s, spec, interim_dir, processed_dir, model_tag=tag) for s in split_ids]
+    check_consistent(splits)
+    return splits

@@ -1,0 +1,128 @@
+"""The step-3 run a contrastive run is compared with: its protocol (splits or CV folds), the
+embeddings it read, the layer it chose, its logistic-regression settings, and its scores on the
+test trials. Taking all of these from the baseline's own files is what makes the two runs score
+the same trials the same way."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deepfake_pipeline.formats.score_files import read_score_file
+
+
+class BaselineRunError(ValueError):
+    """The baseline run cannot be compared with; the message says why and what to do."""
+
+
+class TrialMismatch(BaselineRunError):
+    """The baseline scored other trials (utterances or labels) than this run."""
+
+
+@dataclass
+class BaselineRun:
+    path: Path
+    config: dict
+    metrics: dict
+    protocol: str                  # "holdout" or "cv"
+    train: str | None
+    dev: str | None
+    tests: list                    # split ids (holdout) or [the cv split]
+    test_labels: dict              # split id -> its name in the baseline (e.g. "x(cv5)")
+    model_spec: str
+    model_tag: str
+    chosen_layers: list
+    C_grid: tuple
+    select_by: str
+    seed: int
+    top_db: float
+    folds: int | None
+    inner_folds: int | None
+
+    @property
+    def split_ids(self) -> list:
+        return [self.train, self.dev, *self.tests] if self.protocol == "holdout" else list(self.tests)
+
+
+def _read_json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise BaselineRunError(f"{path.parent} has no {path.name}: --baseline-run must be a finished "
+                               f"eval_logreg.py run (results/<run>/ with config.json and metrics.json){what}")
+    return json.loads(path.read_text())
+
+
+def read_baseline_run(path) -> BaselineRun:
+    path = Path(path)
+    config = _read_json(path / "config.json", "")
+    metrics = _read_json(path / "metrics.json", "; this one did not finish")
+    spec = metrics.get("feature_spec") or {}
+    if spec.get("kind") != "embeddings":
+        raise BaselineRunError(
+            f"{path} is a baseline on {spec.get('kind', 'unknown')} features; the contrastive head trains on "
+            "Wav2Vec2 embeddings, so compare it with a step-3 run on embeddings "
+            "(eval_logreg.py --features embeddings ...)")
+    args = config["args"]
+    protocol = config.get("protocol", metrics.get("protocol"))
+    if protocol == "holdout":
+        train, dev, tests = args["train"], args["dev"], list(args["test"])
+        test_labels = {split: split for split in tests}
+    elif protocol == "cv":
+        train, dev, tests = None, None, [args["cv"]]
+        test_labels = {args["cv"]: next(iter(metrics["tests"]))}
+    else:
+        raise BaselineRunError(f"{path}: unknown protocol {protocol!r} in its config.json")
+    first_split = config["features"][tests[0]]["features"]
+    return BaselineRun(
+        path=path, config=config, metrics=metrics, protocol=protocol, train=train, dev=dev, tests=tests,
+        test_labels=test_labels, model_spec=first_split["model"], model_tag=first_split["model_tag"],
+        chosen_layers=list(metrics["selection"]["layers"]), C_grid=tuple(config["C_grid"]),
+        select_by=config["select_by"], seed=int(config["seed"]), top_db=float(config["silence_top_db"]),
+        folds=config.get("folds"), inner_folds=config.get("inner_folds"))
+
+
+def check_same_manifest(baseline: BaselineRun, split_id: str, manifest_sha256: str) -> None:
+    """Refuse a split whose manifest changed since the baseline ran: its utterances or labels
+    may differ (the baseline records each manifest's SHA-256)."""
+    recorded = baseline.config["features"][split_id]["manifest_sha256"]
+    if recorded != manifest_sha256:
+        raise TrialMismatch(
+            f"the manifest of {split_id} changed since the baseline run {baseline.path.name} "
+            f"(SHA-256 {recorded[:12]}... then, {manifest_sha256[:12]}... now), so its trials or labels may "
+            "differ: rerun eval_logreg.py on the current manifest, then compare")
+
+
+def baseline_scores(baseline: BaselineRun, split_id: str, utt_ids) -> np.ndarray:
+    """The baseline's scores on test split `split_id`, aligned to `utt_ids` (this run's order)."""
+    label = baseline.test_labels[split_id]
+    entry = baseline.metrics["tests"][label]
+    ids, scores = read_score_file(baseline.path / entry["score_file"])
+    return align_scores(ids, scores, utt_ids, f"the baseline run {baseline.path.name}, test={label}")
+
+
+def align_scores(score_ids, scores, utt_ids, where: str) -> np.ndarray:
+    """`scores` reordered to `utt_ids`; refuses unless both name exactly the same utterances."""
+    score_ids, utt_ids = list(score_ids), list(utt_ids)
+    if len(set(score_ids)) != len(score_ids):
+        raise TrialMismatch(f"{where}: its score file names some utterances twice")
+    missing = sorted(set(utt_ids) - set(score_ids))
+    extra = sorted(set(score_ids) - set(utt_ids))
+    if missing or extra:
+        raise TrialMismatch(
+            f"{where} scored other trials than this run: {len(missing)} of this run's {len(utt_ids)} "
+            f"utterances are not in it (e.g. {missing[:3]}), and it has {len(extra)} that this run lacks "
+            f"(e.g. {extra[:3]}). Both systems must score the same trials: rerun eval_logreg.py on these splits")
+    position = {utt: i for i, utt in enumerate(score_ids)}
+    return np.asarray(scores, dtype=np.float64)[[position[utt] for utt in utt_ids]]
+
+
+def check_labels_match(baseline: BaselineRun, split_id: str, labels) -> None:
+    """Belt and braces beside the manifest hash: the baseline's bona fide / spoof counts."""
+    entry = baseline.metrics["tests"][baseline.test_labels[split_id]]
+    labels = np.asarray(labels)
+    counts = (int(np.sum(labels == 0)), int(np.sum(labels == 1)))
+    if (entry.get("n_bonafide"), entry.get("n_spoof")) != counts:
+        raise TrialMismatch(
+            f"the baseline run {baseline.path.name} counted {entry.get('n_bonafide')} bona fide / "
+            f"{entry.get('n_spoof')} spoof trials on {split_id}, this run {counts[0]} / {counts[1]}: "
+            "the labels differ; rerun eval_logreg.py on the current manifest, then compare")

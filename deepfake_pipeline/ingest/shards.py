@@ -1,0 +1,201 @@
+"""Step 1's engine: decode the clips of one corpus split into the waveform store, in parallel,
+resumably.
+
+The clip list is cut into shards of consecutive clips whose boundaries depend only on the list,
+so every run of the same command produces the same shards. Each shard is decoded by one worker
+and committed in two renames: first its samples (`waves/shard_N.npy`), then its rows
+(`parts/shard_N.csv`), which marks it done. A run killed at any moment leaves only whole,
+committed shards plus temporary files that the next run deletes; the rerun decodes the missing
+shards and then writes the manifest from the parts, identical to an uninterrupted run.
+"""
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from deepfake_pipeline import __version__
+from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.faults import CrashSwitch
+from deepfake_pipeline.common.progress import Progress
+from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
+from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_manifest, write_rejects
+from deepfake_pipeline.formats.paths import split_id as make_split_id
+from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, read_info, shard_path, write_info
+from deepfake_pipeline.ingest.decode import DEFAULT_MIN_DURATION_S, RejectedClip, load_clip
+
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    utt_id: str
+    source_path: str
+    label: int
+    attack: str = "-"
+    speaker: str = "-"
+    extra: tuple = ()  # (column, value) pairs kept in the manifest, e.g. FakeAVCeleb's category
+
+
+@dataclass
+class ShardResult:
+    shard: int
+    clips: int
+    accepted: int
+    audio_s: float
+
+
+@dataclass
+class SplitSummary:
+    split_id: str
+    split_dir: Path
+    info: dict = field(default_factory=dict)
+
+
+class PlanMismatch(RuntimeError):
+    pass
+
+
+def shard_size_for(num_clips: int) -> int:
+    """About 64 shards per split (enough to keep many cores busy and to resume finely), with
+    each shard between 8 and 512 clips (bounded memory, little per-shard overhead)."""
+    return int(min(512, max(8, -(-num_clips // 64))))
+
+
+def _part_path(split_dir: Path, shard: int) -> Path:
+    return split_dir / "parts" / f"shard_{shard:05d}.csv"
+
+
+def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: str,
+                  min_duration_s: float, in_process: bool) -> ShardResult:
+    # Injected crashes fire only in-process: a killed pool worker is not what a user's kill does.
+    crash_event = CrashSwitch.event if in_process else (lambda: None)
+    rows, arrays, offset, audio_s = [], [], 0, 0.0
+    for clip_spec in clips:
+        row = {"utt_id": clip_spec.utt_id, "corpus": corpus, "split": split,
+               "label": clip_spec.label, "attack": clip_spec.attack, "speaker": clip_spec.speaker,
+               "source_path": clip_spec.source_path}
+        row.update(dict(clip_spec.extra))
+        try:
+            clip = load_clip(clip_spec.source_path, min_duration_s)
+        except RejectedClip as rejected:
+            row.update(status="rejected", reason=rejected.reason, detail=rejected.detail)
+            rows.append(row)
+            continue
+        row.update(status="ok", reason="", detail="",
+                   duration_s=round(clip.duration_s, 4), orig_sr=clip.orig_sr,
+                   num_samples=len(clip.samples), shard=shard, offset=offset,
+                   audio_sha1=hashlib.sha1(clip.samples.tobytes()).hexdigest())
+        rows.append(row)
+        arrays.append(clip.samples)
+        offset += len(clip.samples)
+        audio_s += clip.duration_s
+
+    samples = np.concatenate(arrays) if arrays else np.zeros(0, np.int16)
+    atomic.save_npy(shard_path(split_dir, shard), samples, on_written=crash_event)
+    crash_event()
+    table = pd.DataFrame(rows)
+    for column in ("orig_sr", "num_samples", "shard", "offset"):
+        # Rejected rows have no value here; nullable ints keep "16000", not "16000.0".
+        table[column] = pd.array(table[column] if column in table else [None] * len(table), dtype="Int64")
+    atomic.write_csv(table, _part_path(split_dir, shard), on_written=crash_event)
+    crash_event()
+    return ShardResult(shard, len(clips), len(arrays), audio_s)
+
+
+def _clips_digest(clips: list) -> str:
+    digest = hashlib.sha256()
+    for c in clips:
+        digest.update(repr((c.utt_id, c.source_path, c.label, c.attack, c.speaker, c.extra)).encode())
+    return digest.hexdigest()
+
+
+def _prepare_dir(split_dir: Path, plan: dict, overwrite: bool) -> None:
+    plan_path = split_dir / "plan.json"
+    if overwrite and split_dir.exists():
+        shutil.rmtree(split_dir)
+    if plan_path.is_file():
+        previous = json.loads(plan_path.read_text())
+        if previous != plan:
+            changed = sorted(k for k in plan if previous.get(k) != plan[k])
+            raise PlanMismatch(
+                f"{split_dir} holds output of a run with different inputs ({', '.join(changed)} "
+                "changed). Pass --overwrite to rebuild it, or --interim-dir for a separate copy."
+            )
+    for sub in ("waves", "parts"):
+        (split_dir / sub).mkdir(parents=True, exist_ok=True)
+        atomic.remove_stale_temporaries(split_dir / sub)
+    if not plan_path.is_file():
+        atomic.write_text(plan_path, json.dumps(plan, indent=1, sort_keys=True))
+
+
+def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
+    parts = [pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False)
+             for s in range(n_shards)]
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["status"])
+    accepted = rows[rows["status"] == "ok"].drop(columns=["status", "reason", "detail"])
+    extra_columns = [c for c in accepted.columns if c not in MANIFEST_COLUMNS]
+    manifest = accepted[MANIFEST_COLUMNS + extra_columns]
+    rejects = rows[rows["status"] == "rejected"][REJECT_COLUMNS]
+    write_manifest(manifest, split_dir)
+    write_rejects(rejects, split_dir)
+
+    labels = manifest["label"].astype(int)
+    durations = manifest["duration_s"].astype(float)
+    spoof = manifest[labels == SPOOF]
+    info = dict(base_info)
+    info.update(
+        num_clips=int(len(manifest)),
+        num_rejected=int(len(rejects)),
+        rejected_by_reason={k: int(v) for k, v in rejects["reason"].value_counts().sort_index().items()},
+        hours=round(float(durations.sum()) / 3600, 4),
+        num_bonafide=int((labels == BONAFIDE).sum()),
+        num_spoof=int((labels == SPOOF).sum()),
+        num_unlabelled=int((labels < 0).sum()),
+        spoof_per_attack={k: int(v) for k, v in spoof["attack"].value_counts().sort_index().items()},
+    )
+    write_info(split_dir, info)
+    return info
+
+
+def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int = -1,
+                 min_duration_s: float = DEFAULT_MIN_DURATION_S, demo: bool = False,
+                 source_root: str = "", overwrite: bool = False, stream=None) -> SplitSummary:
+    sid = make_split_id(corpus, split)
+    split_dir = Path(interim_dir) / sid
+    shard_size = shard_size_for(len(clips))
+    n_shards = -(-len(clips) // shard_size)
+    plan = {"plan_version": PLAN_VERSION, "corpus": corpus, "split": split,
+            "num_clips": len(clips), "shard_size": shard_size,
+            "clips_sha256": _clips_digest(clips), "min_duration_s": min_duration_s}
+    _prepare_dir(split_dir, plan, overwrite)
+    base_info = {"corpus": corpus, "split": split, "split_id": sid, "demo": bool(demo),
+                 "source_root": str(source_root), "sample_rate": SAMPLE_RATE,
+                 "store_dtype": "int16", "code_version": __version__,
+                 "min_duration_s": min_duration_s}
+
+    finished = read_info(split_dir)
+    if finished:
+        return SplitSummary(sid, split_dir, finished)
+
+    pending = [s for s in range(n_shards) if not _part_path(split_dir, s).is_file()]
+    already = len(clips) - sum(len(clips[s * shard_size:(s + 1) * shard_size]) for s in pending)
+    progress = Progress(f"preprocess {sid}", len(clips), already_done=already, stream=stream)
+    if already:
+        print(f"[preprocess {sid}] resuming: {already:,} clips already done", file=progress.stream)
+    tasks = (delayed(_ingest_shard)(s, clips[s * shard_size:(s + 1) * shard_size], split_dir,
+                                    corpus, split, min_duration_s, jobs == 1) for s in pending)
+    rejected = 0
+    parent_counts_events = jobs != 1
+    for result in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
+        rejected += result.clips - result.accepted
+        progress.update(result.clips, result.audio_s, extra=f"rejected {rejected}")
+        if parent_counts_events:
+            CrashSwitch.event()
+    info = _finalise(split_dir, n_shards, base_info)
+    return SplitSummary(sid, split_dir, info)
