@@ -33,7 +33,8 @@ from deepfake_pipeline.contrastive.frame_cache import build_frame_cache  # noqa:
 from deepfake_pipeline.contrastive.head import ProjectionHead  # noqa: E402
 from deepfake_pipeline.contrastive.loss import supcon_loss  # noqa: E402
 from deepfake_pipeline.contrastive.model import ContrastiveModel  # noqa: E402
-from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, lower_hidden_state, num_transformer_layers  # noqa: E402
+from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, num_transformer_layers  # noqa: E402
+from deepfake_pipeline.features.ssl_embed import frame_hidden_state  # noqa: E402
 from deepfake_pipeline.features.ssl_embed import normalise_like_feature_extractor  # noqa: E402
 from deepfake_pipeline.features.ssl_loading import load_model  # noqa: E402
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS  # noqa: E402
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
 
         def recomputed_inputs(indices):
             with torch.no_grad():
-                states = [lower_hidden_state(loaded.model, model_input(clips[i]), None, first - 1)[0][0]
+                states = [frame_hidden_state(loaded.model, model_input(clips[i]), first - 1)[0]
                           for i in indices]
             return pad(states)
 

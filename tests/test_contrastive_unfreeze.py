@@ -11,8 +11,12 @@ from deepfake_pipeline.contrastive.frame_cache import FrameCache, FrameCacheErro
 from deepfake_pipeline.contrastive.head import ProjectionHead
 from deepfake_pipeline.contrastive.loss import supcon_loss
 from deepfake_pipeline.contrastive.model import ContrastiveModel, FrameSource
-from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, check_block, lower_hidden_state, masked_mean
-from deepfake_pipeline.features.ssl_embed import embed_waveforms, normalise_like_feature_extractor
+from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, check_block, masked_mean
+from deepfake_pipeline.features.ssl_embed import (
+    embed_waveforms,
+    frame_hidden_state,
+    normalise_like_feature_extractor,
+)
 from deepfake_pipeline.features.ssl_loading import load_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -66,7 +70,7 @@ def test_cache_without_float16_rounding_matches_to_float32_precision(tiny_model,
     states = []
     with torch.no_grad():
         for waveform in waveforms:
-            hidden, _ = lower_hidden_state(tiny_model.model, prepare(waveform), None, first - 1)
+            hidden = frame_hidden_state(tiny_model.model, prepare(waveform), first - 1)
             states.append(hidden[0])
         longest = max(len(s) for s in states)
         padded = torch.zeros(len(states), longest, tiny_model.dim)
@@ -87,7 +91,7 @@ def test_final_norm_reproduces_last_hidden_state(tiny_wav2vec2_large, tiny_split
     waveform = tiny_split.waveform(0)
     inputs = _model_input(loaded)(waveform)
     with torch.no_grad():
-        hidden, mask = lower_hidden_state(model, inputs, None, 1)
+        hidden, mask = frame_hidden_state(model, inputs, 1), None
         with_norm = UnfrozenBlock(model, 2, 3, 3, final_norm=True).eval()(hidden, mask)
         without = UnfrozenBlock(model, 2, 3, 3, final_norm=False).eval()(hidden, mask)
         full = model(inputs).last_hidden_state.mean(dim=1)

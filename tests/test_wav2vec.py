@@ -294,3 +294,14 @@ def test_a_checkpoint_of_another_model_type_is_refused(tmp_path):
     HubertModel(config).save_pretrained(tmp_path)
     with pytest.raises(ModelLoadError, match="'hubert' model"):
         load_model(str(tmp_path))
+
+
+def test_a_model_first_run_on_low_layers_still_gives_every_layer_later():
+    """transformers 5 installs its hidden-state hooks on the first forward pass: a first pass that
+    skipped the upper layers (only layer 0 asked for, or step 4's frame cache) must not leave the
+    model unable to return them afterwards."""
+    clip = make_clips([16000], seed=3)
+    fresh = embed_waveforms(load_model("random:tiny"), clip)
+    reused = load_model("random:tiny")
+    embed_waveforms(reused, clip, layers=[0])
+    np.testing.assert_allclose(embed_waveforms(reused, clip), fresh, rtol=1e-5, atol=1e-6)

@@ -7,9 +7,7 @@ protocol, and hand every number to `baseline_report` for printing and files.
   each fold's fitting part."""
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-import joblib
 import numpy as np
 
 from deepfake_pipeline.baseline import logreg, shortcut
@@ -17,8 +15,7 @@ from deepfake_pipeline.baseline.report import TestResult, print_header, report_r
 from deepfake_pipeline.evaluation import significance
 from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_split, load_splits
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
-
-MODEL_FILE = "model.joblib"
+from deepfake_pipeline.formats.step3_run import save_model_bundle
 
 
 @dataclass
@@ -56,22 +53,13 @@ def _summary(split, scores, settings, n_boot=None):
 def _save_model(run, model, settings, split, view, C, threshold, threshold_source, silence_model, demo):
     """The fitted model with what --score needs to make the same features for new clips, and
     the silence-only model so labelled new clips get the shortcut check too."""
-    bundle = {
+    save_model_bundle(run.path, {
         "pipeline": model, "silence_pipeline": silence_model, "feature_spec": asdict(settings.spec), "view": view,
         "layers": split.view_layers[view], "C": C, "threshold": threshold,
         "threshold_source": threshold_source, "feature_meta": split.meta,
         "untrained": split.untrained, "demo": demo, "top_db": settings.top_db,
         "fitted_on": split.split_id,
-    }
-    joblib.dump(bundle, run.path / MODEL_FILE)
-
-
-def load_model(run_path) -> dict:
-    path = Path(run_path) / MODEL_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no fitted model at {path}: pass --from-run a results/<run> folder "
-                                "written by eval_logreg.py")
-    return joblib.load(path)
+    })
 
 
 def check_not_test_in_fit(settings) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from deepfake_pipeline.baseline import shortcut
 from deepfake_pipeline.baseline.logreg import bonafide_scores
-from deepfake_pipeline.baseline.protocols import load_model, score_with_model
+from deepfake_pipeline.baseline.protocols import score_with_model
 from deepfake_pipeline.evaluation import closing, metrics, significance
 from deepfake_pipeline.features.extract import FeatureSettings, compute_features, open_stores
 from deepfake_pipeline.formats.feature_files import FeatureError
@@ -29,6 +29,7 @@ from deepfake_pipeline.formats.feature_sets import (
     load_split,
 )
 from deepfake_pipeline.formats.manifest import read_manifest, read_rejects
+from deepfake_pipeline.formats.step3_run import load_model_bundle
 from deepfake_pipeline.ingest.corpora.user_audio import PATH_COLUMNS, csv_clips, folder_clips
 from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
 from deepfake_pipeline.ingest.shards import ingest_split
@@ -107,7 +108,7 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> i
     """Score the clips at `paths` with the model of `run_path`; prints one line per clip.
     `jobs`: worker processes for decoding and spectral features."""
     stream = stream or sys.stdout
-    bundle = load_model(run_path)
+    bundle = load_model_bundle(run_path)
     caveat = closing.caveat_suffix(bundle["untrained"], bundle["demo"])
     threshold = float(bundle["threshold"])
     with tempfile.TemporaryDirectory(prefix="eval_logreg_score_") as tmp:

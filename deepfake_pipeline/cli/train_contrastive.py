@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
+from deepfake_pipeline.baseline.logreg import ProtocolError
 from deepfake_pipeline.cli.common import add_run_paths, parse_or_refuse
-from deepfake_pipeline.formats.step3_run import BaselineRunError, read_baseline_run
 from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
 from deepfake_pipeline.contrastive.data import Representation
 from deepfake_pipeline.contrastive.experiment import (
@@ -25,10 +25,10 @@ from deepfake_pipeline.contrastive.frame_cache import FrameCacheError
 from deepfake_pipeline.contrastive.outputs import header_lines, report_experiment
 from deepfake_pipeline.contrastive.train import TrainConfig
 from deepfake_pipeline.contrastive.unfreeze import BlockError
-from deepfake_pipeline.formats.feature_files import FeatureError
-from deepfake_pipeline.baseline.logreg import ProtocolError
-from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
 from deepfake_pipeline.features.ssl_loading import ModelLoadError
+from deepfake_pipeline.formats.feature_files import FeatureError
+from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
+from deepfake_pipeline.formats.step3_run import BaselineRunError, read_baseline_run
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,14 +6,14 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_splits
-from deepfake_pipeline.formats.feature_files import read_embeddings_meta
-from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
-from deepfake_pipeline.features.ssl_embed import normalise_like_feature_extractor
-from deepfake_pipeline.formats.wavestore import WaveStore
 from deepfake_pipeline.contrastive.frame_cache import build_frame_cache, cache_dir
 from deepfake_pipeline.contrastive.model import EmbeddingSource, FrameSource
 from deepfake_pipeline.contrastive.unfreeze import BlockError
+from deepfake_pipeline.features.ssl_embed import normalise_like_feature_extractor
+from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
+from deepfake_pipeline.formats.feature_files import read_embeddings_meta
+from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_splits
+from deepfake_pipeline.formats.wavestore import WaveStore
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.progress import Progress
-from deepfake_pipeline.contrastive.unfreeze import lower_hidden_state
+from deepfake_pipeline.features.ssl_embed import frame_hidden_state
 from deepfake_pipeline.formats.feature_files import model_tag
 from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.run_dir import write_json
@@ -94,7 +94,7 @@ def build_frame_cache(store: WaveStore, loaded, first_layer: int, directory, mod
         for row in rows:
             waveform = store.waveform(row)
             with torch.inference_mode():
-                hidden, _ = lower_hidden_state(model, model_input(waveform).to(device), None, first_layer - 1)
+                hidden = frame_hidden_state(model, model_input(waveform).to(device), first_layer - 1)
             clip_frames = hidden[0].float().cpu().numpy().astype(np.float16)
             if not np.isfinite(clip_frames).all():
                 raise FrameCacheError(

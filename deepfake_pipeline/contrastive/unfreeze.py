@@ -1,11 +1,11 @@
 """Running part of a transformers Wav2Vec2 encoder, so that a contiguous block of transformer
 layers can be fine-tuned from cached inputs instead of recomputing the whole model every epoch.
 
-Layer numbering follows the step-2 embeddings: hidden state 0 is the input of transformer layer 1
-(the CNN features after the feature projection and the positional convolution, plus the encoder
-layer norm in the post-norm "base" variant), and hidden state i is the output of transformer
-layer i. Unfreezing layers first..last and pooling layer `pooled` (>= last) needs hidden state
-first-1 (what the frame cache stores) and runs layers first..pooled.
+Layer numbering follows the step-2 embeddings (docs/DESIGN.md): hidden state 0 is the input of
+transformer layer 1, hidden state i the output of transformer layer i. Unfreezing layers
+first..last and pooling layer `pooled` (>= last) needs hidden state first-1, which the frame
+cache stores (computed by features.ssl_embed.frame_hidden_state, the pass step 2 pools), and
+runs layers first..pooled.
 
 In the stable-layer-norm variant (large / XLS-R), the encoder's final layer norm follows the last
 layer; transformers 5 reports the last hidden state *before* that norm, so a pooled hidden state
@@ -31,44 +31,6 @@ def check_block(model, first: int, last: int, pooled: int) -> None:
             f"unfreezing layers {first}..{last} and pooling layer {pooled} needs "
             f"1 <= first <= last <= pooled <= {total} (this model has {total} transformer layers)"
         )
-
-
-def frame_mask_for(model, num_frames: int, sample_mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Sample-level padding mask (batch, samples) -> frame-level (batch, frames), as the model does."""
-    if sample_mask is None:
-        return None
-    return model._get_feature_vector_attention_mask(num_frames, sample_mask, add_adapter=False)
-
-
-def hidden_state_zero(model, input_values: torch.Tensor, sample_mask: torch.Tensor | None = None):
-    """Hidden state 0 and the frame mask, computed the way Wav2Vec2Model.forward and the encoder
-    do it (no SpecAugment: the frozen part is only ever used for inference)."""
-    features = model.feature_extractor(input_values).transpose(1, 2)
-    frame_mask = frame_mask_for(model, features.shape[1], sample_mask)
-    hidden, _ = model.feature_projection(features)
-    encoder = model.encoder
-    if frame_mask is not None:
-        hidden = hidden.masked_fill(~frame_mask[..., None], 0.0)
-    hidden = hidden + encoder.pos_conv_embed(hidden)
-    if not model.config.do_stable_layer_norm:
-        hidden = encoder.layer_norm(hidden)
-    return encoder.dropout(hidden), frame_mask
-
-
-def run_layers(model, hidden: torch.Tensor, frame_mask: torch.Tensor | None, first: int, stop: int) -> torch.Tensor:
-    """Hidden state `first-1` -> hidden state `stop` (transformer layers first..stop, 1-based)."""
-    attention_mask = create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=frame_mask)
-    for layer in model.encoder.layers[first - 1:stop]:
-        hidden = layer(hidden, attention_mask=attention_mask)
-    return hidden
-
-
-def lower_hidden_state(model, input_values, sample_mask=None, index: int = 0):
-    """Hidden state `index` (0 = input of layer 1) of a frozen model: what the cache stores."""
-    hidden, frame_mask = hidden_state_zero(model, input_values, sample_mask)
-    if index > 0:
-        hidden = run_layers(model, hidden, frame_mask, 1, index)
-    return hidden, frame_mask
 
 
 def masked_mean(hidden: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:

@@ -97,6 +97,14 @@ def _check_waveforms(waveforms: Sequence[np.ndarray]) -> None:
             raise ValueError(f"waveform {position} contains NaN or infinite samples")
 
 
+def _install_output_hooks(model) -> None:
+    try:
+        from transformers.utils.output_capturing import maybe_install_capturing_hooks
+    except ImportError:  # transformers 4.x collects hidden states in the forward pass itself
+        return
+    maybe_install_capturing_hooks(model)
+
+
 @contextlib.contextmanager
 def _first_transformer_layers(model, count: int):
     """Run only the first ``count`` transformer layers: hidden state i depends on layers 1..i
@@ -107,11 +115,24 @@ def _first_transformer_layers(model, count: int):
     if count >= len(all_layers):
         yield
         return
+    # transformers 5 records hidden states through hooks that it installs on the first forward
+    # pass, on the layers present then: install them while every layer is there, or a model
+    # first run on a shortened list would later return too few hidden states.
+    _install_output_hooks(model)
     model.encoder.layers = torch.nn.ModuleList(list(all_layers)[:count])
     try:
         yield
     finally:
         model.encoder.layers = all_layers
+
+
+def frame_hidden_state(model, input_values: torch.Tensor, layer: int) -> torch.Tensor:
+    """Hidden state `layer` of one unpadded clip, frame by frame: (1, frames, dim). The same
+    partial forward pass the pooled embeddings come from (transformer layers above `layer` are
+    skipped); step 4's frame cache stores it so fine-tuning can start from there. `input_values`
+    is the clip prepared as by normalise_like_feature_extractor, shape (1, samples)."""
+    with _first_transformer_layers(model, max(layer, 1)):
+        return model(input_values, output_hidden_states=True).hidden_states[layer]
 
 
 class _ClipByClipFeatureEncoder(torch.nn.Module):

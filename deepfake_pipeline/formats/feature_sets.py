@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS
 from deepfake_pipeline.formats import feature_files as feature_store
-from deepfake_pipeline.formats.feature_files import FeatureError
+from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, FeatureError
 from deepfake_pipeline.formats.manifest import ManifestError, read_manifest
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
