@@ -1,5 +1,5 @@
 """The one-STFT spectral features agree with the plain librosa calls, stay finite on silent and
-very short clips, and keep the column order of DESIGN.md."""
+very short clips, and keep the column order of docs/DESIGN.md."""
 
 import warnings
 

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     feats.add_argument("--model", help="embeddings of this model (as given to features.py, e.g. random:base or "
                                        "facebook/wav2vec2-base); default: the only one computed")
     layer = feats.add_mutually_exclusive_group()
-    layer.add_argument("--layer", type=int, help="one layer (0 = CNN feature projection, i = transformer layer i)")
+    layer.add_argument("--layer", type=int, help="one layer (0 = the input of transformer layer 1, i = the output of transformer layer i)")
     layer.add_argument("--layers", type=int, nargs="+", help="concatenate these layers")
     layer.add_argument("--layer-sweep", action="store_true",
                        help="every stored layer in turn; the layer is chosen on dev (the default for embeddings)")

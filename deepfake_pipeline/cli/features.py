@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "local folder, or random:<arch> for an UNTRAINED model (smoke runs, "
                              "benchmarks). Default: %(default)s")
     parser.add_argument("--layers", type=int, nargs="+",
-                        help="layer indices to keep (0 = CNN feature projection; default: all)")
+                        help="hidden states to keep (0 = the input of transformer layer 1, i = the output of transformer layer i; default: all; see docs/DESIGN.md)")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16",
                         help="storage type of the embeddings (default %(default)s)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",

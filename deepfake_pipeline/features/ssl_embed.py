@@ -79,7 +79,7 @@ def _check_layers(loaded: LoadedModel, layers: Sequence[int] | None) -> list[int
     if bad or not layers or len(set(layers)) != len(layers):
         raise ValueError(
             f"layers must be distinct indices in 0..{loaded.num_layers - 1} for {loaded.spec} "
-            f"(0 = transformer input, i = transformer layer i); got {layers}"
+            f"(0 = input of transformer layer 1, i = output of transformer layer i); got {layers}"
         )
     return layers
 

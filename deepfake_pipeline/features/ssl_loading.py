@@ -60,7 +60,7 @@ class LoadedModel:
     revision: str | None  # hub commit hash when known
     untrained: bool
     arch: str  # shape summary, e.g. "wav2vec2-12L-768d-groupnorm"; the same for random and real weights
-    num_layers: int  # hidden states returned, layer 0 (input to the transformer) included
+    num_layers: int  # hidden states returned: 0 (input of transformer layer 1) to the last layer's output
     dim: int
     do_normalize: bool
     device: str

@@ -82,8 +82,9 @@ def read_embeddings_meta(split_id: str, tag: str, processed_dir=PROCESSED_DIR) -
 
 def load_embeddings(split_id: str, tag: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR,
                     layers=None) -> tuple:
-    """(float32 array (clips, layers, dim), metadata). `layers` are model layer indices (0 = the
-    CNN feature projection, i = transformer layer i) and must be among those stored."""
+    """(float32 array (clips, layers, dim), metadata). `layers` are hidden-state indices (0 = the
+    input of transformer layer 1, i = the output of transformer layer i; docs/DESIGN.md) and must be
+    among those stored."""
     meta = read_embeddings_meta(split_id, tag, processed_dir)
     current = manifest_sha256(Path(interim_dir) / split_id)
     if meta["manifest_sha256"] != current:
