@@ -7,12 +7,16 @@ from pathlib import Path
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
 from deepfake_pipeline.ingest.corpora.asvspoof import asvspoof_clips
+from deepfake_pipeline.ingest.corpora.asvspoof5 import asvspoof5_clips
+from deepfake_pipeline.ingest.corpora.asvspoof2021 import asvspoof2021_clips
+from deepfake_pipeline.ingest.corpora.in_the_wild import in_the_wild_clips
 from deepfake_pipeline.ingest.corpora.fakeavceleb import fakeavceleb_clips, flag_duplicates
 from deepfake_pipeline.ingest.corpora.user_audio import csv_clips, folder_clips
 from deepfake_pipeline.ingest.decode import DEFAULT_MIN_DURATION_S
 from deepfake_pipeline.ingest.shards import PlanMismatch, ingest_split
 
-CORPORA = ("asvspoof2019", "fakeavceleb", "csv", "folder")
+CORPORA = ("asvspoof2019", "asvspoof2021_la", "asvspoof2021_df", "in_the_wild", "asvspoof5", "fakeavceleb",
+           "csv", "folder")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,13 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="preprocess_datasets.py",
         description="Decode a corpus once into 16 kHz mono shards plus one manifest per split.")
     parser.add_argument("--corpus", required=True, choices=CORPORA,
-                        help="asvspoof2019 (LA), fakeavceleb (v1.2), csv (path,label[,speaker,attack,split]) "
-                             "or folder (real/ and fake/ subfolders)")
+                        help="asvspoof2019 (LA), asvspoof2021_la / asvspoof2021_df (eval data + keys), "
+                             "in_the_wild, asvspoof5 (track 1), fakeavceleb (v1.2), "
+                             "csv (path,label[,speaker,attack,split]) or folder (real/ and fake/ subfolders)")
     parser.add_argument("--root", type=Path,
-                        help="corpus root, CSV file or folder (defaults: data/raw/asvspoof, data/raw/fakeav)")
+                        help="corpus root, CSV file or folder (defaults: data/raw/asvspoof, data/raw/asvspoof2021, "
+                             "data/raw/in_the_wild, data/raw/asvspoof5, data/raw/fakeav)")
     parser.add_argument("--name", help="corpus name used in split ids (default: the corpus kind, "
                                        "or the CSV/folder name)")
     parser.add_argument("--splits", nargs="+", help="splits to ingest (default: all)")
+    parser.add_argument("--subset", default="eval",
+                        help="ASVspoof 2021: the key file's subset to ingest: eval (default, what the organisers "
+                             "rank on), progress, hidden_track, or all")
     parser.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
     parser.add_argument("--min-duration", type=float, default=DEFAULT_MIN_DURATION_S,
@@ -40,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _collect(args) -> dict:
     if args.corpus == "asvspoof2019":
         return asvspoof_clips(args.root, args.splits or ("train", "dev", "eval"))
+    if args.corpus in ("asvspoof2021_la", "asvspoof2021_df"):
+        return asvspoof2021_clips(args.root, args.corpus[-2:].upper(), None if args.subset == "all" else (args.subset,))
+    if args.corpus == "in_the_wild":
+        return in_the_wild_clips(args.root)
+    if args.corpus == "asvspoof5":
+        return asvspoof5_clips(args.root, args.splits or ("train", "dev", "eval"))
     if args.corpus == "fakeavceleb":
         split_file = args.interim_dir / f"{args.name}_identity_split.json"
         return fakeavceleb_clips(args.root, split_file, args.seed, args.splits or ("train", "dev", "eval"))

@@ -13,6 +13,10 @@ RESULTS_DIR = REPO_ROOT / "results"
 DEFAULT_CORPUS_ROOTS = {
     "asvspoof2019": RAW_DIR / "asvspoof",
     "fakeavceleb": RAW_DIR / "fakeav",
+    "asvspoof2021_la": RAW_DIR / "asvspoof2021",
+    "asvspoof2021_df": RAW_DIR / "asvspoof2021",
+    "in_the_wild": RAW_DIR / "in_the_wild",
+    "asvspoof5": RAW_DIR / "asvspoof5",
 }
 
 

@@ -1,0 +1,118 @@
+"""The field's evaluation corpora read from their own files, in their published formats: ASVspoof
+2021 LA and DF keys, In-the-Wild's meta.csv and ASVspoof 5's protocol files. Every file here is
+written by the test; the lines copy the published examples."""
+
+import pytest
+from audio_factory import write_clip
+
+from deepfake_pipeline.cli.preprocess import main as preprocess
+from deepfake_pipeline.formats.manifest import read_manifest
+from deepfake_pipeline.formats.wavestore import read_info
+from deepfake_pipeline.ingest.corpora import CorpusLayoutError
+from deepfake_pipeline.ingest.corpora.asvspoof5 import asvspoof5_clips
+from deepfake_pipeline.ingest.corpora.asvspoof2021 import asvspoof2021_clips
+from deepfake_pipeline.ingest.corpora.in_the_wild import in_the_wild_clips
+
+LA_KEYS = [
+    "LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval",
+    "LA_0009 LA_E_1000001 none - - bonafide notrim eval",
+    "LA_0012 LA_E_1000002 pstn usa_tx A13 spoof notrim progress",
+    "LA_0012 LA_E_1000003 g722 sin_tx - bonafide notrim hidden_track",
+]
+DF_KEYS = [
+    "LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -",
+    "TEF2 DF_E_2000013 low_m4a vcc2020 Task1-team20 spoof notrim eval neural_vocoder_nonautoregressive Task1 team20 FF E",
+    "LA_0048 DF_E_2000058 mp3m4a asvspoof - bonafide notrim eval bonafide - - - -",
+]
+
+
+def write_2021(root, track, lines, parts=1, keys_folder="keys"):
+    key = root / keys_folder / track / "CM" / "trial_metadata.txt"
+    key.parent.mkdir(parents=True)
+    key.write_text("\n".join(lines) + "\n")
+    for number, line in enumerate(lines):
+        utt = line.split()[1]
+        part = f"_part{number % parts:02d}" if parts > 1 else ""
+        write_clip(root / f"ASVspoof2021_{track}_eval{part}" / "flac" / f"{utt}.flac", seed=number)
+    return key
+
+
+def test_2021_la_keeps_the_eval_subset_and_its_conditions(tmp_path):
+    write_2021(tmp_path, "LA", LA_KEYS)
+    clips = asvspoof2021_clips(tmp_path, "LA")["eval"]
+    assert [c.utt_id for c in clips] == ["LA_E_9332881", "LA_E_1000001"]  # progress and hidden left out
+    assert [c.label for c in clips] == [1, 0] and [c.attack for c in clips] == ["A07", "-"]
+    assert dict(clips[0].extra) == {"codec": "alaw", "trans": "ita_tx", "subset": "eval"}
+    everything = asvspoof2021_clips(tmp_path, "LA", subsets=None)["eval"]
+    assert len(everything) == 4
+
+
+def test_2021_df_reads_its_thirteen_columns_across_part_folders(tmp_path):
+    # The keys folder's capitalisation differs between releases.
+    write_2021(tmp_path / "nested", "DF", DF_KEYS, parts=2, keys_folder="Keys")
+    clips = asvspoof2021_clips(tmp_path, "DF")["eval"]
+    assert [c.utt_id for c in clips] == ["DF_E_2000013", "DF_E_2000058"]
+    assert dict(clips[0].extra) == {"compr": "low_m4a", "source": "vcc2020",
+                                     "vocoder": "neural_vocoder_nonautoregressive", "subset": "eval"}
+    assert all(path.exists() for path in (tmp_path / c.source_path for c in clips))
+    assert clips[0].speaker == "TEF2" and clips[0].attack == "Task1-team20"
+
+
+def test_2021_malformed_key_line_names_file_and_line(tmp_path):
+    write_2021(tmp_path, "LA", [LA_KEYS[0], "LA_0009 LA_E_1 alaw ita_tx A07 spoof eval"])
+    with pytest.raises(ValueError, match=r"trial_metadata.txt:2: expected 8 fields"):
+        asvspoof2021_clips(tmp_path, "LA")
+
+
+def test_2021_unknown_subset_and_missing_keys_say_what_is_there(tmp_path):
+    write_2021(tmp_path, "LA", LA_KEYS)
+    with pytest.raises(ValueError, match=r"\['eval', 'hidden_track', 'progress'\]"):
+        asvspoof2021_clips(tmp_path, "LA", subsets=("nonsense",))
+    with pytest.raises(CorpusLayoutError, match="keys/DF/CM/trial_metadata.txt"):
+        asvspoof2021_clips(tmp_path, "DF")
+
+
+def test_2021_la_through_step_1_keeps_conditions_in_the_manifest(tmp_path, capsys):
+    write_2021(tmp_path / "raw", "LA", LA_KEYS)
+    code = preprocess(["--corpus", "asvspoof2021_la", "--root", str(tmp_path / "raw"),
+                       "--interim-dir", str(tmp_path / "interim"), "--jobs", "1"])
+    assert code == 0, capsys.readouterr().err
+    manifest = read_manifest(tmp_path / "interim" / "asvspoof2021_la_eval")
+    assert manifest["utt_id"].tolist() == ["LA_E_9332881", "LA_E_1000001"]
+    assert manifest[["codec", "trans", "subset"]].values.tolist() == [["alaw", "ita_tx", "eval"], ["none", "-", "eval"]]
+    assert read_info(tmp_path / "interim" / "asvspoof2021_la_eval")["num_spoof"] == 1
+
+
+def test_in_the_wild_meta_labels_and_speakers(tmp_path):
+    folder = tmp_path / "release_in_the_wild"
+    folder.mkdir()
+    (folder / "meta.csv").write_text("file,speaker,label\n0.wav,Alec Guinness,spoof\n1.wav,Barack Obama,bona-fide\n")
+    clips = in_the_wild_clips(tmp_path)["eval"]
+    assert [(c.utt_id, c.speaker, c.label, c.attack) for c in clips] == [
+        ("0", "Alec Guinness", 1, "-"), ("1", "Barack Obama", 0, "-")]
+    assert clips[0].source_path == str(folder / "0.wav")
+
+
+def test_in_the_wild_refuses_other_columns_and_labels(tmp_path):
+    (tmp_path / "meta.csv").write_text("path,label\n0.wav,spoof\n")
+    with pytest.raises(ValueError, match="file,speaker,label"):
+        in_the_wild_clips(tmp_path)
+    (tmp_path / "meta.csv").write_text("file,speaker,label\n0.wav,A,maybe\n")
+    with pytest.raises(ValueError, match=r"meta.csv:2"):
+        in_the_wild_clips(tmp_path)
+
+
+def test_asvspoof5_protocol_fields_attacks_and_audio_folders(tmp_path):
+    protocols = tmp_path / "ASVspoof5_protocols"
+    protocols.mkdir()
+    (protocols / "ASVspoof5.dev.track_1.tsv").write_text(
+        "D_0062 D_0000000001 F - - - AC3 A11 spoof -\n"
+        "D_0755 D_0000000002 M - - - bonafide bonafide bonafide -\n")
+    write_clip(tmp_path / "flac_D" / "D_0000000001.flac")
+    clips = asvspoof5_clips(tmp_path, ("dev",))["dev"]
+    assert [(c.utt_id, c.label, c.attack, c.speaker) for c in clips] == [
+        ("D_0000000001", 1, "A11", "D_0062"), ("D_0000000002", 0, "-", "D_0755")]
+    assert dict(clips[0].extra) == {"codec": "-", "codec_q": "-", "attack_tag": "AC3"}
+    assert clips[0].source_path == str(tmp_path / "flac_D" / "D_0000000001.flac")
+    with pytest.raises(CorpusLayoutError, match="ASVspoof5.train.tsv"):
+        asvspoof5_clips(tmp_path, ("train",))
