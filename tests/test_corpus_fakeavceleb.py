@@ -90,3 +90,9 @@ def test_fakeavceleb_ingest_labels_split_and_duplicates(tmp_path, capsys):
     again = read_manifest(tmp_path / "out" / "fakeavceleb_train" / "manifest.csv")
     assert again["utt_id"].tolist() == manifests["train"]["utt_id"].tolist()
     assert set(everything["orig_sr"]) == {44100}
+    # The attack names what made the fake AUDIO (rtvc for every fake track, as the corpus paper
+    # says); the video method stays beside it.
+    fakes = everything[everything["label"] == 1]
+    assert set(fakes["attack"]) == {"rtvc"}
+    assert set(fakes["method"]) == {"rtvc", "fsgan-wav2lip"}
+    assert set(everything[everything["label"] == 0]["attack"]) == {"-"}

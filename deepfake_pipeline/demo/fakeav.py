@@ -4,7 +4,7 @@ folder layout (``FakeAVCeleb_v1.2/<type>/<race>/<gender>/<identity>/<file>.mp4``
 
 Per identity: its real clip (RealVideo-RealAudio), a cloned-voice version (RealVideo-FakeAudio,
 ``rtvc``), three face-swapped videos that keep the real audio (FakeVideo-RealAudio) and three that
-also carry cloned audio (FakeVideo-FakeAudio). As in the real corpus, FakeVideo-RealAudio audio
+also carry cloned audio (FakeVideo-FakeAudio), cloned the same way, as in the real corpus. As in the real corpus, FakeVideo-RealAudio audio
 is the identity's real audio: it is encoded from the very same samples, so it decodes to
 identical audio and a duplicate check by audio hash finds it. Audio is AAC at 44.1 or 48 kHz,
 mono for some identities and stereo for others, so ingestion has to resample and down-mix.
@@ -26,6 +26,8 @@ from deepfake_pipeline.demo.asvspoof import LEVEL_DBFS, NOISE_DBFS
 from deepfake_pipeline.demo.attacks import ATTACKS, synthesize_clip
 from deepfake_pipeline.demo.speech import SAMPLE_RATE, random_voice
 
+# rtvc's cloned voice comes from a mel-spectrogram model: the demo's A02 stands in for it.
+RTVC_STAND_IN = "A02"
 META_COLUMNS = ["source", "target1", "target2", "method", "category", "type", "race", "gender", "filename", "path"]
 RACES = ["African", "Asian (East)", "Asian (South)", "Caucasian (American)", "Caucasian (European)"]
 VIDEO_SIZE = 32
@@ -97,13 +99,18 @@ def plan_fakeav(seed: int = 0, identities: int = DEFAULT_FAKEAV_IDENTITIES) -> l
         real_audio = int(rng.integers(2**63))
 
         def cloned() -> tuple[int, str]:
-            return int(rng.integers(2**63)), fake_attacks[int(rng.integers(len(fake_attacks)))]
+            # All of FakeAVCeleb's fake audio is cloned by rtvc (SV2TTS), whatever the video method;
+            # the second draw is kept so the other clips stay as they were before this was fixed.
+            seed = int(rng.integers(2**63))
+            rng.integers(len(fake_attacks))
+            return seed, RTVC_STAND_IN
 
         # (type, method, category, target1, target2, filename, (audio seed, attack)), after the
-        # real file's naming; rtvc's cloned voice is a mel-spectrogram model, hence A02.
+        # real file's naming.
         rows = [
             ("RealVideo-RealAudio", "real", "A", "-", "-", f"{c}.mp4", (real_audio, "-")),
-            ("RealVideo-FakeAudio", "rtvc", "B", "fake.mp4", "-", f"{c}_fake.mp4", (int(rng.integers(2**63)), "A02")),
+            ("RealVideo-FakeAudio", "rtvc", "B", "fake.mp4", "-", f"{c}_fake.mp4",
+             (int(rng.integers(2**63)), RTVC_STAND_IN)),
             ("FakeVideo-RealAudio", "faceswap", "C", "1.mp4", "-", f"{c}_1.mp4", (real_audio, "-")),
             ("FakeVideo-RealAudio", "fsgan", "C", a, "-", f"{c}_{a}_{yt}.mp4", (real_audio, "-")),
             ("FakeVideo-RealAudio", "wav2lip", "C", b, "-", f"{c}_{b}_wavtolip.mp4", (real_audio, "-")),

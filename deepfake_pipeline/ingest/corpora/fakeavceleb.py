@@ -1,6 +1,7 @@
 """FakeAVCeleb v1.2: mp4 videos plus meta_data.csv.
 
-The audio label comes from the `type` suffix (`...-FakeAudio` spoof, `...-RealAudio` bona fide).
+The audio label comes from the `type` suffix (`...-FakeAudio` spoof, `...-RealAudio` bona fide);
+the attack of a fake audio track is its generator, rtvc, and the video method is kept beside it.
 The train/dev/eval split is drawn over `source` identities (never clip by clip), seeded, and saved
 beside the manifests so every later run and stage reads the same split. FakeVideo-RealAudio clips
 usually carry a copy of a real clip's audio; `flag_duplicates` marks identical decoded audio.
@@ -19,6 +20,11 @@ from deepfake_pipeline.formats.manifest import read_manifest, write_manifest
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, safe_id
 from deepfake_pipeline.ingest.shards import ClipSpec
 
+# The metadata's `method` names how the VIDEO was made (fsgan-wav2lip, faceswap, ...); every fake
+# audio track of the corpus was cloned with SV2TTS ("rtvc", Khalid et al., NeurIPS 2021 datasets
+# track, section 3), the method of the audio-only fakes (RealVideo-FakeAudio). The per-attack
+# table names that generator; the video method stays in the manifest as a condition.
+AUDIO_GENERATOR = "rtvc"
 CATEGORIES = ("RealVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio")
 META_COLUMNS = ["source", "target1", "target2", "method", "category", "type", "race", "gender",
                 "filename", "path"]
@@ -128,7 +134,7 @@ def fakeavceleb_clips(root, split_file: Path, seed: int = 0, splits=SPLITS) -> d
         rel = video.relative_to(dataset_dir).with_suffix("")
         clips[split].append(ClipSpec(
             utt_id=safe_id("FAVC_" + "_".join(rel.parts)), source_path=str(video), label=label,
-            attack=row.method if label == SPOOF else "-", speaker=row.source,
+            attack=AUDIO_GENERATOR if label == SPOOF else "-", speaker=row.source,
             extra=(("category", category), ("method", row.method))))
     return clips
 
