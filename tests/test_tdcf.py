@@ -1,7 +1,8 @@
-"""The organisers' EER and min t-DCF (2019 and 2021 formulations), checked against values worked
-out by hand and against independent, deliberately naive computations: Python loops over every
-threshold and the tandem cost written out from its definition (Kinnunen et al., Odyssey 2018 and
-IEEE/ACM TASLP 2020), never the module's own helpers."""
+"""The organisers' EER and min t-DCF (2019 and 2021 formulations) and the ASV score files they
+need, checked against values worked out by hand and against independent, deliberately naive
+computations: Python loops over every threshold and the tandem cost written out from its
+definition (Kinnunen et al., Odyssey 2018 and IEEE/ACM TASLP 2020), never the module's own
+helpers."""
 
 import math
 
@@ -20,6 +21,11 @@ from deepfake_pipeline.evaluation.tdcf import (
     official_eer,
     tdcf_curve_2019,
     tdcf_curve_2021,
+)
+from deepfake_pipeline.formats.asv_scores import (
+    find_asv2021_files,
+    read_asv2019_scores,
+    read_asv2021_scores,
 )
 
 # The organisers' cost model, restated: Pspoof 0.05, Ptar = 0.95 * 0.99, Pnon = 0.95 * 0.01,
@@ -207,6 +213,10 @@ def test_min_tdcf_2021_hand_worked():
     result = min_tdcf_2021(CM_BONA, CM_SPOOF, ASV_TAR, ASV_NON, ASV_SPOOF)
     assert result.min_tdcf == pytest.approx(119 / 169, rel=1e-12)
     assert result.threshold == 0.0
+    curve, _ = tdcf_curve_2021(CM_BONA, CM_SPOOF, asv_error_rates(ASV_TAR, ASV_NON, ASV_SPOOF))
+    pm = np.array([0, 0, 1, 1, 2, 3, 3]) / 3
+    pf = np.array([3, 2, 2, 1, 1, 1, 0]) / 3
+    np.testing.assert_allclose(curve, (0.0475 + 0.893 * pm + 0.375 * pf) / 0.4225, rtol=1e-12)
 
 
 def test_perfect_cm_gives_what_the_formulas_imply():
@@ -297,3 +307,129 @@ def test_refuses_hard_decisions_bad_scores_and_bad_priors():
 def test_default_costs_are_the_organisers():
     assert CostsTDCF2019() == CostsTDCF2019(0.05, 0.95 * 0.99, 0.95 * 0.01, 1, 10, 1, 10)
     assert CostsTDCF2021() == CostsTDCF2021(0.05, 0.95 * 0.99, 0.95 * 0.01, 1, 10, 10)
+
+
+# ----------------------------------------------------------------------------- ASV score files
+
+ASV2019_TEXT = """bonafide target 2.0
+bonafide nontarget 0.0
+A07 spoof 0.5
+bonafide target 3.0
+
+A08 spoof 1.5
+bonafide nontarget 1.0
+A07 spoof 2.5
+A19 spoof 3.5
+"""
+
+
+def test_read_asv2019_scores_and_its_min_tdcf(tmp_path):
+    path = tmp_path / "ASVspoof2019.LA.asv.dev.gi.trl.scores.txt"
+    path.write_text(ASV2019_TEXT.replace("\n", "\r\n", 2))  # CRLF lines and a blank line are fine
+    asv = read_asv2019_scores(path)
+    assert asv.target.tolist() == ASV_TAR and asv.nontarget.tolist() == ASV_NON
+    assert asv.spoof.tolist() == ASV_SPOOF
+    assert asv.spoof_attack.tolist() == ["A07", "A08", "A07", "A19"]
+    # The same ASV as the hand-worked case above, so the same 2019 min t-DCF: 2/3.
+    got = min_tdcf_2019(CM_BONA, CM_SPOOF, asv.target, asv.nontarget, asv.spoof)
+    assert got.min_tdcf == pytest.approx(2 / 3, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("bonafide target", "line 3: expected 3 fields"),
+        ("bonafide target 1.0 extra", "line 3: expected 3 fields"),
+        ("bonafide impostor 1.0", "line 3: key 'impostor'"),
+        ("bonafide target one", "line 3: score 'one' is not a number"),
+        ("bonafide target nan", "line 3: score 'nan' is not finite"),
+    ],
+)
+def test_read_asv2019_scores_names_file_and_line_of_a_bad_line(tmp_path, line, message):
+    path = tmp_path / "scores.txt"
+    path.write_text(f"bonafide target 1.0\nbonafide nontarget 0.0\n{line}\nA07 spoof 0.3\n")
+    with pytest.raises(ValueError, match=f"scores.txt, {message}"):
+        read_asv2019_scores(path)
+
+
+def test_read_asv2019_scores_needs_all_three_keys(tmp_path):
+    path = tmp_path / "scores.txt"
+    path.write_text("bonafide target 1.0\nbonafide nontarget 0.0\n")
+    with pytest.raises(ValueError, match="no spoof trials"):
+        read_asv2019_scores(path)
+    with pytest.raises(FileNotFoundError):
+        read_asv2019_scores(tmp_path / "absent.txt")
+
+
+def write_keys_2021(root, rows, scorer_dir="ASVTorch_Kaldi", asv_dir="ASV", track_dir="LA"):
+    """rows: (trial, key, attack, subset, score). Writes the two files of the 2021 keys."""
+    asv = root / track_dir / asv_dir
+    (asv / scorer_dir).mkdir(parents=True)
+    meta = "".join(f"LA_0001 {t} alaw ita_tx {a} {k} notrim {sub}\n" for t, k, a, sub, _ in rows)
+    scores = "".join(f"LA_0001 {t} {s}\n" for t, _, _, _, s in rows)
+    (asv / "trial_metadata.txt").write_text(meta)
+    (asv / scorer_dir / "score.txt").write_text(scores)
+    return asv
+
+
+ROWS_2021 = [
+    ("LA_E_1", "target", "bonafide", "eval", 2.0),
+    ("LA_E_2", "nontarget", "bonafide", "eval", 0.0),
+    ("LA_E_3", "spoof", "A07", "eval", 0.5),
+    ("LA_E_4", "spoof", "A09", "progress", 9.0),
+    ("LA_E_5", "target", "bonafide", "eval", 3.0),
+    ("LA_E_6", "spoof", "A08", "eval", 1.5),
+    ("LA_E_7", "nontarget", "bonafide", "eval", 1.0),
+    ("LA_E_8", "target", "bonafide", "progress", -4.0),
+    ("LA_E_9", "spoof", "A16", "eval", 2.5),
+    ("LA_E_10", "spoof", "A19", "eval", 3.5),
+    ("LA_E_11", "nontarget", "bonafide", "progress", 8.0),
+]
+
+
+@pytest.mark.parametrize("scorer_dir", ["ASVTorch_Kaldi", "ASVtorch_kaldi"])
+def test_read_asv2021_scores_one_subset_and_its_min_tdcf(tmp_path, scorer_dir):
+    asv_dir = write_keys_2021(tmp_path / "keys", ROWS_2021, scorer_dir=scorer_dir)
+    for root in (tmp_path / "keys", tmp_path / "keys" / "LA", asv_dir):
+        asv = read_asv2021_scores(root, subset="eval")
+        assert asv.target.tolist() == ASV_TAR and asv.nontarget.tolist() == ASV_NON
+        assert asv.spoof.tolist() == ASV_SPOOF
+        assert asv.spoof_attack.tolist() == ["A07", "A08", "A16", "A19"]
+    # Hand-worked above: 119/169 with the 2021 formula.
+    got = min_tdcf_2021(CM_BONA, CM_SPOOF, asv.target, asv.nontarget, asv.spoof)
+    assert got.min_tdcf == pytest.approx(119 / 169, rel=1e-12)
+    progress = read_asv2021_scores(tmp_path / "keys", subset="progress")
+    assert progress.target.tolist() == [-4.0] and progress.spoof.tolist() == [9.0]
+    everything = read_asv2021_scores(tmp_path / "keys", subset=None)
+    assert everything.target.tolist() == [2.0, 3.0, -4.0]
+
+
+def test_read_asv2021_folder_names_ignore_case(tmp_path):
+    write_keys_2021(tmp_path / "keys", ROWS_2021, asv_dir="asv", track_dir="la")
+    key_file, score_file = find_asv2021_files(tmp_path / "keys")
+    assert key_file == tmp_path / "keys" / "la" / "asv" / "trial_metadata.txt"
+    assert score_file == tmp_path / "keys" / "la" / "asv" / "ASVTorch_Kaldi" / "score.txt"
+    with pytest.raises(FileNotFoundError, match="ASVTorch_Kaldi/score.txt"):
+        find_asv2021_files(tmp_path)
+
+
+def test_read_asv2021_refusals_name_file_and_line(tmp_path):
+    asv_dir = write_keys_2021(tmp_path / "keys", ROWS_2021)
+    meta, scores = asv_dir / "trial_metadata.txt", asv_dir / "ASVTorch_Kaldi" / "score.txt"
+    good_meta, good_scores = meta.read_text(), scores.read_text()
+
+    def refused(meta_text, score_text, pattern, **kwargs):
+        meta.write_text(meta_text)
+        scores.write_text(score_text)
+        with pytest.raises(ValueError, match=pattern):
+            read_asv2021_scores(tmp_path / "keys", **kwargs)
+
+    lines = good_scores.splitlines(keepends=True)
+    refused(good_meta, "".join(lines[:4] + lines[5:]), r"score.txt, line 5 scores trial 'LA_E_6' but .*trial_metadata.txt, line 5 is trial 'LA_E_5'")
+    refused(good_meta, "".join(lines[:-1]), r"trial_metadata.txt, line 11: no partner line")
+    refused(good_meta, good_scores + "LA_0001 LA_E_12 0.0\n", r"score.txt, line 12: no partner line")
+    refused(good_meta.replace("spoof notrim", "fake notrim", 1), good_scores, r"trial_metadata.txt, line 3: key 'fake'")
+    refused(good_meta.replace(" notrim eval", " eval", 1), good_scores, r"trial_metadata.txt, line 1: expected 8 fields")
+    refused(good_meta, good_scores.replace(" 0.5\n", " 0,5\n"), r"score.txt, line 3: score '0,5' is not a number")
+    refused(good_meta, good_scores, r"no trials of subset 'hidden'", subset="hidden")
+    refused(good_meta, good_scores, r"subset must be one of", subset="dev")
