@@ -327,15 +327,23 @@ def test_score_refuses_without_a_run(tmp_path, capsys):
 
 
 def test_closing_line_format_and_caveats():
-    line = report_closing_line("asvspoof2019_eval", 0.97444, (0.97101, 0.97712), 0.08412, (0.079, 0.0895), 0.81)
+    line = report_closing_line("asvspoof2019_eval", 0.97444, (0.97101, 0.97712), 0.08412, (0.079, 0.0895), 0.81,
+                               min_tdcf=0.02751, n_speakers=67)
     assert line == ("ROC-AUC test=asvspoof2019_eval 0.9744 (95% CI 0.9710-0.9771) EER 8.41% "
-                    "(95% CI 7.90-8.95%) silence-only 0.8100")
+                    "(95% CI 7.90-8.95%) min-tDCF 0.0275 silence-only 0.8100")
     both = report_closing_line("x(cv5)", 0.5, None, 0.5, None, None, untrained=True, demo=True)
-    assert both == ("ROC-AUC test=x(cv5) 0.5000 (95% CI n/a) EER 50.00% (95% CI n/a) silence-only n/a"
-                    " [untrained model: not a detection result] [demo corpus]")
+    assert both == ("ROC-AUC test=x(cv5) 0.5000 (95% CI n/a) EER 50.00% (95% CI n/a) min-tDCF n/a (no ASV scores) "
+                    "silence-only n/a [untrained model: not a detection result] [demo corpus]")
     parsed = parse_closing_line(both)
     assert parsed["split"] == "x(cv5)" and parsed["untrained"] and parsed["demo"] and parsed["auc_lo"] is None
-    assert parse_closing_line(line)["eer_hi"] == 8.95
+    assert parsed["min_tdcf"] is None
+    assert parse_closing_line(line)["eer_hi"] == 8.95 and parse_closing_line(line)["min_tdcf"] == 0.0275
+    # A CI that rests on few speakers, or on trials alone, says so on the line.
+    few = report_closing_line("s", 0.9, (0.8, 0.95), 0.1, (0.05, 0.2), 0.5, n_speakers=7)
+    assert few.endswith("silence-only 0.5000 [CI over 7 speakers]") and parse_closing_line(few)["ci_speakers"] == 7
+    none = report_closing_line("s", 0.9, (0.8, 0.95), 0.1, (0.05, 0.2), 0.5, n_speakers=0, demo=True)
+    assert none.endswith("[CI over trials: no speaker ids] [demo corpus]") and CLOSING_LINE_RE.match(none)
+    assert "CI over" not in report_closing_line("s", 0.9, (0.8, 0.95), 0.1, (0.05, 0.2), 0.5, n_speakers=10)
     with pytest.raises(ValueError):
         parse_closing_line("ROC-AUC 0.97")
 

@@ -13,6 +13,8 @@ import numpy as np
 from deepfake_pipeline.baseline import logreg, shortcut
 from deepfake_pipeline.baseline.report import TestResult, print_header, report_run
 from deepfake_pipeline.evaluation import significance
+from deepfake_pipeline.evaluation.field_metrics import prior_log_odds
+from deepfake_pipeline.formats.asv_scores import load_asv_scores
 from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_split, load_splits
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 from deepfake_pipeline.formats.step3_run import save_model_bundle
@@ -45,9 +47,24 @@ def _silence(split, settings):
     return shortcut.silence_view(split.split_dir, settings.processed_dir, settings.top_db)
 
 
-def _summary(split, scores, settings, n_boot=None):
+def _summary(split, scores, settings, fit_labels, n_boot=None):
+    """Every number about `scores` on `split`; `fit_labels` (the labels the model was fitted on)
+    turn its log posterior odds into the LLRs that actDCF and Cllr judge."""
     return significance.summarize(split.labels, scores, split.speakers, attacks=split.attacks,
-                             n_boot=settings.n_boot if n_boot is None else n_boot, seed=settings.seed)
+                                  n_boot=settings.n_boot if n_boot is None else n_boot, seed=settings.seed,
+                                  asv=asv_scores_for(split), prior_log_odds=prior_log_odds(fit_labels))
+
+
+def asv_scores_for(split):
+    """The organisers' ASV scores that step 1 found for this split, or None. A recorded file that
+    has since moved is said, not skipped in silence."""
+    source = split.info.get("asv_scores")
+    try:
+        return load_asv_scores(source)
+    except FileNotFoundError as error:
+        print(f"WARNING: no min t-DCF for {split.split_id}: {error}; rerun "
+              "preprocess_datasets.py --overwrite for it if the corpus moved")
+        return None
 
 
 def _save_model(run, model, settings, split, view, C, threshold, threshold_source, silence_model, demo):
@@ -86,7 +103,7 @@ def run_holdout(settings: BaselineSettings, run, config_args: dict) -> dict:
                    for key in train.views}
     model = view_models[selection.key]
     dev_scores = logreg.bonafide_scores(model, dev.views[selection.key])
-    dev_summary = _summary(dev, dev_scores, settings)
+    dev_summary = _summary(dev, dev_scores, settings, train.labels)
 
     silence_train, silence_dev = _silence(train, settings), _silence(dev, settings)
     silence_selection = logreg.select_on_dev(silence_train, train.labels, silence_dev, dev.labels,
@@ -99,7 +116,7 @@ def run_holdout(settings: BaselineSettings, run, config_args: dict) -> dict:
         view_scores = {key: logreg.bonafide_scores(m, test.views[key]) for key, m in view_models.items()}
         results.append(TestResult(
             split=test, label=test.split_id, scores=view_scores[selection.key],
-            summary=_summary(test, view_scores[selection.key], settings),
+            summary=_summary(test, view_scores[selection.key], settings, train.labels),
             silence_scores=silence_scores, view_scores=view_scores))
     _save_model(run, model, settings, train, selection.key, selection.C, dev_summary["eer_threshold"],
                 "EER threshold on the dev split", silence_model, train.demo or dev.demo)
@@ -122,7 +139,8 @@ def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:
     silence_view = _silence(split, settings)
     silence_cv = logreg.cross_validate(silence_view, split.labels, groups, settings.folds,
                                        settings.C_grid, settings.seed, settings.select_by, settings.inner_folds)
-    summary = _summary(split, cv.scores, settings)
+    # Each fold's model saw the split less that fold: its class balance is the split's, near enough.
+    summary = _summary(split, cv.scores, settings, split.labels)
     result = TestResult(split=split, label=f"{split.split_id}(cv{settings.folds})", scores=cv.scores,
                         summary=summary, silence_scores=silence_cv.scores, view_scores=cv.view_scores)
 

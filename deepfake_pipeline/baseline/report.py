@@ -188,8 +188,7 @@ def report_run(run, settings, fit_split, selection, results, untrained, demo, ch
         safe = score_file.stem
         plots.plot_roc(curves, run.path / f"roc_{safe}.png", _title(f"ROC test={result.label}", result_caveat))
         plots.plot_det(curves, run.path / f"det_{safe}.png", _title(f"DET test={result.label}", result_caveat))
-        line = closing.closing_line(result.label, summary["auc"], summary["auc_ci"], summary["eer"],
-                                   summary["eer_ci"], entry["auc"], untrained, result_demo)
+        line = closing.closing_line_of(result.label, summary, entry["auc"], untrained, result_demo)
         closing_lines.append(line)
         payload["tests"][result.label] = {
             "split": split.split_id, "untrained": untrained, "demo": result_demo, **summary, "silence_only": entry,

@@ -144,7 +144,6 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> i
                 silence = shortcut.silence_view(split.split_dir, processed, bundle["top_db"])["silence"]
                 silence_scores = bonafide_scores(bundle["silence_pipeline"], silence)
                 summary = significance.summarize(split.labels, scores, split.speakers, n_boot=1000, seed=seed)
-                print(closing.closing_line(split_id, summary["auc"], summary["auc_ci"], summary["eer"],
-                                          summary["eer_ci"], metrics.roc_auc(split.labels, silence_scores),
-                                          bundle["untrained"], bundle["demo"]), file=stream)
+                print(closing.closing_line_of(split_id, summary, metrics.roc_auc(split.labels, silence_scores),
+                                              bundle["untrained"], bundle["demo"]), file=stream)
     return 0 if n_scored else 1

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
+from deepfake_pipeline.ingest.corpora import asvspoof, asvspoof2021
 from deepfake_pipeline.ingest.corpora.asvspoof import asvspoof_clips
 from deepfake_pipeline.ingest.corpora.asvspoof5 import asvspoof5_clips
 from deepfake_pipeline.ingest.corpora.asvspoof2021 import asvspoof2021_clips
@@ -67,6 +68,15 @@ def _collect(args) -> dict:
     return clips
 
 
+def _asv_scores(args, split: str):
+    """Where the organisers' ASV scores of this split are, for the t-DCF (None: it has none)."""
+    if args.corpus == "asvspoof2019":
+        return asvspoof.asv_scores_of(args.root, split)
+    if args.corpus == "asvspoof2021_la":
+        return asvspoof2021.asv_scores_of(args.root, "LA", None if args.subset == "all" else (args.subset,))
+    return None
+
+
 def _summary_line(info: dict, rejects_path: Path) -> str:
     attacks = ", ".join(f"{k} {v:,}" for k, v in info["spoof_per_attack"].items()) or "none"
     lines = [
@@ -110,7 +120,7 @@ def main(argv=None) -> int:
             summaries.append(ingest_split(
                 split_clips, args.interim_dir, args.name, split, jobs=args.jobs,
                 min_duration_s=args.min_duration, demo=demo, source_root=str(args.root.resolve()),
-                overwrite=args.overwrite))
+                overwrite=args.overwrite, info_extra={"asv_scores": _asv_scores(args, split)}))
         if args.corpus == "fakeavceleb" and summaries:
             duplicates = flag_duplicates([s.split_dir for s in summaries])
             by_category = duplicates["category"].value_counts().sort_index().to_dict()

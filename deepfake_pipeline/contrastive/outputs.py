@@ -9,7 +9,9 @@ gives the mean and standard deviation over seeds and how many seeds meet the 1-p
 
 import numpy as np
 
+from deepfake_pipeline.baseline.protocols import asv_scores_for
 from deepfake_pipeline.evaluation import closing, metrics, plots, significance
+from deepfake_pipeline.evaluation.field_metrics import prior_log_odds
 from deepfake_pipeline.evaluation.verdict import ONE_POINT_RULE, compare
 from deepfake_pipeline.formats.run_dir import safe_run_name
 
@@ -75,9 +77,11 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
             payload["dev"][str(seed_result.seed)] = {"split": dev.split_id, "auc": dev_auc}
             run.print(f"{PREFIX} dev={dev.split_id} seed {seed_result.seed} (used for early stopping and C, not a "
                       f"test): ROC-AUC {dev_auc:.4f}{caveat}")
+    fit_labels = experiment.splits[baseline.train if baseline.protocol == "holdout" else baseline.tests[0]].labels
     for split_id in baseline.tests:
         split, label = experiment.splits[split_id], baseline.test_labels[split_id]
         base, silence = experiment.baseline_scores[split_id], experiment.silence_scores[split_id]
+        asv = asv_scores_for(split)
         silence_auc = metrics.roc_auc(split.labels, silence)
         entry = {"split": split_id, "baseline_auc": metrics.roc_auc(split.labels, base), "silence_only_auc": silence_auc,
                  "per_seed": {}}
@@ -85,13 +89,12 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
         for seed_result in experiment.seeds:
             seed, scores = seed_result.seed, seed_result.test_scores[split_id]
             summary = significance.summarize(split.labels, scores, split.speakers, attacks=split.attacks, n_boot=n_boot,
-                                        seed=boot_seed)
-            verdict = compare(label, split.labels, split.speakers, base, scores, n_boot, boot_seed)
+                                             seed=boot_seed, asv=asv, prior_log_odds=prior_log_odds(fit_labels))
+            verdict = compare(label, split.labels, split.speakers, base, scores, n_boot, boot_seed, asv=asv)
             score_file = run.write_scores(_score_name(split_id, seed, n_seeds), split.utt_ids, scores)
             run.print(*closing.attack_table(summary.get("per_attack", {}),
                                            f"{PREFIX} per attack, test={label}, seed {seed}:"))
-            line = closing.closing_line(label, summary["auc"], summary["auc_ci"] or (None, None), summary["eer"],
-                                       summary["eer_ci"] or (None, None), silence_auc, untrained, demo)
+            line = closing.closing_line_of(label, summary, silence_auc, untrained, demo)
             closing_lines.append(line)
             verdict_lines.append(verdict.line(untrained, demo) if n_seeds == 1
                                  else verdict.line(untrained, demo, name=f"contrastive seed {seed}"))

@@ -1,6 +1,7 @@
 """The ASVspoof 2019 LA part of the demo corpus: which clips exist (speakers, attacks, durations,
 silences, levels), drawn from the seed without rendering audio, and the writer that renders them
-into ``LA/ASVspoof2019_LA_{train,dev,eval}/flac/`` and the three CM protocol files.
+into ``LA/ASVspoof2019_LA_{train,dev,eval}/flac/``, the three CM protocol files and the dev and
+eval ASV score files (``LA/ASVspoof2019_LA_asv_scores/``) that the t-DCF needs.
 
 Speakers are disjoint across splits and numbered as in the real corpus. Train and dev use
 attacks A01-A04; eval keeps two of them and adds A05 and A06, which training never sees, as the
@@ -156,6 +157,26 @@ def protocol_lines(plan: list[PlannedClip], split: str) -> list[str]:
     return [f"{c.speaker} {c.utt_id} - {c.attack} {c.key}" for c in rows]
 
 
+# The organisers' ASV system scored its own trials (target, nontarget and spoofed speakers), not
+# the CM trials; the t-DCF needs only its score distributions. The demo draws them: targets well
+# above nontargets, and each attack's spoofs somewhere between, so some attacks fool the ASV more.
+ASV_TRIALS = {"target": 120, "nontarget": 480}
+ASV_SPOOF_PER_ATTACK = 60
+ASV_SCORE_NAMES = {"dev": "ASVspoof2019.LA.asv.dev.gi.trl.scores.txt",
+                   "eval": "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"}
+
+
+def asv_score_lines(split: str, seed: int) -> list[str]:
+    """The split's ASV score file in the 2019 layout: `CM_KEY ASV_KEY SCORE` per trial."""
+    rng = np.random.default_rng([seed, 2, ("dev", "eval").index(split)])
+    lines = [f"bonafide target {x:.6f}" for x in rng.normal(4.0, 1.5, ASV_TRIALS["target"])]
+    lines += [f"bonafide nontarget {x:.6f}" for x in rng.normal(-4.0, 1.5, ASV_TRIALS["nontarget"])]
+    for attack in SPLIT_ATTACKS[split]:
+        mean = rng.uniform(-2.0, 3.0)
+        lines += [f"{attack} spoof {x:.6f}" for x in rng.normal(mean, 1.5, ASV_SPOOF_PER_ATTACK)]
+    return lines
+
+
 def render_clip(clip: PlannedClip, seed: int) -> np.ndarray:
     """The clip as 16 kHz int16 samples; ``seed`` is the corpus seed that picks the voices."""
     voice = speaker_voice(seed, int(clip.speaker[3:]))
@@ -185,4 +206,8 @@ def write_asvspoof(root: Path, plan: list[PlannedClip], seed: int, jobs: int = 1
             "attacks": sorted({c.attack for c in in_split if c.attack != "-"}),
             "extra_files": sum(not c.in_protocol for c in in_split),
         }
+    asv_scores = la / "ASVspoof2019_LA_asv_scores"
+    asv_scores.mkdir(parents=True, exist_ok=True)
+    for split, name in ASV_SCORE_NAMES.items():
+        (asv_scores / name).write_text("\n".join(asv_score_lines(split, seed)) + "\n")
     return summary

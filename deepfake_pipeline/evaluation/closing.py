@@ -1,5 +1,5 @@
 """What a run prints: the one closing line per test split that people grep for, the caveats that
-must ride on it (untrained model, demo corpus), and the per-attack table. Steps 3 and 4 both use
+must ride on it (untrained model, demo corpus, a CI over few speakers), and the per-attack table. Steps 3 and 4 both use
 these, so their printouts read the same."""
 
 import math
@@ -14,10 +14,15 @@ CLOSING_LINE_RE = re.compile(
     r"\(95% CI (?:n/a|(?P<auc_lo>" + _NUMBER + r")-(?P<auc_hi>" + _NUMBER + r"))\) "
     r"EER (?P<eer>" + _NUMBER + r")% "
     r"\(95% CI (?:n/a|(?P<eer_lo>" + _NUMBER + r")-(?P<eer_hi>" + _NUMBER + r")%)\) "
+    r"min-tDCF (?:(?P<min_tdcf>" + _NUMBER + r")|n/a \(no ASV scores\)) "
     r"silence-only (?P<silence_auc>" + _NUMBER + r"|n/a)"
+    r"(?: \[CI over (?:(?P<ci_speakers>[0-9]+) speakers|trials: no speaker ids)\])?"
     r"(?P<untrained> \[untrained model: not a detection result\])?"
     r"(?P<demo> \[demo corpus\])?$"
 )
+# A CI resampling fewer speakers than this says so on the line: with a handful of clusters the
+# percentile interval is too narrow to trust.
+FEW_SPEAKERS = 10
 
 
 def caveat_suffix(untrained: bool, demo: bool) -> str:
@@ -36,16 +41,28 @@ def _fmt(value, digits):
 
 
 def closing_line(split: str, auc: float, auc_ci, eer: float, eer_ci, silence_auc,
-                 untrained: bool = False, demo: bool = False) -> str:
+                 untrained: bool = False, demo: bool = False, min_tdcf=None, n_speakers=None) -> str:
     """`ROC-AUC test=<split> 0.9744 (95% CI 0.9710-0.9771) EER 8.41% (95% CI 7.90-8.95%)
-    silence-only 0.8100` plus the caveats, on one line. `eer` and its CI are fractions; a CI
-    of None (no bootstrap) prints as `(95% CI n/a)`."""
+    min-tDCF 0.1234 silence-only 0.8100` plus the caveats, on one line. `eer` and its CI are
+    fractions; a CI of None (no bootstrap) prints as `(95% CI n/a)`; `min_tdcf` None prints as
+    `n/a (no ASV scores)`. `n_speakers` (known speakers the CI resampled) adds `[CI over N
+    speakers]` below FEW_SPEAKERS and `[CI over trials: no speaker ids]` at 0."""
     silence = "n/a" if silence_auc is None else _fmt(silence_auc, 4)
-    auc_part = "n/a" if auc_ci is None else f"{_fmt(auc_ci[0], 4)}-{_fmt(auc_ci[1], 4)}"
-    eer_part = "n/a" if eer_ci is None else f"{_fmt(100 * eer_ci[0], 2)}-{_fmt(100 * eer_ci[1], 2)}%"
+    auc_part = "n/a" if auc_ci is None or auc_ci[0] is None else f"{_fmt(auc_ci[0], 4)}-{_fmt(auc_ci[1], 4)}"
+    eer_part = ("n/a" if eer_ci is None or eer_ci[0] is None
+                else f"{_fmt(100 * eer_ci[0], 2)}-{_fmt(100 * eer_ci[1], 2)}%")
+    tdcf = "n/a (no ASV scores)" if min_tdcf is None else _fmt(min_tdcf, 4)
     line = (f"ROC-AUC test={split} {_fmt(auc, 4)} (95% CI {auc_part}) "
-            f"EER {_fmt(100 * eer, 2)}% (95% CI {eer_part}) silence-only {silence}")
+            f"EER {_fmt(100 * eer, 2)}% (95% CI {eer_part}) min-tDCF {tdcf} silence-only {silence}")
+    if auc_ci is not None and auc_ci[0] is not None and n_speakers is not None and n_speakers < FEW_SPEAKERS:
+        line += " [CI over trials: no speaker ids]" if n_speakers == 0 else f" [CI over {n_speakers} speakers]"
     return line + caveat_suffix(untrained, demo)
+
+
+def closing_line_of(split: str, summary: dict, silence_auc, untrained: bool, demo: bool) -> str:
+    """The closing line of a `significance.summarize` record."""
+    return closing_line(split, summary["auc"], summary["auc_ci"], summary["eer"], summary["eer_ci"], silence_auc,
+                        untrained, demo, min_tdcf=summary.get("min_tdcf"), n_speakers=summary.get("n_speakers"))
 
 
 def parse_closing_line(line: str) -> dict:
@@ -56,8 +73,9 @@ def parse_closing_line(line: str) -> dict:
         raise ValueError(f"not a closing line: {line!r}")
     fields = match.groupdict()
     parsed = {"split": fields["split"], "untrained": bool(fields["untrained"]), "demo": bool(fields["demo"])}
-    for key in ("auc", "auc_lo", "auc_hi", "eer", "eer_lo", "eer_hi"):
+    for key in ("auc", "auc_lo", "auc_hi", "eer", "eer_lo", "eer_hi", "min_tdcf"):
         parsed[key] = None if fields[key] is None else float(fields[key])
+    parsed["ci_speakers"] = None if fields["ci_speakers"] is None else int(fields["ci_speakers"])
     parsed["silence_auc"] = None if fields["silence_auc"] == "n/a" else float(fields["silence_auc"])
     return parsed
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, rankdata
 
+from deepfake_pipeline.evaluation.field_metrics import field_metrics
 from deepfake_pipeline.evaluation.metrics import (
     BONAFIDE,
     EER,
@@ -28,6 +29,7 @@ from deepfake_pipeline.evaluation.metrics import (
     per_attack_metrics,
     roc_auc,
 )
+from deepfake_pipeline.evaluation.tdcf import official_eer
 
 UNKNOWN_GROUP = "-"
 # Sizes of the blocks worked on at once (elements of a resamples x clusters or a
@@ -284,26 +286,38 @@ def delong_test(labels, scores_a, scores_b) -> DeLongResult:
     )
 
 
-def summarize(labels, scores, groups, attacks=None, n_boot=1000, seed=0, alpha=0.05) -> dict:
+def summarize(labels, scores, groups, attacks=None, n_boot=1000, seed=0, alpha=0.05, asv=None,
+              prior_log_odds=None) -> dict:
     """Every number a results file reports about one set of scores, as plain floats and ints.
 
-    Keys: ``auc``, ``auc_ci`` [lo, hi], ``eer`` (fraction), ``eer_ci``, ``eer_threshold``,
-    ``n_trials``, ``n_bonafide``, ``n_spoof``, ``n_clusters``, ``n_boot``, ``ci_level``,
-    ``bootstrap_redrawn``, and ``per_attack`` (see :func:`per_attack_metrics`) when ``attacks``
-    is given. Both intervals come from the same cluster resamples as :func:`bootstrap_ci` with
-    the same seed. ``n_boot=0`` skips the bootstrap: the intervals are then ``None``.
+    Keys: ``auc``, ``auc_ci`` [lo, hi], ``eer`` (the official ASVspoof EER, a fraction, the
+    number papers print), ``eer_interpolated`` (exactly where the DET curve crosses the diagonal;
+    within half a step of the official one), ``eer_ci`` (bootstrap interval of the interpolated
+    EER, which moves smoothly with the resample where the official one jumps by steps),
+    ``eer_threshold`` (of the interpolated EER: accept ``score >= t``), ``n_trials``,
+    ``n_bonafide``, ``n_spoof``, ``n_clusters``, ``n_speakers`` (known speakers: the clusters
+    other than single trials of unknown speaker), ``n_boot``, ``ci_level``, ``bootstrap_redrawn``,
+    the field metrics of :func:`deepfake_pipeline.evaluation.field_metrics.field_metrics`
+    (``asv``, ``prior_log_odds`` go there), and ``per_attack`` when ``attacks`` is given. Both
+    intervals come from the same cluster resamples as :func:`bootstrap_ci` with the same seed.
+    ``n_boot=0`` skips the bootstrap: the intervals are then ``None``.
     """
     labels, scores = _checked(labels, scores)
     trials = SortedTrials(labels, scores)
     codes = _codes_in_score_order(cluster_codes(groups, labels.size), trials)
     point = eer(labels, scores)
     n_bona = int((labels == BONAFIDE).sum())
+    extra = field_metrics(labels, scores, asv, prior_log_odds)
+    known = np.asarray(groups, dtype=object) if groups is not None else np.array([UNKNOWN_GROUP] * labels.size)
     out = {
         "auc": roc_auc(labels, scores),
         "auc_ci": None,
-        "eer": point.eer,
+        "eer": extra.pop("eer_official"),
+        "eer_interpolated": point.eer,
         "eer_ci": None,
+        "eer_ci_of": "interpolated EER",
         "eer_threshold": point.threshold,
+        "n_speakers": len(set(known.astype(str).tolist()) - {UNKNOWN_GROUP}),
         "n_trials": int(labels.size),
         "n_bonafide": n_bona,
         "n_spoof": int(labels.size - n_bona),
@@ -318,6 +332,12 @@ def summarize(labels, scores, groups, attacks=None, n_boot=1000, seed=0, alpha=0
         out["auc_ci"] = list(_percentile_interval(aucs, alpha))
         out["eer_ci"] = list(_percentile_interval(eers, alpha))
         out["bootstrap_redrawn"] = int(n_redrawn)
+    out.update(extra)
     if attacks is not None:
         out["per_attack"] = per_attack_metrics(labels, scores, attacks)
+        attacks = np.asarray(attacks).astype(str)
+        for attack, row in out["per_attack"].items():
+            keep = (labels == BONAFIDE) | (attacks == attack)
+            row["eer_interpolated"] = row["eer"]
+            row["eer"] = official_eer(labels[keep], scores[keep]).eer
     return out

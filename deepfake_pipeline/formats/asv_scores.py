@@ -179,3 +179,33 @@ def read_asv2021_scores(root, subset: str | None = "eval", track: str = "LA", sc
     if subset is not None and subset not in seen_subsets:
         raise ValueError(f"{key_file} has no trials of subset {subset!r}; its subsets: {sorted(seen_subsets)}")
     return _collect(kept, f"{key_file} (subset {subset})")
+
+
+def asv_source_2019(la_dir, split: str) -> dict | None:
+    """Where step 1 found the organisers' ASV scores of an ASVspoof 2019 LA split (dev and eval
+    have them, train has none): recorded in the split's info.json as `asv_scores`."""
+    path = Path(la_dir) / "ASVspoof2019_LA_asv_scores" / f"ASVspoof2019.LA.asv.{split}.gi.trl.scores.txt"
+    return {"format": "asvspoof2019", "path": str(path.resolve())} if path.is_file() else None
+
+
+def asv_source_2021(keys_dir, subset: str, track: str = "LA") -> dict | None:
+    """The same for ASVspoof 2021 LA (`keys/LA/ASV/`); DF has no ASV scores (no t-DCF)."""
+    if track != "LA":
+        return None
+    try:
+        find_asv2021_files(keys_dir, track)
+    except FileNotFoundError:
+        return None
+    return {"format": "asvspoof2021", "root": str(Path(keys_dir).resolve()), "track": track, "subset": subset}
+
+
+def load_asv_scores(source: dict | None) -> tuple[ASVScores, str] | None:
+    """(scores, t-DCF version: "2019" or "2021") for an info.json `asv_scores` entry; None when
+    the split has none."""
+    if not source:
+        return None
+    if source["format"] == "asvspoof2019":
+        return read_asv2019_scores(source["path"]), "2019"
+    if source["format"] == "asvspoof2021":
+        return read_asv2021_scores(source["root"], source.get("subset"), source.get("track", "LA")), "2021"
+    raise ValueError(f"unknown ASV score format {source['format']!r} in info.json")

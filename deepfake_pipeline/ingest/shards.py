@@ -165,7 +165,10 @@ def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
 
 def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int = -1,
                  min_duration_s: float = DEFAULT_MIN_DURATION_S, demo: bool = False,
-                 source_root: str = "", overwrite: bool = False, stream=None) -> SplitSummary:
+                 source_root: str = "", overwrite: bool = False, stream=None,
+                 info_extra: dict = None) -> SplitSummary:
+    """Decode `clips` into the split's store; `info_extra` (e.g. where the organisers' ASV scores
+    are) is recorded in its info.json."""
     sid = make_split_id(corpus, split)
     split_dir = Path(interim_dir) / sid
     shard_size = shard_size_for(len(clips))
@@ -177,7 +180,7 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     base_info = {"corpus": corpus, "split": split, "split_id": sid, "demo": bool(demo),
                  "source_root": str(source_root), "sample_rate": SAMPLE_RATE,
                  "store_dtype": "int16", "code_version": __version__,
-                 "min_duration_s": min_duration_s}
+                 "min_duration_s": min_duration_s, **(info_extra or {})}
 
     finished = read_info(split_dir)
     if finished:

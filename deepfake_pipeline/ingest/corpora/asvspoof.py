@@ -8,6 +8,7 @@ The protocol, not the folder, lists the clips (the folders hold extra enrolment 
 
 from pathlib import Path
 
+from deepfake_pipeline.formats.asv_scores import asv_source_2019
 from deepfake_pipeline.formats.labels import parse_label
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError
 from deepfake_pipeline.ingest.shards import ClipSpec
@@ -56,6 +57,11 @@ def read_protocol(path) -> list:
             raise ValueError(f"{path}:{number}: key must be bonafide or spoof, got {key!r}") from None
         entries.append({"speaker": speaker, "utt_id": utt_id, "attack": attack, "label": label})
     return entries
+
+
+def asv_scores_of(root, split: str) -> dict | None:
+    """The organisers' ASV scores of a split (LA.zip ships them for dev and eval), for the t-DCF."""
+    return asv_source_2019(find_la_dir(root), split)
 
 
 def asvspoof_clips(root, splits=SPLITS) -> dict:

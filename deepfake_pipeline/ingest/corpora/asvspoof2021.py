@@ -15,6 +15,7 @@ conditions the package breaks results down by are kept as manifest columns: code
 transmission channel for LA, codec (`compr`), source corpus and vocoder family for DF.
 """
 
+from deepfake_pipeline.formats.asv_scores import asv_source_2021
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError
 from deepfake_pipeline.ingest.corpora.protocols import find_below, find_folders, index_audio, read_fields
 from deepfake_pipeline.ingest.shards import ClipSpec
@@ -42,6 +43,15 @@ def expected_layout(track: str) -> str:
 
 def read_keys(path, track: str) -> list:
     return read_fields(path, FIELDS[track], EXAMPLES[track])
+
+
+def asv_scores_of(root, track: str, subsets=DEFAULT_SUBSETS) -> dict | None:
+    """The organisers' ASV keys and scores (`keys/LA/ASV/`), for the t-DCF of one subset; None
+    for DF (no ASV scores) or when several subsets are ingested together."""
+    if subsets is None or len(subsets) != 1:
+        return None
+    keys = find_below(root, f"keys/{track}/CM/trial_metadata.txt", expected_layout(track), case_insensitive=True)
+    return asv_source_2021(keys.parents[2], subsets[0], track)
 
 
 def asvspoof2021_clips(root, track: str, subsets=DEFAULT_SUBSETS) -> dict:
