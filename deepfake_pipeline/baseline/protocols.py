@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from deepfake_pipeline.baseline import logreg, shortcut
+from deepfake_pipeline.baseline import leakage, logreg, shortcut
 from deepfake_pipeline.baseline.report import TestResult, print_header, report_run
 from deepfake_pipeline.evaluation import significance
 from deepfake_pipeline.evaluation.field_metrics import prior_log_odds
@@ -37,6 +37,8 @@ class BaselineSettings:
     top_db: float = shortcut.DEFAULT_TOP_DB
     interim_dir: object = INTERIM_DIR
     processed_dir: object = PROCESSED_DIR
+    allow_overlap: bool = False
+    keep_duplicates: bool = False
 
     @property
     def protocol(self) -> str:
@@ -44,7 +46,7 @@ class BaselineSettings:
 
 
 def _silence(split, settings):
-    return shortcut.silence_view(split.split_dir, settings.processed_dir, settings.top_db)
+    return shortcut.silence_view(split.split_dir, settings.processed_dir, settings.top_db, split.rows)
 
 
 def _summary(split, scores, settings, fit_labels, n_boot=None):
@@ -89,13 +91,16 @@ def check_not_test_in_fit(settings) -> None:
 def run_holdout(settings: BaselineSettings, run, config_args: dict) -> dict:
     check_not_test_in_fit(settings)
     splits = load_splits([settings.train, settings.dev, *settings.tests], settings.spec,
-                         settings.interim_dir, settings.processed_dir)
+                         settings.interim_dir, settings.processed_dir, keep_duplicates=settings.keep_duplicates)
     train, dev, tests = splits[0], splits[1], splits[2:]
+    overlaps = leakage.check_holdout([train, dev], tests, settings.allow_overlap)
     run.write_config(config_args, settings.seed, {s.split_id: s.metadata() for s in splits},
                      {"protocol": "holdout", "C_grid": list(settings.C_grid), "select_by": settings.select_by,
                       "silence_top_db": settings.top_db})
     untrained = any(s.untrained for s in splits)
     print_header(run, settings, train, dev, tests, untrained, any(s.demo for s in splits))
+    run.print(*leakage.left_out_lines(splits, "[eval_logreg]"),
+              *(f"[eval_logreg] {entry.line()}" for entry in overlaps))
 
     selection = logreg.select_on_dev(train.views, train.labels, dev.views, dev.labels, settings.C_grid,
                                      settings.seed, settings.select_by, settings.jobs, "choose on dev")
@@ -122,12 +127,15 @@ def run_holdout(settings: BaselineSettings, run, config_args: dict) -> dict:
                 "EER threshold on the dev split", silence_model, train.demo or dev.demo)
     dev_views = {key: logreg.bonafide_scores(m, dev.views[key]) for key, m in view_models.items()}
     return report_run(run, settings, train, selection, results, untrained, train.demo or dev.demo,
+                      overlap={"between_splits": leakage.as_json(overlaps),
+                               "left_out_duplicates": {s.split_id: s.left_out_duplicates for s in splits}},
                       chosen_on={"split": dev, "scores": dev_scores, "summary": dev_summary,
                                  "view_scores": dev_views, "silence_C": silence_selection.C})
 
 
 def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:
-    split = load_split(settings.cv, settings.spec, settings.interim_dir, settings.processed_dir)
+    split = load_split(settings.cv, settings.spec, settings.interim_dir, settings.processed_dir,
+                       keep_duplicates=settings.keep_duplicates)
     groups = logreg.cv_groups(split.speakers, settings.folds)
     run.write_config(config_args, settings.seed, {split.split_id: split.metadata()},
                      {"protocol": "cv", "folds": settings.folds, "inner_folds": settings.inner_folds or settings.folds,
@@ -136,6 +144,13 @@ def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:
     print_header(run, settings, split, None, [split], split.untrained, split.demo)
     cv = logreg.cross_validate(split.views, split.labels, groups, settings.folds, settings.C_grid,
                                settings.seed, settings.select_by, settings.inner_folds, settings.jobs, "cv")
+    fold_of_trial = np.empty(len(split), dtype=np.int64)
+    for fold, (_, scored) in enumerate(cv.folds):
+        fold_of_trial[scored] = fold
+    across = leakage.copies_across_folds(split, fold_of_trial)
+    run.print(*leakage.left_out_lines([split], "[eval_logreg]"),
+              f"[eval_logreg] overlap across folds of {split.split_id}: {across} clips whose audio is also in another "
+              "fold" + (" -- WARNING: those folds are not independent" if across else ""))
     silence_view = _silence(split, settings)
     silence_cv = logreg.cross_validate(silence_view, split.labels, groups, settings.folds,
                                        settings.C_grid, settings.seed, settings.select_by, settings.inner_folds)
@@ -155,6 +170,8 @@ def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:
     _save_model(run, model, settings, split, final.key, final.C, summary["eer_threshold"],
                 f"EER threshold of the out-of-fold scores ({settings.folds}-fold CV)", silence_model, split.demo)
     return report_run(run, settings, split, final, [result], split.untrained, split.demo,
+                      overlap={"copies_across_folds": across,
+                               "left_out_duplicates": {split.split_id: split.left_out_duplicates}},
                       cv_choices=cv.choices, cv_fold_sizes=[len(s) for _, s in cv.folds])
 
 

@@ -144,7 +144,7 @@ def _title(text, caveat):
 
 
 def report_run(run, settings, fit_split, selection, results, untrained, demo, chosen_on=None,
-               cv_choices=None, cv_fold_sizes=None) -> dict:
+               cv_choices=None, cv_fold_sizes=None, overlap=None) -> dict:
     """Print, plot and write everything about a finished run; returns the metrics.json payload.
     `demo`: whether the data the model was fitted or chosen on is the demo corpus; a test split
     that is itself demo data gets the caveat too."""
@@ -164,7 +164,7 @@ def report_run(run, settings, fit_split, selection, results, untrained, demo, ch
         "untrained": untrained, "demo": demo or any(r.split.demo for r in results),
         "selection": {"by": selection.select_by, "on": where, "view": selection.key,
                       "layers": fit_split.view_layers[selection.key], "C": selection.C, "table": selection.table},
-        "tests": {},
+        "tests": {}, "overlap": overlap,
     }
     if chosen_on is not None:
         dev_summary = chosen_on["summary"]

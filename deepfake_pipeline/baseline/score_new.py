@@ -132,7 +132,7 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> i
                 raise FeatureError(f"the new clips' features differ from the run's in {differ}: "
                                    "the run's model cannot score them")
             scores = score_with_model(bundle, split.views)
-            sources = read_manifest(split.split_dir)["source_path"]
+            sources = read_manifest(split.split_dir)["source_path"].iloc[split.rows]
             for source, score in zip(sources, scores):
                 verdict = "bonafide" if score >= threshold else "spoof"
                 print(f"{source} score={score:.6f} -> {verdict} (threshold {threshold:.6f}: "
@@ -141,7 +141,7 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> i
                 print(line, file=stream)
             n_scored += len(scores)
             if split.has_labels and set(np.unique(split.labels)) == {0, 1}:
-                silence = shortcut.silence_view(split.split_dir, processed, bundle["top_db"])["silence"]
+                silence = shortcut.silence_view(split.split_dir, processed, bundle["top_db"], split.rows)["silence"]
                 silence_scores = bonafide_scores(bundle["silence_pipeline"], silence)
                 summary = significance.summarize(split.labels, scores, split.speakers, n_boot=1000, seed=seed)
                 print(closing.closing_line_of(split_id, summary, metrics.roc_auc(split.labels, silence_scores),

@@ -77,7 +77,9 @@ def silence_table(split_dir, processed_dir, top_db: float = DEFAULT_TOP_DB, use_
     return table
 
 
-def silence_view(split_dir, processed_dir, top_db: float = DEFAULT_TOP_DB) -> dict:
-    """The shortcut's feature view of a split, ready for `logreg`: {"silence": (clips, 3)}."""
+def silence_view(split_dir, processed_dir, top_db: float = DEFAULT_TOP_DB, rows=None) -> dict:
+    """The shortcut's feature view of a split, ready for `logreg`: {"silence": (clips, 3)};
+    `rows`: the manifest positions of the clips evaluated (all by default)."""
     table = silence_table(split_dir, processed_dir, top_db)
-    return {"silence": table[SILENCE_COLUMNS].to_numpy(dtype=np.float64)}
+    values = table[SILENCE_COLUMNS].to_numpy(dtype=np.float64)
+    return {"silence": values if rows is None else values[rows]}

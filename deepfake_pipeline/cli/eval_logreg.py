@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="inverse regularisation strengths to choose from (default %(default)s)")
     proto.add_argument("--select-by", choices=SELECTION_CRITERIA, default="auc",
                        help="dev metric that chooses C and layer (default %(default)s)")
+    proto.add_argument("--allow-overlap", action="store_true",
+                       help="report a test split even when more than a handful of its clips have the same audio as "
+                            "training or dev clips (refused by default: such a test is not held out)")
+    proto.add_argument("--keep-duplicates", action="store_true",
+                       help="score clips that step 1 marked as copies of another clip's audio (FakeAVCeleb's "
+                            "duplicate_of); left out by default, since a copy counts one trial twice")
     proto.add_argument("--seed", type=int, default=0)
     proto.add_argument("--n-boot", type=int, default=1000,
                        help="bootstrap resamples (clustered by speaker) for the 95%% CIs; 0 = none")
@@ -118,7 +124,8 @@ def main(argv=None) -> int:
         spec=spec, train=args.train, dev=args.dev, tests=list(args.test), cv=args.cv, folds=args.folds,
         inner_folds=args.inner_folds, C_grid=tuple(sorted(args.C_grid)), seed=args.seed, n_boot=args.n_boot,
         select_by=args.select_by, jobs=args.jobs, top_db=args.silence_top_db,
-        interim_dir=args.interim_dir, processed_dir=args.processed_dir)
+        interim_dir=args.interim_dir, processed_dir=args.processed_dir, allow_overlap=args.allow_overlap,
+        keep_duplicates=args.keep_duplicates)
     try:
         run = RunDir(args.results_dir, args.run or _default_run_name(args, spec), explicit=bool(args.run),
                      overwrite=args.overwrite)

@@ -103,5 +103,5 @@ def frame_sources(splits, loaded, representation: Representation, processed_dir,
         log(f"[train_contrastive] frame cache {split.split_id}: {len(cache):,} clips, "
             f"{cache.nbytes / 2**20:,.1f} MiB float16 ({directory})"
             + (f", {cache.nbytes / 2**30 / hours:.2f} GiB per hour of audio" if hours else ""))
-        sources[split.split_id] = FrameSource(cache)
+        sources[split.split_id] = FrameSource(cache, split.rows)
     return sources

@@ -131,7 +131,7 @@ def _check_trials(baseline: BaselineRun, splits: dict) -> dict:
 def _silence_scores(baseline: BaselineRun, splits: dict, settings: ContrastiveSettings) -> dict:
     """The silence-only shortcut on the same protocol as step 3, for the closing line."""
     def view(split):
-        return shortcut.silence_view(split.split_dir, settings.processed_dir, baseline.top_db)["silence"]
+        return shortcut.silence_view(split.split_dir, settings.processed_dir, baseline.top_db, split.rows)["silence"]
 
     if baseline.protocol == "cv":
         split = splits[baseline.tests[0]]

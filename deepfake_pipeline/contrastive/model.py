@@ -27,14 +27,16 @@ class EmbeddingSource:
 class FrameSource:
     """Frame-level cached hidden states of one split, padded per batch with a frame mask."""
 
-    def __init__(self, cache: FrameCache):
+    def __init__(self, cache: FrameCache, rows=None):
         self.cache = cache
+        # The split's clips are the cache's `rows` (clips left out of evaluation are cached too).
+        self.rows = np.arange(len(cache)) if rows is None else np.asarray(rows)
 
     def __len__(self) -> int:
-        return len(self.cache)
+        return len(self.rows)
 
     def batch(self, indices):
-        return self.cache.batch(indices)
+        return self.cache.batch(self.rows[np.asarray(indices)])
 
 
 class SubsetSource:

@@ -57,6 +57,9 @@ class SplitFeatures:
     info: dict                         # the split's info.json
     untrained: bool = False
     demo: bool = False
+    rows: np.ndarray = None            # manifest positions of these clips (all unless some were left out)
+    left_out_duplicates: int = 0       # clips left out as copies of another clip's audio (duplicate_of)
+    audio_sha1: np.ndarray = None      # each clip's decoded-audio hash, for the overlap checks
 
     def __len__(self):
         return len(self.utt_ids)
@@ -171,9 +174,11 @@ def _embedding_views(split_id, spec: FeatureSpec, tag, interim_dir, processed_di
 
 
 def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR,
-               require_labels: bool = True, model_tag: str = None) -> SplitFeatures:
+               require_labels: bool = True, model_tag: str = None, keep_duplicates: bool = False) -> SplitFeatures:
     """A split's feature views aligned with its manifest. `require_labels` refuses a split
-    holding unlabelled clips (label -1), which can be scored but not evaluated."""
+    holding unlabelled clips (label -1), which can be scored but not evaluated. Clips that step 1
+    marked as copies of another clip's audio (FakeAVCeleb's `duplicate_of`) are left out unless
+    `keep_duplicates`: a copy scored twice counts one trial twice."""
     if spec.kind not in FEATURE_KINDS:
         raise FeatureError(f"--features must be one of {FEATURE_KINDS}, got {spec.kind!r}")
     split_dir, manifest, info = _read_split(split_id, interim_dir)
@@ -200,11 +205,16 @@ def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, proces
                                f"manifest {len(manifest)}: rerun `features.py --splits {split_id}`")
         untrained = bool(meta.get("untrained")) or str(meta.get("model", "")).startswith("random:")
     demo = bool(info.get("demo")) or bool(meta.get("demo"))
+    rows = np.arange(len(manifest))
+    if not keep_duplicates and "duplicate_of" in manifest.columns:
+        rows = np.flatnonzero(manifest["duplicate_of"].to_numpy(dtype=str) == "")
+    kept = manifest.iloc[rows]
     return SplitFeatures(
-        split_id=split_id, split_dir=split_dir, utt_ids=manifest["utt_id"].to_numpy(dtype=str),
-        labels=labels, speakers=manifest["speaker"].to_numpy(dtype=str),
-        attacks=manifest["attack"].to_numpy(dtype=str), views=views, view_layers=view_layers,
-        meta=meta, info=info, untrained=untrained, demo=demo)
+        split_id=split_id, split_dir=split_dir, utt_ids=kept["utt_id"].to_numpy(dtype=str),
+        labels=labels[rows], speakers=kept["speaker"].to_numpy(dtype=str),
+        attacks=kept["attack"].to_numpy(dtype=str), views={k: v[rows] for k, v in views.items()},
+        view_layers=view_layers, meta=meta, info=info, untrained=untrained, demo=demo, rows=rows,
+        left_out_duplicates=len(manifest) - len(rows), audio_sha1=kept["audio_sha1"].to_numpy(dtype=str))
 
 
 # Metadata that must agree between splits for a model fitted on one to be scored on another.
@@ -231,7 +241,8 @@ def check_consistent(splits: list) -> None:
                                f"({list(first.views)} vs {list(other.views)}): rerun features.py with the same --layers")
 
 
-def load_splits(split_ids: list, spec: FeatureSpec, interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR) -> list:
+def load_splits(split_ids: list, spec: FeatureSpec, interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR,
+                keep_duplicates: bool = False) -> list:
     """Load several labelled splits with one embeddings file name, and check they agree."""
     seen = set()
     for split_id in split_ids:
@@ -242,6 +253,7 @@ def load_splits(split_ids: list, spec: FeatureSpec, interim_dir=INTERIM_DIR, pro
     tag = None
     if spec.kind == "embeddings":
         tag = resolve_model_tag(spec, split_ids[0], processed_dir)
-    splits = [load_split(s, spec, interim_dir, processed_dir, model_tag=tag) for s in split_ids]
+    splits = [load_split(s, spec, interim_dir, processed_dir, model_tag=tag, keep_duplicates=keep_duplicates)
+              for s in split_ids]
     check_consistent(splits)
     return splits
