@@ -101,3 +101,32 @@ def _labels(dirs):
     import pandas as pd
 
     return pd.read_csv(dirs["interim"] / "toy_eval" / "manifest.csv")["label"].tolist()
+
+
+def test_breakdowns_by_condition_follow_the_evaluation_package(dirs, capsys):
+    """Codec holds for both classes (each value scored on its own trials); the vocoder family is
+    spoof-only (its spoofs against every bona fide trial), as in the 2021 package's config."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    _corpus(dirs, with_asv=False)
+    path = dirs["interim"] / "toy_eval" / "manifest.csv"
+    manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
+    labels = manifest["label"].astype(int).to_numpy()
+    manifest["codec"] = np.where(np.arange(len(manifest)) % 2, "alaw", "none")
+    manifest["vocoder"] = np.where(labels == 0, "bonafide", np.where(np.arange(len(manifest)) % 3, "neural", "trad"))
+    manifest.to_csv(path, index=False)
+    _, saved, run = _run(dirs, capsys)
+    _, scores = read_score_file(run / "scores" / "toy_eval.txt")
+    codec, vocoder = manifest["codec"].to_numpy(), manifest["vocoder"].to_numpy()
+    for value in ("alaw", "none"):
+        keep = codec == value
+        row = saved["per_condition"]["codec"][value]
+        assert row["auc"] == pytest.approx(roc_auc_score(labels[keep] == 0, scores[keep]), abs=1e-12)
+        assert row["eer"] == pytest.approx(official_eer_by_hand(labels[keep], scores[keep]), abs=1e-12)
+    assert set(saved["per_condition"]["vocoder"]) == {"neural", "trad"}
+    for value in ("neural", "trad"):
+        keep = (labels == 0) | (vocoder == value)
+        row = saved["per_condition"]["vocoder"][value]
+        assert row["n_bonafide"] == int(np.sum(labels == 0))
+        assert row["auc"] == pytest.approx(roc_auc_score(labels[keep] == 0, scores[keep]), abs=1e-12)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deepfake_pipeline.evaluation import closing, metrics, plots, significance
+from deepfake_pipeline.evaluation.field_metrics import per_condition
 
 
 @dataclass
@@ -182,6 +183,10 @@ def report_run(run, settings, fit_split, selection, results, untrained, demo, ch
         result_caveat = closing.caveat_suffix(untrained, result_demo)
         entry = _shortcut(result, settings)
         run.print(*closing.attack_table(summary.get("per_attack", {}), f"[eval_logreg] per attack, test={result.label}:"))
+        summary["per_condition"] = {column: per_condition(split.labels, result.scores, values, column)
+                                    for column, values in (split.conditions or {}).items()}
+        for column, table in summary["per_condition"].items():
+            run.print(*closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:", column))
         run.print(_shortcut_line(result.label, entry))
         score_file = run.write_scores(split.split_id, split.utt_ids, result.scores)
         curves = {"model": (split.labels, result.scores), "silence-only": (split.labels, result.silence_scores)}

@@ -80,11 +80,12 @@ def parse_closing_line(line: str) -> dict:
     return parsed
 
 
-def attack_table(per_attack: dict, title: str) -> list:
+def attack_table(per_attack: dict, title: str, heading: str = "attack") -> list:
     """Lines of a per-attack table: attack, spoof and bona fide counts, AUC, EER. Each attack's
-    spoofed trials are scored against all bona fide trials of the split, as the field does."""
+    spoofed trials are scored against all bona fide trials of the split, as the field does. The
+    same layout serves the per-condition tables (`heading`: the condition's column)."""
     width = max([10, *(len(str(attack)) for attack in per_attack)])
-    lines = [title, f"  {'attack':<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}"]
+    lines = [title, f"  {heading:<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}"]
     for attack in sorted(per_attack):
         row = per_attack[attack]
         lines.append(

@@ -12,6 +12,10 @@ from deepfake_pipeline.evaluation import calibration, tdcf
 from deepfake_pipeline.formats.labels import BONAFIDE
 
 NO_ASV = "no ASV scores for this corpus split"
+# Conditions the evaluation packages break results down by. A spoof-only condition (the vocoder
+# family that made a spoof) scores its spoofs against every bona fide trial; the others (codec,
+# channel) hold for both classes, so each value is scored on its own trials only.
+SPOOF_ONLY_CONDITIONS = ("vocoder", "attack_tag")
 NOT_LLR = "scores are not log-likelihood ratios (training prior unknown)"
 
 
@@ -21,6 +25,24 @@ def prior_log_odds(training_labels) -> float:
     labels = np.asarray(training_labels)
     n_bona, n_spoof = int(np.sum(labels == BONAFIDE)), int(np.sum(labels != BONAFIDE))
     return float(np.log(n_bona / n_spoof))
+
+
+def per_condition(labels, scores, values, column: str) -> dict:
+    """{value: {"n_bonafide", "n_spoof", "auc", "eer"}} of one condition column (official EER);
+    a value lacking one of the classes gets None for both metrics."""
+    from deepfake_pipeline.evaluation.metrics import roc_auc
+
+    labels, scores, values = np.asarray(labels), np.asarray(scores, dtype=np.float64), np.asarray(values).astype(str)
+    is_bona = labels == BONAFIDE
+    table = {}
+    for value in sorted(set(values[~is_bona] if column in SPOOF_ONLY_CONDITIONS else values)):
+        keep = (is_bona | (values == value)) if column in SPOOF_ONLY_CONDITIONS else values == value
+        n_bona, n_spoof = int(np.sum(keep & is_bona)), int(np.sum(keep & ~is_bona))
+        both = n_bona > 0 and n_spoof > 0
+        table[value] = {"n_bonafide": n_bona, "n_spoof": n_spoof,
+                        "auc": roc_auc(labels[keep], scores[keep]) if both else None,
+                        "eer": tdcf.official_eer(labels[keep], scores[keep]).eer if both else None}
+    return table
 
 
 def field_metrics(labels, scores, asv=None, prior_log_odds=None) -> dict:

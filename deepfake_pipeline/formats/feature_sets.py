@@ -15,6 +15,11 @@ from deepfake_pipeline.formats.manifest import ManifestError, read_manifest
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
 FEATURE_KINDS = ("spectral", "embeddings")
+# Manifest columns that name a recording condition results are broken down by (step 1 keeps them
+# from the corpora's own files): ASVspoof 2021 LA codec and transmission, DF codec, source corpus
+# and vocoder family, ASVspoof 5 codec, its quality and the attack's tag, FakeAVCeleb's video
+# method.
+CONDITION_COLUMNS = ("codec", "trans", "compr", "source", "vocoder", "codec_q", "attack_tag", "method")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class SplitFeatures:
     rows: np.ndarray = None            # manifest positions of these clips (all unless some were left out)
     left_out_duplicates: int = 0       # clips left out as copies of another clip's audio (duplicate_of)
     audio_sha1: np.ndarray = None      # each clip's decoded-audio hash, for the overlap checks
+    conditions: dict = None            # condition column -> value per clip (codec, channel, vocoder ...)
 
     def __len__(self):
         return len(self.utt_ids)
@@ -214,7 +220,8 @@ def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, proces
         labels=labels[rows], speakers=kept["speaker"].to_numpy(dtype=str),
         attacks=kept["attack"].to_numpy(dtype=str), views={k: v[rows] for k, v in views.items()},
         view_layers=view_layers, meta=meta, info=info, untrained=untrained, demo=demo, rows=rows,
-        left_out_duplicates=len(manifest) - len(rows), audio_sha1=kept["audio_sha1"].to_numpy(dtype=str))
+        left_out_duplicates=len(manifest) - len(rows), audio_sha1=kept["audio_sha1"].to_numpy(dtype=str),
+        conditions={c: kept[c].to_numpy(dtype=str) for c in CONDITION_COLUMNS if c in kept.columns})
 
 
 # Metadata that must agree between splits for a model fitted on one to be scored on another.
