@@ -130,3 +130,17 @@ def test_breakdowns_by_condition_follow_the_evaluation_package(dirs, capsys):
         row = saved["per_condition"]["vocoder"][value]
         assert row["n_bonafide"] == int(np.sum(labels == 0))
         assert row["auc"] == pytest.approx(roc_auc_score(labels[keep] == 0, scores[keep]), abs=1e-12)
+
+
+def test_asvspoof2019_splits_get_the_four_field_score_file_of_the_2019_package(dirs, capsys):
+    _corpus(dirs, with_asv=True)
+    _, _, run = _run(dirs, capsys)
+    import pandas as pd
+
+    manifest = pd.read_csv(dirs["interim"] / "toy_eval" / "manifest.csv", dtype=str, keep_default_na=False)
+    rows = [line.split() for line in (run / "scores" / "toy_eval.2019.txt").read_text().splitlines()]
+    ids, scores = read_score_file(run / "scores" / "toy_eval.txt")
+    assert [r[0] for r in rows] == ids == manifest["utt_id"].tolist()
+    assert [r[2] for r in rows] == ["bonafide" if v == "0" else "spoof" for v in manifest["label"]]
+    assert [r[1] for r in rows] == [a if v == "1" else "-" for a, v in zip(manifest["attack"], manifest["label"])]
+    assert np.allclose([float(r[3]) for r in rows], scores, rtol=1e-7)

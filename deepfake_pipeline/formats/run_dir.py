@@ -17,7 +17,7 @@ import numpy as np
 
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.formats.paths import REPO_ROOT
-from deepfake_pipeline.formats.score_files import write_score_file
+from deepfake_pipeline.formats.score_files import write_score_file, write_score_file_2019
 
 TRACKED_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "joblib", "librosa", "soundfile",
                     "matplotlib", "torch", "transformers")
@@ -149,3 +149,9 @@ class RunDir:
     def write_scores(self, split_id: str, utt_ids, scores) -> Path:
         self._ensure()
         return write_score_file(self.score_path(split_id), utt_ids, scores)
+
+    def write_scores_2019(self, split_id: str, utt_ids, attacks, labels, scores) -> Path:
+        """`scores/<split>.2019.txt`, the four-field file the ASVspoof 2019 t-DCF script reads."""
+        self._ensure()
+        return write_score_file_2019(self.path / "scores" / f"{safe_run_name(split_id)}.2019.txt", utt_ids,
+                                     attacks, labels, scores)

@@ -1,5 +1,8 @@
-"""Score files in the ASVspoof format: one `utt_id score` line per trial, in manifest order,
-higher = more bona fide."""
+"""Score files in the ASVspoof formats, in manifest order, higher = more bona fide:
+
+- `utt_id score`: what the ASVspoof 2021 evaluation package reads (`trial score`);
+- `utt_id attack key score`: what the ASVspoof 2019 t-DCF script (`evaluate_tDCF_asvspoof19.py`)
+  reads, attack `-` for bona fide, key `bonafide` / `spoof`."""
 
 from pathlib import Path
 
@@ -30,3 +33,19 @@ def read_score_file(path) -> tuple:
             utt_ids.append(utt_id)
             scores.append(float(score))
     return utt_ids, np.asarray(scores)
+
+
+def write_score_file_2019(path, utt_ids, attacks, labels, scores) -> Path:
+    """The four-field CM score file of the ASVspoof 2019 evaluation package."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not (len(utt_ids) == len(attacks) == len(labels) == len(scores)):
+        raise ValueError("utt_ids, attacks, labels and scores differ in length")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"{int(np.sum(~np.isfinite(scores)))} scores are not finite; refusing to write {path}")
+    keys = {0: "bonafide", 1: "spoof"}
+    lines = []
+    for utt_id, attack, label, score in zip(utt_ids, attacks, labels, scores):
+        if int(label) not in keys:
+            raise ValueError(f"{utt_id} is unlabelled: the 2019 score file needs every trial's key")
+        lines.append(f"{utt_id} {attack if int(label) == 1 else '-'} {keys[int(label)]} {score:.8g}\n")
+    return atomic.write_text(path, "".join(lines))
