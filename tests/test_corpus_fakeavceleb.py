@@ -86,7 +86,7 @@ def test_fakeavceleb_ingest_labels_split_and_duplicates(tmp_path, capsys):
     assert saved["seed"] == 3
     # A later run with another seed keeps the saved split, so every stage sees the same one.
     assert preprocess(args[:-1] + ["4"]) == 0
-    assert "using the saved identity split" in capsys.readouterr().out
+    assert "using the saved identity split" in capsys.readouterr().err
     again = read_manifest(tmp_path / "out" / "fakeavceleb_train" / "manifest.csv")
     assert again["utt_id"].tolist() == manifests["train"]["utt_id"].tolist()
     assert set(everything["orig_sr"]) == {44100}

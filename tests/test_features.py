@@ -111,13 +111,24 @@ def test_bf16_embeddings_go_beside_the_float32_ones(interim, tmp_path):
 
 
 def test_wrong_arguments_stop_at_once(interim, tmp_path, capsys):
-    assert features(_args(interim, tmp_path, "--shard", "3/2")) == 2
-    assert features(["--splits", "nope_dev", "--interim-dir", str(interim),
+    assert features(_args(interim, tmp_path, "--model", "random:tiny", "--shard", "3/2")) == 2
+    assert features(["--splits", "nope_dev", "--interim-dir", str(interim), "--model", "random:tiny",
                      "--processed-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "K must be between 1 and N" in err and "preprocess_datasets.py" in err
     assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:nonsense")) == 2
     assert "random:base" in capsys.readouterr().err
+
+
+def test_the_model_is_required_and_checked_before_any_feature_is_computed(interim, tmp_path, capsys):
+    """No default model: forgetting --model must not start a night of random embeddings. A model
+    that cannot load stops the run before the spectral features of any split are computed."""
+    assert features(_args(interim, tmp_path)) == 2
+    assert "--model" in capsys.readouterr().err
+    assert not (tmp_path / SPLIT).exists()
+    assert features(_args(interim, tmp_path, "--model", "random:nonsense")) == 2
+    assert not (tmp_path / SPLIT / "spectral.csv").exists()
+    assert features(_args(interim, tmp_path, "--what", "spectral")) == 0  # spectral needs no model
 
 
 def _run(interim, processed, model, what, crash_after=None):
@@ -140,7 +151,7 @@ def test_killed_run_resumes_to_an_identical_file(interim, tmp_path, tiny_wav2vec
     resumed = _run(interim, tmp_path / "resumed", model, what)
     assert resumed.returncode == 0, resumed.stderr
     if crash_after > 1:
-        assert "resuming" in resumed.stdout  # it did not start from scratch
+        assert "resuming" in resumed.stderr  # it did not start from scratch
     names = (["spectral.csv"] if what == "spectral"
              else [f"embeddings/{model_tag(model)}.npy", f"embeddings/{model_tag(model)}.json"])
     for name in names:
@@ -152,12 +163,18 @@ def test_cluster_shards_merge_to_the_unsharded_result(interim, tmp_path, capsys)
     whole = tmp_path / "whole"
     assert features(_args(interim, whole, "--model", "random:tiny")) == 0
     sharded = tmp_path / "sharded"
+    capsys.readouterr()
     assert features(_args(interim, sharded, "--model", "random:tiny", "--shard", "1/2")) == 0
-    assert "jobs [2] of 2 have not finished" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "jobs [2] of 2 have not finished" in captured.err
+    # The job's closing line counts the clips it did (16 of the split's 20: 2 of its 3 parts).
+    job_line = next(line for line in captured.out.splitlines() if line.startswith("FEATURES"))
+    assert "clips=16 " in job_line and "shard=1/2" in job_line
     assert not (sharded / SPLIT / "spectral.csv").exists()
     assert features(_args(interim, sharded, "--model", "random:tiny", "--merge-only")) == 2
     assert "cannot join" in capsys.readouterr().err
     assert features(_args(interim, sharded, "--model", "random:tiny", "--shard", "2/2")) == 0
+    assert "clips=4 " in capsys.readouterr().out
     for name in ("spectral.csv", "embeddings/random-tiny.npy", "embeddings/random-tiny.json"):
         assert (sharded / SPLIT / name).read_bytes() == (whole / SPLIT / name).read_bytes()
 

@@ -64,7 +64,7 @@ def test_killed_run_resumes_to_identical_output(corpus, tmp_path, jobs, crash_af
     resumed = _run(root, tmp_path / "out", jobs)
     assert resumed.returncode == 0, resumed.stderr
     if crash_after > 2:
-        assert "resuming" in resumed.stdout
+        assert "resuming" in resumed.stderr
     assert not list((tmp_path / "out" / SPLIT).rglob("*.tmp*"))
     assert _snapshot(tmp_path / "out" / SPLIT) == _snapshot(reference)
 

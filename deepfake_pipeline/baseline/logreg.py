@@ -22,8 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.evaluation import metrics
 
-DEFAULT_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
-SELECTION_CRITERIA = ("auc", "eer")
+from deepfake_pipeline.baseline import DEFAULT_C_GRID, SELECTION_CRITERIA  # noqa: E402,F401
 UNKNOWN_SPEAKER = "-"
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from deepfake_pipeline.baseline import leakage, logreg, shortcut
 from deepfake_pipeline.baseline.report import TestResult, print_header, report_run
+from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.evaluation import significance
 from deepfake_pipeline.evaluation.field_metrics import prior_log_odds
 from deepfake_pipeline.formats.asv_scores import load_asv_scores
@@ -64,8 +65,8 @@ def asv_scores_for(split):
     try:
         return load_asv_scores(source)
     except FileNotFoundError as error:
-        print(f"WARNING: no min t-DCF for {split.split_id}: {error}; rerun "
-              "preprocess_datasets.py --overwrite for it if the corpus moved")
+        note(f"WARNING: no min t-DCF for {split.split_id}: {error}; rerun "
+             "preprocess_datasets.py --overwrite for it if the corpus moved")
         return None
 
 

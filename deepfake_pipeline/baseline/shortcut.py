@@ -25,7 +25,7 @@ from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
-DEFAULT_TOP_DB = 40.0
+from deepfake_pipeline.baseline import DEFAULT_TOP_DB  # noqa: E402
 FRAME_LENGTH = 2048
 HOP_LENGTH = 512
 SILENCE_COLUMNS = ["duration_s", "leading_silence_s", "trailing_silence_s"]

@@ -7,13 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.baseline.logreg import DEFAULT_C_GRID, SELECTION_CRITERIA, ProtocolError
-from deepfake_pipeline.baseline.protocols import BaselineSettings, run_baseline
-from deepfake_pipeline.baseline.shortcut import DEFAULT_TOP_DB
-from deepfake_pipeline.cli.common import add_run_paths, parse_or_refuse
-from deepfake_pipeline.formats.feature_files import model_tag
-from deepfake_pipeline.formats.feature_sets import FeatureError, FeatureSpec
-from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
+from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, SELECTION_CRITERIA
+from deepfake_pipeline.cli.common import add_run_paths, add_threads, limited_threads, parse_or_refuse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--from-run", type=Path, help="a results/<run> folder written by this script")
 
     add_run_paths(parser, overwrite_help="replace an existing --run of the same name")
+    add_threads(parser)
     return parser
 
 
@@ -92,7 +88,9 @@ def _check_args(args) -> str:
     return None
 
 
-def _spec(args) -> FeatureSpec:
+def _spec(args):
+    from deepfake_pipeline.formats.feature_sets import FeatureSpec
+
     if args.features == "spectral":
         return FeatureSpec("spectral")
     sweep = args.layer_sweep or (args.layer is None and not args.layers)
@@ -101,6 +99,8 @@ def _spec(args) -> FeatureSpec:
 
 
 def _default_run_name(args, spec) -> str:
+    from deepfake_pipeline.formats.feature_files import model_tag
+
     what = "spectral" if spec.kind == "spectral" else (model_tag(spec.model) if spec.model else "embeddings")
     if spec.kind == "embeddings":
         what += "_sweep" if spec.sweep else (f"_L{'+'.join(map(str, spec.layers))}" if spec.layers else f"_L{spec.layer}")
@@ -112,6 +112,17 @@ def main(argv=None) -> int:
     args = parse_or_refuse(build_parser(), _check_args, argv)
     if args is None:
         return 2
+    with limited_threads(args.threads):
+        return _run(args)
+
+
+def _run(args) -> int:
+    # Imported once the arguments are known, so that --help and a wrong argument answer at once.
+    from deepfake_pipeline.baseline.logreg import ProtocolError
+    from deepfake_pipeline.baseline.protocols import BaselineSettings, run_baseline
+    from deepfake_pipeline.formats.feature_sets import FeatureError
+    from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
+
     if args.score:
         from deepfake_pipeline.baseline.score_new import score_paths
         try:

@@ -4,13 +4,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.evaluation import closing
-from deepfake_pipeline.features.extract import FeatureSettings, compute_features, open_stores
-from deepfake_pipeline.features.jobs import ShardSpec
-from deepfake_pipeline.formats.feature_files import FeatureError
+from deepfake_pipeline.cli.common import add_threads, check_threads, limited_threads
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
-DEFAULT_MODEL = "random:base"
+MODEL_REQUIRED = ("name the model whose embeddings to compute with --model: a Hugging Face id "
+                  "(facebook/wav2vec2-base, facebook/wav2vec2-xls-r-300m, microsoft/wavlm-base-plus, ...), a local "
+                  "folder, or random:base for an UNTRAINED model (smoke tests only); or pass --what spectral")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,10 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "rerun the same command after a crash.")
     parser.add_argument("--splits", nargs="+", required=True, help="split ids, e.g. asvspoof2019_dev")
     parser.add_argument("--what", choices=("spectral", "embeddings", "both"), default="both")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="Hugging Face id (facebook/wav2vec2-base, facebook/wav2vec2-xls-r-300m), a "
-                             "local folder, or random:<arch> for an UNTRAINED model (smoke runs, "
-                             "benchmarks). Default: %(default)s")
+    parser.add_argument("--model",
+                        help="required for embeddings: a Hugging Face id (facebook/wav2vec2-base, "
+                             "facebook/wav2vec2-xls-r-300m), a local folder, or random:<arch> for an UNTRAINED "
+                             "model (smoke runs, benchmarks). It is loaded and checked before any work starts")
     parser.add_argument("--layers", type=int, nargs="+",
                         help="hidden states to keep (0 = the input of transformer layer 1, i = the output of transformer layer i; default: all; see docs/DESIGN.md)")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16",
@@ -45,11 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
     parser.add_argument("--processed-dir", type=Path, default=PROCESSED_DIR)
     parser.add_argument("--overwrite", action="store_true", help="discard earlier output and recompute")
+    add_threads(parser)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    problem = check_threads(args)
+    if args.what != "spectral" and not args.model:
+        problem = MODEL_REQUIRED
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    with limited_threads(args.threads):
+        return _run(args)
+
+
+def _run(args) -> int:
+    # The libraries load once the arguments are known, so --help and a wrong argument answer at once.
+    from deepfake_pipeline.evaluation import closing
+    from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips, open_stores
+    from deepfake_pipeline.features.jobs import ShardSpec
+    from deepfake_pipeline.formats.feature_files import FeatureError
+
     try:
         if args.jobs == 0 or args.jobs < -1:
             raise ValueError("--jobs must be a positive number of workers, or -1 for all cores")
@@ -66,7 +83,8 @@ def main(argv=None) -> int:
     untrained = settings.wants_embeddings and args.model.startswith("random:")
     for store in stores:
         caveats = closing.caveat_suffix(untrained, bool(store.info.get("demo")))
-        print(f"FEATURES split={store.split_id} clips={len(store)} what={args.what} "
+        # A --shard job counts the clips it did, not the split's total.
+        print(f"FEATURES split={store.split_id} clips={job_clips(store, settings.shard)} what={args.what} "
               f"model={args.model if settings.wants_embeddings else '-'} "
               f"shard={settings.shard.index}/{settings.shard.count}{caveats}")
     return 0

@@ -5,16 +5,8 @@ import sys
 from pathlib import Path
 
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
+from deepfake_pipeline.ingest import DEFAULT_MIN_DURATION_S
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
-from deepfake_pipeline.ingest.corpora import asvspoof, asvspoof2021
-from deepfake_pipeline.ingest.corpora.asvspoof import asvspoof_clips
-from deepfake_pipeline.ingest.corpora.asvspoof5 import asvspoof5_clips
-from deepfake_pipeline.ingest.corpora.asvspoof2021 import asvspoof2021_clips
-from deepfake_pipeline.ingest.corpora.in_the_wild import in_the_wild_clips
-from deepfake_pipeline.ingest.corpora.fakeavceleb import fakeavceleb_clips, flag_duplicates
-from deepfake_pipeline.ingest.corpora.user_audio import csv_clips, folder_clips
-from deepfake_pipeline.ingest.decode import DEFAULT_MIN_DURATION_S
-from deepfake_pipeline.ingest.shards import PlanMismatch, ingest_split
 
 CORPORA = ("asvspoof2019", "asvspoof2021_la", "asvspoof2021_df", "in_the_wild", "asvspoof5", "fakeavceleb",
            "csv", "folder")
@@ -48,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _collect(args) -> dict:
+    # The parsers load pandas and the audio libraries: only once the arguments are known.
+    from deepfake_pipeline.ingest.corpora.asvspoof import asvspoof_clips
+    from deepfake_pipeline.ingest.corpora.asvspoof5 import asvspoof5_clips
+    from deepfake_pipeline.ingest.corpora.asvspoof2021 import asvspoof2021_clips
+    from deepfake_pipeline.ingest.corpora.fakeavceleb import fakeavceleb_clips
+    from deepfake_pipeline.ingest.corpora.in_the_wild import in_the_wild_clips
+    from deepfake_pipeline.ingest.corpora.user_audio import csv_clips, folder_clips
+
     if args.corpus == "asvspoof2019":
         return asvspoof_clips(args.root, args.splits or ("train", "dev", "eval"))
     if args.corpus in ("asvspoof2021_la", "asvspoof2021_df"):
@@ -69,6 +69,8 @@ def _collect(args) -> dict:
 
 
 def _asv_scores(args, split: str):
+    from deepfake_pipeline.ingest.corpora import asvspoof, asvspoof2021
+
     """Where the organisers' ASV scores of this split are, for the t-DCF (None: it has none)."""
     if args.corpus == "asvspoof2019":
         return asvspoof.asv_scores_of(args.root, split)
@@ -112,6 +114,9 @@ def main(argv=None) -> int:
         print(f"error: --name may hold only letters, digits, '.', '_' and '-' (try {safe_id(args.name)})",
               file=sys.stderr)
         return 2
+    from deepfake_pipeline.ingest.corpora.fakeavceleb import flag_duplicates
+    from deepfake_pipeline.ingest.shards import PlanMismatch, ingest_split
+
     try:
         clips = _collect(args)
         demo = is_demo_root(args.root)

@@ -9,26 +9,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
-from deepfake_pipeline.baseline.logreg import ProtocolError
-from deepfake_pipeline.cli.common import add_run_paths, parse_or_refuse
-from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
-from deepfake_pipeline.contrastive.data import Representation
-from deepfake_pipeline.contrastive.experiment import (
-    ContrastiveSettings,
-    attach_sources,
-    prepare_experiment,
-    train_seeds,
-)
-from deepfake_pipeline.contrastive.frame_cache import FrameCacheError
-from deepfake_pipeline.contrastive.outputs import header_lines, report_experiment
-from deepfake_pipeline.contrastive.train import TrainConfig
-from deepfake_pipeline.contrastive.unfreeze import BlockError
-from deepfake_pipeline.features.ssl_loading import ModelLoadError
-from deepfake_pipeline.formats.feature_files import FeatureError
-from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
-from deepfake_pipeline.formats.step3_run import BaselineRunError, read_baseline_run
+from deepfake_pipeline.cli.common import add_run_paths, add_threads, limited_threads, parse_or_refuse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--jobs", type=int, default=1, help="parallel logistic-regression fits (threads)")
 
     add_run_paths(parser, overwrite_help="replace an existing --run and its checkpoints")
+    add_threads(parser)
     return parser
 
 
@@ -99,7 +81,10 @@ def _check_args(args) -> str:
     return None
 
 
-def _representation(args, baseline) -> Representation:
+def _representation(args, baseline):
+    from deepfake_pipeline.contrastive.data import Representation
+    from deepfake_pipeline.formats.step3_run import BaselineRunError
+
     if args.unfreeze_last is not None:
         return Representation(unfreeze_last=args.unfreeze_last)
     if args.unfreeze_layers:
@@ -128,6 +113,8 @@ def _make_deterministic(device: str) -> None:
     them tenfold); on a GPU, ask cuBLAS and torch for reproducible kernels. warn_only: an op
     without a deterministic kernel warns rather than stopping a long run."""
     if device.startswith("cuda"):
+        import torch
+
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
 
@@ -136,6 +123,29 @@ def main(argv=None) -> int:
     args = parse_or_refuse(build_parser(), _check_args, argv)
     if args is None:
         return 2
+    with limited_threads(args.threads):
+        return _run(args)
+
+
+def _run(args) -> int:
+    # torch and the rest load once the arguments are known: --help answers at once.
+    from deepfake_pipeline.baseline.logreg import ProtocolError
+    from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
+    from deepfake_pipeline.contrastive.experiment import (
+        ContrastiveSettings,
+        attach_sources,
+        prepare_experiment,
+        train_seeds,
+    )
+    from deepfake_pipeline.contrastive.frame_cache import FrameCacheError
+    from deepfake_pipeline.contrastive.outputs import header_lines, report_experiment
+    from deepfake_pipeline.contrastive.train import TrainConfig
+    from deepfake_pipeline.contrastive.unfreeze import BlockError
+    from deepfake_pipeline.features.ssl_loading import ModelLoadError
+    from deepfake_pipeline.formats.feature_files import FeatureError
+    from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
+    from deepfake_pipeline.formats.step3_run import BaselineRunError, read_baseline_run
+
     run = None
     try:
         baseline = read_baseline_run(args.baseline_run)

@@ -1,9 +1,23 @@
 """Progress lines for long runs that read well in a `nohup.out` file: one plain line every few
-seconds (never carriage returns), with done/total, clips per second, audio-seconds per second and
-an ETA."""
+seconds (never carriage returns), stamped with the wall-clock time so a stalled run can be dated,
+with done/total, clips per second, audio-seconds per second and an ETA.
+
+Progress and other notes go to standard error; standard output is kept for results (the closing
+lines, the scores of `--score`), so `script > results.txt` holds exactly those."""
 
 import sys
 import time
+
+
+def timestamp(wall=time.time) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall()))
+
+
+def note(*lines, stream=None) -> None:
+    """Timestamped progress notes (resuming, already complete, ...) on standard error."""
+    stream = stream if stream is not None else sys.stderr
+    for line in lines:
+        print(f"{timestamp()} {line}", file=stream, flush=True)
 
 
 def format_duration(seconds: float) -> str:
@@ -22,7 +36,7 @@ class Progress:
     which counts towards done/total but not towards the rates."""
 
     def __init__(self, label, total, unit="clips", every_s=10.0, already_done=0, stream=None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, wall=time.time):
         self.label = label
         self.total = int(total)
         self.unit = unit
@@ -30,8 +44,9 @@ class Progress:
         self.done = int(already_done)
         self.done_here = 0
         self.audio_s = 0.0
-        self.stream = stream if stream is not None else sys.stdout
+        self.stream = stream if stream is not None else sys.stderr
         self._clock = clock
+        self._wall = wall
         self._start = clock()
         self._last_print = None
 
@@ -49,7 +64,7 @@ class Progress:
         rate = self.done_here / elapsed
         pct = 100.0 * self.done / self.total if self.total else 100.0
         parts = [
-            f"[{self.label}] {self.done:,}/{self.total:,} {self.unit} ({pct:.1f}%)",
+            f"{timestamp(self._wall)} [{self.label}] {self.done:,}/{self.total:,} {self.unit} ({pct:.1f}%)",
             f"{rate:.1f} {self.unit}/s",
         ]
         if self.audio_s:

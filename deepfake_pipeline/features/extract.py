@@ -4,7 +4,8 @@ new clips (`eval_logreg.py --score`) share, so both compute features the same wa
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepfake_pipeline.features.jobs import ShardSpec, run_embeddings, run_spectral
+from deepfake_pipeline.common.progress import note
+from deepfake_pipeline.features.jobs import ShardSpec, run_embeddings, run_spectral, store_parts
 from deepfake_pipeline.formats.feature_files import FeatureError, model_tag
 from deepfake_pipeline.formats.wavestore import WaveStore
 
@@ -57,28 +58,41 @@ def open_stores(interim_dir, split_ids) -> list:
     return stores
 
 
+def job_clips(store, shard: ShardSpec) -> int:
+    """The clips of `store` that job `shard` computes."""
+    parts = store_parts(store)
+    return int(sum(len(parts[p]) for p in shard.parts_of(len(parts))))
+
+
+def load_checked_model(settings: FeatureSettings, stream=None):
+    """The model, resolved, loaded and checked before any feature of any split is computed: a
+    wrong id or missing weights stop the run at once, not after hours of spectral features."""
+    from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
+
+    try:
+        loaded = load_model(settings.model, device=settings.device, precision=settings.precision,
+                            allow_emulated_bf16=settings.allow_emulated_bf16)
+    except ModelLoadError as error:
+        raise FeatureError(str(error)) from None
+    note(f"[features] model {loaded.spec}: {loaded.arch}, {loaded.num_layers} hidden states of {loaded.dim} "
+         f"dims, {loaded.precision} on {loaded.device}" + (" (UNTRAINED)" if loaded.untrained else ""),
+         stream=stream)
+    return loaded
+
+
 def compute_features(stores: list, settings: FeatureSettings, processed_dir, stream=None) -> None:
     """Spectral statistics and/or pooled hidden states for each split; resumable, see jobs.py."""
+    loaded = load_checked_model(settings, stream) if settings.wants_embeddings else None
     if settings.wants_spectral:
         for store in stores:
             run_spectral(store, processed_dir, settings.shard, settings.jobs, settings.overwrite,
                          settings.merge_only, stream=stream)
     if not settings.wants_embeddings:
         return
-    # torch and transformers load only when embeddings are asked for.
     from deepfake_pipeline.features.ssl_embed import embed_waveforms
-    from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
-
-    loaded = []
 
     def get_model():
-        if not loaded:
-            try:
-                loaded.append(load_model(settings.model, device=settings.device, precision=settings.precision,
-                                         allow_emulated_bf16=settings.allow_emulated_bf16))
-            except ModelLoadError as error:
-                raise FeatureError(str(error)) from None
-        return loaded[0]
+        return loaded
 
     batch_seconds = settings.effective_batch_seconds()
 

@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
-from deepfake_pipeline.common.progress import Progress
+from deepfake_pipeline.common.progress import Progress, note
 from deepfake_pipeline.features.spectral import spectral_features
 from deepfake_pipeline.formats.feature_files import (
     FEATURE_COLUMNS,
@@ -95,9 +95,9 @@ def _all_parts_present(parts_dir, n_parts, suffix, what, store, shard, merge_onl
         raise FeatureError(f"cannot join the {what} parts of {store.split_id}: "
                            f"{_describe_missing(missing, n_parts, shard)}")
     if missing:
-        print(f"[features {store.split_id} {what}] job {shard.index}/{shard.count} done; "
-              f"{_describe_missing(missing, n_parts, shard)}; the last job to finish, or "
-              "--merge-only, joins them", file=stream)
+        note(f"[features {store.split_id} {what}] job {shard.index}/{shard.count} done; "
+             f"{_describe_missing(missing, n_parts, shard)}; the last job to finish, or "
+             "--merge-only, joins them", stream=stream)
     return not missing
 
 
@@ -117,7 +117,7 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
         final.unlink(missing_ok=True)
         shutil.rmtree(parts_dir, ignore_errors=True)
     if final.is_file():
-        print(f"[features {store.split_id} spectral] already complete: {final}", file=stream)
+        note(f"[features {store.split_id} spectral] already complete: {final}", stream=stream)
         return final
     parts = store_parts(store)
     _write_config(parts_dir, {"what": "spectral", "manifest_sha256": manifest_sha256(store.split_dir),
@@ -129,8 +129,7 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
     progress = Progress(f"features {store.split_id} spectral", total, stream=stream,
                         already_done=total - sum(len(parts[p]) for p in mine))
     if progress.done and mine:
-        print(f"[features {store.split_id} spectral] resuming: {progress.done:,} clips already done",
-              file=stream)
+        note(f"[features {store.split_id} spectral] resuming: {progress.done:,} clips already done", stream=stream)
     tasks = (delayed(_spectral_part)(
         p, store.split_dir, int(manifest["shard"].iloc[parts[p][0]]),
         manifest["offset"].to_numpy()[parts[p]], manifest["num_samples"].to_numpy()[parts[p]])
@@ -180,7 +179,7 @@ def run_embeddings(store: WaveStore, processed_dir: Path, tag: str, get_model, l
         meta_path.unlink(missing_ok=True)
         shutil.rmtree(parts_dir, ignore_errors=True)
     if array_path.is_file() and meta_path.is_file():
-        print(f"[features {store.split_id} {tag}] already complete: {array_path}", file=stream)
+        note(f"[features {store.split_id} {tag}] already complete: {array_path}", stream=stream)
         return array_path
     parts = store_parts(store)
     loaded = get_model()
@@ -198,7 +197,7 @@ def run_embeddings(store: WaveStore, processed_dir: Path, tag: str, get_model, l
     progress = Progress(label, total, stream=stream,
                         already_done=total - sum(len(parts[p]) for p in mine))
     if progress.done and mine:
-        print(f"[{label}] resuming: {progress.done:,} clips already done", file=stream)
+        note(f"[{label}] resuming: {progress.done:,} clips already done", stream=stream)
     for p in mine:
         rows = parts[p]
         vectors = embed(loaded, [store.waveform(int(i)) for i in rows], layers)

@@ -19,7 +19,7 @@ from deepfake_pipeline.formats.wavestore import SAMPLE_RATE
 MIN_SOURCE_SR = 4000
 # A clip whose loudest sample stays under -60 dBFS holds no usable speech.
 SILENCE_PEAK_DBFS = -60.0
-DEFAULT_MIN_DURATION_S = 0.25
+from deepfake_pipeline.ingest import DEFAULT_MIN_DURATION_S  # noqa: E402,F401
 
 REJECT_REASONS = {
     "missing": "the file listed for this clip does not exist",

@@ -22,7 +22,7 @@ from joblib import Parallel, delayed
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
-from deepfake_pipeline.common.progress import Progress
+from deepfake_pipeline.common.progress import Progress, note
 from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_manifest, write_rejects
 from deepfake_pipeline.formats.paths import split_id as make_split_id
@@ -190,7 +190,7 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     already = len(clips) - sum(len(clips[s * shard_size:(s + 1) * shard_size]) for s in pending)
     progress = Progress(f"preprocess {sid}", len(clips), already_done=already, stream=stream)
     if already:
-        print(f"[preprocess {sid}] resuming: {already:,} clips already done", file=progress.stream)
+        note(f"[preprocess {sid}] resuming: {already:,} clips already done", stream=progress.stream)
     tasks = (delayed(_ingest_shard)(s, clips[s * shard_size:(s + 1) * shard_size], split_dir,
                                     corpus, split, min_duration_s, jobs == 1) for s in pending)
     rejected = 0

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
 from deepfake_pipeline.formats.manifest import read_manifest, write_manifest
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, safe_id
@@ -100,8 +101,8 @@ def load_or_make_split(meta: pd.DataFrame, split_file: Path, seed: int) -> dict:
                 f"{split_file} has no split for identities {missing[:5]}; delete it to draw a new "
                 "split (every later stage must then be rerun)")
         if saved["seed"] != seed:
-            print(f"[preprocess] using the saved identity split {split_file} (seed {saved['seed']}); "
-                  f"--seed {seed} is ignored while that file exists")
+            note(f"[preprocess] using the saved identity split {split_file} (seed {saved['seed']}); "
+                 f"--seed {seed} is ignored while that file exists")
         return saved["assignment"]
     assignment = identity_split(meta["source"], seed)
     split_file.parent.mkdir(parents=True, exist_ok=True)
