@@ -198,3 +198,19 @@ def test_attack_ids_as_finer_supcon_classes():
     attacks = np.array(["-", "A07", "A01", "-", "A07"])
     assert supcon_classes(labels, attacks, attack_classes=False).tolist() == [0, 1, 1, 0, 1]
     assert supcon_classes(labels, attacks, attack_classes=True).tolist() == [0, 2, 1, 0, 2]
+
+
+# ------------------------------------------------------------ one clip, one projection
+
+@pytest.mark.parametrize("layer_mix", [False, True])
+def test_a_clip_projects_the_same_alone_and_in_batches_of_any_size(layer_mix):
+    """project() feeds step 4's logistic regression; in float32 a clip's projection changed with
+    the number of clips batched beside it (~1e-7 here), and so did its score. The documented
+    tolerance (contrastive/train.py, baseline/logreg.py) is 1e-12."""
+    model, train_source, _, _, _ = _setup(layer_mix=layer_mix)
+    features = train_source.features.numpy() * 300.0 + 1000.0   # large values round the most
+    source = EmbeddingSource(features)
+    alone = np.concatenate([project(model, EmbeddingSource(features[i:i + 1]), 1) for i in range(len(features))])
+    for batch_size in (2, 3, 17, 64, len(features)):
+        np.testing.assert_allclose(project(model, source, batch_size), alone, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(alone, axis=1), 1.0, atol=1e-12)
