@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from test_metrics import assert_95_percent_interval, cluster_bootstrap_aucs, speaker_effect_systems
 
 from deepfake_pipeline.evaluation import metrics
 from deepfake_pipeline.evaluation.verdict import Verdict, compare
@@ -80,6 +81,18 @@ def test_compare_on_constructed_scores():
     # a system against itself: no change, p = 1
     same = compare("toy", labels, speakers, baseline, baseline.copy(), n_boot=50, seed=0)
     assert same.diff == 0 and same.delong_p == 1.0 and not same.meets_rule
+
+
+def test_the_verdict_interval_is_a_95_percent_speaker_clustered_interval():
+    """The rule asks for the 95% CI of the paired difference over speaker resamples: checked
+    against an independent cluster bootstrap (tests/test_metrics.py), on data where resampling
+    trials instead of speakers, or a 90% interval, leaves the wrong share of replicates outside."""
+    labels, speakers, baseline, contrastive = speaker_effect_systems(seed=2)
+    auc_base, auc_new = cluster_bootstrap_aucs(labels, [baseline, contrastive], speakers, 8000, seed=2026)
+    verdict = compare("toy", labels, speakers, baseline, contrastive, n_boot=4000, seed=0)
+    assert_95_percent_interval(*verdict.ci, auc_new - auc_base)
+    ref_lo, ref_hi = np.percentile(auc_new - auc_base, [2.5, 97.5])
+    assert verdict.ci[1] - verdict.ci[0] == pytest.approx(ref_hi - ref_lo, rel=0.15)
 
 
 def test_align_scores_reorders_by_utterance():
