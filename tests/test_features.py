@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from audio_factory import write_asvspoof_layout
+from write_watch import RenameOnlyWatch
 
 from deepfake_pipeline.cli.features import main as features
 from deepfake_pipeline.cli.preprocess import main as preprocess
@@ -170,3 +171,14 @@ def test_parts_made_with_other_settings_are_refused(interim, tmp_path, capsys):
     assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny",
                           "--shard", "2/2", "--dtype", "float32")) == 2
     assert "different settings (dtype)" in capsys.readouterr().err
+
+
+def test_every_part_appears_by_a_rename_never_written_in_place(interim, tmp_path, monkeypatch):
+    """Spectral and embedding parts must be written to temporaries and renamed: a kill during an
+    in-place write would leave a half-written part that the rerun takes as done."""
+    watch = RenameOnlyWatch(monkeypatch, tmp_path)
+    assert features(_args(interim, tmp_path, "--model", "random:tiny", "--layers", "0", "1")) == 0
+    assert watch.finish() == []
+    assert len(watch.renamed_matching("spectral.parts/part_*.csv")) == 3
+    assert len(watch.renamed_matching("random-tiny.parts/part_*.npy")) == 3
+    assert (tmp_path / SPLIT / "spectral.csv").is_file() and (tmp_path / SPLIT / "embeddings" / "random-tiny.npy").is_file()

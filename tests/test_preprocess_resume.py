@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from audio_factory import write_asvspoof_layout
+from write_watch import RenameOnlyWatch
 
 from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.common.faults import CRASH_ENV
@@ -84,3 +85,16 @@ def test_changed_inputs_are_refused_not_mixed(corpus, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert preprocess(args + ["--min-duration", "0.6", "--overwrite"]) == 0
     assert "too_short" in (tmp_path / SPLIT / "rejects.csv").read_text()
+
+
+def test_every_file_appears_by_a_rename_never_written_in_place(corpus, tmp_path, monkeypatch):
+    """A shard's samples and rows must be written to temporaries and renamed: a kill during an
+    in-place write would leave a half-written part that the rerun takes as done."""
+    root, reference = corpus
+    watch = RenameOnlyWatch(monkeypatch, tmp_path / "out")
+    assert preprocess(["--corpus", "asvspoof2019", "--root", str(root), "--splits", "dev",
+                       "--interim-dir", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    assert watch.finish() == []
+    assert len(watch.renamed_matching("waves/shard_*.npy")) == len(watch.renamed_matching("parts/shard_*.csv")) == 4
+    assert watch.checks > 8          # checked at every rename and between every write and its rename
+    assert _snapshot(tmp_path / "out" / SPLIT) == _snapshot(reference)
