@@ -3,6 +3,7 @@ cluster shards that merge (or refuse to)."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,3 +183,22 @@ def test_every_part_appears_by_a_rename_never_written_in_place(interim, tmp_path
     assert len(watch.renamed_matching("spectral.parts/part_*.csv")) == 3
     assert len(watch.renamed_matching("random-tiny.parts/part_*.npy")) == 3
     assert (tmp_path / SPLIT / "spectral.csv").is_file() and (tmp_path / SPLIT / "embeddings" / "random-tiny.npy").is_file()
+
+
+@pytest.mark.parametrize("what", ["spectral", "embeddings"])
+def test_parts_made_from_another_manifest_are_refused(interim, tmp_path, capsys, what):
+    """Job 1 of 2 made its parts; then the manifest changed (here one clip's speaker, so the
+    parts still line up in number and shape). Job 2 must not join its parts to those."""
+    copy = tmp_path / "interim"
+    shutil.copytree(interim / SPLIT, copy / SPLIT)
+    args = ["--what", what, "--model", "random:tiny", "--layers", "0"]
+    assert features(_args(copy, tmp_path / "processed", *args, "--shard", "1/2")) == 0
+    manifest_path = copy / SPLIT / "manifest.csv"
+    manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
+    manifest.loc[0, "speaker"] = manifest.loc[0, "speaker"] + "_other"
+    manifest.to_csv(manifest_path, index=False)
+    capsys.readouterr()
+    assert features(_args(copy, tmp_path / "processed", *args, "--shard", "2/2")) == 2
+    assert "different settings (manifest_sha256)" in capsys.readouterr().err
+    out = tmp_path / "processed" / SPLIT
+    assert not (out / "spectral.csv").exists() and not (out / "embeddings" / "random-tiny.npy").exists()
