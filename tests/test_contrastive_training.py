@@ -266,3 +266,27 @@ def test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones(monkeypatch):
     assert result.training[0]["logreg_C"] == best_C("toy_dev")
     expected = _independent_logreg_scores(x_train, y_train, data["toy_eval"][0], best_C("toy_dev"))
     np.testing.assert_allclose(result.test_scores["toy_eval"], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_training_leaves_the_model_with_the_weights_of_its_best_dev_epoch(tmp_path):
+    """Early stopping must hand back the best dev epoch's weights, not the last epoch's. The
+    weights of each epoch are copied as the epoch's log line is printed, and the best epoch is
+    found here from the logged dev AUCs (first maximum)."""
+    model, train_source, dev_source, y_train, y_dev = _setup(seed=0)
+    snapshots = {}
+
+    def log(line):
+        if " epoch " in line and "/40 " in line:
+            epoch = int(line.split(" epoch ")[1].split("/")[0])
+            snapshots[epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    config = TrainConfig(epochs=40, patience=2, batch_size=32, lr=3e-3, seed=0)
+    outcome = train(model, train_source, y_train, y_train, dev_source, y_dev, config, tmp_path / "checkpoint.pt",
+                    {"test": "best epoch"}, log=log)
+    aucs = [row["dev_auc"] for row in outcome.history]
+    best, last = 1 + aucs.index(max(aucs)), len(aucs)
+    assert sorted(snapshots) == list(range(1, last + 1))
+    assert best < last, "the run must stop after worse epochs, so that best and last differ"
+    weights = model.state_dict()
+    assert all(torch.equal(weights[k], snapshots[best][k]) for k in weights)
+    assert not all(torch.equal(weights[k], snapshots[last][k]) for k in weights)
