@@ -198,3 +198,95 @@ def test_attack_ids_as_finer_supcon_classes():
     attacks = np.array(["-", "A07", "A01", "-", "A07"])
     assert supcon_classes(labels, attacks, attack_classes=False).tolist() == [0, 1, 1, 0, 1]
     assert supcon_classes(labels, attacks, attack_classes=True).tolist() == [0, 2, 1, 0, 2]
+
+
+# ------------------------------------------------------------ one clip, one projection
+
+@pytest.mark.parametrize("layer_mix", [False, True])
+def test_a_clip_projects_the_same_alone_and_in_batches_of_any_size(layer_mix):
+    """project() feeds step 4's logistic regression; in float32 a clip's projection changed with
+    the number of clips batched beside it (~1e-7 here), and so did its score. The documented
+    tolerance (contrastive/train.py, baseline/logreg.py) is 1e-12."""
+    model, train_source, _, _, _ = _setup(layer_mix=layer_mix)
+    features = train_source.features.numpy() * 300.0 + 1000.0   # large values round the most
+    source = EmbeddingSource(features)
+    alone = np.concatenate([project(model, EmbeddingSource(features[i:i + 1]), 1) for i in range(len(features))])
+    for batch_size in (2, 3, 17, 64, len(features)):
+        np.testing.assert_allclose(project(model, source, batch_size), alone, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(alone, axis=1), 1.0, atol=1e-12)
+
+
+# ------------------------------------------------------------ C chosen on dev, best epoch kept
+
+def _independent_logreg_scores(x_fit, y_fit, x_score, C):
+    """Step 3's model written out with scikit-learn directly: log-odds of bona fide (label 0)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)).fit(x_fit, y_fit)
+    return -model.decision_function(x_score)
+
+
+def test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones(monkeypatch):
+    """The logistic regression on the projections takes C from the dev split: on projections
+    where dev and test prefer different C, the run must follow dev. Training and projecting are
+    replaced by given projections, so the choice alone is under test."""
+    from types import SimpleNamespace
+
+    from logreg_fixtures import prefers_other_C_on_test
+    from sklearn.metrics import roc_auc_score
+
+    from deepfake_pipeline.contrastive import experiment
+    grid = (1e-4, 100.0)
+    data = {"toy_train": prefers_other_C_on_test(400, 0, test_like=False),
+            "toy_dev": prefers_other_C_on_test(400, 1, test_like=False),
+            "toy_eval": prefers_other_C_on_test(400, 2, test_like=True)}
+    x_train, y_train = data["toy_train"]
+
+    def best_C(split):
+        x, y = data[split]
+        aucs = [roc_auc_score(y == 0, _independent_logreg_scores(x_train, y_train, x, C)) for C in grid]
+        return grid[int(np.argmax(aucs))]
+
+    assert best_C("toy_dev") != best_C("toy_eval"), "the construction must make dev and test disagree"
+
+    outcome = SimpleNamespace(best_epoch=1, best_dev_auc=1.0, epochs_run=1, steps=1, stopped_early=False,
+                              resumed_at_epoch=0, history=[])
+    monkeypatch.setattr(experiment, "train", lambda *args, **kwargs: outcome)
+    monkeypatch.setattr(experiment, "project", lambda model, source, batch_size: source.x)
+    monkeypatch.setattr(experiment, "_identity", lambda *args: {})
+    model = SimpleNamespace(fit_standardiser=lambda source, batch_size: None, head=SimpleNamespace(mix=None))
+    baseline = SimpleNamespace(train="toy_train", dev="toy_dev", tests=["toy_eval"], C_grid=grid, seed=0,
+                               select_by="auc")
+    settings = experiment.ContrastiveSettings(representation=None, train=TrainConfig(), jobs=1)
+    splits = {sid: SimpleNamespace(labels=y, attacks=np.where(y == 0, "-", "A01")) for sid, (_, y) in data.items()}
+    sources = {sid: SimpleNamespace(x=x) for sid, (x, _) in data.items()}
+    result = experiment._run_holdout_seed(0, baseline, settings, splits, sources,
+                                          SimpleNamespace(build=lambda seed: model), "unused", log=lambda line: None)
+    assert result.training[0]["logreg_C"] == best_C("toy_dev")
+    expected = _independent_logreg_scores(x_train, y_train, data["toy_eval"][0], best_C("toy_dev"))
+    np.testing.assert_allclose(result.test_scores["toy_eval"], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_training_leaves_the_model_with_the_weights_of_its_best_dev_epoch(tmp_path):
+    """Early stopping must hand back the best dev epoch's weights, not the last epoch's. The
+    weights of each epoch are copied as the epoch's log line is printed, and the best epoch is
+    found here from the logged dev AUCs (first maximum)."""
+    model, train_source, dev_source, y_train, y_dev = _setup(seed=0)
+    snapshots = {}
+
+    def log(line):
+        if " epoch " in line and "/40 " in line:
+            epoch = int(line.split(" epoch ")[1].split("/")[0])
+            snapshots[epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    config = TrainConfig(epochs=40, patience=2, batch_size=32, lr=3e-3, seed=0)
+    outcome = train(model, train_source, y_train, y_train, dev_source, y_dev, config, tmp_path / "checkpoint.pt",
+                    {"test": "best epoch"}, log=log)
+    aucs = [row["dev_auc"] for row in outcome.history]
+    best, last = 1 + aucs.index(max(aucs)), len(aucs)
+    assert sorted(snapshots) == list(range(1, last + 1))
+    assert best < last, "the run must stop after worse epochs, so that best and last differ"
+    weights = model.state_dict()
+    assert all(torch.equal(weights[k], snapshots[best][k]) for k in weights)
+    assert not all(torch.equal(weights[k], snapshots[last][k]) for k in weights)

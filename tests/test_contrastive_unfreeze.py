@@ -122,6 +122,36 @@ def test_training_step_moves_only_the_unfrozen_layers(tiny_model, tiny_split, tm
     assert set(unfrozen_weights) <= set(changed)
 
 
+def test_a_clip_projects_the_same_alone_and_in_padded_batches(tiny_model, tiny_split, tmp_path):
+    """Step 4 projects every clip through the block in padded batches; a clip's projection (and
+    so its score) must not depend on the clips padded beside it: within 1e-12, the tolerance of
+    train.project's float64 pass. In float32 the padding's extra frames and the batch's size
+    changed it by ~1e-7."""
+    from deepfake_pipeline.contrastive.train import project
+    cache = build_frame_cache(tiny_split, tiny_model, 2, tmp_path / "frames", _model_input(tiny_model))
+    assert len(set(cache.lengths.tolist())) > 1, "the clips must differ in length to test padding"
+    torch.manual_seed(0)
+    model = ContrastiveModel(ProjectionHead(tiny_model.dim, hidden_dim=16, out_dim=8),
+                             UnfrozenBlock(tiny_model.model, 2, 2, 3))
+    source = FrameSource(cache)
+    model.fit_standardiser(source, 4)
+    alone = np.concatenate([project(model, _OneClip(source, i), 1) for i in range(len(source))])
+    for batch_size in (2, 3, len(source)):
+        np.testing.assert_allclose(project(model, source, batch_size), alone, rtol=0, atol=1e-12)
+    assert next(model.parameters()).dtype == torch.float32, "projecting must leave the model as it was"
+
+
+class _OneClip:
+    def __init__(self, source, i):
+        self.source, self.i = source, i
+
+    def __len__(self):
+        return 1
+
+    def batch(self, indices):
+        return self.source.batch(np.asarray([self.i])[np.asarray(indices)])
+
+
 def test_block_bounds_are_checked(tiny_model):
     with pytest.raises(ValueError, match="1 <= first <= last <= pooled <= 3"):
         check_block(tiny_model.model, 2, 4, 4)

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from test_metrics import assert_95_percent_interval, cluster_bootstrap_aucs, speaker_effect_systems
 
 from deepfake_pipeline.evaluation import metrics
 from deepfake_pipeline.evaluation.verdict import Verdict, compare
@@ -82,6 +83,18 @@ def test_compare_on_constructed_scores():
     assert same.diff == 0 and same.delong_p == 1.0 and not same.meets_rule
 
 
+def test_the_verdict_interval_is_a_95_percent_speaker_clustered_interval():
+    """The rule asks for the 95% CI of the paired difference over speaker resamples: checked
+    against an independent cluster bootstrap (tests/test_metrics.py), on data where resampling
+    trials instead of speakers, or a 90% interval, leaves the wrong share of replicates outside."""
+    labels, speakers, baseline, contrastive = speaker_effect_systems(seed=2)
+    auc_base, auc_new = cluster_bootstrap_aucs(labels, [baseline, contrastive], speakers, 8000, seed=2026)
+    verdict = compare("toy", labels, speakers, baseline, contrastive, n_boot=4000, seed=0)
+    assert_95_percent_interval(*verdict.ci, auc_new - auc_base)
+    ref_lo, ref_hi = np.percentile(auc_new - auc_base, [2.5, 97.5])
+    assert verdict.ci[1] - verdict.ci[0] == pytest.approx(ref_hi - ref_lo, rel=0.15)
+
+
 def test_align_scores_reorders_by_utterance():
     aligned = align_scores(["b", "a", "c"], [2.0, 1.0, 3.0], ["a", "b", "c"], "baseline")
     assert aligned.tolist() == [1.0, 2.0, 3.0]
@@ -96,3 +109,51 @@ def test_align_scores_reorders_by_utterance():
 def test_align_scores_refuses_other_trials(score_ids, message):
     with pytest.raises(TrialMismatch, match=message):
         align_scores(score_ids, np.zeros(len(score_ids)), ["a", "b", "c"], "the baseline run")
+
+
+def _baseline_run(tmp_path, split_id, split_dir, utt_ids, n_bonafide, n_spoof):
+    """A step-3 holdout run that tested `split_id` with the given label counts."""
+    import hashlib
+
+    from deepfake_pipeline.formats.score_files import write_score_file
+    from deepfake_pipeline.formats.step3_run import BaselineRun
+    run = tmp_path / "baseline"
+    (run / "scores").mkdir(parents=True)
+    write_score_file(run / "scores" / f"{split_id}.txt", utt_ids, np.linspace(-1, 1, len(utt_ids)))
+    sha = hashlib.sha256((split_dir / "manifest.csv").read_bytes()).hexdigest()
+    return BaselineRun(
+        path=run, config={"features": {split_id: {"manifest_sha256": sha}}},
+        metrics={"tests": {split_id: {"n_bonafide": n_bonafide, "n_spoof": n_spoof,
+                                      "score_file": f"scores/{split_id}.txt"}}},
+        protocol="holdout", train="toy_train", dev="toy_dev", tests=[split_id], test_labels={split_id: split_id},
+        model_spec="random:base", model_tag="random-base", chosen_layers=[1], C_grid=(1.0,), select_by="auc",
+        seed=0, top_db=40.0, folds=None, inner_folds=None)
+
+
+def test_step_4_refuses_labels_whose_counts_differ_from_the_baseline(tmp_path):
+    """Belt and braces beside the manifest hash: even with the very manifest the baseline read,
+    labels that count other bona fide / spoof numbers than the baseline's are refused."""
+    from types import SimpleNamespace
+
+    from logreg_fixtures import balanced_design, make_split
+
+    from deepfake_pipeline.contrastive.experiment import _check_trials
+    labels, speakers = balanced_design(4, 7, seed=3)          # 12 bona fide, 16 spoof: unequal on purpose
+    split_dir = make_split(tmp_path / "interim", tmp_path / "processed", "toy_eval", labels, speakers)
+    utt_ids = [f"toy_eval_{i:04d}" for i in range(len(labels))]
+    n_bonafide, n_spoof = int(np.sum(labels == 0)), int(np.sum(labels == 1))      # counted here, not by the code
+    assert (n_bonafide, n_spoof) == (12, 16)
+    baseline = _baseline_run(tmp_path, "toy_eval", split_dir, utt_ids, n_bonafide, n_spoof)
+
+    def split(split_labels):
+        return {"toy_eval": SimpleNamespace(split_dir=split_dir, labels=split_labels, utt_ids=np.array(utt_ids))}
+
+    aligned = _check_trials(baseline, split(labels))
+    assert aligned["toy_eval"].tolist() == pytest.approx(np.linspace(-1, 1, len(labels)).tolist())
+    for flip in (int(np.flatnonzero(labels == 0)[0]), int(np.flatnonzero(labels == 1)[0])):
+        changed = labels.copy()
+        changed[flip] = 1 - changed[flip]
+        with pytest.raises(TrialMismatch, match="the labels differ"):
+            _check_trials(baseline, split(changed))
+    # the same counts in another order pass this check: the manifest hash is the check for that
+    assert "toy_eval" in _check_trials(baseline, split(labels[::-1].copy()))

@@ -3,6 +3,7 @@ of C and layer on dev only, cross-validation, and refusals of bad arguments."""
 
 import json
 import re
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
@@ -319,6 +320,73 @@ def test_score_new_clips_through_steps_1_and_2(tmp_path, dirs, capsys):
     assert main(["--score", str(clips[0]), str(new / "fake"), "--from-run", run, "--jobs", "1"]) == 0
     out3 = [line for line in capsys.readouterr().out.splitlines() if " score=" in line]
     assert sorted(line.split(" score=")[0] for line in out3) == sorted(str(p.resolve()) for p in clips[:2] + clips[3:])
+
+
+def _run_from_audio(tmp_path, dirs, model=None, per_split=10):
+    """Steps 1-3 on generated wav files, as a user would run them: a baseline fitted on spectral
+    features, or (with `model`) on layer 2 of that model's embeddings."""
+    from deepfake_pipeline.cli import features, preprocess
+    rows = []
+    for s, split in enumerate(("train", "dev", "eval")):
+        for i in range(per_split):
+            spoof = i % 2 == 1
+            path = _write_wav(tmp_path / "corpus" / split / f"{split}_{i}.wav", 100 * s + i, spoof)
+            rows.append({"path": str(path), "label": "spoof" if spoof else "bonafide", "split": split,
+                         "speaker": f"{split}_spk{i % 3}", "attack": "A01" if spoof else "-"})
+    pd.DataFrame(rows).to_csv(tmp_path / "corpus.csv", index=False)
+    assert preprocess.main(["--corpus", "csv", "--root", str(tmp_path / "corpus.csv"), "--name", "mine",
+                            "--interim-dir", str(dirs["interim"]), "--jobs", "1"]) == 0
+    what = ["--what", "embeddings", "--model", model] if model else ["--what", "spectral"]
+    assert features.main(["--splits", "mine_train", "mine_dev", "mine_eval", *what, "--jobs", "1",
+                          "--interim-dir", str(dirs["interim"]), "--processed-dir", str(dirs["processed"])]) == 0
+    fit = ["--features", "embeddings", "--model", model, "--layer", "2"] if model else ["--features", "spectral"]
+    assert main([*fit, "--train", "mine_train", "--dev", "mine_dev", "--test", "mine_eval",
+                 "--run", "fit", "--n-boot", "0", "--C-grid", "1", *_dir_args(dirs)]) == 0
+    return str(dirs["results"] / "fit")
+
+
+@pytest.mark.parametrize("kind", ["spectral", "embeddings"])
+def test_a_clip_scores_the_same_alone_and_in_folders_of_any_size(tmp_path, dirs, capsys, monkeypatch, kind,
+                                                                 tiny_wav2vec2_base):
+    """One clip, one score: `--score FILE` and the same clips inside folders of 1, 3 and 17 clips
+    print the same score lines, and the scores agree within the documented 1e-12 x max(1, |score|)
+    (baseline/logreg.py). Failed on AMD Zen 4 when scoring ran in float32 (2.917478 vs 2.917477)."""
+    from deepfake_pipeline.baseline import score_new
+    run = _run_from_audio(tmp_path, dirs, model=str(tiny_wav2vec2_base) if kind == "embeddings" else None)
+    capsys.readouterr()
+    clips = {f"clip_{i:02d}.wav": _write_wav(tmp_path / "clips" / f"clip_{i:02d}.wav", 900 + i, i % 2 == 1)
+             for i in range(17)}
+    # Nested folders: every clip of a smaller one is in the larger ones; unlabelled, or real/ + fake/.
+    inputs = {"alone": [clips["clip_00.wav"]]}
+    for size, labelled in ((1, False), (3, True), (17, False), (17, True)):
+        folder = tmp_path / f"folder_{size}_{'labelled' if labelled else 'unlabelled'}"
+        for i, (name, path) in enumerate(list(clips.items())[:size]):
+            sub = folder / ("fake" if i % 2 else "real") if labelled else folder
+            sub.mkdir(parents=True, exist_ok=True)
+            (sub / name).write_bytes(path.read_bytes())
+        inputs[folder.name] = [folder]
+
+    recorded = []                                    # the exact scores, in the order they are printed
+    real_score = score_new.score_with_model
+    monkeypatch.setattr(score_new, "score_with_model",
+                        lambda bundle, views: recorded.append(real_score(bundle, views)) or recorded[-1])
+    lines, scores = {}, {}                           # clip name -> {input: printed tail / exact score}
+    for name, paths in inputs.items():
+        recorded.clear()
+        assert main(["--score", *map(str, paths), "--from-run", run, "--jobs", "1"]) == 0
+        scored = [line for line in capsys.readouterr().out.splitlines() if " score=" in line]
+        exact = np.concatenate(recorded)
+        assert len(scored) == len(exact)
+        for line, score in zip(scored, exact):
+            path, tail = line.split(" score=")
+            lines.setdefault(Path(path).name, {})[name] = tail
+            scores.setdefault(Path(path).name, {})[name] = score
+    assert len(lines["clip_00.wav"]) == len(inputs) and len(lines["clip_16.wav"]) == 2
+    for clip in clips:
+        assert len(set(lines[clip].values())) == 1, f"{clip} printed differently: {lines[clip]}"
+        values = np.array(list(scores[clip].values()))
+        spread = values.max() - values.min()
+        assert spread <= 1e-12 * max(1.0, np.abs(values).max()), f"{clip}: {scores[clip]}"
 
 
 def test_score_refuses_without_a_run(tmp_path, capsys):

@@ -3,6 +3,7 @@ cluster shards that merge (or refuse to)."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from audio_factory import write_asvspoof_layout
+from write_watch import RenameOnlyWatch
 
 from deepfake_pipeline.cli.features import main as features
 from deepfake_pipeline.cli.preprocess import main as preprocess
@@ -64,9 +66,12 @@ def test_embeddings_match_single_clip_computation_and_carry_metadata(interim, tm
     store = WaveStore(interim / SPLIT)
     loaded = load_model(model)
     assert vectors.shape == (len(store), loaded.num_layers, loaded.dim)
-    for i in (0, 7, len(store) - 1):  # each clip alone: batching in the driver changed nothing
+    for i in (0, 7, len(store) - 1):
         alone = embed_waveforms(loaded, [store.waveform(i)])[0]
-        np.testing.assert_allclose(vectors[i], alone, atol=1e-4)
+        np.testing.assert_allclose(vectors[i], alone, atol=1e-4)    # padded batches: within 1e-4
+        # on CPU the driver runs one clip per pass: the very bits of the clip alone, whatever
+        # clips share its part (the promise `eval_logreg.py --score` relies on)
+        np.testing.assert_array_equal(vectors[i], embed_waveforms(loaded, [store.waveform(i)], batch_seconds=0)[0])
     assert meta["untrained"] is False and meta["model"] == model and meta["pooling"] == "mean"
     assert meta["layers"] == list(range(loaded.num_layers)) and meta["dtype"] == "float32"
     assert meta["num_clips"] == len(store) and meta["split_id"] == SPLIT
@@ -184,3 +189,33 @@ def test_parts_made_with_other_settings_are_refused(interim, tmp_path, capsys):
     assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny",
                           "--shard", "2/2", "--dtype", "float32")) == 2
     assert "different settings (dtype)" in capsys.readouterr().err
+
+
+def test_every_part_appears_by_a_rename_never_written_in_place(interim, tmp_path, monkeypatch):
+    """Spectral and embedding parts must be written to temporaries and renamed: a kill during an
+    in-place write would leave a half-written part that the rerun takes as done."""
+    watch = RenameOnlyWatch(monkeypatch, tmp_path)
+    assert features(_args(interim, tmp_path, "--model", "random:tiny", "--layers", "0", "1")) == 0
+    assert watch.finish() == []
+    assert len(watch.renamed_matching("spectral.parts/part_*.csv")) == 3
+    assert len(watch.renamed_matching("random-tiny.parts/part_*.npy")) == 3
+    assert (tmp_path / SPLIT / "spectral.csv").is_file() and (tmp_path / SPLIT / "embeddings" / "random-tiny.npy").is_file()
+
+
+@pytest.mark.parametrize("what", ["spectral", "embeddings"])
+def test_parts_made_from_another_manifest_are_refused(interim, tmp_path, capsys, what):
+    """Job 1 of 2 made its parts; then the manifest changed (here one clip's speaker, so the
+    parts still line up in number and shape). Job 2 must not join its parts to those."""
+    copy = tmp_path / "interim"
+    shutil.copytree(interim / SPLIT, copy / SPLIT)
+    args = ["--what", what, "--model", "random:tiny", "--layers", "0"]
+    assert features(_args(copy, tmp_path / "processed", *args, "--shard", "1/2")) == 0
+    manifest_path = copy / SPLIT / "manifest.csv"
+    manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
+    manifest.loc[0, "speaker"] = manifest.loc[0, "speaker"] + "_other"
+    manifest.to_csv(manifest_path, index=False)
+    capsys.readouterr()
+    assert features(_args(copy, tmp_path / "processed", *args, "--shard", "2/2")) == 2
+    assert "different settings (manifest_sha256)" in capsys.readouterr().err
+    out = tmp_path / "processed" / SPLIT
+    assert not (out / "spectral.csv").exists() and not (out / "embeddings" / "random-tiny.npy").exists()

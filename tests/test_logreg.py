@@ -95,3 +95,46 @@ def test_cv_groups_refuses_unknown_or_too_few_speakers():
 def test_fit_refuses_one_class():
     with pytest.raises(logreg.ProtocolError, match="only spoof"):
         logreg.fit(np.zeros((4, 2)), np.ones(4, dtype=int), 1.0)
+
+
+# ------------------------------------------------------------ one clip, one score
+
+# The promise (baseline/logreg.py, README step 3 "One clip, one score"): a row's score is the
+# same whether it is scored alone or among any other rows, within 1e-12 relative to max(1, |score|).
+SCORE_RTOL = 1e-12
+BATCH_SIZES = (1, 2, 3, 5, 8, 17, 64, 257)
+
+
+def _stored_features(n, dim, seed):
+    """float32 features as step 2 stores them: large offsets and scales on some columns (like the
+    spectral centroid in Hz, or Wav2Vec2's few huge dimensions), a class signal on others."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    scale = rng.choice([0.1, 1.0, 30.0, 1000.0], size=dim)
+    offset = rng.choice([0.0, 5.0, -300.0, 2000.0], size=dim)
+    x = offset + scale * rng.normal(size=(n, dim))
+    x[:, :3] += scale[:3] * 1.5 * (labels == 0)[:, None]
+    return x.astype(np.float32), labels
+
+
+@pytest.mark.parametrize("dim", [15, 768])
+def test_a_row_scores_the_same_alone_and_in_batches_of_any_size(dim):
+    """With float32 features the old scoring arithmetic ran in float32, and the matrix product's
+    summation order depends on how many rows go through at once (one row vs blocks of rows): the
+    same clip scored differently alone and in a folder (on AMD Zen 4: 2.917478 vs 2.917477)."""
+    x, labels = _stored_features(300, dim, seed=dim)
+    model, _ = logreg.fit(x, labels, 1.0)
+    alone = np.array([logreg.bonafide_scores(model, x[i:i + 1])[0] for i in range(len(x))])
+    assert metrics.roc_auc(labels, alone) > 0.7     # a real model, not a constant
+    allowed = SCORE_RTOL * np.maximum(1.0, np.abs(alone))
+    for size in BATCH_SIZES + (len(x),):
+        for start in (0, 1):                        # and the same rows at other positions of a batch
+            batched = np.full(len(x), np.nan)
+            for first in range(start, len(x), size):
+                batched[first:first + size] = logreg.bonafide_scores(model, x[first:first + size])
+            batched[:start] = alone[:start]
+            worst = np.max(np.abs(batched - alone) / allowed)
+            assert worst <= 1.0, f"batches of {size} (from row {start}): {worst:.3g} x the tolerance"
+    # fitting on the stored float32 features or on float64 copies of them is the same fit
+    model64, _ = logreg.fit(x.astype(np.float64), labels, 1.0)
+    np.testing.assert_array_equal(model64[-1].coef_, model[-1].coef_)

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from audio_factory import write_asvspoof_layout
+from audio_factory import write_asvspoof_layout, write_clip
+from write_watch import RenameOnlyWatch
 
 from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.common.faults import CRASH_ENV
@@ -84,3 +86,44 @@ def test_changed_inputs_are_refused_not_mixed(corpus, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert preprocess(args + ["--min-duration", "0.6", "--overwrite"]) == 0
     assert "too_short" in (tmp_path / SPLIT / "rejects.csv").read_text()
+
+
+def test_every_file_appears_by_a_rename_never_written_in_place(corpus, tmp_path, monkeypatch):
+    """A shard's samples and rows must be written to temporaries and renamed: a kill during an
+    in-place write would leave a half-written part that the rerun takes as done."""
+    root, reference = corpus
+    watch = RenameOnlyWatch(monkeypatch, tmp_path / "out")
+    assert preprocess(["--corpus", "asvspoof2019", "--root", str(root), "--splits", "dev",
+                       "--interim-dir", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    assert watch.finish() == []
+    assert len(watch.renamed_matching("waves/shard_*.npy")) == len(watch.renamed_matching("parts/shard_*.csv")) == 4
+    assert watch.checks > 8          # checked at every rename and between every write and its rename
+    assert _snapshot(tmp_path / "out" / SPLIT) == _snapshot(reference)
+
+
+@pytest.mark.parametrize("column,value", [("label", "bonafide"), ("speaker", "SPK_other"), ("attack", "A09"),
+                                          (None, None)])
+def test_a_rerun_with_one_label_speaker_or_attack_changed_is_refused(tmp_path, capsys, column, value):
+    """Same clips, same split, one field of one clip changed: the first run's shards were made
+    for other clip lists, so the rerun must refuse rather than mix (None: nothing changed, the
+    rerun is accepted)."""
+    rows = [{"path": str(write_clip(tmp_path / "audio" / f"c{i}.wav", seconds=0.5, seed=i)),
+             "label": "spoof" if i % 2 else "bonafide", "speaker": f"SPK{i % 2}", "attack": "A01" if i % 2 else "-"}
+            for i in range(4)]
+    listing = tmp_path / "clips.csv"
+    pd.DataFrame(rows).to_csv(listing, index=False)
+    args = ["--corpus", "csv", "--root", str(listing), "--name", "mine", "--interim-dir", str(tmp_path / "out"),
+            "--jobs", "1"]
+    assert preprocess(args) == 0
+    manifest = (tmp_path / "out" / "mine_all" / "manifest.csv").read_bytes()
+    capsys.readouterr()
+    if column is not None:
+        assert rows[1][column] != value
+        rows[1][column] = value
+    pd.DataFrame(rows).to_csv(listing, index=False)
+    if column is None:
+        assert preprocess(args) == 0
+    else:
+        assert preprocess(args) == 2
+        assert "different inputs" in capsys.readouterr().err
+    assert (tmp_path / "out" / "mine_all" / "manifest.csv").read_bytes() == manifest

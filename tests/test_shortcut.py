@@ -1,8 +1,11 @@
 """The silence-only shortcut check: per-clip silence lengths and their cache."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from logreg_fixtures import balanced_design, make_split
+from test_metrics import cluster_bootstrap_aucs, pairwise_auc, speaker_effect_systems
 
 from deepfake_pipeline.baseline.protocols import logreg, shortcut
 from deepfake_pipeline.evaluation import metrics
@@ -71,3 +74,55 @@ def test_silence_table_is_cached_and_recomputed_when_the_manifest_changes(tmp_pa
     manifest.write_text(manifest.read_text().replace("/audio/", "/moved/"))
     shortcut.silence_table(split_dir, tmp_path / "processed")
     assert len(calls) == len(y)
+
+
+# ------------------------------------------------------------ the WARNING and its condition
+
+WARNING = "WARNING: the model does not clearly beat the silence-only shortcut"
+
+
+def _shortcut_check(labels, speakers, silence_scores, model_scores):
+    from deepfake_pipeline.baseline.report import _shortcut, _shortcut_line
+    result = SimpleNamespace(split=SimpleNamespace(labels=labels, speakers=speakers), scores=model_scores,
+                             silence_scores=silence_scores, summary={"auc": pairwise_auc(labels, model_scores)})
+    entry = _shortcut(result, SimpleNamespace(top_db=40.0, n_boot=1000, seed=0))
+    return entry, _shortcut_line("toy_eval", entry)
+
+
+def _independent_interval(labels, speakers, silence_scores, model_scores):
+    silence, model = cluster_bootstrap_aucs(labels, [silence_scores, model_scores], speakers, 4000, seed=7)
+    return np.percentile(model - silence, [2.5, 97.5])
+
+
+def test_no_warning_when_the_model_clearly_beats_the_shortcut():
+    labels, speakers, _, _ = speaker_effect_systems(seed=3)
+    rng = np.random.default_rng(3)
+    silence = rng.normal(size=labels.size)                       # the shortcut knows nothing
+    model = 2.0 * (labels == 0) + rng.normal(size=labels.size)
+    lo, _ = _independent_interval(labels, speakers, silence, model)
+    assert lo > 0.2, "the construction must put the whole interval above 0"
+    entry, line = _shortcut_check(labels, speakers, silence, model)
+    assert entry["clearly_beaten"] is True and entry["model_minus_silence_auc_ci"][0] > 0
+    assert entry["model_minus_silence_auc"] == pytest.approx(
+        pairwise_auc(labels, model) - pairwise_auc(labels, silence), abs=1e-12)
+    assert WARNING not in line
+
+
+@pytest.mark.parametrize("case", ["gain within the noise", "no difference", "worse than the shortcut"])
+def test_warning_when_the_interval_does_not_lie_above_zero(case):
+    labels, speakers, scores_a, scores_b = speaker_effect_systems(seed=0)
+    if case == "gain within the noise":          # a positive difference whose interval reaches below 0
+        silence, model = scores_a, scores_b
+        lo, hi = _independent_interval(labels, speakers, silence, model)
+        assert pairwise_auc(labels, model) > pairwise_auc(labels, silence) and lo < -0.02 and hi > 0.02
+    elif case == "no difference":                # every resample's difference is exactly 0: lo == 0
+        silence, model = scores_a, scores_a.copy()
+    else:
+        rng = np.random.default_rng(4)
+        silence, model = scores_a + 2.0 * (labels == 0), rng.normal(size=labels.size)
+        assert _independent_interval(labels, speakers, silence, model)[1] < -0.2
+    entry, line = _shortcut_check(labels, speakers, silence, model)
+    assert entry["clearly_beaten"] is False
+    assert line.endswith(" -- " + WARNING)
+    if case == "no difference":
+        assert entry["model_minus_silence_auc_ci"] == [0.0, 0.0]

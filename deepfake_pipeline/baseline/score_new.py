@@ -4,6 +4,8 @@ the run was fitted with, and each gets one line on stdout:
 
     <path> score=<float> -> bonafide|spoof (threshold <t>: <where it was set>) [caveats]
 
+A clip's score does not depend on the other clips scored with it: features are computed clip by
+clip and scored in float64 (see baseline/logreg.py for the tolerance, 1e-12 relative).
 Rejected files are listed with their reason. When the clips carry labels (a folder with real/
 and fake/ subfolders, or a CSV with a label column) the closing ROC-AUC line follows too. The
 sub-steps' own progress lines go to stderr, so stdout holds only the results."""
@@ -81,9 +83,12 @@ def _feature_settings(bundle, jobs: int) -> FeatureSettings:
     if bundle["feature_spec"]["kind"] == "spectral":
         return FeatureSettings(what="spectral", jobs=jobs)
     meta = bundle["feature_meta"]
+    # One clip per forward pass (batch_seconds 0), stated here rather than left to the CPU
+    # default: a clip's embedding, hence its score, must not depend on the clips scored with it,
+    # and only unbatched passes give the same bits whatever the folder holds.
     return FeatureSettings(what="embeddings", model=str(meta["model"]), layers=tuple(bundle["layers"]),
                            dtype=str(meta.get("dtype", "float16")), precision=str(meta.get("precision", "float32")),
-                           jobs=jobs)
+                           batch_seconds=0.0, jobs=jobs)
 
 
 def _run_steps(clips: dict, bundle, interim, processed, jobs) -> list:

@@ -63,11 +63,13 @@ class ContrastiveModel(nn.Module):
         self.block = block
 
     def pooled(self, inputs) -> torch.Tensor:
-        device = self.head.mean.device
+        """The pooled input, on the model's device and in its dtype (float32 in training, float64
+        in `train.project`)."""
+        device, dtype = self.head.mean.device, self.head.mean.dtype
         if self.block is None:
-            return inputs.to(device)
+            return inputs.to(device=device, dtype=dtype)
         frames, frame_mask = inputs
-        return self.block(frames.to(device), frame_mask.to(device))
+        return self.block(frames.to(device=device, dtype=dtype), frame_mask.to(device))
 
     def forward(self, inputs) -> torch.Tensor:
         return self.head(self.pooled(inputs))

@@ -12,6 +12,11 @@ from deepfake_pipeline.formats.wavestore import WaveStore
 WHAT = ("spectral", "embeddings", "both")
 # Padded audio per forward pass when none is asked for: on CPU one clip per pass (no padding at
 # all, and as fast as batching there: bench/bench_embeddings.py); on a GPU batches pay.
+# One clip per pass also makes a clip's embedding the same bits whatever other clips are run
+# (what `eval_logreg.py --score` relies on, and it always runs so). In a batch, padding is masked
+# but the kernels' summation order follows the batch's shape: a clip's float32 embedding then
+# moves with its batch-mates by float32 rounding (~1e-6 relative; within 1e-4 tested), which the
+# float16 storage can turn into one float16 step on a few dimensions.
 CPU_BATCH_SECONDS = 0.0
 GPU_BATCH_SECONDS = 32.0
 
