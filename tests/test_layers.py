@@ -127,3 +127,15 @@ def test_the_checker_sees_a_planted_upward_import(tmp_path, monkeypatch):
         assert "import cycles" in str(error)
     else:
         raise AssertionError("the cycle was not reported")
+
+
+def test_default_paths_anchor_on_the_repository_root():
+    """Every default path derives from REPO_ROOT: moving formats/paths.py a level down once sent
+    the demo's data and results into the package folder."""
+    from deepfake_pipeline.formats import paths
+
+    root = PACKAGE.parent
+    assert paths.REPO_ROOT == root
+    assert all((root / script).is_file() for script in ("preprocess_datasets.py", "features.py", "eval_logreg.py",
+                                                        "train_contrastive.py"))
+    assert paths.INTERIM_DIR == root / "data" / "interim" and paths.RESULTS_DIR == root / "results"
