@@ -58,3 +58,37 @@ def test_a_wrong_thread_count_stops_at_once(capsys):
 
     assert main(["--features", "spectral", "--cv", "x", "--threads", "0"]) == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+def test_a_run_replays_from_its_config_and_says_what_differs(tmp_path, capsys):
+    """--config results/<run>/config.json reruns step 3 with the recorded arguments (to a new run
+    folder) and gives the same numbers; what differs from the recorded run is printed."""
+    import json
+
+    from logreg_fixtures import balanced_design, informative, make_split
+
+    from deepfake_pipeline.cli.eval_logreg import main
+
+    dirs = [tmp_path / "interim", tmp_path / "processed", tmp_path / "results"]
+    for i, split in enumerate(("train", "dev", "eval")):
+        labels, speakers = balanced_design(6, 8, seed=i)
+        make_split(dirs[0], dirs[1], f"toy_{split}", labels, speakers, seed=i,
+                   spectral=informative(labels, 15, [0, 3], seed=10 + i))
+    assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+                 "--run", "first", "--n-boot", "30", "--C-grid", "0.1", "1", "--seed", "3",
+                 "--interim-dir", str(dirs[0]), "--processed-dir", str(dirs[1]), "--results-dir", str(dirs[2])]) == 0
+    first = capsys.readouterr().out
+    config = dirs[2] / "first" / "config.json"
+    recorded = json.loads(config.read_text())
+    recorded["versions"]["scikit-learn"] = "0.0.1"  # as if recorded with another version
+    config.write_text(json.dumps(recorded))
+    assert main(["--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    assert "scikit-learn 0.0.1 -> " in captured.err
+    replayed = sorted(p.name for p in dirs[2].iterdir())
+    assert replayed == ["first", "logreg_spectral_toy_train_to_toy_eval"]
+    replay_config = json.loads((dirs[2] / replayed[1] / "config.json").read_text())["args"]
+    for key in ("train", "dev", "test", "C_grid", "n_boot", "seed", "features"):
+        assert replay_config[key] == recorded["args"][key], key
+    closing = [line for line in first.splitlines() if line.startswith("ROC-AUC")]
+    assert closing == [line for line in captured.out.splitlines() if line.startswith("ROC-AUC")]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, SELECTION_CRITERIA
-from deepfake_pipeline.cli.common import add_run_paths, add_threads, limited_threads, parse_or_refuse
+from deepfake_pipeline.cli.common import add_config, add_run_paths, add_threads, limited_threads, parse_or_refuse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_paths(parser, overwrite_help="replace an existing --run of the same name")
     add_threads(parser)
+    add_config(parser)
     return parser
 
 

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from deepfake_pipeline.cli.common import add_run_paths, add_threads, limited_threads, parse_or_refuse
+from deepfake_pipeline.cli.common import add_config, add_run_paths, add_threads, limited_threads, parse_or_refuse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_paths(parser, overwrite_help="replace an existing --run and its checkpoints")
     add_threads(parser)
+    add_config(parser)
     return parser
 
 
