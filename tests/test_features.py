@@ -219,3 +219,21 @@ def test_parts_made_from_another_manifest_are_refused(interim, tmp_path, capsys,
     assert "different settings (manifest_sha256)" in capsys.readouterr().err
     out = tmp_path / "processed" / SPLIT
     assert not (out / "spectral.csv").exists() and not (out / "embeddings" / "random-tiny.npy").exists()
+
+
+def test_a_cpu_with_native_bf16_is_told_its_measured_speed_up(interim, tmp_path, capsys, monkeypatch):
+    """Where bf16 runs natively, features.py says so at start with a speed-up measured on the
+    run's own first clips, and points to the downstream check; float32 stays what it computes.
+    (Only the message is checked: the ratio is a measurement, never asserted.)"""
+    from deepfake_pipeline.features import ssl_loading
+
+    monkeypatch.setattr(ssl_loading, "native_bf16_support", lambda device: (True, "test CPU has avx512_bf16"))
+    assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny")) == 0
+    err = capsys.readouterr().err
+    assert "this CPU runs bfloat16 natively (test CPU has avx512_bf16)" in err
+    assert "bench/bf16_downstream.py" in err and "float32 stays the default" in err
+    meta = json.loads((tmp_path / SPLIT / "embeddings" / "random-tiny.json").read_text())
+    assert meta["precision"] == "float32"
+    monkeypatch.setattr(ssl_loading, "native_bf16_support", lambda device: (False, "no bf16"))
+    assert features(_args(interim, tmp_path / "other", "--what", "embeddings", "--model", "random:tiny")) == 0
+    assert "bfloat16 natively" not in capsys.readouterr().err
