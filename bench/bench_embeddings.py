@@ -97,17 +97,42 @@ class PeakRSS:
         self.peak_bytes = max(self.peak_bytes, self._rss())
 
 
-def matmul_peak_gflops(dtype: torch.dtype, seconds: float = 1.5) -> float:
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def matmul_peak_gflops(dtype: torch.dtype, seconds: float = 1.5, device: str = "cpu") -> float:
     best = 0.0
-    for n in (1024, 2048):
-        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    sizes = (1024, 2048) if device == "cpu" else (4096, 8192)
+    for n in sizes:
+        a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
         a @ b
+        synchronize(device)
         start, runs = time.perf_counter(), 0
         while time.perf_counter() - start < seconds / 2:
             a @ b
             runs += 1
+            synchronize(device)
         best = max(best, 2 * n**3 * runs / (time.perf_counter() - start) / 1e9)
     return best
+
+
+class PeakProbe:
+    """The matmul peak, measured as the best of short tries taken between the ways' units: one
+    busy moment during a single measurement made "% of peak" exceed 100%."""
+
+    def __init__(self, device: str, every_units: int):
+        self.device, self.every_units, self.units = device, max(1, every_units), 0
+        self.peaks = {name: matmul_peak_gflops(getattr(torch, name), 0.6, device) for name in ("float32", "bfloat16")}
+        self.tries = 1
+
+    def after_unit(self) -> None:
+        self.units += 1
+        if self.units % self.every_units == 0:
+            for name in self.peaks:
+                self.peaks[name] = max(self.peaks[name], matmul_peak_gflops(getattr(torch, name), 0.3, self.device))
+            self.tries += 1
 
 
 class FlopCounter:
@@ -139,8 +164,8 @@ def naive_embed(loaded, clips: list[np.ndarray]) -> np.ndarray:
         batch[row, : len(clip)] = clip
     batch = (batch - batch.mean(1, keepdims=True)) / np.sqrt(batch.var(1, keepdims=True) + 1e-7)
     with torch.no_grad():
-        hidden_states = loaded.model(torch.from_numpy(batch), output_hidden_states=True).hidden_states
-    return torch.stack(hidden_states, dim=1).mean(dim=2).numpy()
+        hidden_states = loaded.model(torch.from_numpy(batch).to(loaded.device), output_hidden_states=True).hidden_states
+    return torch.stack(hidden_states, dim=1).mean(dim=2).float().cpu().numpy()
 
 
 @dataclass
@@ -170,11 +195,11 @@ def print_layer_differences(label: str, relative: np.ndarray) -> None:
         print("    " + "   ".join(cells[start : start + 6]))
 
 
-def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) -> None:
+def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     audio_seconds = sum(len(c) for c in clips) / SAMPLE_RATE
     print(f"\n=== random:{arch} (UNTRAINED weights: speed and numerics only) ===")
     start = time.perf_counter()
-    loaded = load_model(f"random:{arch}")
+    loaded = load_model(f"random:{arch}", device=args.device)
     print(f"built in {time.perf_counter() - start:.1f} s: {loaded.arch}, {loaded.num_layers} hidden states x {loaded.dim}")
     count_flops = FlopCounter(loaded.model)
     useful_flops = sum(count_flops(1, len(c)) for c in clips)
@@ -190,7 +215,7 @@ def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) 
         f"a call of {len(call_lengths)} clips (the driver's) executes {call_executed / call_useful:.3f}x the useful FLOPs"
     )
 
-    native_bf16, bf16_reason = native_bf16_support(torch.device("cpu"))
+    native_bf16, bf16_reason = native_bf16_support(torch.device(args.device))
     bf16_clips = clips
     if not native_bf16:
         # emulated bf16 is several times slower than float32: time it on a short subset
@@ -204,7 +229,8 @@ def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) 
     def bf16_model(mode):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return load_model(f"random:{arch}", precision="bfloat16", bf16_mode=mode, allow_emulated_bf16=True)
+            return load_model(f"random:{arch}", device=args.device, precision="bfloat16", bf16_mode=mode,
+                              allow_emulated_bf16=True)
 
     def embed_with(model, attention="sdpa"):
         def run(unit_clips):
@@ -238,7 +264,9 @@ def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) 
 
     # The ways take turns unit by unit (the one furthest behind in audio goes next) and each
     # unit keeps its fastest repeat, so a burst of other work on the machine slows no way in
-    # particular and timings measure the code rather than the neighbours.
+    # particular and timings measure the code rather than the neighbours. The matmul peak is
+    # probed between units too, and its best try kept.
+    probe = PeakProbe(args.device, sum(len(w.units) for w in ways) // 8)
     for _ in range(args.repeats):
         progress = {way.name: 0 for way in ways}
         done_audio = {way.name: 0.0 for way in ways}
@@ -252,9 +280,12 @@ def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) 
             unit = way.units[position]
             unit_clips = [clips[way.clip_indices[k]] for k in unit]
             with PeakRSS() as memory:
+                synchronize(args.device)
                 start = time.perf_counter()
                 embeddings = way.run(unit_clips)
+                synchronize(args.device)
                 elapsed = time.perf_counter() - start
+            probe.after_unit()
             if way.output is None:
                 way.output = np.empty((len(way.clip_indices),) + embeddings.shape[1:], dtype=np.float32)
             way.output[unit] = embeddings
@@ -280,7 +311,7 @@ def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) 
                 gflops=way_useful / elapsed / 1e9,
                 executed=executed / elapsed / 1e9,
                 waste=executed / way_useful,
-                peak=peaks[way.peak_key],
+                peak=probe.peaks[way.peak_key],
                 rss=way.peak_rss / 2**20,
             )
         )
@@ -297,6 +328,8 @@ def run_arch(arch: str, clips: list[np.ndarray], args, peaks: dict[str, float]) 
             f"{row['gflops']:>12.1f}{100 * row['gflops'] / row['peak']:>6.0f}%{row['executed']:>10.1f}"
             f"{row['waste']:>12.2f}{row['rss']:>12.0f}{LA_DEV_AUDIO_SECONDS / row['rate'] / 3600:>9.2f}"
         )
+    print(f"  matmul peak, best of {probe.tries} tries between the units: float32 {probe.peaks['float32']:.0f}, "
+          f"bfloat16 {probe.peaks['bfloat16']:.0f} GFLOP/s")
     print(f"  (% peak: useful GFLOP/s over the measured matmul peak of the precision used; "
           f"LA dev h: projected hours for ASVspoof 2019 LA dev, {LA_DEV_CLIPS} clips, ~{LA_DEV_AUDIO_SECONDS:.0f} audio-s)")
 
@@ -321,6 +354,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=1, help="timed rounds, each unit's fastest kept (default 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -332,18 +366,13 @@ def main(argv=None) -> int:
         f"torch {torch.__version__} with {torch.get_num_threads()} threads, "
         f"load average before: {os.getloadavg()[0]:.2f}"
     )
-    peaks = {"float32": matmul_peak_gflops(torch.float32), "bfloat16": matmul_peak_gflops(torch.bfloat16)}
-    native, reason = native_bf16_support(torch.device("cpu"))
-    print(
-        f"matmul peak: float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s "
-        f"({'native' if native else 'emulated'}: {reason})"
-    )
+    native, reason = native_bf16_support(torch.device(args.device))
+    print(f"device {args.device}; bf16 {'native' if native else 'emulated'}: {reason}")
+    if args.device.startswith("cuda"):
+        print(f"GPU {torch.cuda.get_device_name()}")
     clips = generate_clips(args.audio_seconds, args.seed)
     for arch in args.arch:
-        run_arch(arch, clips, args, peaks)
-        # re-measured so a burst of other work during the first measurement does not flatter
-        # the fractions of peak of the next arch
-        peaks = {dtype: max(peaks[dtype], matmul_peak_gflops(getattr(torch, dtype))) for dtype in peaks}
+        run_arch(arch, clips, args)
     print(f"\nload average after: {os.getloadavg()[0]:.2f} (above the core count means other work competed for the CPU)")
     return 0
 
