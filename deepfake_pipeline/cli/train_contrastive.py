@@ -118,6 +118,14 @@ def _make_deterministic(device: str) -> None:
 
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # The fused attention kernels have no deterministic backward pass (torch warned so on an
+        # H200): the plain math kernel makes runs and resumed runs repeat exactly.
+        torch.backends.cuda.enable_flash_sdp(False)
+        torch.backends.cuda.enable_mem_efficient_sdp(False)
+        torch.backends.cuda.enable_math_sdp(True)
+        # TF32 convolutions and matrix products moved pooled embeddings by 2e-4 on cuda.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
 
 def main(argv=None) -> int:
