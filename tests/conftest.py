@@ -1,8 +1,28 @@
 """Fixtures shared by several test files. Topic-specific helpers live in the test files."""
 
+import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# A numba disk cache of this session's own, set before anything imports numba (librosa does, on
+# first use). librosa's kernels are cached with cache=True, by default in __pycache__ beside
+# librosa's files, which every checkout sharing one virtual environment shares too; numba fills
+# that cache unsafely when several processes compile at once (see
+# deepfake_pipeline/common/numba_cache.py), and a cache broken that way crashes every later
+# process with a segmentation fault (seen here in librosa.feature.zero_crossing_rate while
+# several test runs shared one venv). The subprocesses and workers the tests start inherit it.
+assert "numba" not in sys.modules, "numba was imported before conftest could set NUMBA_CACHE_DIR"
+NUMBA_CACHE_DIR = tempfile.mkdtemp(prefix="pytest-numba-cache-")
+os.environ["NUMBA_CACHE_DIR"] = NUMBA_CACHE_DIR
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(NUMBA_CACHE_DIR, ignore_errors=True)
+
 
 try:
     import torch
