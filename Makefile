@@ -24,7 +24,7 @@ LOCK_FLAGS ?=
 COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe \
 	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 
-.PHONY: demo test venv bench lock
+.PHONY: demo test venv bench lock mutate
 
 venv: $(STAMP)
 
@@ -44,6 +44,7 @@ lock:
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet $(LOCK_PIP) $(PIP_TOOLS)
 	$(COMPILE) --output-file requirements.txt requirements.in
+	$(COMPILE) --output-file requirements-mutate.txt requirements-mutate.in
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -65,3 +66,17 @@ bench: $(STAMP)
 	$(PY) bench/bench_embeddings.py
 	$(PY) bench/bench_unfreeze_cache.py
 	$(PY) bench/bench_metrics.py
+
+# Mutation testing (docs/mutation.md): not part of `make test` or CI. mutmut comes from its own
+# lock, compiled against the main one, and only this target installs it.
+MUTATE_STAMP := $(VENV)/.installed-mutate
+# e.g. make mutate MODULES=deepfake_pipeline/evaluation/metrics.py (default: every module)
+MODULES ?=
+
+$(MUTATE_STAMP): $(STAMP) requirements-mutate.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-mutate.txt
+	$(PY) -m pip check
+	touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	$(PY) tools/mutate.py $(MODULES)
