@@ -1,6 +1,8 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
-# Both build .venv from requirements.txt once; the stamp file skips the install on later runs
-# until requirements.txt changes.
+# Both build .venv from the lock requirements.txt once; the stamp file skips the install on later
+# runs until requirements.txt changes, and then .venv is rebuilt from scratch so that it holds
+# exactly what the lock names. The lock is compiled from requirements.in by `make lock`
+# (README, "Updating the pinned environment"); installing needs only pip and the lock.
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,15 +15,36 @@ DEMO_ROOT := data/raw/demo
 DEMO_LA := demo_asvspoof2019
 DEMO_FAV := demo_fakeavceleb
 
-.PHONY: demo test venv bench
+# pip-compile (pip-tools) and the pip it runs on, in a throwaway venv used only by `make lock`.
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_PIP := pip==26.3
+# Extra pip-compile options, e.g. LOCK_FLAGS=--upgrade or LOCK_FLAGS="--upgrade-package numpy".
+LOCK_FLAGS ?=
+COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
+
+.PHONY: demo test venv bench lock mutate
 
 venv: $(STAMP)
 
+# --no-deps: the lock is the whole environment; a package it forgot fails `pip check` instead of
+# being pulled in unpinned (a CUDA torch would fail there too, on its missing nvidia-* packages).
 $(STAMP): requirements.txt
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps "$$(grep -E '^pip==' requirements.txt)"
+	$(PY) -m pip install --quiet --no-deps -r requirements.txt
+	$(PY) -m pip check
 	touch $(STAMP)
+
+# Regenerates the locks from the .in files; keeps every existing pin that the .in files still
+# allow unless LOCK_FLAGS says otherwise. Run on Linux x86_64 with CPython 3.11, like CI.
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet $(LOCK_PIP) $(PIP_TOOLS)
+	$(COMPILE) --output-file requirements.txt requirements.in
+	$(COMPILE) --output-file requirements-mutate.txt requirements-mutate.in
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -43,3 +66,17 @@ bench: $(STAMP)
 	$(PY) bench/bench_embeddings.py
 	$(PY) bench/bench_unfreeze_cache.py
 	$(PY) bench/bench_metrics.py
+
+# Mutation testing (docs/mutation.md): not part of `make test` or CI. mutmut comes from its own
+# lock, compiled against the main one, and only this target installs it.
+MUTATE_STAMP := $(VENV)/.installed-mutate
+# e.g. make mutate MODULES=deepfake_pipeline/evaluation/metrics.py (default: every module)
+MODULES ?=
+
+$(MUTATE_STAMP): $(STAMP) requirements-mutate.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-mutate.txt
+	$(PY) -m pip check
+	touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	$(PY) tools/mutate.py $(MODULES)

@@ -1,8 +1,34 @@
 """Fixtures shared by several test files. Topic-specific helpers live in the test files."""
 
+import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# A numba disk cache of this session's own, set before anything imports numba (librosa does, on
+# first use). librosa's kernels are cached with cache=True, by default in __pycache__ beside
+# librosa's files, which every checkout sharing one virtual environment shares too; numba fills
+# that cache unsafely when several processes compile at once (see
+# deepfake_pipeline/common/numba_cache.py), and a cache broken that way crashes every later
+# process with a segmentation fault (seen here in librosa.feature.zero_crossing_rate while
+# several test runs shared one venv). The subprocesses and workers the tests start inherit it.
+# TESTS_NUMBA_CACHE_DIR names a folder to use instead, kept afterwards: tools/mutate.py gives
+# each mutation run one, filled once by mutmut's first plain test run before the parallel
+# mutants start (the mutants are pytest sessions forked from one process, which must neither
+# make a cold cache each nor delete one the others use).
+assert "numba" not in sys.modules, "numba was imported before conftest could set NUMBA_CACHE_DIR"
+NUMBA_CACHE_DIR = os.environ.get("TESTS_NUMBA_CACHE_DIR") or tempfile.mkdtemp(prefix="pytest-numba-cache-")
+os.environ["NUMBA_CACHE_DIR"] = NUMBA_CACHE_DIR
+_REMOVE_CACHE_IN_PID = None if os.environ.get("TESTS_NUMBA_CACHE_DIR") else os.getpid()
+
+
+def pytest_unconfigure(config):
+    if os.getpid() == _REMOVE_CACHE_IN_PID:
+        shutil.rmtree(NUMBA_CACHE_DIR, ignore_errors=True)
+
 
 try:
     import torch

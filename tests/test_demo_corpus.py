@@ -16,8 +16,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from deepfake_pipeline.common.numba_cache import warm_before_workers
 from deepfake_pipeline.demo import corpus as demo_corpus
 from deepfake_pipeline.demo.asvspoof import render_clip
+from deepfake_pipeline.demo.attacks import warm_numba_kernels
 from deepfake_pipeline.demo.corpus import (
     DEFAULT_SIZES,
     MARKER_NAME,
@@ -95,6 +97,7 @@ def clip_table():
     """Per protocol clip of train and eval at the medium sizes, rendered exactly as the writer
     renders it: label, duration, silences and level, mean MFCCs, peak."""
     clips = [c for c in plan_asvspoof(0, MEDIUM_SIZES) if c.in_protocol and c.split != "dev"]
+    warm_before_workers(warm_numba_kernels)  # as the writer does: workers only read numba's cache
     return Parallel(n_jobs=2)(delayed(_clip_features)(clip, 0) for clip in clips)
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import soundfile as sf
 from joblib import Parallel, delayed
 
-from deepfake_pipeline.demo.attacks import synthesize_clip
+from deepfake_pipeline.common.numba_cache import warm_before_workers
+from deepfake_pipeline.demo.attacks import synthesize_clip, warm_numba_kernels
 from deepfake_pipeline.demo.speech import SAMPLE_RATE, Voice, random_voice
 
 # split -> (bona fide clips, spoofed clips): about a third bona fide, and small enough that the
@@ -189,6 +190,7 @@ def write_asvspoof(root: Path, plan: list[PlannedClip], seed: int, jobs: int = 1
     """Render every planned clip and write the flac files and protocols under ``root``; return
     counts per split."""
     la = root / "LA"
+    warm_before_workers(warm_numba_kernels)  # workers then only read numba's cache
     audio = Parallel(n_jobs=jobs)(delayed(render_clip)(clip, seed) for clip in plan)
     for clip, samples in zip(plan, audio):
         folder = la / f"ASVspoof2019_LA_{clip.split}" / "flac"

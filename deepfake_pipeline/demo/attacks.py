@@ -17,7 +17,7 @@ import librosa
 import numpy as np
 from scipy import ndimage, signal
 
-from deepfake_pipeline.demo.speech import SAMPLE_RATE, Voice, bandpass_sos, synthesize_utterance
+from deepfake_pipeline.demo.speech import SAMPLE_RATE, Voice, bandpass_sos, random_voice, synthesize_utterance
 
 Attack = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -202,3 +202,12 @@ def synthesize_clip(
     if peak > 0.99:  # never clip; the level ranges make this rare for either class
         clip *= 0.99 / peak
     return to_pcm16(clip)
+
+
+def warm_numba_kernels() -> None:
+    """Compile (or load from numba's disk cache) every librosa kernel that rendering a clip
+    reaches, by rendering a short clip of each class in this process: the same calls with the
+    same dtypes as the corpus writers' workers make. See deepfake_pipeline/common/numba_cache.py."""
+    voice = random_voice(np.random.default_rng(0))
+    for attack in ("-", *ATTACKS):
+        synthesize_clip(voice, attack, 1.0, 0.05, 0.05, level_dbfs=-26.0, noise_dbfs=-70.0, seed=0)

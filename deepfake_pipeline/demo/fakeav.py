@@ -22,8 +22,9 @@ import librosa
 import numpy as np
 from joblib import Parallel, delayed
 
+from deepfake_pipeline.common.numba_cache import warm_before_workers
 from deepfake_pipeline.demo.asvspoof import LEVEL_DBFS, NOISE_DBFS
-from deepfake_pipeline.demo.attacks import ATTACKS, synthesize_clip
+from deepfake_pipeline.demo.attacks import ATTACKS, synthesize_clip, warm_numba_kernels
 from deepfake_pipeline.demo.speech import SAMPLE_RATE, random_voice
 
 # rtvc's cloned voice comes from a mel-spectrogram model: the demo's A02 stands in for it.
@@ -200,6 +201,7 @@ def write_fakeav(root: Path, seed: int, identities: int, jobs: int = 1) -> dict:
     distinct = {}
     for video in plan:
         distinct.setdefault((video.identity.name, video.audio_seed, video.attack), video)
+    warm_before_workers(warm_numba_kernels)  # workers then only read numba's cache
     rendered = dict(zip(distinct, Parallel(n_jobs=jobs)(delayed(_audio)(v) for v in distinct.values())))
     Parallel(n_jobs=jobs)(
         delayed(_write_video)(root, v, rendered[(v.identity.name, v.audio_seed, v.attack)]) for v in plan

@@ -20,8 +20,9 @@ from joblib import Parallel, delayed
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
+from deepfake_pipeline.common.numba_cache import warm_before_workers
 from deepfake_pipeline.common.progress import Progress, note
-from deepfake_pipeline.features.spectral import spectral_features
+from deepfake_pipeline.features.spectral import spectral_features, warm_numba_kernels
 from deepfake_pipeline.formats.feature_files import (
     FEATURE_COLUMNS,
     FeatureError,
@@ -134,6 +135,8 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
         p, store.split_dir, int(manifest["shard"].iloc[parts[p][0]]),
         manifest["offset"].to_numpy()[parts[p]], manifest["num_samples"].to_numpy()[parts[p]])
         for p in mine)
+    if mine:
+        warm_before_workers(warm_numba_kernels)  # workers then only read numba's cache
     for p, values in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
         if not np.isfinite(values).all():
             raise FeatureError(f"non-finite spectral values in part {p} of {store.split_id}: refusing to write")

@@ -120,6 +120,13 @@ def spectral_features(waveform: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray
     return np.concatenate(([centroid.mean(), entropy.mean()], mfcc_means)).astype(np.float64)
 
 
+def warm_numba_kernels() -> None:
+    """Compile (or load from numba's disk cache) every librosa kernel that ``spectral_features``
+    reaches, by running it once in this process on a short float32 clip like those step 2's
+    workers pass. See deepfake_pipeline/common/numba_cache.py."""
+    spectral_features(np.sin(np.arange(2 * N_FFT, dtype=np.float32) * np.float32(0.05)))
+
+
 def spectral_features_reference(waveform: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     """The same 15 numbers from the plain, independent librosa calls (each computes its own STFT),
     reduced the same way; the naive path that the test and the benchmark compare against.
