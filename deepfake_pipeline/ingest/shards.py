@@ -87,6 +87,7 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
             row.update(status="rejected", reason=rejected.reason, detail=rejected.detail)
             rows.append(row)
             continue
+        clip.samples = np.clip(np.rint(clip.samples * 32768.0), -32768, 32767).astype(np.int16)
         row.update(status="ok", reason="", detail="",
                    duration_s=round(clip.duration_s, 4), orig_sr=clip.orig_sr,
                    num_samples=len(clip.samples), shard=shard, offset=offset,
