@@ -26,10 +26,11 @@ from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_manifest, write_rejects
 from deepfake_pipeline.formats.paths import split_id as make_split_id
-from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, read_info, shard_path, write_info
+from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, STORE_DTYPE, read_info, write_info, write_shard
 from deepfake_pipeline.ingest.decode import DEFAULT_MIN_DURATION_S, RejectedClip, load_clip
 
-PLAN_VERSION = 1
+# 2: float32 store (1 wrote int16).
+PLAN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,6 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
             row.update(status="rejected", reason=rejected.reason, detail=rejected.detail)
             rows.append(row)
             continue
-        clip.samples = np.clip(np.rint(clip.samples * 32768.0), -32768, 32767).astype(np.int16)
         row.update(status="ok", reason="", detail="",
                    duration_s=round(clip.duration_s, 4), orig_sr=clip.orig_sr,
                    num_samples=len(clip.samples), shard=shard, offset=offset,
@@ -97,8 +97,8 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
         offset += len(clip.samples)
         audio_s += clip.duration_s
 
-    samples = np.concatenate(arrays) if arrays else np.zeros(0, np.int16)
-    atomic.save_npy(shard_path(split_dir, shard), samples, on_written=crash_event)
+    samples = np.concatenate(arrays) if arrays else np.zeros(0, STORE_DTYPE)
+    write_shard(split_dir, shard, samples, on_written=crash_event)
     crash_event()
     table = pd.DataFrame(rows)
     for column in ("orig_sr", "num_samples", "shard", "offset"):
@@ -177,7 +177,7 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     _prepare_dir(split_dir, plan, overwrite)
     base_info = {"corpus": corpus, "split": split, "split_id": sid, "demo": bool(demo),
                  "source_root": str(source_root), "sample_rate": SAMPLE_RATE,
-                 "store_dtype": "int16", "code_version": __version__,
+                 "store_dtype": STORE_DTYPE, "code_version": __version__,
                  "min_duration_s": min_duration_s}
 
     finished = read_info(split_dir)
