@@ -3,7 +3,9 @@
 CSV: a path column (`path`, `file`, `filename` or `relpath`), `label` (bonafide/spoof, real/fake,
 0/1), and optional `speaker`, `attack`, `split`, `utt_id`. Relative paths resolve against the
 CSV's own folder. Folder: `real/` or `bonafide/` and `fake/` or `spoof/` subfolders (searched
-recursively); a folder without them is taken as unlabelled clips to score.
+recursively, never through a link that leaves the corpus, climbs above itself or crosses into
+another label's folder: folder_walk.py); a folder without them is taken as unlabelled clips to
+score.
 """
 
 import os
@@ -13,6 +15,7 @@ import pandas as pd
 
 from deepfake_pipeline.formats.labels import UNLABELLED, folder_label, parse_label
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, safe_id
+from deepfake_pipeline.ingest.corpora.folder_walk import Top, audio_files
 from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
 from deepfake_pipeline.ingest.shards import ClipSpec
 
@@ -65,37 +68,28 @@ def csv_clips(csv_path) -> dict:
     return clips
 
 
-def _audio_files(folder: Path) -> list:
-    """Audio files under `folder`, following symbolic links to folders (corpora on clusters are
-    often linked in, and --score links its inputs) but never visiting one folder twice, so a
-    link loop ends. Path.rglob on Python < 3.13 silently skips linked folders."""
-    found, seen = [], set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs.sort()
-        # A broken link stays in: step 1 lists it as a missing clip instead of dropping it unseen.
-        found += [Path(root) / name for name in files if Path(name).suffix.lower() in AUDIO_EXTENSIONS]
-    return sorted(found)
-
-
-def folder_clips(folder) -> dict:
+def folder_clips(folder, inputs_are_top_links: bool = False, log=print) -> dict:
+    """Clips of a folder corpus, labelled by the real/ or fake/ folder they sit in (see
+    folder_walk for which links are followed). `inputs_are_top_links`: every entry at the top of
+    `folder` is an input in its own right, followed wherever it leads (how --score stages loose
+    files and folders as links); nothing below them is."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CorpusLayoutError(
             f"folder {folder} does not exist; expected <folder>/real/ (or bonafide/) and "
             "<folder>/fake/ (or spoof/) holding audio files")
-    labelled = [(sub, folder_label(sub.name)) for sub in sorted(folder.iterdir())
-                if sub.is_dir() and folder_label(sub.name) is not None]
+    entries = sorted(folder.iterdir())
+    labelled = [Top(sub, folder_label(sub.name)) for sub in entries
+                if not inputs_are_top_links and sub.is_dir() and folder_label(sub.name) is not None]
     if labelled:
-        files = [(path, label) for sub, label in labelled for path in _audio_files(sub)]
+        tops = labelled
+    elif inputs_are_top_links:
+        tops = [Top(entry, UNLABELLED) for entry in entries]
     else:
-        files = [(path, UNLABELLED) for path in _audio_files(folder)]
+        tops = [Top(folder, UNLABELLED)]
+    files = audio_files(folder, tops, log=log)
     if not files:
         raise CorpusLayoutError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {folder}")
-    ids = _unique_ids([safe_id(str(p.relative_to(folder).with_suffix(""))) for p, _ in files])
-    return {DEFAULT_SPLIT: [ClipSpec(utt_id=utt_id, source_path=str(path.resolve()), label=label)
-                            for utt_id, (path, label) in zip(ids, files)]}
+    ids = _unique_ids([safe_id(str(found.path.relative_to(folder).with_suffix(""))) for found in files])
+    return {DEFAULT_SPLIT: [ClipSpec(utt_id=utt_id, source_path=found.source, label=found.label)
+                            for utt_id, found in zip(ids, files)]}
