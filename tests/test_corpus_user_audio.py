@@ -42,6 +42,57 @@ def test_csv_bad_label_and_missing_columns(tmp_path):
         csv_clips(tmp_path / "nolabel.csv")
 
 
+def test_csv_repeated_utt_ids_are_refused_naming_the_lines(tmp_path):
+    for name in "abc":
+        write_clip(tmp_path / f"{name}.wav", seed=ord(name))
+    # Renaming x, x, x_1 gave x, x_1, x_1: a clash nobody asked for.
+    (tmp_path / "ids.csv").write_text("path,label,utt_id\na.wav,real,x\nb.wav,fake,x\nc.wav,fake,x_1\n")
+    with pytest.raises(ValueError, match=r"ids.csv:3: utt_id 'x' is already on line 2"):
+        csv_clips(tmp_path / "ids.csv")
+    (tmp_path / "ids2.csv").write_text("path,label,utt_id\na.wav,real,x y\nb.wav,fake,x_y\n")
+    with pytest.raises(ValueError, match=r"ids2.csv:3: utt_id 'x_y'.*line 2"):
+        csv_clips(tmp_path / "ids2.csv")
+
+
+def test_csv_listing_one_file_twice_is_refused_even_under_both_labels(tmp_path, capsys):
+    write_clip(tmp_path / "clips" / "a.wav", seed=1)
+    write_clip(tmp_path / "clips" / "b.wav", seed=2)
+    (tmp_path / "twice.csv").write_text("path,label\nclips/a.wav,real\nclips/b.wav,fake\n"
+                                        f"{tmp_path / 'clips' / '..' / 'clips' / 'a.wav'},fake\n")
+    with pytest.raises(ValueError, match=r"twice.csv:4: .*a.wav is already on line 2"):
+        csv_clips(tmp_path / "twice.csv")
+    assert preprocess(["--corpus", "csv", "--root", str(tmp_path / "twice.csv"),
+                       "--interim-dir", str(tmp_path / "out"), "--jobs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "twice.csv:4" in err[0]
+
+
+@pytest.mark.parametrize("split", ["../../escape", "a/b", "", " ", "..", "dev set"])
+def test_csv_split_must_be_a_plain_name(tmp_path, capsys, split):
+    write_clip(tmp_path / "data" / "a.wav", seed=1)
+    (tmp_path / "data" / "l.csv").write_text(f"path,label,split\na.wav,real,{split}\n")
+    interim = tmp_path / "deep" / "er" / "interim"
+    code = preprocess(["--corpus", "csv", "--root", str(tmp_path / "data" / "l.csv"),
+                       "--interim-dir", str(interim), "--jobs", "1"])
+    if split.strip() == "":  # an empty split means the default, `all`
+        assert code == 0 and (interim / "l_all" / "manifest.csv").is_file()
+        return
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and "l.csv:2" in err[0]
+    assert "letters, digits" in err[0]
+    assert not (tmp_path / "deep" / "escape").exists() and not list(tmp_path.glob("**/*escape*"))
+
+
+def test_ids_made_from_paths_never_clash(tmp_path):
+    for name in ("a.wav", "a.flac", "a_1.wav", "a 1.wav"):
+        write_clip(tmp_path / "real" / name, seed=len(name))
+    ids = [c.utt_id for c in folder_clips(tmp_path)["all"]]
+    assert len(set(ids)) == 4
+    (tmp_path / "l.csv").write_text("path,label\nreal/a.wav,real\nreal/a.flac,real\nreal/a_1.wav,real\n")
+    ids = [c.utt_id for c in csv_clips(tmp_path / "l.csv")["all"]]
+    assert len(set(ids)) == 3 and ids[2] == "a_1"
+
+
 def test_folder_with_real_and_fake_subfolders(tmp_path, capsys):
     write_clip(tmp_path / "mine" / "real" / "x" / "one.wav", seed=1)
     write_clip(tmp_path / "mine" / "fake" / "one.wav", seed=2)

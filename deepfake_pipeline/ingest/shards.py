@@ -12,6 +12,7 @@ shards and then writes the manifest from the parts, identical to an uninterrupte
 import hashlib
 import json
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +110,16 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
     return ShardResult(shard, len(clips), len(arrays), audio_s)
 
 
+def _refuse_repeated_ids(clips: list, sid: str) -> None:
+    """Every corpus parser names the lines of a repeated clip; this is the last guard, before
+    anything is written, for any list of clips."""
+    counts = Counter(c.utt_id for c in clips)
+    repeated = [utt_id for utt_id, n in counts.items() if n > 1]
+    if repeated:
+        raise ValueError(f"{len(repeated)} utt_ids of {sid} are listed more than once (e.g. {repeated[:3]}): "
+                         "every clip needs its own id; fix the corpus list")
+
+
 def _clips_digest(clips: list) -> str:
     digest = hashlib.sha256()
     for c in clips:
@@ -138,7 +149,8 @@ def _prepare_dir(split_dir: Path, plan: dict, overwrite: bool) -> None:
 def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
     parts = [pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False)
              for s in range(n_shards)]
-    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["status"])
+    rows = (pd.concat(parts, ignore_index=True) if parts  # a split may hold no clip at all
+            else pd.DataFrame(columns=["status", "reason", "detail", *MANIFEST_COLUMNS]))
     accepted = rows[rows["status"] == "ok"].drop(columns=["status", "reason", "detail"])
     extra_columns = [c for c in accepted.columns if c not in MANIFEST_COLUMNS]
     manifest = accepted[MANIFEST_COLUMNS + extra_columns]
@@ -168,6 +180,7 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
                  min_duration_s: float = DEFAULT_MIN_DURATION_S, demo: bool = False,
                  source_root: str = "", overwrite: bool = False, stream=None) -> SplitSummary:
     sid = make_split_id(corpus, split)
+    _refuse_repeated_ids(clips, sid)
     split_dir = Path(interim_dir) / sid
     shard_size = shard_size_for(len(clips))
     n_shards = -(-len(clips) // shard_size)
