@@ -25,12 +25,19 @@ from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
-from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_manifest, write_rejects
+from deepfake_pipeline.formats.manifest import (
+    MANIFEST_COLUMNS,
+    REJECT_COLUMNS,
+    SOURCE_COLUMNS,
+    write_manifest,
+    write_rejects,
+)
 from deepfake_pipeline.formats.paths import split_id as make_split_id
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, STORE_DTYPE, read_info, write_info, write_shard
 from deepfake_pipeline.ingest.decode import DEFAULT_MIN_DURATION_S, RejectedClip, load_clip
+from deepfake_pipeline.ingest.sources import changed_message, changed_sources, source_stat
 
-# 2: float32 store (1 wrote int16).
+# 2: float32 store (1 wrote int16), each source's size and time in the parts.
 PLAN_VERSION = 2
 
 
@@ -83,6 +90,7 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
                "label": clip_spec.label, "attack": clip_spec.attack, "speaker": clip_spec.speaker,
                "source_path": clip_spec.source_path}
         row.update(dict(clip_spec.extra))
+        row.update(source_stat(clip_spec.source_path))  # before decoding: a later change shows
         try:
             clip = load_clip(clip_spec.source_path, min_duration_s)
         except RejectedClip as rejected:
@@ -120,6 +128,16 @@ def _refuse_repeated_ids(clips: list, sid: str) -> None:
                          "every clip needs its own id; fix the corpus list")
 
 
+def _refuse_changed_sources(split_dir: Path, shards: list) -> None:
+    """Reusing or resuming is only right while every finished clip's source is as it was."""
+    if not shards:
+        return
+    rows = pd.concat([pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False) for s in shards])
+    changed = changed_sources(rows)
+    if changed:
+        raise PlanMismatch(changed_message(split_dir, changed))
+
+
 def _clips_digest(clips: list) -> str:
     digest = hashlib.sha256()
     for c in clips:
@@ -152,7 +170,7 @@ def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
     rows = (pd.concat(parts, ignore_index=True) if parts  # a split may hold no clip at all
             else pd.DataFrame(columns=["status", "reason", "detail", *MANIFEST_COLUMNS]))
     accepted = rows[rows["status"] == "ok"].drop(columns=["status", "reason", "detail"])
-    extra_columns = [c for c in accepted.columns if c not in MANIFEST_COLUMNS]
+    extra_columns = SOURCE_COLUMNS + [c for c in accepted.columns if c not in MANIFEST_COLUMNS + SOURCE_COLUMNS]
     manifest = accepted[MANIFEST_COLUMNS + extra_columns]
     rejects = rows[rows["status"] == "rejected"][REJECT_COLUMNS]
     write_manifest(manifest, split_dir)
@@ -193,11 +211,13 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
                  "store_dtype": STORE_DTYPE, "code_version": __version__,
                  "min_duration_s": min_duration_s}
 
+    done = [s for s in range(n_shards) if _part_path(split_dir, s).is_file()]
+    _refuse_changed_sources(split_dir, done)
     finished = read_info(split_dir)
     if finished:
         return SplitSummary(sid, split_dir, finished)
 
-    pending = [s for s in range(n_shards) if not _part_path(split_dir, s).is_file()]
+    pending = [s for s in range(n_shards) if s not in set(done)]
     already = len(clips) - sum(len(clips[s * shard_size:(s + 1) * shard_size]) for s in pending)
     progress = Progress(f"preprocess {sid}", len(clips), already_done=already, stream=stream)
     if already:
