@@ -54,8 +54,8 @@ def read_info(split_dir) -> dict:
 
 def _older_store(split_dir, found) -> StoreError:
     return StoreError(
-        f"{split_dir} holds a {found} waveform store from an older step 1 (it clipped peaks above full "
-        f"scale and rounded quiet passages to zero); this code reads {STORE_DTYPE}: rerun "
+        f"{split_dir} holds a waveform store of {found} samples from an older step 1 (it clipped peaks "
+        f"above full scale and rounded quiet passages to zero); this code reads {STORE_DTYPE}: rerun "
         "preprocess_datasets.py for this corpus with --overwrite, then the later steps")
 
 
