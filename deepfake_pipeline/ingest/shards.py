@@ -168,7 +168,7 @@ def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
     parts = [pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False)
              for s in range(n_shards)]
     rows = (pd.concat(parts, ignore_index=True) if parts  # a split may hold no clip at all
-            else pd.DataFrame(columns=["status", "reason", "detail", *MANIFEST_COLUMNS]))
+            else pd.DataFrame(columns=["status", "reason", "detail", *MANIFEST_COLUMNS, *SOURCE_COLUMNS]))
     accepted = rows[rows["status"] == "ok"].drop(columns=["status", "reason", "detail"])
     extra_columns = SOURCE_COLUMNS + [c for c in accepted.columns if c not in MANIFEST_COLUMNS + SOURCE_COLUMNS]
     manifest = accepted[MANIFEST_COLUMNS + extra_columns]
