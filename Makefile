@@ -62,6 +62,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_preprocess.py
+	$(PY) bench/bench_store_dtype.py
 	$(PY) bench/bench_spectral.py
 	$(PY) bench/bench_embeddings.py
 	$(PY) bench/bench_unfreeze_cache.py

@@ -52,7 +52,7 @@ def write_generated(folder: Path, n: int, seed=0) -> Path:
 
 def _decode_all(paths) -> int:
     for path in paths:
-        sf.read(path, dtype="int16")
+        sf.read(path, dtype="float32")
     return len(paths)
 
 

@@ -38,7 +38,7 @@ from deepfake_pipeline.features.ssl_embed import frame_hidden_state  # noqa: E40
 from deepfake_pipeline.features.ssl_embed import normalise_like_feature_extractor  # noqa: E402
 from deepfake_pipeline.features.ssl_loading import load_model  # noqa: E402
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS  # noqa: E402
-from deepfake_pipeline.formats.wavestore import WaveStore  # noqa: E402
+from deepfake_pipeline.formats.wavestore import STORE_DTYPE, WaveStore, write_shard  # noqa: E402
 
 SR = 16000
 
@@ -57,10 +57,10 @@ def write_store(folder: Path, clips: list) -> WaveStore:
                      "duration_s": len(clip) / SR, "orig_sr": SR, "num_samples": len(clip), "shard": 0,
                      "offset": offset, "audio_sha1": f"{i:040x}"})
         offset += len(clip)
-    pcm = np.concatenate([np.round(np.clip(c, -1, 1) * 32767).astype(np.int16) for c in clips])
-    np.save(folder / "waves" / "shard_00000.npy", pcm)
+    write_shard(folder, 0, np.concatenate([np.asarray(c, dtype=np.float32) for c in clips]))
     pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(folder / "manifest.csv", index=False)
-    (folder / "info.json").write_text(json.dumps({"corpus": "bench", "split": "bench", "split_id": "bench"}))
+    (folder / "info.json").write_text(json.dumps({"corpus": "bench", "split": "bench", "split_id": "bench",
+                                                  "store_dtype": STORE_DTYPE}))
     return WaveStore(folder)
 
 

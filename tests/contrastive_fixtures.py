@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS
-from deepfake_pipeline.formats.wavestore import WaveStore
+from deepfake_pipeline.formats.wavestore import STORE_DTYPE, WaveStore, write_shard
 
 
 def make_split(interim_dir, split_id, n_clips=8, seed=0, durations_s=(0.4, 0.9), demo=True) -> WaveStore:
@@ -24,17 +24,18 @@ def make_split(interim_dir, split_id, n_clips=8, seed=0, durations_s=(0.4, 0.9),
         t = np.arange(n) / 16000
         label = i % 2
         wave = 0.3 * np.sin(2 * np.pi * (150 + 100 * label + 10 * i) * t) + 0.05 * rng.standard_normal(n)
-        samples = np.clip(wave * 32768, -32768, 32767).astype(np.int16)
+        # The levels an int16 file would hold, stored as the float32 the store keeps.
+        samples = np.clip(wave * 32768, -32768, 32767).astype(np.int16).astype(np.float32) / 32768
         chunks.append(samples)
         rows.append({"utt_id": f"{split_id}_{i:04d}", "corpus": "tiny", "split": split_id, "label": label,
                      "attack": "-" if label == 0 else f"A0{1 + i % 3}", "speaker": f"S{i % 3}",
                      "source_path": f"clip{i}.wav", "duration_s": n / 16000, "orig_sr": 16000,
                      "num_samples": n, "shard": 0, "offset": offset, "audio_sha1": f"{i:040d}"})
         offset += n
-    np.save(folder / "waves" / "shard_00000.npy", np.concatenate(chunks))
+    write_shard(folder, 0, np.concatenate(chunks))
     pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(folder / "manifest.csv", index=False)
     (folder / "info.json").write_text(json.dumps({"corpus": "tiny", "split": split_id, "split_id": split_id,
-                                                  "demo": demo}))
+                                                  "demo": demo, "store_dtype": STORE_DTYPE}))
     return WaveStore(folder)
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, SPECTRAL_COLUMNS
 from deepfake_pipeline.formats.feature_files import embeddings_paths, model_tag
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, manifest_sha256
+from deepfake_pipeline.formats.wavestore import STORE_DTYPE, write_shard
 
 SR = 16000
 
@@ -42,7 +43,8 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
         else:
             lead = rng.uniform(0.05, 0.4)
         wave = _clip(rng, lead, rng.uniform(0.3, 0.5), rng.uniform(0.05, 0.2))
-        pcm = np.round(wave * 32767).astype(np.int16)
+        # The levels a 16-bit file would hold, stored as the float32 the store keeps.
+        pcm = np.round(wave * 32767).astype(np.int16).astype(np.float32) / 32768
         samples.append(pcm)
         utt = f"{split_id}_{i:04d}"
         rows.append({"utt_id": utt, "corpus": split_id.rsplit("_", 1)[0], "split": split_id.rsplit("_", 1)[-1],
@@ -51,10 +53,11 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
                      "num_samples": len(pcm), "shard": 0, "offset": offset,
                      "audio_sha1": hashlib.sha1(pcm.tobytes()).hexdigest()})
         offset += len(pcm)
-    np.save(split_dir / "waves" / "shard_00000.npy", np.concatenate(samples))
+    write_shard(split_dir, 0, np.concatenate(samples))
     pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(split_dir / "manifest.csv", index=False)
     (split_dir / "info.json").write_text(json.dumps(
-        {"corpus": rows[0]["corpus"], "split": rows[0]["split"], "split_id": split_id, "demo": demo}))
+        {"corpus": rows[0]["corpus"], "split": rows[0]["split"], "split_id": split_id, "demo": demo,
+         "store_dtype": STORE_DTYPE}))
     out = Path(processed_dir) / split_id
     out.mkdir(parents=True, exist_ok=True)
     if spectral is not None:

@@ -11,8 +11,8 @@ def test_16k_mono_flac_is_read_sample_exact(tmp_path):
     path = write_clip(tmp_path / "a.flac", seconds=1.3, sr=16000, subtype="PCM_16")
     clip = load_clip(path)
     expected, _ = sf.read(path, dtype="int16")
-    assert clip.samples.dtype == np.int16
-    np.testing.assert_array_equal(clip.samples, expected)
+    assert clip.samples.dtype == np.float32
+    np.testing.assert_array_equal(clip.samples * 32768.0, expected)
     assert clip.orig_sr == 16000 and clip.duration_s == pytest.approx(1.3, abs=1e-4)
 
 
@@ -23,7 +23,7 @@ def test_stereo_44k_wav_is_mixed_down_and_resampled_with_soxr(tmp_path):
     expected = soxr.resample(stereo.mean(axis=1), 44100, 16000, quality="HQ")
     assert clip.orig_sr == 44100 and clip.channels == 2
     assert len(clip.samples) == len(expected)
-    np.testing.assert_allclose(clip.samples / 32768.0, expected, atol=1.5 / 32768)
+    np.testing.assert_allclose(clip.samples, expected, atol=1e-6)
 
 
 def test_mp3_and_mp4_decode_to_16k_mono(tmp_path):
@@ -35,7 +35,7 @@ def test_mp3_and_mp4_decode_to_16k_mono(tmp_path):
         assert clip.orig_sr == rate
         # Codecs add priming samples; the length stays within a few codec frames of 1 s.
         assert 0.95 < clip.duration_s < 1.15
-        assert np.abs(clip.samples).max() > 1000
+        assert np.abs(clip.samples).max() > 0.03
 
 
 @pytest.mark.parametrize("reason", sorted(REJECT_REASONS))
@@ -53,9 +53,50 @@ def test_every_reject_reason(tmp_path, reason):
         sf.write(path, voiced(0.1, 16000), 16000)
     elif reason == "silent":
         sf.write(path, np.zeros(16000, np.float32) + 1e-5, 16000)
+    elif reason == "non_finite":
+        samples = voiced(1.0, 16000)
+        samples[100] = np.nan
+        sf.write(path, samples, 16000, subtype="FLOAT")
+    elif reason == "broken_link":
+        path.symlink_to(tmp_path / "gone.wav")
     with pytest.raises(RejectedClip) as caught:
         load_clip(path, min_duration_s=0.25)
     assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("subtype", ["FLOAT", "DOUBLE"])
+def test_16k_mono_float_wav_keeps_its_level(tmp_path, subtype):
+    """A float WAV holds samples in [-1, 1] (or beyond): read as int16 without scaling, speech
+    became a few LSBs and was rejected as silent."""
+    path = tmp_path / "float.wav"
+    speech = voiced(1.0, 16000)
+    sf.write(path, speech, 16000, subtype=subtype)
+    clip = load_clip(path)
+    assert clip.samples.dtype == np.float32
+    np.testing.assert_array_equal(clip.samples, speech)
+
+
+def test_float_samples_beyond_full_scale_are_kept_not_clipped(tmp_path):
+    path = tmp_path / "loud.wav"
+    speech = voiced(1.0, 16000)
+    loud = 1.6 * speech / np.abs(speech).max()
+    sf.write(path, loud, 16000, subtype="FLOAT")
+    clip = load_clip(path)
+    assert np.abs(clip.samples).max() > 1.5
+    np.testing.assert_array_equal(clip.samples, loud.astype(np.float32))
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("sr", [16000, 22050])
+def test_float_wav_with_inf_or_nan_is_rejected(tmp_path, bad, sr):
+    path = tmp_path / "bad.wav"
+    samples = voiced(1.0, sr)
+    samples[sr // 2] = bad
+    sf.write(path, samples, sr, subtype="FLOAT")
+    with pytest.raises(RejectedClip) as caught:
+        load_clip(path)
+    assert caught.value.reason == "non_finite"
+    assert "1 of" in caught.value.detail
 
 
 def test_wav_with_no_samples_is_empty_not_unreadable(tmp_path):

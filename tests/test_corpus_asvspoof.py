@@ -78,3 +78,16 @@ def test_ingest_writes_manifest_store_and_rejects(tmp_path, capsys):
     for i, utt in enumerate(manifest["utt_id"]):
         expected, _ = sf.read(flac_dir / f"{utt}.flac", dtype="float32")
         assert (store.waveform(i) == expected).all()
+
+
+def test_a_repeated_protocol_line_is_refused_naming_both_lines(tmp_path, capsys):
+    protocols = write_asvspoof_layout(tmp_path / "raw", splits=("dev",), per_split=4)
+    protocol = tmp_path / "raw" / "LA" / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.dev.trl.txt"
+    protocol.write_text("\n".join(protocols["dev"] + [protocols["dev"][1]]) + "\n")
+    with pytest.raises(ValueError, match=r"dev.trl.txt:5.*LA_D_1000001.*line 2"):
+        asvspoof_clips(tmp_path / "raw", ("dev",))
+    code = preprocess(["--corpus", "asvspoof2019", "--root", str(tmp_path / "raw"), "--splits", "dev",
+                       "--interim-dir", str(tmp_path / "out"), "--jobs", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and "LA_D_1000001" in err[0]
+    assert not (tmp_path / "out" / "asvspoof2019_dev").exists()

@@ -96,3 +96,36 @@ def test_fakeavceleb_ingest_labels_split_and_duplicates(tmp_path, capsys):
     assert set(fakes["attack"]) == {"rtvc"}
     assert set(fakes["method"]) == {"rtvc", "fsgan-wav2lip"}
     assert set(everything[everything["label"] == 0]["attack"]) == {"-"}
+
+
+def _listed_twice(root, second_type):
+    folder = "FakeAVCeleb_v1.2/FakeVideo-FakeAudio/African/women/id00220"
+    write_mp4(root / folder / "00027_id03658_wavtolip.mp4", seconds=0.6, seed=1)
+    write_mp4(root / "FakeAVCeleb_v1.2/RealVideo-RealAudio/African/women/id00220/00001.mp4", seconds=0.6, seed=2)
+    (root / "FakeAVCeleb_v1.2" / "meta_data.csv").write_text("\n".join([
+        HEADER10,
+        f"id00220,-,-,real,A,RealVideo-RealAudio,African,women,00001.mp4,"
+        "FakeAVCeleb_v1.2/RealVideo-RealAudio/African/women/id00220",
+        f"id00220,id03658,-,faceswap-wav2lip,D,FakeVideo-FakeAudio,African,women,00027_id03658_wavtolip.mp4,{folder}",
+        f"id00220,id03658,-,wav2lip,D,{second_type},African,women,00027_id03658_wavtolip.mp4,{folder}",
+    ]) + "\n")
+
+
+def test_a_file_the_metadata_lists_twice_is_one_clip(tmp_path, capsys):
+    """meta_data.csv v1.2 lists 22 files twice (methods faceswap-wav2lip and wav2lip): one clip
+    each, said in the log; today they became two rows with the same utt_id."""
+    _listed_twice(tmp_path / "raw", "FakeVideo-FakeAudio")
+    assert preprocess(["--corpus", "fakeavceleb", "--root", str(tmp_path / "raw"), "--interim-dir",
+                       str(tmp_path / "out"), "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "meta_data.csv:4" in out and "meta_data.csv:3" in out
+    everything = pd.concat([read_manifest(p) for p in (tmp_path / "out").glob("fakeavceleb_*/manifest.csv")])
+    assert len(everything) == 2 and everything["utt_id"].is_unique
+
+
+def test_a_file_the_metadata_lists_under_both_labels_is_refused(tmp_path, capsys):
+    _listed_twice(tmp_path / "raw", "FakeVideo-RealAudio")
+    assert preprocess(["--corpus", "fakeavceleb", "--root", str(tmp_path / "raw"), "--interim-dir",
+                       str(tmp_path / "out"), "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "meta_data.csv:4" in err and "line 3" in err

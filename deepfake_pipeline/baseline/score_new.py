@@ -39,6 +39,10 @@ from deepfake_pipeline.ingest.shards import ingest_split
 WORK_NAME = "score"
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def _input_clips(paths, work: Path) -> dict:
     """Step 1's clip lists for the inputs: a labelled CSV or a folder as they are; loose files
     (or several inputs) linked into one folder of unlabelled clips."""
@@ -55,7 +59,7 @@ def _input_clips(paths, work: Path) -> dict:
         column = next((c for c in listed.columns if c.strip().lower() in PATH_COLUMNS), listed.columns[0])
         paths = [(paths[0].parent / p) if not Path(p).is_absolute() else Path(p) for p in listed[column]]
     if len(paths) == 1 and paths[0].is_dir():
-        return folder_clips(paths[0])
+        return folder_clips(paths[0], log=_to_stderr)
     staged = work / "inputs"
     staged.mkdir(parents=True)
     for number, path in enumerate(paths):
@@ -65,7 +69,8 @@ def _input_clips(paths, work: Path) -> dict:
             (staged / f"{number:05d}_{path.name}").symlink_to(path.resolve())
         else:
             raise ValueError(f"{path} is not an audio file ({', '.join(sorted(AUDIO_EXTENSIONS))}) or a folder")
-    return folder_clips(staged)
+    # The staged links lead outside the staging folder by design: they are the inputs.
+    return folder_clips(staged, inputs_are_top_links=True, log=_to_stderr)
 
 
 def _scoring_spec(bundle) -> FeatureSpec:

@@ -32,7 +32,7 @@ from deepfake_pipeline.formats.feature_files import (
     write_spectral,
 )
 from deepfake_pipeline.formats.manifest import manifest_sha256
-from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore, shard_path
+from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,9 @@ def _all_parts_present(parts_dir, n_parts, suffix, what, store, shard, merge_onl
 
 # ---------------------------------------------------------------- spectral statistics
 
-def _spectral_part(part: int, split_dir: Path, shard: int, offsets, lengths) -> tuple:
-    samples = np.load(shard_path(split_dir, shard), mmap_mode="r")
-    return part, np.stack([spectral_features(samples[o:o + n].astype(np.float32) / 32768.0)
-                           for o, n in zip(offsets, lengths)])
+def _spectral_part(part: int, rows: WaveStore) -> tuple:
+    """`rows`: the store restricted to this part's clips (WaveStore.rows), the one reader."""
+    return part, np.stack([spectral_features(rows.waveform(i)) for i in range(len(rows))])
 
 
 def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: int,
@@ -131,10 +130,7 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
                         already_done=total - sum(len(parts[p]) for p in mine))
     if progress.done and mine:
         note(f"[features {store.split_id} spectral] resuming: {progress.done:,} clips already done", stream=stream)
-    tasks = (delayed(_spectral_part)(
-        p, store.split_dir, int(manifest["shard"].iloc[parts[p][0]]),
-        manifest["offset"].to_numpy()[parts[p]], manifest["num_samples"].to_numpy()[parts[p]])
-        for p in mine)
+    tasks = (delayed(_spectral_part)(p, store.rows(parts[p])) for p in mine)
     if mine:
         warm_before_workers(warm_numba_kernels)  # workers then only read numba's cache
     for p, values in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):

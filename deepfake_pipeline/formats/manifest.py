@@ -13,6 +13,9 @@ MANIFEST_COLUMNS = [
     "duration_s", "orig_sr", "num_samples", "shard", "offset", "audio_sha1",
 ]
 INTEGER_COLUMNS = ["label", "orig_sr", "num_samples", "shard", "offset"]
+# Step 1 also records each source file as it decoded it (size in bytes, modification time in ns),
+# right after MANIFEST_COLUMNS, so a rerun can tell when a source has changed since.
+SOURCE_COLUMNS = ["source_bytes", "source_mtime_ns"]
 REJECT_COLUMNS = ["utt_id", "source_path", "reason", "detail"]
 
 

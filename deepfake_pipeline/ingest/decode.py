@@ -1,11 +1,14 @@
-"""Reading any audio file into the one form every later stage uses: 16 kHz mono int16.
+"""Reading any audio file into the one form every later stage uses: 16 kHz mono float32.
 
 soundfile (libsndfile) reads WAV, FLAC, OGG and MP3 fast; containers it cannot open (mp4, m4a,
 webm...) are decoded in-process with PyAV, so no ffmpeg binary is needed. Resampling is soxr's.
-A clip that cannot be used raises RejectedClip with one of REJECT_REASONS, so the caller can list
-it and go on.
+Every source is read as floats, whatever it stores: integer PCM comes out scaled to [-1, 1)
+exactly (int16 x / 32768), float PCM as it is, values beyond full scale included, so nothing is
+clipped or rounded here. A clip that cannot be used raises RejectedClip with one of
+REJECT_REASONS, so the caller can list it and go on.
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +26,13 @@ from deepfake_pipeline.ingest import DEFAULT_MIN_DURATION_S  # noqa: E402,F401
 
 REJECT_REASONS = {
     "missing": "the file listed for this clip does not exist",
+    "broken_link": "a symbolic link whose target does not exist, or a loop of links",
     "unreadable": "neither soundfile nor PyAV could decode it",
     "empty": "the file or its audio stream holds no samples",
     "bad_sample_rate": f"sample rate below {MIN_SOURCE_SR} Hz",
     "too_short": "shorter than --min-duration after decoding",
     "silent": f"peak level below {SILENCE_PEAK_DBFS:.0f} dBFS",
+    "non_finite": "the decoded samples hold NaN or infinite values (a float file)",
 }
 
 # Extensions that go straight to PyAV: libsndfile does not read these containers.
@@ -45,7 +50,7 @@ class RejectedClip(Exception):
 
 @dataclass
 class Clip:
-    samples: np.ndarray  # int16, 16 kHz, mono
+    samples: np.ndarray  # float32, 16 kHz, mono; full scale is 1.0 (and may be exceeded)
     orig_sr: int
     channels: int
 
@@ -55,12 +60,11 @@ class Clip:
 
 
 def _decode_soundfile(path: Path):
-    """Returns (samples, sr); int16 when the file is already 16 kHz mono so nothing is converted."""
+    """(frames, channels) float32, the rate and the channel count. Floats whatever the file
+    holds: libsndfile scales integer PCM to [-1, 1) exactly and passes float PCM through, while
+    reading a float file as int16 would truncate its samples to a few LSBs."""
     with sf.SoundFile(str(path)) as f:
-        sr, channels = f.samplerate, f.channels
-        if sr == SAMPLE_RATE and channels == 1:
-            return f.read(dtype="int16"), sr, channels
-        return f.read(dtype="float32", always_2d=True), sr, channels
+        return f.read(dtype="float32", always_2d=True), f.samplerate, f.channels
 
 
 def _decode_pyav(path: Path):
@@ -97,14 +101,12 @@ def decode(path) -> tuple:
         return _decode_pyav(path)
 
 
-def to_int16(samples: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
-
-
 def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S) -> Clip:
-    """Decode, mix down and resample one file to 16 kHz mono int16, or raise RejectedClip."""
+    """Decode, mix down and resample one file to 16 kHz mono float32, or raise RejectedClip."""
     path = Path(path)
     if not path.is_file():
+        if path.is_symlink():  # is_file() follows links: False for a dangling link or a loop
+            raise RejectedClip("broken_link", f"{path} -> {os.readlink(path)} does not resolve to a file")
         raise RejectedClip("missing", "no such file")
     if path.stat().st_size == 0:
         raise RejectedClip("empty", "the file has 0 bytes")
@@ -118,17 +120,18 @@ def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S) -> Clip:
         raise RejectedClip("empty", "no audio samples")
     if sr < MIN_SOURCE_SR:
         raise RejectedClip("bad_sample_rate", f"{sr} Hz")
-    if data.dtype == np.int16:
-        samples = data
-    else:
-        mono = data.mean(axis=1) if data.ndim == 2 else data
-        if sr != SAMPLE_RATE:
-            mono = soxr.resample(mono, sr, SAMPLE_RATE, quality="HQ")
-        samples = to_int16(mono)
+    finite = np.isfinite(data)
+    if not finite.all():
+        raise RejectedClip("non_finite", f"{data.size - int(finite.sum()):,} of {data.size:,} samples are "
+                                         "NaN or infinite")
+    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    if sr != SAMPLE_RATE:
+        mono = soxr.resample(mono, sr, SAMPLE_RATE, quality="HQ")
+    samples = np.ascontiguousarray(mono, dtype=np.float32)
     clip = Clip(samples=samples, orig_sr=int(sr), channels=int(channels))
     if clip.duration_s < min_duration_s:
         raise RejectedClip("too_short", f"{clip.duration_s:.3f} s < {min_duration_s} s")
-    peak = max(int(samples.max()), -int(samples.min())) / 32768.0
+    peak = float(np.abs(samples).max())
     if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
         level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.1f} dBFS"
         raise RejectedClip("silent", level)

@@ -12,6 +12,7 @@ shards and then writes the manifest from the parts, identical to an uninterrupte
 import hashlib
 import json
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +25,20 @@ from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.progress import Progress, note
 from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
-from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_manifest, write_rejects
+from deepfake_pipeline.formats.manifest import (
+    MANIFEST_COLUMNS,
+    REJECT_COLUMNS,
+    SOURCE_COLUMNS,
+    write_manifest,
+    write_rejects,
+)
 from deepfake_pipeline.formats.paths import split_id as make_split_id
-from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, read_info, shard_path, write_info
+from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, STORE_DTYPE, read_info, write_info, write_shard
 from deepfake_pipeline.ingest.decode import DEFAULT_MIN_DURATION_S, RejectedClip, load_clip
+from deepfake_pipeline.ingest.sources import changed_message, changed_sources, source_stat
 
-PLAN_VERSION = 1
+# 2: float32 store (1 wrote int16), each source's size and time in the parts.
+PLAN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
                "label": clip_spec.label, "attack": clip_spec.attack, "speaker": clip_spec.speaker,
                "source_path": clip_spec.source_path}
         row.update(dict(clip_spec.extra))
+        row.update(source_stat(clip_spec.source_path))  # before decoding: a later change shows
         try:
             clip = load_clip(clip_spec.source_path, min_duration_s)
         except RejectedClip as rejected:
@@ -96,8 +106,8 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
         offset += len(clip.samples)
         audio_s += clip.duration_s
 
-    samples = np.concatenate(arrays) if arrays else np.zeros(0, np.int16)
-    atomic.save_npy(shard_path(split_dir, shard), samples, on_written=crash_event)
+    samples = np.concatenate(arrays) if arrays else np.zeros(0, STORE_DTYPE)
+    write_shard(split_dir, shard, samples, on_written=crash_event)
     crash_event()
     table = pd.DataFrame(rows)
     for column in ("orig_sr", "num_samples", "shard", "offset"):
@@ -106,6 +116,26 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
     atomic.write_csv(table, _part_path(split_dir, shard), on_written=crash_event)
     crash_event()
     return ShardResult(shard, len(clips), len(arrays), audio_s)
+
+
+def _refuse_repeated_ids(clips: list, sid: str) -> None:
+    """Every corpus parser names the lines of a repeated clip; this is the last guard, before
+    anything is written, for any list of clips."""
+    counts = Counter(c.utt_id for c in clips)
+    repeated = [utt_id for utt_id, n in counts.items() if n > 1]
+    if repeated:
+        raise ValueError(f"{len(repeated)} utt_ids of {sid} are listed more than once (e.g. {repeated[:3]}): "
+                         "every clip needs its own id; fix the corpus list")
+
+
+def _refuse_changed_sources(split_dir: Path, shards: list) -> None:
+    """Reusing or resuming is only right while every finished clip's source is as it was."""
+    if not shards:
+        return
+    rows = pd.concat([pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False) for s in shards])
+    changed = changed_sources(rows)
+    if changed:
+        raise PlanMismatch(changed_message(split_dir, changed))
 
 
 def _clips_digest(clips: list) -> str:
@@ -137,9 +167,10 @@ def _prepare_dir(split_dir: Path, plan: dict, overwrite: bool) -> None:
 def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
     parts = [pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False)
              for s in range(n_shards)]
-    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["status"])
+    rows = (pd.concat(parts, ignore_index=True) if parts  # a split may hold no clip at all
+            else pd.DataFrame(columns=["status", "reason", "detail", *MANIFEST_COLUMNS, *SOURCE_COLUMNS]))
     accepted = rows[rows["status"] == "ok"].drop(columns=["status", "reason", "detail"])
-    extra_columns = [c for c in accepted.columns if c not in MANIFEST_COLUMNS]
+    extra_columns = SOURCE_COLUMNS + [c for c in accepted.columns if c not in MANIFEST_COLUMNS + SOURCE_COLUMNS]
     manifest = accepted[MANIFEST_COLUMNS + extra_columns]
     rejects = rows[rows["status"] == "rejected"][REJECT_COLUMNS]
     write_manifest(manifest, split_dir)
@@ -170,6 +201,7 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     """Decode `clips` into the split's store; `info_extra` (e.g. where the organisers' ASV scores
     are) is recorded in its info.json."""
     sid = make_split_id(corpus, split)
+    _refuse_repeated_ids(clips, sid)
     split_dir = Path(interim_dir) / sid
     shard_size = shard_size_for(len(clips))
     n_shards = -(-len(clips) // shard_size)
@@ -179,14 +211,16 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     _prepare_dir(split_dir, plan, overwrite)
     base_info = {"corpus": corpus, "split": split, "split_id": sid, "demo": bool(demo),
                  "source_root": str(source_root), "sample_rate": SAMPLE_RATE,
-                 "store_dtype": "int16", "code_version": __version__,
+                 "store_dtype": STORE_DTYPE, "code_version": __version__,
                  "min_duration_s": min_duration_s, **(info_extra or {})}
 
+    done = [s for s in range(n_shards) if _part_path(split_dir, s).is_file()]
+    _refuse_changed_sources(split_dir, done)
     finished = read_info(split_dir)
     if finished:
         return SplitSummary(sid, split_dir, finished)
 
-    pending = [s for s in range(n_shards) if not _part_path(split_dir, s).is_file()]
+    pending = [s for s in range(n_shards) if s not in set(done)]
     already = len(clips) - sum(len(clips[s * shard_size:(s + 1) * shard_size]) for s in pending)
     progress = Progress(f"preprocess {sid}", len(clips), already_done=already, stream=stream)
     if already:

@@ -42,8 +42,9 @@ def find_la_dir(root) -> Path:
 
 
 def read_protocol(path) -> list:
-    """Parse `SPEAKER UTT - ATTACK KEY` lines into dicts; a malformed line stops the run."""
-    entries = []
+    """Parse `SPEAKER UTT - ATTACK KEY` lines into dicts; a malformed line, or a clip listed
+    twice, stops the run."""
+    entries, first_line = [], {}
     for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -55,6 +56,10 @@ def read_protocol(path) -> list:
             label = parse_label(key)
         except ValueError:
             raise ValueError(f"{path}:{number}: key must be bonafide or spoof, got {key!r}") from None
+        if utt_id in first_line:
+            raise ValueError(f"{path}:{number}: {utt_id} is already on line {first_line[utt_id]}: each clip "
+                             "must be listed once (is the protocol file damaged? the official one lists none twice)")
+        first_line[utt_id] = number
         entries.append({"speaker": speaker, "utt_id": utt_id, "attack": attack, "label": label})
     return entries
 

@@ -47,20 +47,21 @@ def read_metadata(path) -> pd.DataFrame:
     with open(path, newline="") as handle:
         reader = csv.reader(handle)
         header = [name.strip() for name in next(reader)]
-        rows = [row for row in reader if any(value.strip() for value in row)]
+        rows = [(number, row) for number, row in enumerate(reader, start=2)
+                if any(value.strip() for value in row)]
     while header and header[-1] == "":
         header.pop()
     if header[:8] != META_COLUMNS[:8]:
         raise ValueError(f"{path}: unrecognised header {header}; expected {','.join(META_COLUMNS)}")
     records = []
-    for number, row in enumerate(rows, start=2):
+    for number, row in rows:
         if len(row) != 10:
             raise ValueError(f"{path}:{number}: expected 10 values, got {len(row)}")
         first, second = row[8].strip(), row[9].strip()
         filename, folder = (first, second) if first.lower().endswith(MEDIA_SUFFIXES) else (second, first)
         records.append(dict(zip(META_COLUMNS[:8], (v.strip() for v in row[:8])),
-                            filename=filename, path=folder))
-    frame = pd.DataFrame(records, columns=META_COLUMNS)
+                            filename=filename, path=folder, line=number))
+    frame = pd.DataFrame(records, columns=META_COLUMNS + ["line"])
     unknown = sorted(set(frame["type"]) - set(CATEGORIES))
     if unknown:
         raise ValueError(f"{path}: unknown type values {unknown}; expected {CATEGORIES}")
@@ -118,12 +119,38 @@ def _video_path(dataset_dir: Path, folder: str, filename: str) -> Path:
     return dataset_dir.joinpath(*parts[start:], filename)
 
 
+def _once_per_file(meta: pd.DataFrame, meta_path: Path) -> pd.DataFrame:
+    """One row per video. v1.2 lists 22 files twice (methods faceswap-wav2lip and wav2lip, the
+    same type): each becomes one clip with its first line's values, said in one log line. A file
+    listed under both audio labels is refused."""
+    key = [str(_video_path(Path("."), folder, name)) for folder, name in zip(meta["path"], meta["filename"])]
+    first, repeats = {}, []
+    for index, (video, row) in enumerate(zip(key, meta.itertuples(index=False))):
+        if video not in first:
+            first[video] = index
+            continue
+        earlier = meta.iloc[first[video]]
+        if earlier["type"].endswith("FakeAudio") != row.type.endswith("FakeAudio"):
+            raise ValueError(f"{meta_path}:{row.line}: {video} is already on line {earlier['line']} with the other "
+                             f"audio label ({earlier['type']} there, {row.type} here): fix meta_data.csv so each "
+                             "file has one label")
+        repeats.append(index)
+    if repeats:
+        name = meta_path.name
+        examples = ", ".join(f"{name}:{meta.iloc[i]['line']} repeats {name}:{meta.iloc[first[key[i]]]['line']}"
+                             for i in repeats[:3])
+        print(f"[preprocess] {meta_path} lists {len(repeats)} files a second time; each is one clip with "
+              f"its first line's values ({examples}{', ...' if len(repeats) > 3 else ''})")
+    return meta.drop(index=meta.index[repeats])
+
+
 def fakeavceleb_clips(root, split_file: Path, seed: int = 0, splits=SPLITS) -> dict:
     dataset_dir = find_dataset_dir(root)
     meta = read_metadata(dataset_dir / "meta_data.csv")
     if not any((dataset_dir / category).is_dir() for category in CATEGORIES):
         raise CorpusLayoutError(f"no category folders beside {dataset_dir / 'meta_data.csv'}\n{EXPECTED_LAYOUT}")
     assignment = load_or_make_split(meta, split_file, seed)
+    meta = _once_per_file(meta, dataset_dir / "meta_data.csv")
     clips = {split: [] for split in splits}
     for row in meta.itertuples(index=False):
         split = assignment[row.source]
