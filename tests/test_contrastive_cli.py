@@ -83,7 +83,7 @@ def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdou
     config = json.loads((run / "config.json").read_text())
     assert config["representation"] == "layer 1 (frozen)" and config["baseline_run"].endswith("baseline")
     for png in ("roc_toy_eval.png", "det_toy_eval.png"):
-        assert (run / png).stat().st_size > 1000
+        assert (run / png).stat().st_size > 1000 and (run / png).with_suffix(".pdf").is_file()
     assert (run / "seed_0" / "checkpoint.pt").is_file()
     assert (run / "log.txt").read_text().rstrip().endswith(last)
 
