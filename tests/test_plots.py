@@ -143,3 +143,29 @@ def test_roc_band_follows_the_speaker_clusters():
     fig = plots.roc_figure({"model": (labels, scores)}, "ROC", speakers=speakers, bands=("model",), n_boot=30)
     assert any(isinstance(c, PolyCollection) for c in fig.axes[0].collections)
     assert any("pointwise 95% band" in text.get_text() for text in fig.legends[0].get_texts())
+
+
+def test_coinciding_systems_both_show_and_bands_only_where_they_mean_something(monkeypatch):
+    """Two perfect systems (the demo's FakeAVCeleb split): the later one is drawn thinner and its
+    corner marker smaller, so both colours show. No band for a perfect system (no width) or for a
+    split with fewer than MIN_BAND_SPEAKERS speakers, and no crash when resamples lack a class."""
+    labels, speakers, scores = trials()
+    perfect = np.where(labels == 0, 10.0, 0.0) + np.random.default_rng(4).normal(0, 0.1, labels.size)
+    named = {"baseline (step 3)": (labels, perfect), "contrastive": (labels, perfect + 1.0)}
+    det = plots.det_figure(named, "DET")
+    first, second = (line for line in det.axes[0].lines if line.get_marker() == "o")
+    assert first.get_markersize() > second.get_markersize() > 0
+    roc = plots.roc_figure(named, "ROC", speakers=speakers, bands=tuple(named), n_boot=20)
+    first, second = (line for line in roc.axes[0].lines if "perfect" in line.get_label())
+    assert first.get_linewidth() > second.get_linewidth()
+    assert not roc.axes[0].collections and len(roc.legends[0].get_texts()) == 2
+    two_speakers = np.where(np.arange(labels.size) % 2 == 0, "a", "b")
+    fig = plots.roc_figure({"model": (labels, scores)}, "ROC", speakers=two_speakers, bands=("model",), n_boot=20)
+    assert not fig.axes[0].collections
+    # the bootstrap refuses when most resamples lack a class: the figure goes on without a band
+    def refuses(*args, **kwargs):
+        raise ValueError("more than half of the bootstrap resamples lack bona fide or spoof trials")
+
+    monkeypatch.setattr(plots, "roc_band", refuses)
+    fig = plots.roc_figure({"model": (labels, scores)}, "ROC", speakers=speakers, bands=("model",), n_boot=20)
+    assert fig.axes[0].lines and not fig.axes[0].collections

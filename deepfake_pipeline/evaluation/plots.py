@@ -22,6 +22,7 @@ from scipy.stats import norm  # noqa: E402
 
 from deepfake_pipeline.evaluation import metrics  # noqa: E402
 from deepfake_pipeline.evaluation.roc_band import roc_band  # noqa: E402
+from deepfake_pipeline.evaluation.significance import cluster_codes  # noqa: E402
 
 DPI = 200
 FORMATS = ("png", "pdf")
@@ -32,6 +33,7 @@ DET_LOW, DET_HIGH, DET_WIDE_HIGH = 0.0005, 0.5, 0.98
 ROC_MARGIN = 0.02  # a curve on the border of [0, 1] stays visible inside the axes
 TITLE_CHARS = 62   # per line, at the title's font size on the 5.5-inch-wide figures
 SILENCE = "silence-only"
+MIN_BAND_SPEAKERS = 5
 BAND_BOOT = 200  # resamples for a ROC band: enough for a picture, cheap beside the CIs' 1000
 
 
@@ -57,11 +59,32 @@ def _legend(fig, ax, ncols: int = 1) -> None:
     fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
 
 
-def _style(name: str) -> dict:
-    """The silence-only shortcut is a reference, drawn grey and dashed under the systems."""
-    if name.startswith(SILENCE):
-        return {"color": "0.45", "linestyle": "--", "linewidth": 1.2, "zorder": 2}
-    return {"linewidth": 1.6, "zorder": 3}
+def _styles(names) -> dict:
+    """Line style per curve. The silence-only shortcut is a reference, drawn grey and dashed under
+    the systems. Each later system is drawn thinner on top of the earlier ones, so that curves
+    that coincide (two perfect systems) still show both colours."""
+    styles, rank = {}, 0
+    for name in names:
+        if name.startswith(SILENCE):
+            styles[name] = {"color": "0.45", "linestyle": "--", "linewidth": 1.2, "zorder": 2, "markersize": 7}
+        else:
+            styles[name] = {"linewidth": max(0.9, 2.4 - 0.6 * rank), "zorder": 3 + rank,
+                            "markersize": max(3.5, 10 - 3 * rank)}
+            rank += 1
+    return styles
+
+
+def _band(labels, scores, speakers, n_boot: int, seed: int):
+    """The ROC band where it means something: not for a perfect (or inverted) system, whose
+    band has no width, nor with fewer than MIN_BAND_SPEAKERS speakers to resample."""
+    if not n_boot or metrics.roc_auc(labels, scores) in (0.0, 1.0):
+        return None
+    if cluster_codes(speakers, len(labels)).max() + 1 < MIN_BAND_SPEAKERS:
+        return None
+    try:
+        return roc_band(labels, scores, speakers, n_boot=n_boot, seed=seed)
+    except ValueError:  # most resamples lack a class: too few speakers of one class
+        return None
 
 
 def save(fig, path) -> Path:
@@ -77,24 +100,27 @@ def roc_figure(curves: dict, title: str, caveat: str = "", speakers=None, bands=
                seed: int = 0):
     """`curves`: legend label -> (labels, scores). x: spoof accepted (FAR), y: bona fide accepted
     (1 - miss rate). The curves named in `bands` get a pointwise 95% band from a bootstrap over
-    `speakers` (roc_band; skipped when `n_boot` is 0)."""
-    with_band = bool(n_boot) and any(name in bands for name in curves)
-    fig = _square_figure(_title_text(title, caveat), len(curves) + with_band)
+    `speakers` (roc_band; see _band for when there is none)."""
+    drawn = {name: _band(*curves[name], speakers, n_boot, seed) for name in bands if name in curves}
+    drawn = {name: band for name, band in drawn.items() if band is not None}
+    fig = _square_figure(_title_text(title, caveat), len(curves) + bool(drawn))
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], color="0.7", linestyle=":", linewidth=1, zorder=1)
-    band_note = None
+    styles = _styles(curves)
     for name, (labels, scores) in curves.items():
         far, frr, _ = metrics.det_curve(labels, scores)
         auc = metrics.roc_auc(labels, scores)
         note = ": perfect, on the left and top edges" if auc == 1.0 else ""
-        (line,) = ax.plot(far, 1 - frr, label=f"{name} (AUC {auc:.4f}{note})", clip_on=False, **_style(name))
-        if name in bands and n_boot:
-            band = roc_band(labels, scores, speakers, n_boot=n_boot, seed=seed)
+        style = {key: value for key, value in styles[name].items() if key != "markersize"}
+        (line,) = ax.plot(far, 1 - frr, label=f"{name} (AUC {auc:.4f}{note})", clip_on=False, **style)
+        if name in drawn:
+            band = drawn[name]
             ax.fill_between(band.far, band.lower, band.upper, color=line.get_color(), alpha=0.18, linewidth=0,
                             zorder=1, step="post")
-            band_note = f"pointwise 95% band: bootstrap over {band.n_clusters} speakers, {band.n_boot} resamples"
-    if band_note:
-        ax.fill_between([], [], [], color="0.6", alpha=0.3, label=band_note)
+    if drawn:
+        band = next(iter(drawn.values()))
+        ax.fill_between([], [], [], color="0.6", alpha=0.3,
+                        label=f"pointwise 95% band: bootstrap over {band.n_clusters} speakers, {band.n_boot} resamples")
     ax.set_xlabel("false acceptance rate (spoof accepted)")
     ax.set_ylabel("bona fide acceptance rate (1 - miss rate)")
     ax.set_xlim(-ROC_MARGIN, 1 + ROC_MARGIN)
@@ -123,19 +149,21 @@ def det_figure(curves: dict, title: str, caveat: str = ""):
     lim = (norm.ppf(DET_LOW), norm.ppf(high))
     inset = 0.02 * (lim[1] - lim[0])
     ax.plot(lim, lim, color="0.7", linestyle=":", linewidth=1, zorder=1)
+    styles = _styles(curves)
     for name, (labels, scores) in curves.items():
         rate = rates[name]
         label = f"{name} (EER {100 * rate:.2f}%)"
         if DET_LOW <= rate <= high:
             far, frr, _ = metrics.det_curve(labels, scores)
             eps = 1e-6  # probit of 0 and 1 is infinite; such points lie outside the window anyway
-            ax.plot(norm.ppf(np.clip(far, eps, 1 - eps)), norm.ppf(np.clip(frr, eps, 1 - eps)), label=label,
-                    **_style(name))
+            style = {key: value for key, value in styles[name].items() if key != "markersize"}
+            ax.plot(norm.ppf(np.clip(far, eps, 1 - eps)), norm.ppf(np.clip(frr, eps, 1 - eps)), label=label, **style)
         else:
             # the whole curve lies beyond the window's corner: mark it there, inside the axes
+            # (later systems smaller, so that markers at the same corner nest)
             corner = lim[0] + inset if rate < DET_LOW else lim[1] - inset
             where = f"below {100 * DET_LOW:g}%" if rate < DET_LOW else f"above {100 * high:g}%"
-            marker = {**_style(name), "marker": "o", "markersize": 7, "linestyle": "none", "clip_on": False}
+            marker = {**styles[name], "marker": "o", "linestyle": "none", "clip_on": False}
             ax.plot([corner], [corner], label=f"{label}: curve {where}, marked at the corner", **marker)
     shown = [t for t in det_ticks(high) if DET_LOW < t / 100 < high]
     ticks = norm.ppf(np.array(shown) / 100)
