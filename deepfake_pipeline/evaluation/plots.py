@@ -68,7 +68,7 @@ def _styles(names) -> dict:
         if name.startswith(SILENCE):
             styles[name] = {"color": "0.45", "linestyle": "--", "linewidth": 1.2, "zorder": 2, "markersize": 7}
         else:
-            styles[name] = {"linewidth": max(0.9, 2.8 - rank), "zorder": 3 + rank,
+            styles[name] = {"linewidth": max(0.9, 2.4 - 1.2 * rank), "zorder": 3 + rank,
                             "markersize": max(3.5, 10 - 3 * rank)}
             rank += 1
     return styles
