@@ -50,49 +50,85 @@ def real_data_dir():
     return REAL_DATA_DIR
 
 
-def save_tiny_wav2vec2(out_dir: Path, arch: str = "base", seed: int = 0) -> Path:
-    """A randomly initialised, very small Wav2Vec2 saved the way real weights are, so tests load
-    it back through the same ``from_pretrained`` path. ``arch='base'`` has the group-normalised
-    feature encoder of wav2vec2-base; ``arch='large'`` the layer-normalised, stable-layer-norm
-    shape of XLS-R / large models."""
+# The tiny self-supervised models of every family the pipeline loads, with each normalisation
+# variant the family has: name -> (model_type, pre-norm with layer-normalised CNN, extra config).
+TINY_SSL = {
+    "wav2vec2-base": ("wav2vec2", False, {}),
+    "wav2vec2-large": ("wav2vec2", True, {}),
+    "hubert-base": ("hubert", False, {}),
+    # some HuBERT checkpoints put a batch norm before the positional convolution
+    "hubert-large-bn": ("hubert", True, {"conv_pos_batch_norm": True}),
+    "wavlm-base": ("wavlm", False, {"num_buckets": 32, "max_bucket_distance": 64}),
+    "wavlm-large": ("wavlm", True, {"num_buckets": 32, "max_bucket_distance": 64}),
+    # data2vec-audio: always a layer-normalised CNN and a post-norm encoder
+    "data2vec-audio": ("data2vec-audio", None, {"num_conv_pos_embeddings": 3, "conv_pos_kernel_size": 5}),
+}
+
+
+def save_tiny_ssl(out_dir: Path, name: str, seed: int = 0) -> Path:
+    """A randomly initialised, very small model of family ``TINY_SSL[name]`` saved the way real
+    weights are, so tests load it back through the same ``from_pretrained`` path. Base variants
+    have the group-normalised CNN and post-norm encoder of wav2vec2-base; large ones the
+    layer-normalised CNN and pre-norm ("stable layer norm") encoder of XLS-R / large models."""
     import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    import transformers
+    from transformers import Wav2Vec2FeatureExtractor
 
     torch.manual_seed(seed)
-    large = arch == "large"
-    config = Wav2Vec2Config(
+    family, large, extra = TINY_SSL[name]
+    shape = dict(
         hidden_size=32,
         num_hidden_layers=3,
         num_attention_heads=2,
         intermediate_size=64,
         conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=2,
-        feat_extract_norm="layer" if large else "group",
-        do_stable_layer_norm=large,
         hidden_dropout=0.0,
         attention_dropout=0.0,
         activation_dropout=0.0,
         feat_proj_dropout=0.0,
         layerdrop=0.0,
     )
-    model = Wav2Vec2Model(config).eval()
+    if large is not None:
+        shape.update(num_conv_pos_embeddings=16, feat_extract_norm="layer" if large else "group",
+                     do_stable_layer_norm=large)
+    config_class, model_class = {
+        "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model"),
+        "hubert": ("HubertConfig", "HubertModel"),
+        "wavlm": ("WavLMConfig", "WavLMModel"),
+        "data2vec-audio": ("Data2VecAudioConfig", "Data2VecAudioModel"),
+    }[family]
+    config = getattr(transformers, config_class)(**shape, **extra)
+    model = getattr(transformers, model_class)(config).eval()
     model.save_pretrained(out_dir)
     Wav2Vec2FeatureExtractor(
         feature_size=1,
         sampling_rate=16000,
         padding_value=0.0,
         do_normalize=True,
-        return_attention_mask=large,
+        return_attention_mask=bool(large),
     ).save_pretrained(out_dir)
     return Path(out_dir)
 
 
 @pytest.fixture(scope="session")
-def tiny_wav2vec2_base(tmp_path_factory):
-    return save_tiny_wav2vec2(tmp_path_factory.mktemp("tiny_w2v2_base"), arch="base")
+def tiny_ssl_folders(tmp_path_factory):
+    """name -> folder of a saved tiny model (TINY_SSL), made on first use."""
+    folders = {}
+
+    def get(name):
+        if name not in folders:
+            folders[name] = save_tiny_ssl(tmp_path_factory.mktemp(f"tiny_{name}"), name)
+        return folders[name]
+
+    return get
 
 
 @pytest.fixture(scope="session")
-def tiny_wav2vec2_large(tmp_path_factory):
-    return save_tiny_wav2vec2(tmp_path_factory.mktemp("tiny_w2v2_large"), arch="large")
+def tiny_wav2vec2_base(tiny_ssl_folders):
+    return tiny_ssl_folders("wav2vec2-base")
+
+
+@pytest.fixture(scope="session")
+def tiny_wav2vec2_large(tiny_ssl_folders):
+    return tiny_ssl_folders("wav2vec2-large")

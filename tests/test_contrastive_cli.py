@@ -83,7 +83,7 @@ def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdou
     config = json.loads((run / "config.json").read_text())
     assert config["representation"] == "layer 1 (frozen)" and config["baseline_run"].endswith("baseline")
     for png in ("roc_toy_eval.png", "det_toy_eval.png"):
-        assert (run / png).stat().st_size > 1000
+        assert (run / png).stat().st_size > 1000 and (run / png).with_suffix(".pdf").is_file()
     assert (run / "seed_0" / "checkpoint.pt").is_file()
     assert (run / "log.txt").read_text().rstrip().endswith(last)
 
@@ -185,9 +185,11 @@ def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys):
     assert np.all(np.isfinite(scores))
 
 
-def test_unfreezing_the_last_layer_of_a_tiny_wav2vec2(tmp_path, capsys, tiny_wav2vec2_large):
+@pytest.mark.parametrize("name", ["wav2vec2-large", "wavlm-base"])
+def test_unfreezing_the_last_layer_of_a_tiny_model(tmp_path, capsys, tiny_ssl_folders, name):
+    """End to end for wav2vec2 and for WavLM, whose layers also take the relative position bias."""
     root = tmp_path
-    _corpus(root, ["toy_train", "toy_dev", "toy_eval"], model=str(tiny_wav2vec2_large), demo=False)
+    _corpus(root, ["toy_train", "toy_dev", "toy_eval"], model=str(tiny_ssl_folders(name)), demo=False)
     assert eval_logreg(["--features", "embeddings", "--layer", "1", "--train", "toy_train", "--dev", "toy_dev",
                         "--test", "toy_eval", "--run", "baseline", "--n-boot", "0", "--C-grid", "1",
                         *_dir_args(root)]) == 0

@@ -5,6 +5,7 @@ It must give what the full model gives, and training must move only the unfrozen
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_SSL
 from contrastive_fixtures import make_split, one_torch_thread  # noqa: F401
 
 from deepfake_pipeline.contrastive.frame_cache import FrameCache, FrameCacheError, build_frame_cache
@@ -31,10 +32,10 @@ def _model_input(loaded):
     return lambda waveform: torch.from_numpy(normalise_like_feature_extractor(loaded, waveform))[None]
 
 
-@pytest.fixture(params=["base", "large"])
-def tiny_model(request, tiny_wav2vec2_base, tiny_wav2vec2_large):
-    folder = tiny_wav2vec2_base if request.param == "base" else tiny_wav2vec2_large
-    return load_model(str(folder))
+@pytest.fixture(params=list(TINY_SSL))
+def tiny_model(request, tiny_ssl_folders):
+    """Each family (WavLM: its relative position bias must reach a block starting above layer 1)."""
+    return load_model(str(tiny_ssl_folders(request.param)))
 
 
 @pytest.fixture
@@ -83,10 +84,11 @@ def test_cache_without_float16_rounding_matches_to_float32_precision(tiny_model,
     np.testing.assert_allclose(cached, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_final_norm_reproduces_last_hidden_state(tiny_wav2vec2_large, tiny_split):
-    """Stable-layer-norm models apply the encoder's layer norm after the last layer; pooled
-    hidden states (step 2) exclude it, last_hidden_state includes it."""
-    loaded = load_model(str(tiny_wav2vec2_large))
+@pytest.mark.parametrize("name", [name for name, (_, large, _) in TINY_SSL.items() if large])
+def test_final_norm_reproduces_last_hidden_state(tiny_ssl_folders, name, tiny_split):
+    """Stable-layer-norm (pre-norm) models apply the encoder's layer norm after the last layer;
+    pooled hidden states (step 2) exclude it, last_hidden_state includes it."""
+    loaded = load_model(str(tiny_ssl_folders(name)))
     model = loaded.model
     waveform = tiny_split.waveform(0)
     inputs = _model_input(loaded)(waveform)

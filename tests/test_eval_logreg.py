@@ -79,6 +79,7 @@ def test_holdout_spectral_writes_every_output(dirs, capsys):
     for png in ("roc_toy_eval.png", "det_toy_eval.png"):
         assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert matplotlib.image.imread(run / png).shape[0] > 100
+        assert (run / png).with_suffix(".pdf").read_bytes().startswith(b"%PDF")
     assert (run / "model.joblib").is_file()
 
     closing = _closing_lines(out)
@@ -135,7 +136,7 @@ def test_layer_sweep_picks_the_best_dev_layer_and_flags_untrained_demo(dirs, cap
     assert "demo_eval" in sweep[0]["tests"]
     assert saved["untrained"] and saved["demo"]
     png = dirs["results"] / "sweep" / "layer_sweep.png"
-    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.with_suffix(".pdf").is_file()
     (closing,) = _closing_lines(out)
     assert closing.endswith(" [untrained model: not a detection result] [demo corpus]")
     assert CLOSING_LINE_RE.match(closing)

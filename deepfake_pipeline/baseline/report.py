@@ -135,13 +135,12 @@ def _sweep(run, fit_split, selection, results, chosen_on, where, caveat):
             series[f"test={result.label}"]["eer"].append(rate)
         rows.append(row)
     chosen_layer = fit_split.view_layers[selection.key][0]
+    silence = {f"test={r.label}": {"auc": metrics.roc_auc(r.split.labels, r.silence_scores),
+                                   "eer": metrics.eer(r.split.labels, r.silence_scores).eer} for r in results}
     plots.plot_layer_sweep(layers, series, chosen_layer, run.path / "layer_sweep.png",
-                           _title(f"layer sweep, layer chosen on {where}: {chosen_layer}", caveat))
+                           f"layer sweep, layer chosen on {where}: {chosen_layer}", caveat,
+                           references=silence, chosen_on=where)
     return rows
-
-
-def _title(text, caveat):
-    return text + (f"\n{caveat.strip()}" if caveat else "")
 
 
 def report_run(run, settings, fit_split, selection, results, untrained, demo, chosen_on=None,
@@ -193,8 +192,10 @@ def report_run(run, settings, fit_split, selection, results, untrained, demo, ch
             run.write_scores_2019(split.split_id, split.utt_ids, split.attacks, split.labels, result.scores)
         curves = {"model": (split.labels, result.scores), "silence-only": (split.labels, result.silence_scores)}
         safe = score_file.stem
-        plots.plot_roc(curves, run.path / f"roc_{safe}.png", _title(f"ROC test={result.label}", result_caveat))
-        plots.plot_det(curves, run.path / f"det_{safe}.png", _title(f"DET test={result.label}", result_caveat))
+        plots.plot_roc(curves, run.path / f"roc_{safe}.png", f"ROC test={result.label}", result_caveat,
+                       speakers=split.speakers, bands=("model",), n_boot=min(settings.n_boot, plots.BAND_BOOT),
+                       seed=settings.seed)
+        plots.plot_det(curves, run.path / f"det_{safe}.png", f"DET test={result.label}", result_caveat)
         line = closing.closing_line_of(result.label, summary, entry["auc"], untrained, result_demo)
         closing_lines.append(line)
         payload["tests"][result.label] = {

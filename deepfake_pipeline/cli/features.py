@@ -1,4 +1,5 @@
-"""Step 2: spectral statistics and frozen Wav2Vec2 embeddings (every layer) per corpus split."""
+"""Step 2: spectral statistics and frozen self-supervised (wav2vec2, HuBERT, WavLM, data2vec-audio)
+embeddings of every layer per corpus split."""
 
 import argparse
 import sys
@@ -16,14 +17,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="features.py",
         description="Compute spectral statistics and mean-pooled hidden states of every layer of a "
-                    "frozen Wav2Vec2 for corpus splits made by preprocess_datasets.py. Resumable: "
+                    "frozen self-supervised speech model (wav2vec2 / XLS-R, HuBERT, WavLM, data2vec-audio) "
+                    "for corpus splits made by preprocess_datasets.py. Resumable: "
                     "rerun the same command after a crash.")
     parser.add_argument("--splits", nargs="+", required=True, help="split ids, e.g. asvspoof2019_dev")
     parser.add_argument("--what", choices=("spectral", "embeddings", "both"), default="both")
     parser.add_argument("--model",
                         help="required for embeddings: a Hugging Face id (facebook/wav2vec2-base, "
-                             "facebook/wav2vec2-xls-r-300m), a local folder, or random:<arch> for an UNTRAINED "
-                             "model (smoke runs, benchmarks). It is loaded and checked before any work starts")
+                             "facebook/wav2vec2-xls-r-300m, facebook/hubert-base-ls960, microsoft/wavlm-base-plus, "
+                             "facebook/data2vec-audio-base), a local folder, or random:<arch> for an UNTRAINED "
+                             "model (smoke runs, benchmarks; e.g. random:base, random:wavlm-base). It is loaded "
+                             "and checked before any work starts")
     parser.add_argument("--layers", type=int, nargs="+",
                         help="hidden states to keep (0 = the input of transformer layer 1, i = the output of transformer layer i; default: all; see docs/DESIGN.md)")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16",

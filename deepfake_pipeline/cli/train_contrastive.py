@@ -1,4 +1,4 @@
-"""Step 4: a supervised-contrastive projection head on Wav2Vec2 embeddings (frozen, or with a
+"""Step 4: a supervised-contrastive projection head on self-supervised embeddings (frozen, or with a
 block of transformer layers fine-tuned from a frame cache), scored with step 3's logistic
 regression on the same trials as a step-3 run, and the verdict against that run."""
 
@@ -15,7 +15,7 @@ from deepfake_pipeline.cli.common import add_config, add_run_paths, add_threads,
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train_contrastive.py",
-        description="Train a SupCon projection head (optionally fine-tuning a block of Wav2Vec2 layers), score the "
+        description="Train a SupCon projection head (optionally fine-tuning a block of the SSL model's transformer layers), score the "
                     "step-3 run's test trials with its logistic regression, and test the 1-point rule against it.")
     parser.add_argument("--baseline-run", type=Path, required=True,
                         help="the eval_logreg.py run (results/<run>) to compare with; its splits, embeddings, "
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="clips per step (default 256 on stored embeddings, 32 when layers are unfrozen: each "
                           "clip then carries its frames through the block)")
     fit.add_argument("--lr", type=float, default=1e-3, help="learning rate of the head")
-    fit.add_argument("--block-lr", type=float, default=2e-5, help="learning rate of unfrozen Wav2Vec2 layers")
+    fit.add_argument("--block-lr", type=float, default=2e-5, help="learning rate of the unfrozen transformer layers")
     fit.add_argument("--weight-decay", type=float, default=1e-4)
     fit.add_argument("--temperature", type=float, default=0.1)
     fit.add_argument("--seed", type=int, default=0, help="first seed")

@@ -77,7 +77,7 @@ def embedding_source(split, representation: Representation) -> EmbeddingSource:
 
 
 def load_frozen_model(model_spec: str, device: str):
-    """The Wav2Vec2 whose layers get fine-tuned, in float32 (training runs in float32 whatever
+    """The SSL model whose layers get fine-tuned, in float32 (training runs in float32 whatever
     precision step 2 used)."""
     return load_model(model_spec, device=device)
 

@@ -68,7 +68,7 @@ class Experiment:
     splits: dict                          # split id -> SplitFeatures
     baseline_scores: dict                 # test split id -> aligned baseline scores
     silence_scores: dict                  # test split id -> silence-only scores
-    loaded_model: object                  # the Wav2Vec2 (LoadedModel) when layers are unfrozen
+    loaded_model: object                  # the SSL model (LoadedModel) when layers are unfrozen
     untrained: bool
     demo: bool
     sources: dict = None                  # split id -> what the head trains on / projects
@@ -88,7 +88,7 @@ def supcon_classes(labels, attacks, attack_classes: bool) -> np.ndarray:
 
 class ModelFactory:
     """A fresh model per seed (and fold): the head initialised from the seed, and for an unfrozen
-    block the Wav2Vec2 layers put back to their pretrained weights first."""
+    block the SSL model's layers put back to their pretrained weights first."""
 
     def __init__(self, settings: ContrastiveSettings, in_dim: int, num_layers: int | None, loaded=None):
         self.settings, self.in_dim, self.num_layers, self.loaded = settings, in_dim, num_layers, loaded

@@ -106,8 +106,11 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
             run.print(f"{PREFIX} WARNING test={label}: the silence-only shortcut (ROC-AUC {silence_auc:.4f}) scores "
                       "as well as the contrastive system: it may have learned silence, not spoofing")
         safe = safe_run_name(split_id)
-        plots.plot_roc(curves, run.path / f"roc_{safe}.png", f"ROC test={label}{caveat}")
-        plots.plot_det(curves, run.path / f"det_{safe}.png", f"DET test={label}{caveat}")
+        # bands around the two systems the verdict compares (with several seeds, the baseline's only)
+        bands = ("baseline (step 3)", "contrastive")
+        plots.plot_roc(curves, run.path / f"roc_{safe}.png", f"ROC test={label}", caveat, speakers=split.speakers,
+                       bands=bands, n_boot=min(n_boot, plots.BAND_BOOT), seed=boot_seed)
+        plots.plot_det(curves, run.path / f"det_{safe}.png", f"DET test={label}", caveat)
         if n_seeds > 1:
             aucs = [s["auc"] for s in entry["per_seed"].values()]
             eers = [s["eer"] for s in entry["per_seed"].values()]

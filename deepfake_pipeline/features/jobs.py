@@ -156,15 +156,17 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
     return final
 
 
-# ---------------------------------------------------------------- Wav2Vec2 embeddings
+# ---------------------------------------------------------------- SSL embeddings
 
 
 def embeddings_config(store: WaveStore, loaded, layers: list, dtype: str, n_parts: int) -> dict:
+    """The embeddings' metadata, with the model family's facts (ssl_families.family_facts: family,
+    CNN and transformer normalisation, positional embedding, what hidden states 0 and last are)."""
     return {"model": loaded.spec, "revision": loaded.revision, "untrained": bool(loaded.untrained),
             "arch": loaded.arch, "precision": loaded.precision, "dtype": dtype, "layers": list(layers),
             "pooling": "mean", "sample_rate": SAMPLE_RATE, "dim": int(loaded.dim),
             "manifest_sha256": manifest_sha256(store.split_dir), "num_parts": n_parts,
-            "code_version": __version__}
+            "code_version": __version__, **loaded.facts}
 
 
 def run_embeddings(store: WaveStore, processed_dir: Path, tag: str, get_model, layers, dtype: str,

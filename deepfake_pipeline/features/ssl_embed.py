@@ -1,13 +1,20 @@
-"""Mean-pooled hidden states of every layer of a frozen Wav2Vec2, for many clips at once.
+"""Mean-pooled hidden states of every layer of a frozen self-supervised speech model (any family
+of ``ssl_families``: wav2vec2 / XLS-R, HuBERT, WavLM, data2vec-audio), for many clips at once.
 
-Padding never changes an embedding:
+Padding never changes an embedding: each clip gets what the model computes for it alone.
 - each clip is normalised (zero mean, unit variance) over its own samples only;
 - the CNN feature encoder runs clip by clip on each clip's own samples, inside the batched
-  forward pass: a group-normalised encoder (wav2vec2-base) normalises each channel over the
-  whole time axis, so padding would leak into every frame;
+  forward pass: a group-normalised encoder (wav2vec2-base, HuBERT base, WavLM base) normalises
+  each channel over the whole time axis, so padding would leak into every frame;
+- the positional embedding runs clip by clip on each clip's own frames too: a stack of
+  convolutions (data2vec-audio) or a batch norm before the convolution (some HuBERTs) would
+  carry non-zero values from past the clip's end into its last frames;
 - the transformer runs on the zero-padded batch of frames with an attention mask, and each clip
-  is pooled over its own frames only; the positional convolution sees past the clip's end the
-  zeros it would see there anyway.
+  is pooled over its own frames only. WavLM's relative position bias depends on frame distances
+  only, so the padded batch gives each clip the bias it has alone.
+Models whose feature extractor asks for no attention mask (wav2vec2-base style) were trained on
+unpadded clips; with the CNN run clip by clip the mask only hides padding from the transformer,
+so they too get exactly their clip-alone result.
 Clips are sorted by length inside the call so batches waste little padding; the output is in the
 input order.
 """
@@ -15,6 +22,7 @@ input order.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,9 +48,14 @@ def waveform_too_short(num_samples: int) -> bool:
 
 
 def frame_counts(loaded: LoadedModel, num_samples: Sequence[int]) -> np.ndarray:
-    """Frames the CNN feature encoder gives for clips of these lengths (about 50 per second)."""
-    lengths = torch.as_tensor(np.asarray(num_samples, dtype=np.int64))
-    return loaded.model._get_feat_extract_output_lengths(lengths).numpy().astype(np.int64)
+    """Frames the CNN feature encoder gives for clips of these lengths (about 50 per second).
+    Read from the config's conv stack, so an adapter (which only shortens last_hidden_state)
+    does not count."""
+    frames = np.asarray(num_samples, dtype=np.int64)
+    config = loaded.model.config
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride):
+        frames = (frames - kernel) // stride + 1
+    return frames
 
 
 def normalise_like_feature_extractor(loaded: LoadedModel, waveform: np.ndarray) -> np.ndarray:
@@ -153,19 +166,41 @@ class _ClipByClipFeatureEncoder(torch.nn.Module):
         return batch
 
 
+class _ClipByClipPositionalEmbedding(torch.nn.Module):
+    """The encoder's positional embedding applied to each clip's own frames only, zero past
+    them (where the attention mask hides every frame anyway)."""
+
+    def __init__(self, embedding: torch.nn.Module, frames: list[int]):
+        super().__init__()
+        self.embedding = embedding
+        self.frames = frames
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(hidden_states)
+        for row, count in enumerate(self.frames):
+            out[row, :count] = self.embedding(hidden_states[row : row + 1, :count])[0]
+        return out
+
+
 @contextlib.contextmanager
-def _cnn_clip_by_clip(model, lengths: list[int]):
-    """Run the CNN feature encoder clip by clip inside the batched forward pass. A group-norm
-    encoder (wav2vec2-base) normalises each channel over the whole time axis, so it must never
-    see padding; and on CPU the convolutions measured faster per clip than batched anyway. The
-    transformer, where batching pays, still runs on the padded batch with its attention mask.
-    Swaps the encoder module for the duration, so one model must not serve two threads at once."""
-    encoder = model.feature_extractor
+def _clip_by_clip(model, lengths: list[int], frames: list[int]):
+    """Run the CNN feature encoder and the positional embedding clip by clip inside the batched
+    forward pass (see the module docstring for why each must never see padding); on CPU the
+    convolutions measured faster per clip than batched anyway. The transformer, where batching
+    pays, still runs on the padded batch with its attention mask. Swaps the two modules for the
+    duration, so one model must not serve two threads at once."""
+    encoder, position = model.feature_extractor, model.encoder.pos_conv_embed
     model.feature_extractor = _ClipByClipFeatureEncoder(encoder, lengths)
+    model.encoder.pos_conv_embed = _ClipByClipPositionalEmbedding(position, frames)
     try:
-        yield
+        with warnings.catch_warnings():
+            # WavLM passes a boolean padding mask beside its float position bias to torch's
+            # attention, which warns on every padded batch; the two combine as intended.
+            warnings.filterwarnings("ignore", message=".*mismatched key_padding_mask and attn_mask.*")
+            yield
     finally:
         model.feature_extractor = encoder
+        model.encoder.pos_conv_embed = position
 
 
 def _precision_context(loaded: LoadedModel):
@@ -188,19 +223,19 @@ def _embed_batch(
         input_values = input_values.to(torch.bfloat16)
     lengths = [len(x) for x in inputs]
     padded = any(length != longest for length in lengths)
-    attention_mask, cnn_guard = None, contextlib.nullcontext()
+    attention_mask, clip_guard = None, contextlib.nullcontext()
     if padded:
         mask = np.zeros((len(inputs), longest), dtype=np.int64)
         for row, length in enumerate(lengths):
             mask[row, :length] = 1
         attention_mask = torch.from_numpy(mask).to(loaded.device)
-        cnn_guard = _cnn_clip_by_clip(model, lengths)
+        clip_guard = _clip_by_clip(model, lengths, [int(n) for n in num_frames])
 
     with (
         torch.inference_mode(),
         _precision_context(loaded),
         _first_transformer_layers(model, max(*layers, 1)),
-        cnn_guard,
+        clip_guard,
     ):
         hidden_states = model(input_values, attention_mask=attention_mask, output_hidden_states=True).hidden_states
         pooled = torch.empty((len(inputs), len(layers), loaded.dim), dtype=torch.float32)
@@ -223,8 +258,8 @@ def embed_waveforms(
     ``batch_seconds``: padded audio per forward pass (0: one clip per pass).
     ``layers``: hidden-state indices to keep (default all): 0 is the transformer's input
     (feature projection + convolutional positional embedding, plus the encoder layer norm in
-    post-norm models such as base), i is the output of transformer layer i, as in transformers'
-    ``output_hidden_states``. All come from one forward pass that stops at the highest layer
+    post-norm models such as base; ``loaded.facts`` says which), i is the output of transformer
+    layer i, as in transformers' ``output_hidden_states``. All come from one forward pass that stops at the highest layer
     kept, and each clip is pooled over its own frames only.
     """
     layers = _check_layers(loaded, layers)

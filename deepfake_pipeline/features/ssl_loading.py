@@ -1,6 +1,7 @@
-"""Load a frozen Wav2Vec2 for feature extraction: from a Hugging Face id (cached or downloaded),
-from a local folder written by ``save_pretrained``, or as an untrained ``random:<arch>`` model of a
-known shape for smoke runs and benchmarks.
+"""Load a frozen self-supervised speech model (wav2vec2 / XLS-R, HuBERT, WavLM, data2vec-audio:
+``ssl_families``) for feature extraction: from a Hugging Face id (cached or downloaded), from a
+local folder written by ``save_pretrained``, or as an untrained ``random:<arch>`` model of a known
+shape for smoke runs and benchmarks.
 
 Every way ends in the same :class:`LoadedModel`, frozen (``eval()``, no gradients) and placed on
 the requested device in the requested precision. Failures that the user must fix (unknown arch,
@@ -13,44 +14,25 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from deepfake_pipeline.features.ssl_families import (  # noqa: F401  (re-exported)
+    FAMILIES,
+    RANDOM_ARCHS,
+    RANDOM_PREFIX,
+    ModelLoadError,
+    build_random,
+    describe_arch,
+    family_facts,
+    model_class,
+    random_config,
+    unsupported_message,
+)
+
 PRECISIONS = ("float32", "bfloat16")
-RANDOM_PREFIX = "random:"
-RANDOM_SEED = 0
-
-# Shapes of the untrained models. base = facebook/wav2vec2-base (transformers' Wav2Vec2Config
-# defaults are exactly that shape); large = facebook/wav2vec2-xls-r-300m; tiny = a seconds-long
-# smoke-test model with base's group-normalised feature encoder.
-_RANDOM_ARCH_CONFIGS: dict[str, dict] = {
-    "base": {},
-    "large": dict(
-        hidden_size=1024,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        intermediate_size=4096,
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
-        conv_bias=True,
-    ),
-    "tiny": dict(
-        hidden_size=32,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    ),
-}
-RANDOM_ARCHS = tuple(_RANDOM_ARCH_CONFIGS)
-
-
-class ModelLoadError(RuntimeError):
-    """The model cannot be used as asked; the message says what the user should do."""
 
 
 @dataclass
@@ -66,46 +48,7 @@ class LoadedModel:
     device: str
     precision: str
     bf16_mode: str | None = None  # "autocast" or "weights" when precision is bfloat16
-
-
-def describe_arch(config) -> str:
-    return (
-        f"{config.model_type}-{config.num_hidden_layers}L-{config.hidden_size}d-"
-        f"{config.feat_extract_norm}norm"
-    )
-
-
-def random_config(arch: str):
-    from transformers import Wav2Vec2Config
-
-    if arch not in _RANDOM_ARCH_CONFIGS:
-        raise ModelLoadError(
-            f"unknown untrained architecture 'random:{arch}'. Known: "
-            + ", ".join(f"random:{name}" for name in RANDOM_ARCHS)
-            + ". Or give a Hugging Face id (e.g. facebook/wav2vec2-base) or a local model folder."
-        )
-    # Dropouts and SpecAugment only act in training mode; zero them anyway so the config says
-    # plainly that nothing random happens at inference.
-    no_randomness = dict(
-        hidden_dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        feat_proj_dropout=0.0,
-        layerdrop=0.0,
-        mask_time_prob=0.0,
-    )
-    return Wav2Vec2Config(**{**no_randomness, **_RANDOM_ARCH_CONFIGS[arch]})
-
-
-def _build_random(arch: str):
-    from transformers import Wav2Vec2Model
-
-    config = random_config(arch)
-    # Seeded inside a forked RNG so every call gives the same weights and the caller's global
-    # random state is left as it was.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_SEED)
-        return Wav2Vec2Model(config)
+    facts: dict = field(default_factory=dict)  # ssl_families.family_facts: what each hidden state is
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -174,7 +117,7 @@ def _quiet_weight_loading():
 
 
 def _load_pretrained(spec: str):
-    from transformers import AutoConfig, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    from transformers import AutoConfig, Wav2Vec2FeatureExtractor
 
     local = Path(spec).expanduser()
     is_local = local.exists()
@@ -199,21 +142,19 @@ def _load_pretrained(spec: str):
         if is_local:
             raise ModelLoadError(f"{local_help} ({error}).") from error
         raise ModelLoadError(_missing_weights_message(spec, error)) from error
-    if config.model_type != "wav2vec2":
-        raise ModelLoadError(
-            f"'{spec}' is a {config.model_type!r} model; this pipeline extracts Wav2Vec2 "
-            "embeddings only (e.g. facebook/wav2vec2-base, facebook/wav2vec2-xls-r-300m)."
-        )
+    if config.model_type not in FAMILIES:
+        raise ModelLoadError(unsupported_message(spec, config.model_type))
     try:
         with _quiet_weight_loading():
-            model = _from_pretrained(Wav2Vec2Model, source)
+            model = _from_pretrained(model_class(config.model_type), source)
     except OSError as error:
         if is_local:
             raise ModelLoadError(f"{local_help} ({error}).") from error
         raise ModelLoadError(_missing_weights_message(spec, error)) from error
 
-    # A checkpoint without preprocessor_config.json gets the feature extractor's default
-    # (normalise), which is what wav2vec2-base and XLS-R were trained with.
+    # Every family's checkpoints describe their input with Wav2Vec2FeatureExtractor. One without
+    # preprocessor_config.json gets its default (normalise), which is what wav2vec2-base and XLS-R
+    # were trained with.
     do_normalize = True
     with contextlib.suppress(OSError):
         do_normalize = bool(_from_pretrained(Wav2Vec2FeatureExtractor, source).do_normalize)
@@ -277,7 +218,7 @@ def load_model(
             warnings.warn(f"bf16 is emulated ({reason}): expect it to be slower than float32", stacklevel=2)
 
     if spec.startswith(RANDOM_PREFIX):
-        model = _build_random(spec[len(RANDOM_PREFIX):])
+        model = build_random(spec[len(RANDOM_PREFIX):])
         revision, do_normalize, untrained = None, True, True
     else:
         model, revision, do_normalize = _load_pretrained(spec)
@@ -301,4 +242,5 @@ def load_model(
         device=str(torch_device),
         precision=precision,
         bf16_mode=bf16_mode if precision == "bfloat16" else None,
+        facts={**family_facts(config), "input_normalised": do_normalize},
     )

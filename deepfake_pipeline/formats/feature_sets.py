@@ -225,6 +225,10 @@ def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, proces
 
 
 # Metadata that must agree between splits for a model fitted on one to be scored on another.
+# The model family's facts (family, feature_encoder_norm, transformer_norm, positional_embedding,
+# hidden_state_0, ...) are not listed: they are read from the checkpoint's config, so "model" and
+# "revision" (and "arch", which names the family) already fix them, and listing them would refuse
+# every file written before they were recorded although its model is the same.
 _MUST_MATCH = ("kind", "model", "revision", "arch", "precision", "pooling", "sample_rate", "dim", "code_version")
 
 

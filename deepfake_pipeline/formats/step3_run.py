@@ -82,7 +82,7 @@ def read_baseline_run(path) -> BaselineRun:
     if spec.get("kind") != "embeddings":
         raise BaselineRunError(
             f"{path} is a baseline on {spec.get('kind', 'unknown')} features; the contrastive head trains on "
-            "Wav2Vec2 embeddings, so compare it with a step-3 run on embeddings "
+            "self-supervised embeddings, so compare it with a step-3 run on embeddings "
             "(eval_logreg.py --features embeddings ...)")
     args = config["args"]
     protocol = config.get("protocol", metrics.get("protocol"))
