@@ -213,6 +213,33 @@ def test_offline_missing_weights_say_how_to_supply_them(offline_hub):
     assert "HF_HOME" in message
 
 
+def test_without_network_a_hub_id_fails_at_once_without_retries(tmp_path, monkeypatch):
+    """Offline mode not set and no network: one short probe says so and the how-to message comes
+    at once; the hub client's download (and its retries) is never started."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    probes = []
+
+    def refused(address, timeout=None):
+        probes.append((address, timeout))
+        raise OSError("network is unreachable")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the hub client tried a connection")
+
+    monkeypatch.setattr(socket, "create_connection", refused)
+    monkeypatch.setattr(socket.socket, "connect", no_download)
+    with pytest.raises(ModelLoadError) as caught:
+        load_model("some-org/some-model")
+    assert len(probes) == 1 and probes[0][1] <= 5
+    message = str(caught.value)
+    assert "cannot be reached" in message and "hf download some-org/some-model" in message
+
+
 def test_hub_id_loads_from_the_cache_with_its_commit(offline_hub, tiny_wav2vec2_large):
     repo = offline_hub / "models--test-org--tiny-w2v2"
     shutil.copytree(tiny_wav2vec2_large, repo / "snapshots" / FAKE_COMMIT)

@@ -238,12 +238,14 @@ def _embed_batch(
         clip_guard,
     ):
         hidden_states = model(input_values, attention_mask=attention_mask, output_hidden_states=True).hidden_states
-        pooled = torch.empty((len(inputs), len(layers), loaded.dim), dtype=torch.float32)
+        # Pooled where the states are and copied back once per batch: a copy per clip and layer
+        # made batched cuda runs slower than the naive way (H200 run, docs/gpu_run_2026-11-29.md).
+        pooled = torch.empty((len(inputs), len(layers), loaded.dim), dtype=torch.float32, device=input_values.device)
         for column, layer in enumerate(layers):
             states = hidden_states[layer]
             for row, frames in enumerate(num_frames):
-                pooled[row, column] = states[row, :frames].float().mean(dim=0).cpu()
-    return pooled.numpy()
+                pooled[row, column] = states[row, :frames].float().mean(dim=0)
+    return pooled.cpu().numpy()
 
 
 def embed_waveforms(

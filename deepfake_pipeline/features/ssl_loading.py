@@ -88,9 +88,33 @@ def _hub_commit_hash(spec: str, model) -> str | None:
     return getattr(model.config, "_commit_hash", None)
 
 
+HUB_PROBE_SECONDS = 3.0
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached, or None. One TCP connection with a short
+    timeout: without it, a machine with no network spent ~30 s in the hub client's retries before
+    saying what to do. Behind a proxy the direct connection proves nothing, so it is not tried."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants as hub_constants
+
+    if any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return None
+    host = urlparse(hub_constants.ENDPOINT).hostname
+    try:
+        socket.create_connection((host, 443), timeout=HUB_PROBE_SECONDS).close()
+    except OSError as error:
+        return f"{host} cannot be reached within {HUB_PROBE_SECONDS:g} s ({error}): no network here?"
+    return None
+
+
 def _from_pretrained(cls, spec: str, **kwargs):
     """Cache first, so a cached model loads instantly without network retries; the network is
-    tried only when the cache lacks it and offline mode is off."""
+    tried only when the cache lacks it, offline mode is off and the hub answers at all."""
     from huggingface_hub import constants as hub_constants
 
     try:
@@ -98,6 +122,9 @@ def _from_pretrained(cls, spec: str, **kwargs):
     except OSError:
         if hub_constants.HF_HUB_OFFLINE:
             raise
+    unreachable = _hub_unreachable()
+    if unreachable:
+        raise OSError(f"not in the local cache, and {unreachable}")
     return cls.from_pretrained(spec, **kwargs)
 
 
