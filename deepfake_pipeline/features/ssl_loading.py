@@ -234,6 +234,11 @@ def load_model(
         raise ModelLoadError(f"unknown device {device!r} ({error}); use cpu or cuda") from error
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    if torch_device.type == "cuda" and precision == "float32":
+        # TF32 convolutions and products moved a clip's embedding by 2e-4 between padded and
+        # unpadded batches on an H200: float32 means float32.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     if precision == "bfloat16":
         native, reason = native_bf16_support(torch_device)
         if not native and not allow_emulated_bf16:
