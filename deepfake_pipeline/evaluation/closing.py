@@ -90,6 +90,6 @@ def attack_table(per_attack: dict, title: str, heading: str = "attack") -> list:
         row = per_attack[attack]
         lines.append(
             f"  {attack:<{width}} {row['n_spoof']:>8} {row['n_bonafide']:>10} "
-            f"{_fmt(row['auc'], 4):>8} {_fmt(100 * row['eer'], 2) + '%':>8}"
+            f"{_fmt(row['auc'], 4):>8} {_fmt(None if row['eer'] is None else 100 * row['eer'], 2) + '%':>8}"
         )
     return lines
