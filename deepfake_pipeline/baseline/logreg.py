@@ -29,6 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.evaluation import metrics
+from deepfake_pipeline.evaluation.tdcf import official_eer
 
 from deepfake_pipeline.baseline import DEFAULT_C_GRID, SELECTION_CRITERIA  # noqa: E402,F401
 UNKNOWN_SPEAKER = "-"
@@ -129,7 +130,7 @@ def _pick(labels, grid_scores: dict, converged: dict, keys, C_grid, select_by) -
         for C in C_grid:
             scores = grid_scores[key, C]
             row = {"view": key, "C": C, "auc": float(metrics.roc_auc(labels, scores)),
-                   "eer": float(metrics.eer(labels, scores).eer), "converged": converged[key, C]}
+                   "eer": float(official_eer(labels, scores).eer), "converged": converged[key, C]}
             table.append(row)
             value = row["auc"] if select_by == "auc" else -row["eer"]
             if key not in best_value or value > best_value[key]:

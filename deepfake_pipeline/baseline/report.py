@@ -8,6 +8,7 @@ import numpy as np
 
 from deepfake_pipeline.evaluation import closing, metrics, plots, significance
 from deepfake_pipeline.evaluation.field_metrics import per_condition
+from deepfake_pipeline.evaluation.tdcf import official_eer
 
 
 @dataclass
@@ -124,19 +125,19 @@ def _sweep(run, fit_split, selection, results, chosen_on, where, caveat):
         if chosen_on is not None:
             dev = chosen_on["split"]
             row["dev_auc"] = metrics.roc_auc(dev.labels, chosen_on["view_scores"][key])
-            row["dev_eer"] = metrics.eer(dev.labels, chosen_on["view_scores"][key]).eer
+            row["dev_eer"] = official_eer(dev.labels, chosen_on["view_scores"][key]).eer
             series[f"dev={dev.split_id}"]["auc"].append(row["dev_auc"])
             series[f"dev={dev.split_id}"]["eer"].append(row["dev_eer"])
         for result in results:
             scores = result.view_scores[key]
-            auc, rate = metrics.roc_auc(result.split.labels, scores), metrics.eer(result.split.labels, scores).eer
+            auc, rate = metrics.roc_auc(result.split.labels, scores), official_eer(result.split.labels, scores).eer
             row["tests"][result.label] = {"auc": auc, "eer": rate}
             series[f"test={result.label}"]["auc"].append(auc)
             series[f"test={result.label}"]["eer"].append(rate)
         rows.append(row)
     chosen_layer = fit_split.view_layers[selection.key][0]
     silence = {f"test={r.label}": {"auc": metrics.roc_auc(r.split.labels, r.silence_scores),
-                                   "eer": metrics.eer(r.split.labels, r.silence_scores).eer} for r in results}
+                                   "eer": official_eer(r.split.labels, r.silence_scores).eer} for r in results}
     plots.plot_layer_sweep(layers, series, chosen_layer, run.path / "layer_sweep.png",
                            f"layer sweep, layer chosen on {where}: {chosen_layer}", caveat,
                            references=silence, chosen_on=where)

@@ -22,6 +22,7 @@ from scipy.stats import norm  # noqa: E402
 
 from deepfake_pipeline.evaluation import metrics  # noqa: E402
 from deepfake_pipeline.evaluation.roc_band import roc_band  # noqa: E402
+from deepfake_pipeline.evaluation.tdcf import official_eer  # noqa: E402
 from deepfake_pipeline.evaluation.significance import cluster_codes  # noqa: E402
 
 DPI = 200
@@ -144,7 +145,7 @@ def det_figure(curves: dict, title: str, caveat: str = ""):
     """DET: miss rate (bona fide rejected) against false acceptance, both on probit axes."""
     fig = _square_figure(_title_text(title, caveat), len(curves))
     ax = fig.add_subplot()
-    rates = {name: metrics.eer(labels, scores).eer for name, (labels, scores) in curves.items()}
+    rates = {name: official_eer(labels, scores).eer for name, (labels, scores) in curves.items()}
     high = DET_HIGH if max(rates.values()) < 0.3 else DET_WIDE_HIGH
     lim = (norm.ppf(DET_LOW), norm.ppf(high))
     inset = 0.02 * (lim[1] - lim[0])
