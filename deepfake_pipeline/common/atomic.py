@@ -28,8 +28,10 @@ def atomic_path(path, on_written=None):
     tmp = temporary_path(path)
     try:
         yield tmp
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            error.filename = str(path)  # numpy's short write and ENOSPC name no file: say which
         raise
     if on_written is not None:
         on_written()
