@@ -192,7 +192,7 @@ def guarded_main(body, argv=None) -> int:
     except OSError as error:
         if not is_disk_full(error):
             raise
-        where = error.filename or getattr(error, "pipeline_path", None) or "the output"
+        where = getattr(error, "pipeline_path", None) or error.filename or "the output"
         _last_line(f"error: disk full writing {where}: free space and rerun the same command to resume")
         return 1
     finally:

@@ -30,8 +30,8 @@ def atomic_path(path, on_written=None):
         yield tmp
     except BaseException as error:
         tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is None:
-            error.filename = str(path)  # numpy's short write and ENOSPC name no file: say which
+        if isinstance(error, OSError) and not hasattr(error, "pipeline_path"):
+            error.pipeline_path = str(path)  # a full disk's error names no file (or the temporary one)
         raise
     if on_written is not None:
         on_written()
