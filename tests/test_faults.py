@@ -208,7 +208,11 @@ def test_every_script_ends_an_interrupt_in_one_line(module, fault, code, monkeyp
         raise fault()
 
     monkeypatch.setattr(module, "build_parser", interrupted)
-    assert module.main([]) == code
+    try:
+        returned = module.main([])
+    except fault:
+        pytest.fail(f"{fault.__name__} escaped {module.__name__}.main as a traceback")
+    assert returned == code
     err = capsys.readouterr().err
     assert err.strip() == INTERRUPTED
 
