@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR, RESULTS_DIR
@@ -175,6 +176,8 @@ def guarded_main(body, argv=None) -> int:
     the same command again."""
     from deepfake_pipeline.common.lock import LockHeld
 
+    # joblib's note on the tasks an interrupt cancelled would come after the one closing line.
+    warnings.filterwarnings("ignore", message=r".*tasks which were still being processed by the workers")
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
