@@ -36,8 +36,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _read_holder(path: Path):
-    """(pid, host) named by the lock file, or None when it is empty or unreadable (a lock being
-    written this instant, or one a crash cut short)."""
+    """(pid, host) named by the lock file, or None when it is gone or unreadable (damaged: it is
+    created whole)."""
     try:
         pid, host = path.read_text().split()[:2]
         return int(pid), host
@@ -46,12 +46,23 @@ def _read_holder(path: Path):
 
 
 def _try_create(path: Path, content: str) -> bool:
+    """Create the lock whole or not at all: written under a temporary name, then hard-linked to
+    its name, which fails when the name exists (atomic, unlike a rename, which would replace it)."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(content)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.link(tmp, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
+    except OSError:  # a file system without hard links: an exclusive create
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+    finally:
+        tmp.unlink(missing_ok=True)
     return True
 
 
