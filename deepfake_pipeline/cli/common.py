@@ -1,8 +1,12 @@
 """Arguments that several scripts share, spelled once."""
 
 import contextlib
+import errno
 import os
+import signal
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR, RESULTS_DIR
@@ -140,3 +144,67 @@ def _differences(recorded: dict) -> list:
                if then_versions.get(name) != now_versions.get(name)]
     lines.append("packages: " + ("; ".join(changed) if changed else "the same versions as recorded"))
     return lines
+
+
+INTERRUPTED = "interrupted: rerun the same command to resume"
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that `finally` blocks and context managers
+    (locks, temporary files) unwind."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """ENOSPC or EDQUOT, or numpy's "N requested and M written" from a short write."""
+    if not isinstance(error, OSError):
+        return False
+    if error.errno in DISK_FULL_ERRNOS:
+        return True
+    text = str(error)
+    return "requested and" in text and "written" in text
+
+
+def guarded_main(body, argv=None) -> int:
+    """Run a script's `body(argv)` so that each fault ends in one line on standard error that says
+    how to go on, not a traceback: Ctrl-C (exit 130) and SIGTERM (exit 143) as `interrupted: ...`,
+    a full disk, and another run holding the output's lock. Every step resumes, so the way on is
+    the same command again."""
+    from deepfake_pipeline.common.lock import LockHeld
+
+    # joblib's note on the tasks an interrupt cancelled would come after the one closing line.
+    warnings.filterwarnings("ignore", message=r".*tasks which were still being processed by the workers")
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return body(argv)
+    except KeyboardInterrupt:
+        _last_line(INTERRUPTED)
+        return 130
+    except Terminated:
+        _last_line(INTERRUPTED)
+        return 128 + signal.SIGTERM
+    except LockHeld as error:
+        _last_line(f"error: {error}")
+        return 2
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        where = getattr(error, "pipeline_path", None) or error.filename or "the output"
+        _last_line(f"error: disk full writing {where}: free space and rerun the same command to resume")
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _last_line(line: str) -> None:
+    # Progress lines share standard error: end any half-written line first.
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    print(line, file=sys.stderr, flush=True)

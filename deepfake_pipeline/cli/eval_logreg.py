@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, SELECTION_CRITERIA
-from deepfake_pipeline.cli.common import add_config, add_run_paths, add_threads, limited_threads, parse_or_refuse
+from deepfake_pipeline.cli.common import (
+    add_config,
+    add_run_paths,
+    add_threads,
+    guarded_main,
+    limited_threads,
+    parse_or_refuse,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +117,10 @@ def _default_run_name(args, spec) -> str:
 
 
 def main(argv=None) -> int:
+    return guarded_main(_main, argv)
+
+
+def _main(argv) -> int:
     args = parse_or_refuse(build_parser(), _check_args, argv)
     if args is None:
         return 2
@@ -144,9 +155,13 @@ def _run(args) -> int:
     except RunDirError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from deepfake_pipeline.common.lock import output_lock
+    from deepfake_pipeline.common.progress import note
+
     config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     try:
-        run_baseline(settings, run, config_args)
+        with output_lock(run.path, f"the run {run.path}", note=note):
+            run_baseline(settings, run, config_args)
     except (FeatureError, ProtocolError) as error:
         print(f"error: {error}", file=sys.stderr)
         if run.created:

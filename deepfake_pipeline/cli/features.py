@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.cli.common import add_threads, check_threads, limited_threads
+from deepfake_pipeline.cli.common import add_threads, check_threads, guarded_main, limited_threads
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
 MODEL_REQUIRED = ("name the model whose embeddings to compute with --model: a Hugging Face id "
@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    return guarded_main(_main, argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     problem = check_threads(args)
     if args.what != "spectral" and not args.model:
@@ -66,6 +70,10 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     # The libraries load once the arguments are known, so --help and a wrong argument answer at once.
+    import contextlib
+
+    from deepfake_pipeline.common.lock import output_lock
+    from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.evaluation import closing
     from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips, open_stores
     from deepfake_pipeline.features.jobs import ShardSpec
@@ -80,7 +88,13 @@ def _run(args) -> int:
             shard=ShardSpec.parse(args.shard), jobs=args.jobs, overwrite=args.overwrite,
             merge_only=args.merge_only)
         stores = open_stores(args.interim_dir, args.splits)
-        compute_features(stores, settings, args.processed_dir)
+        with contextlib.ExitStack() as locks:
+            # One run per split and --shard: jobs of a cluster array share a split by design.
+            shard = "" if settings.shard.count == 1 else f".shard{settings.shard.index}of{settings.shard.count}"
+            for store in stores:
+                locks.enter_context(output_lock(Path(args.processed_dir) / f"{store.split_id}{shard}",
+                                                f"the features of {store.split_id}", note=note))
+            compute_features(stores, settings, args.processed_dir)
     except (FeatureError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,6 +4,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from deepfake_pipeline.cli.common import guarded_main
+
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
 from deepfake_pipeline.ingest import DEFAULT_MIN_DURATION_S
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
@@ -99,6 +101,10 @@ def _summary_line(info: dict, rejects_path: Path) -> str:
 
 
 def main(argv=None) -> int:
+    return guarded_main(_main, argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     if args.jobs == 0 or args.jobs < -1:
         print("error: --jobs must be a positive number of workers, or -1 for all cores", file=sys.stderr)
@@ -114,6 +120,9 @@ def main(argv=None) -> int:
         print(f"error: --name may hold only letters, digits, '.', '_' and '-' (try {safe_id(args.name)})",
               file=sys.stderr)
         return 2
+    from deepfake_pipeline.common.lock import output_lock
+    from deepfake_pipeline.common.progress import note
+    from deepfake_pipeline.formats.paths import split_id
     from deepfake_pipeline.ingest.corpora.fakeavceleb import flag_duplicates
     from deepfake_pipeline.ingest.shards import PlanMismatch, ingest_split
 
@@ -122,10 +131,12 @@ def main(argv=None) -> int:
         demo = is_demo_root(args.root)
         summaries = []
         for split, split_clips in clips.items():
-            summaries.append(ingest_split(
-                split_clips, args.interim_dir, args.name, split, jobs=args.jobs,
-                min_duration_s=args.min_duration, demo=demo, source_root=str(args.root.resolve()),
-                overwrite=args.overwrite, info_extra={"asv_scores": _asv_scores(args, split)}))
+            sid = split_id(args.name, split)
+            with output_lock(args.interim_dir / sid, f"split {sid}", note=note):
+                summaries.append(ingest_split(
+                    split_clips, args.interim_dir, args.name, split, jobs=args.jobs,
+                    min_duration_s=args.min_duration, demo=demo, source_root=str(args.root.resolve()),
+                    overwrite=args.overwrite, info_extra={"asv_scores": _asv_scores(args, split)}))
         if args.corpus == "fakeavceleb" and summaries:
             duplicates = flag_duplicates([s.split_dir for s in summaries])
             by_category = duplicates["category"].value_counts().sort_index().to_dict()

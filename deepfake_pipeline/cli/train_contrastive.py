@@ -3,13 +3,21 @@ block of transformer layers fine-tuned from a frame cache), scored with step 3's
 regression on the same trials as a step-3 run, and the verdict against that run."""
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from deepfake_pipeline.cli.common import add_config, add_run_paths, add_threads, limited_threads, parse_or_refuse
+from deepfake_pipeline.cli.common import (
+    add_config,
+    add_run_paths,
+    add_threads,
+    guarded_main,
+    limited_threads,
+    parse_or_refuse,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +137,10 @@ def _make_deterministic(device: str) -> None:
 
 
 def main(argv=None) -> int:
+    return guarded_main(_main, argv)
+
+
+def _main(argv) -> int:
     args = parse_or_refuse(build_parser(), _check_args, argv)
     if args is None:
         return 2
@@ -139,6 +151,8 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     # torch and the rest load once the arguments are known: --help answers at once.
     from deepfake_pipeline.baseline.logreg import ProtocolError
+    from deepfake_pipeline.common.lock import output_lock
+    from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
     from deepfake_pipeline.contrastive.experiment import (
         ContrastiveSettings,
@@ -155,12 +169,14 @@ def _run(args) -> int:
     from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
     from deepfake_pipeline.formats.step3_run import BaselineRunError, read_baseline_run
 
+    locks = contextlib.ExitStack()  # the run's lock, once its folder is known
     run = None
     try:
         baseline = read_baseline_run(args.baseline_run)
         representation = _representation(args, baseline)
         run = RunDir(args.results_dir, args.run or _default_run_name(args, baseline, representation),
                      explicit=bool(args.run), overwrite=args.overwrite)
+        locks.enter_context(output_lock(run.path, f"the run {run.path}", note=note))
         if args.overwrite:
             for stale in run.path.glob("seed_*"):
                 shutil.rmtree(stale)
@@ -192,4 +208,6 @@ def _run(args) -> int:
             with run.log_path.open("a") as log:
                 log.write(f"error: {error}\n")
         return 2
+    finally:
+        locks.close()
     return 0

@@ -28,8 +28,10 @@ def atomic_path(path, on_written=None):
     tmp = temporary_path(path)
     try:
         yield tmp
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and not hasattr(error, "pipeline_path"):
+            error.pipeline_path = str(path)  # a full disk's error names no file (or the temporary one)
         raise
     if on_written is not None:
         on_written()

@@ -143,6 +143,16 @@ def _quiet_weight_loading():
             hf_logging.enable_progress_bar()
 
 
+def _damaged_weights(error: BaseException) -> bool:
+    """A truncated or corrupt weights file: safetensors' own error (not an OSError), or torch's
+    for a cut pytorch_model.bin."""
+    names = {type(e).__name__ for e in (error, error.__cause__, error.__context__) if e is not None}
+    text = str(error).lower()
+    return (any("safetensor" in name.lower() for name in names)
+            or "incomplete metadata" in text or "header too large" in text
+            or "pytorchstreamreader failed" in text or "unexpected eof" in text)
+
+
 def _load_pretrained(spec: str):
     from transformers import AutoConfig, Wav2Vec2FeatureExtractor
 
@@ -174,7 +184,14 @@ def _load_pretrained(spec: str):
     try:
         with _quiet_weight_loading():
             model = _from_pretrained(model_class(config.model_type), source)
-    except OSError as error:
+    except Exception as error:
+        if _damaged_weights(error):
+            again = (f"copy the folder again, or fetch the weights anew (`hf download <id> --local-dir {spec} "
+                     "--force-download`)" if is_local else f"fetch them anew: `hf download {spec} --force-download`")
+            raise ModelLoadError(f"the weights of '{spec}' are damaged (cut short or corrupt: {error}): {again}, "
+                                 "then rerun the same command") from error
+        if not isinstance(error, OSError):
+            raise
         if is_local:
             raise ModelLoadError(f"{local_help} ({error}).") from error
         raise ModelLoadError(_missing_weights_message(spec, error)) from error

@@ -31,7 +31,11 @@ def load_model_bundle(run_path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no fitted model at {path}: pass --from-run a results/<run> folder "
                                 "written by eval_logreg.py")
-    return joblib.load(path)
+    try:
+        return joblib.load(path)
+    except Exception as error:  # a cut or empty pickle fails in many ways (EOFError, UnpicklingError, ...)
+        raise BaselineRunError(f"{path} is damaged ({type(error).__name__}: {error}): rerun the eval_logreg.py "
+                               "command of that run (its config.json, via --config) to fit it again") from error
 
 
 class BaselineRunError(ValueError):
@@ -71,11 +75,32 @@ def _read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise BaselineRunError(f"{path.parent} has no {path.name}: --baseline-run must be a finished "
                                f"eval_logreg.py run (results/<run>/ with config.json and metrics.json){what}")
-    return json.loads(path.read_text())
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise BaselineRunError(_damaged(path, error)) from error
+    if not isinstance(payload, dict):
+        raise BaselineRunError(_damaged(path, "not a JSON object"))
+    return payload
+
+
+def _damaged(path: Path, why) -> str:
+    return (f"{path} is damaged or cut short ({why}): rerun the eval_logreg.py command of "
+            f"{path.parent} (same arguments, with --run {path.parent.name} --overwrite) to write it again")
 
 
 def read_baseline_run(path) -> BaselineRun:
     path = Path(path)
+    try:
+        return _read_baseline_run(path)
+    except (KeyError, TypeError, IndexError, StopIteration) as error:
+        raise BaselineRunError(
+            f"{path}: its config.json or metrics.json lacks {error!s} (damaged, or written by another version): "
+            f"rerun the eval_logreg.py command of that run (same arguments, with --run {path.name} "
+            "--overwrite)") from error
+
+
+def _read_baseline_run(path: Path) -> BaselineRun:
     config = _read_json(path / "config.json", "")
     metrics = _read_json(path / "metrics.json", "; this one did not finish")
     spec = metrics.get("feature_spec") or {}
@@ -118,7 +143,14 @@ def baseline_scores(baseline: BaselineRun, split_id: str, utt_ids) -> np.ndarray
     """The baseline's scores on test split `split_id`, aligned to `utt_ids` (this run's order)."""
     label = baseline.test_labels[split_id]
     entry = baseline.metrics["tests"][label]
-    ids, scores = read_score_file(baseline.path / entry["score_file"])
+    path = baseline.path / entry["score_file"]
+    try:
+        ids, scores = read_score_file(path)
+    except (OSError, ValueError) as error:
+        why = "missing" if isinstance(error, FileNotFoundError) else f"unreadable: {error}"
+        raise BaselineRunError(
+            f"the baseline's score file {path} is {why}: rerun the eval_logreg.py command of "
+            f"{baseline.path} (same arguments, with --run {baseline.path.name} --overwrite) to write it again") from error
     return align_scores(ids, scores, utt_ids, f"the baseline run {baseline.path.name}, test={label}")
 
 

@@ -11,6 +11,7 @@ shards and then writes the manifest from the parts, identical to an uninterrupte
 
 import hashlib
 import json
+import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from joblib import Parallel, delayed
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
+from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.common.progress import Progress, note
 from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
 from deepfake_pipeline.formats.manifest import (
@@ -81,11 +83,13 @@ def _part_path(split_dir: Path, shard: int) -> Path:
 
 
 def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: str,
-                  min_duration_s: float, in_process: bool) -> ShardResult:
+                  min_duration_s: float, in_process: bool, parent_pid: int = None) -> ShardResult:
     # Injected crashes fire only in-process: a killed pool worker is not what a user's kill does.
     crash_event = CrashSwitch.event if in_process else (lambda: None)
     rows, arrays, offset, audio_s = [], [], 0, 0.0
     for clip_spec in clips:
+        if parent_pid is not None:
+            exit_if_orphaned(parent_pid)  # a killed run's workers stop writing at once
         row = {"utt_id": clip_spec.utt_id, "corpus": corpus, "split": split,
                "label": clip_spec.label, "attack": clip_spec.attack, "speaker": clip_spec.speaker,
                "source_path": clip_spec.source_path}
@@ -106,6 +110,8 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
         offset += len(clip.samples)
         audio_s += clip.duration_s
 
+    if parent_pid is not None:
+        exit_if_orphaned(parent_pid)
     samples = np.concatenate(arrays) if arrays else np.zeros(0, STORE_DTYPE)
     write_shard(split_dir, shard, samples, on_written=crash_event)
     crash_event()
@@ -226,7 +232,7 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     if already:
         note(f"[preprocess {sid}] resuming: {already:,} clips already done", stream=progress.stream)
     tasks = (delayed(_ingest_shard)(s, clips[s * shard_size:(s + 1) * shard_size], split_dir,
-                                    corpus, split, min_duration_s, jobs == 1) for s in pending)
+                                    corpus, split, min_duration_s, jobs == 1, os.getpid()) for s in pending)
     rejected = 0
     parent_counts_events = jobs != 1
     for result in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
