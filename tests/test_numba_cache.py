@@ -29,7 +29,9 @@ from joblib.externals.loky import get_reusable_executor
 from deepfake_pipeline.common.numba_cache import warm_before_workers
 from deepfake_pipeline.demo import asvspoof, attacks, fakeav
 from deepfake_pipeline.features import jobs, spectral
-from deepfake_pipeline.formats.wavestore import shard_path
+from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, write_manifest
+from deepfake_pipeline.formats.wavestore import STORE_DTYPE, WaveStore, shard_path, write_info
+import pandas as pd
 
 cache = Path(os.environ["NUMBA_CACHE_DIR"])
 split_dir = Path(sys.argv[1])
@@ -52,16 +54,22 @@ clips = [replace(c, speech_s=1.0) for c in {c.attack: c for c in plan}.values()]
 videos = [v for v in fakeav.plan_fakeav(0, 3) if v.attack != "-"][:1]
 rng = np.random.default_rng(0)
 lengths = np.array([16000, 23456, 1000])
-samples = (rng.standard_normal(lengths.sum()) * 3000).astype(np.int16)
+samples = (rng.standard_normal(lengths.sum()) * 0.1).astype(STORE_DTYPE)
 shard_path(split_dir, 0).parent.mkdir(parents=True, exist_ok=True)
 np.save(shard_path(split_dir, 0), samples)
 offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+write_manifest(pd.DataFrame([
+    {"utt_id": f"c{i}", "corpus": "t", "split": "x", "label": 0, "attack": "-", "speaker": "-",
+     "source_path": "-", "duration_s": n / 16000, "orig_sr": 16000, "num_samples": n, "shard": 0, "offset": o,
+     "audio_sha1": "-"} for i, (n, o) in enumerate(zip(lengths, offsets))], columns=MANIFEST_COLUMNS), split_dir)
+write_info(split_dir, {"split_id": "t_x", "store_dtype": STORE_DTYPE, "sample_rate": 16000})
+store = WaveStore(split_dir)
 
 get_reusable_executor().shutdown(wait=True)  # fresh workers: nothing compiled in them yet
 Parallel(n_jobs=2)(
     [delayed(asvspoof.render_clip)(c, 0) for c in clips]
     + [delayed(fakeav._audio)(v) for v in videos]
-    + [delayed(jobs._spectral_part)(0, split_dir, 0, offsets, lengths)]
+    + [delayed(jobs._spectral_part)(0, store.rows([0, 1, 2]))]
 )
 print(json.dumps({"empty_at_start": empty, "classes": sorted(c.attack for c in clips),
                   "warmed": warmed, "after_workers": files()}))

@@ -9,6 +9,7 @@ parts.
 """
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.numba_cache import warm_before_workers
+from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.common.progress import Progress, note
 from deepfake_pipeline.features.spectral import spectral_features, warm_numba_kernels
 from deepfake_pipeline.formats.feature_files import (
@@ -104,9 +106,15 @@ def _all_parts_present(parts_dir, n_parts, suffix, what, store, shard, merge_onl
 
 # ---------------------------------------------------------------- spectral statistics
 
-def _spectral_part(part: int, rows: WaveStore) -> tuple:
-    """`rows`: the store restricted to this part's clips (WaveStore.rows), the one reader."""
-    return part, np.stack([spectral_features(rows.waveform(i)) for i in range(len(rows))])
+def _spectral_part(part: int, rows: WaveStore, parent_pid: int = None) -> tuple:
+    """`rows`: the store restricted to this part's clips (WaveStore.rows), the one reader.
+    `parent_pid`: the run that started this worker; the worker stops when that run has died."""
+    values = []
+    for i in range(len(rows)):
+        if parent_pid is not None:
+            exit_if_orphaned(parent_pid)
+        values.append(spectral_features(rows.waveform(i)))
+    return part, np.stack(values)
 
 
 def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: int,
@@ -130,7 +138,7 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
                         already_done=total - sum(len(parts[p]) for p in mine))
     if progress.done and mine:
         note(f"[features {store.split_id} spectral] resuming: {progress.done:,} clips already done", stream=stream)
-    tasks = (delayed(_spectral_part)(p, store.rows(parts[p])) for p in mine)
+    tasks = (delayed(_spectral_part)(p, store.rows(parts[p]), os.getpid()) for p in mine)
     if mine:
         warm_before_workers(warm_numba_kernels)  # workers then only read numba's cache
     for p, values in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
