@@ -157,3 +157,118 @@ def test_step_4_refuses_labels_whose_counts_differ_from_the_baseline(tmp_path):
             _check_trials(baseline, split(changed))
     # the same counts in another order pass this check: the manifest hash is the check for that
     assert "toy_eval" in _check_trials(baseline, split(labels[::-1].copy()))
+
+
+# ----------------------------------------------------------------------------- beside the rule
+
+
+def test_failures_list_every_reason_in_order():
+    assert _verdict(0.0, (0.0, 0.02), 0.05).failures == [
+        "the change is under 1 point", "the 95% CI is not above 0", "DeLong p >= 0.05"]
+    assert _verdict(-0.001, None, 0.5).failures == [
+        "the change is a loss", "no bootstrap interval (--n-boot 0)", "DeLong p >= 0.05"]
+    assert _verdict(0.01, (1e-9, 0.02), 0.0499).failures == []
+
+
+def test_p_values_print_in_fixed_notation_down_to_one_in_a_thousand():
+    assert "DeLong p=0.001:" in _verdict(0.02, (0.01, 0.03), 0.001).line()
+    assert "DeLong p=1.0e-03:" in _verdict(0.02, (0.01, 0.03), 0.000999).line()
+    assert "DeLong p=0.046:" in _verdict(0.02, (0.01, 0.03), 0.0456).line()
+
+
+def test_line_shows_eer_and_min_tdcf_beside_the_rule():
+    eer, tdcf = (0.05, 0.04, -0.01, -0.02, 0.02), (0.2, 0.15, -0.05, -0.08, -0.01)
+    verdict = Verdict(split="s", baseline_auc=0.9, contrastive_auc=0.92, diff=0.02, ci=(0.01, 0.03),
+                      delong_p=0.5, n_trials=10, eer=eer, min_tdcf=tdcf)
+    assert verdict.line(name="head") == (
+        "head vs baseline test=s: 0.9000 -> 0.9200, +2.00 points (95% CI +1.00 to +3.00), DeLong p=0.500: "
+        "does not meet the 1-point rule (DeLong p >= 0.05); beside it: EER 5.00% -> 4.00% (-1.00 points, "
+        "95% CI -2.00 to +2.00); min-tDCF 0.2000 -> 0.1500 (-0.0500, 95% CI -0.0800 to -0.0100)")
+    no_ci = Verdict(split="s", baseline_auc=0.9, contrastive_auc=0.92, diff=0.02, ci=None, delong_p=0.5,
+                    n_trials=10, eer=(*eer[:3], None, None), min_tdcf=(*tdcf[:3], None, None))
+    assert no_ci.line().endswith(
+        "(no CI), DeLong p=0.500: does not meet the 1-point rule (no bootstrap interval (--n-boot 0); "
+        "DeLong p >= 0.05); beside it: EER 5.00% -> 4.00% (-1.00 points); min-tDCF 0.2000 -> 0.1500 (-0.0500)")
+    tdcf_only = Verdict(split="s", baseline_auc=0.9, contrastive_auc=0.92, diff=0.02, ci=None, delong_p=0.5,
+                        n_trials=10, min_tdcf=tdcf)
+    assert tdcf_only.line().endswith("DeLong p >= 0.05); beside it: min-tDCF 0.2000 -> 0.1500 "
+                                     "(-0.0500, 95% CI -0.0800 to -0.0100)")
+    assert "beside it" not in _verdict(0.02, (0.01, 0.03), 0.001).line()
+
+
+def test_to_json_records_the_rule_and_the_numbers_beside_it():
+    eer, tdcf = (0.05, 0.04, -0.01, -0.02, 0.001), (0.2, 0.15, -0.05, -0.08, -0.01)
+    verdict = Verdict(split="s", baseline_auc=0.9, contrastive_auc=0.92, diff=0.02, ci=(0.01, 0.03),
+                      delong_p=0.5, n_trials=10, eer=eer, min_tdcf=tdcf)
+    assert verdict.to_json() == {
+        "split": "s", "baseline_auc": 0.9, "contrastive_auc": 0.92, "diff": 0.02, "ci": [0.01, 0.03],
+        "delong_p": 0.5, "n_trials": 10, "meets_rule": False, "failures": ["DeLong p >= 0.05"],
+        "eer": {"baseline": 0.05, "contrastive": 0.04, "diff": -0.01, "lo": -0.02, "hi": 0.001},
+        "min_tdcf": {"baseline": 0.2, "contrastive": 0.15, "diff": -0.05, "lo": -0.08, "hi": -0.01}}
+    bare = _verdict(0.02, None, 0.001).to_json()
+    assert (bare["ci"], bare["eer"], bare["min_tdcf"], bare["meets_rule"]) == (None, None, None, False)
+    assert bare["failures"] == ["no bootstrap interval (--n-boot 0)"]
+
+
+@pytest.mark.parametrize("version", ["2019", "2021"])
+def test_compare_reports_official_eer_and_min_tdcf_against_naive_loops(version):
+    """The numbers beside the rule are each system's official EER and min t-DCF (its ASV scores
+    and t-DCF version), checked against the trial-by-trial loops of tests/test_tdcf.py."""
+    from test_tdcf import naive_asv_rates, naive_min_tdcf, naive_official_eer
+
+    from deepfake_pipeline.formats.asv_scores import ASVScores
+    labels, speakers, baseline, better = _scores(n=120, seed=1)
+    rng = np.random.default_rng(5)
+    asv_scores = ASVScores(target=rng.normal(2, 1, 30), nontarget=rng.normal(0, 1, 50),
+                           spoof=rng.normal(1, 1, 45), spoof_attack=np.array(["A01"] * 45))
+    verdict = compare("toy", labels, speakers, baseline, better, n_boot=50, seed=0, asv=(asv_scores, version))
+    bona, spoof = labels == 0, labels == 1
+    eers = [naive_official_eer(s[bona].tolist(), s[spoof].tolist())[0] for s in (baseline, better)]
+    rates = naive_asv_rates(asv_scores.target.tolist(), asv_scores.nontarget.tolist(), asv_scores.spoof.tolist())
+    tdcfs = [naive_min_tdcf(s[bona].tolist(), s[spoof].tolist(), rates, int(version)) for s in (baseline, better)]
+    assert verdict.n_trials == 120
+    assert verdict.eer[:3] == pytest.approx((eers[0], eers[1], eers[1] - eers[0]), abs=1e-12)
+    assert verdict.min_tdcf[:3] == pytest.approx((tdcfs[0], tdcfs[1], tdcfs[1] - tdcfs[0]), rel=1e-9)
+    # the better system lowers both, and the paired intervals say so
+    assert verdict.eer[4] < 0 and verdict.min_tdcf[4] < 0
+    assert verdict.eer[3] <= verdict.eer[4] and verdict.min_tdcf[3] <= verdict.min_tdcf[4]
+    without_boot = compare("toy", labels, speakers, baseline, better, n_boot=0, asv=(asv_scores, version))
+    assert without_boot.ci is None and without_boot.eer[3:] == (None, None)
+    assert without_boot.min_tdcf[:3] == pytest.approx(verdict.min_tdcf[:3], rel=1e-12)
+    assert without_boot.min_tdcf[3:] == (None, None)
+    assert compare("toy", labels, speakers, baseline, better, n_boot=0).min_tdcf is None
+
+
+def test_compare_draws_the_resamples_it_is_asked_for():
+    """Seed and number of resamples reach all three intervals (AUC, EER and min t-DCF
+    differences); the defaults are 1000 resamples from seed 0."""
+    from deepfake_pipeline.formats.asv_scores import ASVScores
+    labels, speakers, baseline, better = _scores(n=120, seed=1)
+    rng = np.random.default_rng(5)
+    asv = (ASVScores(target=rng.normal(2, 1, 30), nontarget=rng.normal(0, 1, 50), spoof=rng.normal(1, 1, 45),
+                     spoof_attack=np.array(["A01"] * 45)), "2021")
+    verdict = compare("toy", labels, speakers, baseline, better, n_boot=30, seed=3, asv=asv)
+    assert verdict.split == "toy"
+    again = compare("toy", labels, speakers, baseline, better, n_boot=30, seed=3, asv=asv)
+    other_seed = compare("toy", labels, speakers, baseline, better, n_boot=30, seed=4, asv=asv)
+    for field in ("ci", "eer", "min_tdcf"):
+        assert getattr(again, field) == getattr(verdict, field)
+        assert getattr(other_seed, field)[-2:] != getattr(verdict, field)[-2:]
+    # a single resample: each interval is that resample's value at both ends
+    one = compare("toy", labels, speakers, baseline, better, n_boot=1, seed=3, asv=asv)
+    assert one.ci[0] == one.ci[1] and one.eer[3] == one.eer[4] and one.min_tdcf[3] == one.min_tdcf[4]
+    default = compare("toy", labels, speakers, baseline, better)
+    assert default == compare("toy", labels, speakers, baseline, better, n_boot=1000, seed=0)
+    assert default.ci != compare("toy", labels, speakers, baseline, better, n_boot=999, seed=0).ci
+    assert default.ci != compare("toy", labels, speakers, baseline, better, n_boot=1000, seed=1).ci
+
+
+def test_the_eer_interval_resamples_speakers_too():
+    """Where the change differs between speakers, the EER-change interval over speaker resamples
+    is much wider than one over single trials (as the AUC one: test_paired_bootstrap_resamples_
+    speakers_not_trials)."""
+    labels, speakers, baseline, contrastive = speaker_effect_systems(seed=2)
+    by_speaker = compare("toy", labels, speakers, baseline, contrastive, n_boot=400, seed=0)
+    by_trial = compare("toy", labels, None, baseline, contrastive, n_boot=400, seed=0)
+    assert by_speaker.ci[1] - by_speaker.ci[0] > 1.5 * (by_trial.ci[1] - by_trial.ci[0])
+    assert by_speaker.eer[4] - by_speaker.eer[3] > 1.5 * (by_trial.eer[4] - by_trial.eer[3])

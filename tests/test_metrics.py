@@ -9,7 +9,15 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import det_curve as sklearn_det_curve
 
-from deepfake_pipeline.evaluation.metrics import EER, det_curve, eer, per_attack_metrics, roc_auc
+from deepfake_pipeline.evaluation.metrics import (
+    EER,
+    check_labels,
+    check_scores,
+    det_curve,
+    eer,
+    per_attack_metrics,
+    roc_auc,
+)
 from deepfake_pipeline.evaluation.significance import (
     bootstrap_ci,
     cluster_codes,
@@ -440,3 +448,55 @@ def test_bad_scores_are_refused(scores):
         eer([0, 1, 0, 1], scores)
     with pytest.raises(ValueError):
         delong_test([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], scores)
+
+
+# ----------------------------------------------------------------------------- what the refusals say
+
+
+def test_refusals_name_the_problem():
+    """Each refusal says what is wrong in words a user can act on (mutation testing: the messages
+    and the branch each input takes)."""
+    scores = [0.1, 0.2, 0.3, 0.4]
+    with pytest.raises(ValueError, match=r"^labels must be one-dimensional, got shape \(2, 2\)"):
+        roc_auc([[0, 1], [1, 0]], scores)
+    with pytest.raises(ValueError, match=r"^labels are empty: metrics need bona fide \(0\) and spoof \(1\)"):
+        eer([], [])
+    with pytest.raises(ValueError, match=r"^labels contain no spoof \(1\) trials: AUC and EER need both classes"):
+        eer([0], [0.5])  # a single trial is not "empty": it lacks a class
+    with pytest.raises(ValueError, match=r"^labels contain no spoof \(1\) trials: AUC and EER need both classes"):
+        eer([0, 0, 0, 0], scores)
+    with pytest.raises(ValueError, match=r"^labels contain no bona fide \(0\) trials: AUC and EER need both"):
+        eer([1, 1, 1, 1], scores)
+    for text_or_bool in (["bonafide", "spoof", "spoof", "bonafide"], [False, True, True, False]):
+        with pytest.raises(ValueError, match=r"^labels must be integers 0 \(bona fide\) or 1 \(spoof\), got dtype "
+                                             r".*; map text labels \('bonafide'/'spoof'\) to 0/1 first"):
+            eer(text_or_bool, scores)
+    with pytest.raises(ValueError, match=r"^labels must be 0 \(bona fide\) or 1 \(spoof\); 2 trial\(s\) have other "
+                                         r"values, e\.g\. -1, 2 \(drop unlabelled trials, label -1, before scoring\)"):
+        eer([0, 2, -1, 1], scores)
+    with pytest.raises(ValueError, match=r"^scores must be numbers: "):
+        eer([0, 1, 0, 1], ["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match=r"^scores must be one-dimensional with one score per label \(4\), "
+                                         r"got shape \(3,\)"):
+        eer([0, 1, 0, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match=r"^scores contain 1 NaN or infinite value\(s\)"):
+        eer([0, 1, 0, 1], [0.1, math.nan, 0.3, 0.4])
+    with pytest.raises(ValueError, match=r"^attacks must give one name per trial \(4\), got shape \(3,\)"):
+        per_attack_metrics([0, 1, 0, 1], scores, ["-", "A01", "-"])
+
+
+def test_bad_label_examples_are_at_most_five_drawn_from_the_first_thousand_offenders():
+    labels = np.r_[0, 1, np.arange(2, 8)]  # six other values: 2..7
+    with pytest.raises(ValueError, match=r"6 trial\(s\) have other values, e\.g\. 2, 3, 4, 5, 6 \(drop"):
+        check_labels(labels)
+    # the examples are read from the first 1000 offending trials only (the 1001st, 3, is not shown)
+    labels = np.r_[0, 1, np.full(1000, 7), 3]
+    with pytest.raises(ValueError, match=r"1001 trial\(s\) have other values, e\.g\. 7 \(drop"):
+        check_labels(labels)
+
+
+def test_checked_inputs_come_back_as_int8_labels_and_float64_scores():
+    labels = check_labels([0, 1, 1.0, 0])
+    assert labels.dtype == np.int8 and labels.tolist() == [0, 1, 1, 0]
+    scores = check_scores([1, 2, 3], 3)
+    assert scores.dtype == np.float64 and scores.tolist() == [1.0, 2.0, 3.0]
