@@ -18,7 +18,7 @@ GIB = 2 ** 30
 # Peak memory beyond the loaded model per second of audio in one forward pass, float32 on CPU
 # (bench/long_clip_memory.py, 2026-11-29): wav2vec2-base shape (768-d, 12 layers) and XLS-R
 # 300M shape (1024-d, 24 layers).
-BYTES_PER_AUDIO_SECOND = {"base": 15.6 * MIB, "large": 20.0 * MIB}
+BYTES_PER_AUDIO_SECOND = {"base": 15.6 * MIB, "large": 21.4 * MIB}
 
 
 def bytes_per_audio_second(loaded) -> float:
