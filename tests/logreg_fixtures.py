@@ -82,6 +82,17 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
     return split_dir
 
 
+def retie_spectral(processed_dir, split_dir):
+    """After a test changes only manifest columns that are not audio (conditions, duplicate_of),
+    the spectral features stay right: bring their record of the manifest up to date, as readers
+    refuse features computed from another manifest."""
+    split_dir = Path(split_dir)
+    path = Path(processed_dir) / split_dir.name / "spectral.csv"
+    meta = json.loads(path.with_suffix(".json").read_text())
+    write_spectral(pd.read_csv(path, dtype={"file": str}, keep_default_na=False), path,
+                   {**meta, "manifest_sha256": manifest_sha256(split_dir)})
+
+
 def balanced_design(n_speakers, per_speaker, seed=0):
     """Labels and speakers: every speaker has bona fide and spoofed clips (as in ASVspoof)."""
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from logreg_fixtures import balanced_design, informative, make_split
+from logreg_fixtures import balanced_design, informative, make_split, retie_spectral
 
 from deepfake_pipeline.cli.eval_logreg import main
 from deepfake_pipeline.evaluation import tdcf
@@ -116,15 +116,7 @@ def test_breakdowns_by_condition_follow_the_evaluation_package(dirs, capsys):
     manifest["codec"] = np.where(np.arange(len(manifest)) % 2, "alaw", "none")
     manifest["vocoder"] = np.where(labels == 0, "bonafide", np.where(np.arange(len(manifest)) % 3, "neural", "trad"))
     manifest.to_csv(path, index=False)
-    # Only condition columns changed, not the audio: the spectral features stay right, so their
-    # record of the manifest is brought up to date (readers refuse features of another manifest).
-    from deepfake_pipeline.formats.feature_files import spectral_path, write_spectral
-    from deepfake_pipeline.formats.manifest import manifest_sha256
-
-    features_path = spectral_path("toy_eval", dirs["processed"])
-    meta = json.loads(features_path.with_suffix(".json").read_text())
-    write_spectral(pd.read_csv(features_path, dtype={"file": str}, keep_default_na=False), features_path,
-                   {**meta, "manifest_sha256": manifest_sha256(path.parent)})
+    retie_spectral(dirs["processed"], path.parent)  # only conditions changed, not the audio
     _, saved, run = _run(dirs, capsys)
     _, scores = read_score_file(run / "scores" / "toy_eval.txt")
     codec, vocoder = manifest["codec"].to_numpy(), manifest["vocoder"].to_numpy()

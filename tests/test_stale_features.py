@@ -157,9 +157,12 @@ def test_readers_refuse_stale_or_unrecorded_features_with_a_command_that_works(o
         load_split(split_id, FeatureSpec("embeddings", model="random:tiny", layer=0), interim, processed)
     embedding_advice = _advised(str(refused.value))
     capsys.readouterr()
-    assert features(spectral_advice) == 0 and features(embedding_advice) == 0
+    assert features(spectral_advice) == 0
     out = capsys.readouterr()
-    assert "already complete" not in out.out + out.err
+    assert "spectral] stale:" in out.err and "already complete" not in out.out + out.err
+    assert features(embedding_advice) == 0
+    out = capsys.readouterr()
+    assert "random-tiny] stale:" in out.err and "random-tiny] already complete" not in out.err
     current = manifest_sha256(interim / split_id)
     load_split(split_id, FeatureSpec("spectral"), interim, processed)
     _, meta = load_embeddings(split_id, "random-tiny", processed, interim)
