@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, SPECTRAL_COLUMNS
-from deepfake_pipeline.formats.feature_files import embeddings_paths, model_tag
+from deepfake_pipeline.formats.feature_files import embeddings_paths, model_tag, write_spectral
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, manifest_sha256
 from deepfake_pipeline.formats.wavestore import STORE_DTYPE, write_shard
 
@@ -64,7 +64,9 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
         table = pd.DataFrame(np.asarray(spectral, dtype=float), columns=FEATURE_COLUMNS)
         table.insert(0, "label", labels)
         table.insert(0, "file", [r["utt_id"] for r in rows])
-        table[SPECTRAL_COLUMNS].to_csv(out / "spectral.csv", index=False)
+        write_spectral(table[SPECTRAL_COLUMNS], out / "spectral.csv",
+                       {"kind": "spectral", "manifest_sha256": manifest_sha256(split_dir), "code_version": "0.1.0",
+                        "num_clips": n, "split_id": split_id, "demo": demo})
     if embeddings is not None:
         embeddings = np.asarray(embeddings, dtype=np.float16)
         array_path, meta_path = embeddings_paths(split_id, model_tag(model), processed_dir)
@@ -78,6 +80,17 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
         meta.update(embed_meta or {})
         meta_path.write_text(json.dumps(meta))
     return split_dir
+
+
+def retie_spectral(processed_dir, split_dir):
+    """After a test changes only manifest columns that are not audio (conditions, duplicate_of),
+    the spectral features stay right: bring their record of the manifest up to date, as readers
+    refuse features computed from another manifest."""
+    split_dir = Path(split_dir)
+    path = Path(processed_dir) / split_dir.name / "spectral.csv"
+    meta = json.loads(path.with_suffix(".json").read_text())
+    write_spectral(pd.read_csv(path, dtype={"file": str}, keep_default_na=False), path,
+                   {**meta, "manifest_sha256": manifest_sha256(split_dir)})
 
 
 def balanced_design(n_speakers, per_speaker, seed=0):

@@ -51,6 +51,8 @@ def test_every_reject_reason(tmp_path, reason):
         sf.write(path, voiced(1.0, 2000), 2000)
     elif reason == "too_short":
         sf.write(path, voiced(0.1, 16000), 16000)
+    elif reason == "too_long":
+        sf.write(path, voiced(2.0, 16000), 16000)
     elif reason == "silent":
         sf.write(path, np.zeros(16000, np.float32) + 1e-5, 16000)
     elif reason == "non_finite":
@@ -60,8 +62,21 @@ def test_every_reject_reason(tmp_path, reason):
     elif reason == "broken_link":
         path.symlink_to(tmp_path / "gone.wav")
     with pytest.raises(RejectedClip) as caught:
-        load_clip(path, min_duration_s=0.25)
+        load_clip(path, min_duration_s=0.25, max_duration_s=1.5)
     assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("seconds, sr", [(2.0, 16000), (6.0, 16000), (6.0, 44100)])
+def test_too_long_names_the_duration_whether_the_header_or_the_decoded_audio_tells(tmp_path, seconds, sr):
+    """Within a second of the limit the decoded length decides; far over it the header does,
+    before hours of audio are decoded into memory."""
+    path = tmp_path / "long.wav"
+    sf.write(path, voiced(seconds, sr), sr)
+    with pytest.raises(RejectedClip) as caught:
+        load_clip(path, max_duration_s=1.5)
+    assert caught.value.reason == "too_long"
+    assert caught.value.detail.startswith(f"{seconds:.1f} s > 1.5 s")
+    assert load_clip(path, max_duration_s=seconds + 0.5).duration_s == pytest.approx(seconds, abs=1e-3)
 
 
 @pytest.mark.parametrize("subtype", ["FLOAT", "DOUBLE"])

@@ -46,7 +46,7 @@ def _args(interim, processed, *extra):
 
 def test_spectral_csv_has_the_design_columns_and_the_per_clip_values(interim, tmp_path):
     assert features(_args(interim, tmp_path, "--what", "spectral")) == 0
-    table = load_spectral(SPLIT, tmp_path)
+    table = load_spectral(SPLIT, tmp_path, interim)
     store = WaveStore(interim / SPLIT)
     assert list(table.columns) == SPECTRAL_COLUMNS
     assert table["file"].tolist() == store.manifest["utt_id"].tolist()

@@ -63,7 +63,7 @@ def test_store_holds_exactly_what_the_decoder_produced(awkward_split):
 def test_spectral_features_are_computed_from_the_stored_waveform(awkward_split, tmp_path):
     assert features(["--splits", "awk_all", "--what", "spectral", "--jobs", "1",
                      "--interim-dir", str(awkward_split.parent), "--processed-dir", str(tmp_path / "p")]) == 0
-    table = load_spectral("awk_all", tmp_path / "p")
+    table = load_spectral("awk_all", tmp_path / "p", awkward_split.parent)
     manifest = read_manifest(awkward_split)
     for i, source in enumerate(manifest["source_path"]):
         np.testing.assert_allclose(table.iloc[i, 2:].to_numpy(float),

@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-seconds", type=float,
                         help="audio per forward pass, in sorted length-matched batches (default: 0 = one "
                              "clip per pass on cpu, no padding at all and as fast as batching there; 32 on cuda)")
+    parser.add_argument("--memory-gb", type=float,
+                        help="memory (GiB) one forward pass may use beyond the loaded model; a split whose "
+                             "longest clip needs more is refused before any work (default: the memory "
+                             "available now; cpu only; README, 'Long clips')")
     parser.add_argument("--shard", default="1/1", help="K/N: this job's share of the work (cluster arrays)")
     parser.add_argument("--merge-only", action="store_true",
                         help="only join the parts that --shard jobs wrote")
@@ -86,7 +90,7 @@ def _run(args) -> int:
             what=args.what, model=args.model, layers=args.layers, dtype=args.dtype, precision=args.precision,
             device=args.device, allow_emulated_bf16=args.allow_emulated_bf16, batch_seconds=args.batch_seconds,
             shard=ShardSpec.parse(args.shard), jobs=args.jobs, overwrite=args.overwrite,
-            merge_only=args.merge_only)
+            merge_only=args.merge_only, memory_gb=args.memory_gb)
         stores = open_stores(args.interim_dir, args.splits)
         with contextlib.ExitStack() as locks:
             # One run per split and --shard: jobs of a cluster array share a split by design.

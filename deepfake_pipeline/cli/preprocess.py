@@ -7,7 +7,7 @@ from pathlib import Path
 from deepfake_pipeline.cli.common import guarded_main
 
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
-from deepfake_pipeline.ingest import DEFAULT_MIN_DURATION_S
+from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
 
 CORPORA = ("asvspoof2019", "asvspoof2021_la", "asvspoof2021_df", "in_the_wild", "asvspoof5", "fakeavceleb",
@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
     parser.add_argument("--min-duration", type=float, default=DEFAULT_MIN_DURATION_S,
                         help="clips shorter than this many seconds are rejected (default %(default)s)")
+    parser.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION_S,
+                        help="clips longer than this many seconds are rejected as too_long (default "
+                             "%(default)s). Step 2 embeds each clip in one forward pass, whose memory grows "
+                             "with the clip (README, 'Long clips'); raise it only where that memory is there")
     parser.add_argument("--seed", type=int, default=0, help="seed of the FakeAVCeleb identity split")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete earlier output for these splits and start again")
@@ -109,6 +113,9 @@ def _main(argv) -> int:
     if args.jobs == 0 or args.jobs < -1:
         print("error: --jobs must be a positive number of workers, or -1 for all cores", file=sys.stderr)
         return 2
+    if not args.max_duration > args.min_duration:
+        print("error: --max-duration must be longer than --min-duration", file=sys.stderr)
+        return 2
     if args.root is None:
         if args.corpus not in DEFAULT_CORPUS_ROOTS:
             print(f"error: --corpus {args.corpus} needs --root (the CSV file or the folder)", file=sys.stderr)
@@ -135,8 +142,9 @@ def _main(argv) -> int:
             with output_lock(args.interim_dir / sid, f"split {sid}", note=note):
                 summaries.append(ingest_split(
                     split_clips, args.interim_dir, args.name, split, jobs=args.jobs,
-                    min_duration_s=args.min_duration, demo=demo, source_root=str(args.root.resolve()),
-                    overwrite=args.overwrite, info_extra={"asv_scores": _asv_scores(args, split)}))
+                    min_duration_s=args.min_duration, max_duration_s=args.max_duration, demo=demo,
+                    source_root=str(args.root.resolve()), overwrite=args.overwrite,
+                    info_extra={"asv_scores": _asv_scores(args, split)}))
         if args.corpus == "fakeavceleb" and summaries:
             duplicates = flag_duplicates([s.split_dir for s in summaries])
             by_category = duplicates["category"].value_counts().sort_index().to_dict()

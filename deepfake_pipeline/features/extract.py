@@ -35,6 +35,7 @@ class FeatureSettings:
     jobs: int = -1
     overwrite: bool = False
     merge_only: bool = False
+    memory_gb: float = None            # budget for the longest clip's forward pass (None: available memory)
 
     @property
     def wants_embeddings(self) -> bool:
@@ -129,6 +130,12 @@ def bf16_notice(loaded, stores: list, settings: FeatureSettings):
 def compute_features(stores: list, settings: FeatureSettings, processed_dir, stream=None) -> None:
     """Spectral statistics and/or pooled hidden states for each split; resumable, see jobs.py."""
     loaded = load_checked_model(settings, stream) if settings.wants_embeddings else None
+    if loaded is not None and settings.device == "cpu" and not settings.merge_only:
+        from deepfake_pipeline.features.memory import GIB, check_fits
+
+        # Before any work: a clip too long for the memory stops the run now, in one line.
+        check_fits(loaded, stores, settings.effective_batch_seconds(),
+                   None if settings.memory_gb is None else settings.memory_gb * GIB)
     if loaded is not None:
         notice = bf16_notice(loaded, stores, settings)
         if notice:

@@ -29,7 +29,9 @@ from deepfake_pipeline.formats.feature_files import (
     FEATURE_COLUMNS,
     FeatureError,
     embeddings_paths,
+    read_spectral_meta,
     spectral_path,
+    stale_reason,
     write_embeddings,
     write_spectral,
 )
@@ -61,6 +63,25 @@ def store_parts(store: WaveStore) -> list:
     """Row positions of the manifest grouped by store shard, in manifest order."""
     shards = store.manifest["shard"].to_numpy()
     return [np.flatnonzero(shards == s) for s in sorted(set(shards.tolist()))]
+
+
+def _drop_if_stale(store: WaveStore, what: str, final: Path, meta: dict | None, others: tuple,
+                   stream) -> bool:
+    """A finished output is complete only for the manifest it was computed from. One computed
+    from another manifest (step 1 rerun with --overwrite on changed audio), or a spectral.csv
+    without metadata (an older run), is said to be stale in one line and deleted, with `others`
+    (its metadata, leftover parts), so that it is recomputed. True when it was dropped."""
+    problem = stale_reason(meta, manifest_sha256(store.split_dir))
+    if problem is None:
+        return False
+    note(f"[features {store.split_id} {what}] stale: {final} {problem}; recomputing it", stream=stream)
+    final.unlink(missing_ok=True)
+    for other in others:
+        if other.is_dir():
+            shutil.rmtree(other, ignore_errors=True)
+        else:
+            other.unlink(missing_ok=True)
+    return True
 
 
 def _write_config(folder: Path, config: dict) -> None:
@@ -121,15 +142,20 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
                  overwrite: bool, merge_only: bool, stream=None) -> Path | None:
     final = spectral_path(store.split_id, processed_dir)
     parts_dir = final.with_name("spectral.parts")
+    meta_path = final.with_suffix(".json")
     if overwrite:
         final.unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
         shutil.rmtree(parts_dir, ignore_errors=True)
-    if final.is_file():
+    if final.is_file() and not _drop_if_stale(store, "spectral", final,
+                                              read_spectral_meta(store.split_id, processed_dir),
+                                              (meta_path, parts_dir), stream):
         note(f"[features {store.split_id} spectral] already complete: {final}", stream=stream)
         return final
     parts = store_parts(store)
-    _write_config(parts_dir, {"what": "spectral", "manifest_sha256": manifest_sha256(store.split_dir),
-                              "num_parts": len(parts), "code_version": __version__})
+    config = {"what": "spectral", "manifest_sha256": manifest_sha256(store.split_dir),
+              "num_parts": len(parts), "code_version": __version__}
+    _write_config(parts_dir, config)
     mine = [] if merge_only else [p for p in shard.parts_of(len(parts))
                                   if not (parts_dir / f"part_{p:05d}.csv").is_file()]
     manifest = store.manifest
@@ -159,7 +185,9 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
     if joined["file"].tolist() != manifest["utt_id"].tolist():
         raise FeatureError(f"spectral parts of {store.split_id} do not match its manifest: "
                            "pass --overwrite to recompute")
-    write_spectral(joined, final)
+    write_spectral(joined, final, {"kind": "spectral", "manifest_sha256": config["manifest_sha256"],
+                                   "code_version": __version__, "num_clips": int(len(joined)),
+                                   "split_id": store.split_id, "demo": bool(store.info.get("demo"))})
     shutil.rmtree(parts_dir)
     return final
 
@@ -187,7 +215,9 @@ def run_embeddings(store: WaveStore, processed_dir: Path, tag: str, get_model, l
         array_path.unlink(missing_ok=True)
         meta_path.unlink(missing_ok=True)
         shutil.rmtree(parts_dir, ignore_errors=True)
-    if array_path.is_file() and meta_path.is_file():
+    if (array_path.is_file() and meta_path.is_file()
+            and not _drop_if_stale(store, tag, array_path, json.loads(meta_path.read_text()),
+                                   (meta_path, parts_dir), stream)):
         note(f"[features {store.split_id} {tag}] already complete: {array_path}", stream=stream)
         return array_path
     parts = store_parts(store)

@@ -1,10 +1,14 @@
 """Where step 2's outputs live and how later stages read them back safely.
 
     data/processed/<split_id>/spectral.csv
+    data/processed/<split_id>/spectral.json                 metadata (manifest_sha256, code_version, columns)
     data/processed/<split_id>/embeddings/<model_tag>.npy    (clips, layers, dim), manifest order
     data/processed/<split_id>/embeddings/<model_tag>.json   metadata (model, layers, dtype, hashes)
 
-Readers check the metadata against the split's current manifest instead of assuming it.
+Readers check the metadata against the split's current manifest instead of assuming it: a
+feature file computed from another manifest (step 1 rerun with --overwrite on changed audio), or a
+spectral.csv without its metadata (written before it existed), is refused with the command that
+recomputes it (step 2 recomputes such stale outputs by itself: features/jobs.py).
 """
 
 import json
@@ -45,14 +49,57 @@ def spectral_path(split_id: str, processed_dir=PROCESSED_DIR) -> Path:
     return Path(processed_dir) / split_id / "spectral.csv"
 
 
+def spectral_meta_path(split_id: str, processed_dir=PROCESSED_DIR) -> Path:
+    return spectral_path(split_id, processed_dir).with_suffix(".json")
+
+
+def rerun_command(split_id: str, what: str, model: str = None, precision: str = "float32",
+                  interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR) -> str:
+    """The features.py command that (re)computes one split's features where the reader looks
+    for them: step 2 recomputes a stale output by itself, so the plain command is enough."""
+    parts = [f"features.py --splits {split_id}"]
+    parts.append(f"--model {model}" if what == "embeddings" else "--what spectral")
+    if what == "embeddings" and precision != "float32":
+        parts.append(f"--precision {precision}")
+    if Path(interim_dir) != Path(INTERIM_DIR):
+        parts.append(f"--interim-dir {interim_dir}")
+    if Path(processed_dir) != Path(PROCESSED_DIR):
+        parts.append(f"--processed-dir {processed_dir}")
+    return " ".join(parts)
+
+
+def stale_reason(meta: dict | None, current_sha256: str) -> str | None:
+    """Why a step-2 output cannot be used with the manifest whose SHA-256 is `current_sha256`
+    (None: it can)."""
+    if meta is None:
+        return "has no metadata recording the manifest it was computed from (an older run)"
+    recorded = meta.get("manifest_sha256")
+    if recorded != current_sha256:
+        return (f"was computed from another manifest (sha256 {str(recorded)[:12]}..., the current one is "
+                f"{current_sha256[:12]}...: step 1 was rerun)")
+    return None
+
+
+def read_spectral_meta(split_id: str, processed_dir=PROCESSED_DIR) -> dict | None:
+    path = spectral_meta_path(split_id, processed_dir)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def embeddings_paths(split_id: str, tag: str, processed_dir=PROCESSED_DIR) -> tuple:
     folder = Path(processed_dir) / split_id / "embeddings"
     return folder / f"{tag}.npy", folder / f"{tag}.json"
 
 
-def write_spectral(table: pd.DataFrame, path) -> Path:
-    """spectral.csv: `file` (the utt_id), `label`, then FEATURE_COLUMNS, in manifest order."""
-    return atomic.write_csv(table[SPECTRAL_COLUMNS], path)
+def write_spectral(table: pd.DataFrame, path, meta: dict) -> Path:
+    """spectral.csv: `file` (the utt_id), `label`, then FEATURE_COLUMNS, in manifest order; then
+    spectral.json beside it (`meta`: manifest_sha256, code_version, ...; `columns` added here).
+    The CSV first, its metadata second, each renamed into place: a kill between the two leaves
+    a CSV without metadata, which readers refuse and step 2 recomputes."""
+    path = Path(path)
+    atomic.write_csv(table[SPECTRAL_COLUMNS], path)
+    atomic.write_text(path.with_suffix(".json"),
+                      json.dumps({**meta, "columns": list(SPECTRAL_COLUMNS)}, indent=1, sort_keys=True))
+    return path
 
 
 def write_embeddings(array_path, meta_path, array: np.ndarray, meta: dict) -> None:
@@ -62,11 +109,16 @@ def write_embeddings(array_path, meta_path, array: np.ndarray, meta: dict) -> No
     atomic.write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
 
 
-def load_spectral(split_id: str, processed_dir=PROCESSED_DIR) -> pd.DataFrame:
+def load_spectral(split_id: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR) -> pd.DataFrame:
+    """spectral.csv, once its metadata shows it was computed from the split's current manifest."""
     path = spectral_path(split_id, processed_dir)
+    command = rerun_command(split_id, "spectral", interim_dir=interim_dir, processed_dir=processed_dir)
     if not path.is_file():
-        raise FeatureError(f"no spectral features at {path}: run "
-                           f"`features.py --splits {split_id} --what spectral` first")
+        raise FeatureError(f"no spectral features at {path}: run `{command}` first")
+    problem = stale_reason(read_spectral_meta(split_id, processed_dir),
+                           manifest_sha256(Path(interim_dir) / split_id))
+    if problem:
+        raise FeatureError(f"{path} {problem}: run `{command}` (it recomputes them)")
     return pd.read_csv(path, dtype={"file": str}, keep_default_na=False)
 
 
@@ -87,10 +139,12 @@ def load_embeddings(split_id: str, tag: str, processed_dir=PROCESSED_DIR, interi
     among those stored."""
     meta = read_embeddings_meta(split_id, tag, processed_dir)
     current = manifest_sha256(Path(interim_dir) / split_id)
-    if meta["manifest_sha256"] != current:
+    if meta.get("manifest_sha256") != current:
+        command = rerun_command(split_id, "embeddings", meta.get("model", "<model>"),
+                                meta.get("precision", "float32"), interim_dir, processed_dir)
         raise FeatureError(
             f"embeddings {tag!r} of {split_id} were computed from a different manifest than the one "
-            f"in {interim_dir}: rerun `features.py --splits {split_id} --model {meta['model']}`")
+            f"in {interim_dir}: run `{command}` (it recomputes them)")
     array = np.load(embeddings_paths(split_id, tag, processed_dir)[0], mmap_mode="r")
     if array.shape[0] != meta["num_clips"]:
         raise FeatureError(f"{tag} of {split_id}: {array.shape[0]} rows but metadata says {meta['num_clips']}")

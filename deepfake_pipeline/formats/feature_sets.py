@@ -104,26 +104,30 @@ def _read_split(split_id: str, interim_dir) -> tuple:
     return split_dir, manifest, info
 
 
-def _spectral_views(split_id, manifest, processed_dir) -> tuple:
-    table = feature_store.load_spectral(split_id, processed_dir)
+def _spectral_views(split_id, manifest, interim_dir, processed_dir) -> tuple:
+    # load_spectral refuses a file computed from another manifest (or without its metadata).
+    table = feature_store.load_spectral(split_id, processed_dir, interim_dir)
+    command = feature_store.rerun_command(split_id, "spectral", interim_dir=interim_dir, processed_dir=processed_dir)
     missing_columns = [c for c in FEATURE_COLUMNS if c not in table.columns]
     if missing_columns:
         raise FeatureError(f"{feature_store.spectral_path(split_id, processed_dir)} lacks columns "
-                           f"{missing_columns}: rerun `features.py --splits {split_id} --what spectral`")
+                           f"{missing_columns}: run `{command} --overwrite`")
     ids = manifest["utt_id"].to_numpy()
     if len(table) != len(ids) or not np.array_equal(table["file"].to_numpy(dtype=str), ids.astype(str)):
         raise FeatureError(
             f"spectral features of {split_id} ({len(table)} rows) do not match its manifest "
-            f"({len(ids)} clips, same order): rerun `features.py --splits {split_id} --what spectral`")
+            f"({len(ids)} clips, same order): run `{command} --overwrite`")
     if "label" in table.columns and not np.array_equal(table["label"].to_numpy(dtype=np.int64),
                                                        manifest["label"].to_numpy(dtype=np.int64)):
         raise FeatureError(f"the labels in the spectral features of {split_id} differ from its manifest's: "
-                           f"rerun `features.py --splits {split_id} --what spectral --overwrite`")
+                           f"run `{command} --overwrite`")
     values = table[FEATURE_COLUMNS].to_numpy(dtype=np.float32)
     if not np.all(np.isfinite(values)):
-        raise FeatureError(f"spectral features of {split_id} hold NaN or inf: rerun features.py for it")
+        raise FeatureError(f"spectral features of {split_id} hold NaN or inf: run `{command} --overwrite`")
+    sidecar = feature_store.read_spectral_meta(split_id, processed_dir) or {}
     meta = {"kind": "spectral", "columns": list(FEATURE_COLUMNS),
-            "path": str(feature_store.spectral_path(split_id, processed_dir))}
+            "path": str(feature_store.spectral_path(split_id, processed_dir)),
+            "manifest_sha256": sidecar.get("manifest_sha256")}
     return {"spectral": values}, {"spectral": []}, meta
 
 
@@ -201,7 +205,7 @@ def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, proces
             "trials. Add clips of the other class (or combine corpora in one CSV), or score these clips "
             "with `eval_logreg.py --score PATH --from-run results/<run>`")
     if spec.kind == "spectral":
-        views, view_layers, meta = _spectral_views(split_id, manifest, processed_dir)
+        views, view_layers, meta = _spectral_views(split_id, manifest, interim_dir, processed_dir)
         untrained = False
     else:
         tag = model_tag or resolve_model_tag(spec, split_id, processed_dir)

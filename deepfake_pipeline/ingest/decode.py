@@ -22,7 +22,7 @@ from deepfake_pipeline.formats.wavestore import SAMPLE_RATE
 MIN_SOURCE_SR = 4000
 # A clip whose loudest sample stays under -60 dBFS holds no usable speech.
 SILENCE_PEAK_DBFS = -60.0
-from deepfake_pipeline.ingest import DEFAULT_MIN_DURATION_S  # noqa: E402,F401
+from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S  # noqa: E402,F401
 
 REJECT_REASONS = {
     "missing": "the file listed for this clip does not exist",
@@ -31,6 +31,7 @@ REJECT_REASONS = {
     "empty": "the file or its audio stream holds no samples",
     "bad_sample_rate": f"sample rate below {MIN_SOURCE_SR} Hz",
     "too_short": "shorter than --min-duration after decoding",
+    "too_long": "longer than --max-duration (its duration in the detail; raise --max-duration to keep it)",
     "silent": f"peak level below {SILENCE_PEAK_DBFS:.0f} dBFS",
     "non_finite": "the decoded samples hold NaN or infinite values (a float file)",
 }
@@ -101,8 +102,27 @@ def decode(path) -> tuple:
         return _decode_pyav(path)
 
 
-def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S) -> Clip:
-    """Decode, mix down and resample one file to 16 kHz mono float32, or raise RejectedClip."""
+def _too_long(seconds: float, max_duration_s: float) -> RejectedClip:
+    return RejectedClip("too_long", f"{seconds:.1f} s > {max_duration_s:g} s (--max-duration)")
+
+
+def _header_seconds(path: Path) -> float | None:
+    """The duration a file's header states (soundfile formats), or None: lets a recording far
+    over --max-duration be rejected without decoding hours of audio into memory."""
+    if path.suffix.lower() in PYAV_EXTENSIONS:
+        return None
+    try:
+        info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - any failure here only means: decode to find out
+        return None
+    return info.frames / info.samplerate if info.samplerate and info.frames > 0 else None
+
+
+def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S,
+              max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Clip:
+    """Decode, mix down and resample one file to 16 kHz mono float32, or raise RejectedClip.
+    A clip longer than `max_duration_s` is rejected `too_long` (before decoding where the
+    file's header says so by more than a second)."""
     path = Path(path)
     if not path.is_file():
         if path.is_symlink():  # is_file() follows links: False for a dangling link or a loop
@@ -110,6 +130,9 @@ def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S) -> Clip:
         raise RejectedClip("missing", "no such file")
     if path.stat().st_size == 0:
         raise RejectedClip("empty", "the file has 0 bytes")
+    header_s = _header_seconds(path)
+    if header_s is not None and header_s > max_duration_s + 1.0:
+        raise _too_long(header_s, max_duration_s)
     try:
         data, sr, channels = decode(path)
     except RejectedClip:
@@ -131,6 +154,8 @@ def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S) -> Clip:
     clip = Clip(samples=samples, orig_sr=int(sr), channels=int(channels))
     if clip.duration_s < min_duration_s:
         raise RejectedClip("too_short", f"{clip.duration_s:.3f} s < {min_duration_s} s")
+    if clip.duration_s > max_duration_s:
+        raise _too_long(clip.duration_s, max_duration_s)
     peak = float(np.abs(samples).max())
     if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
         level = "digital silence" if peak == 0 else f"peak {20 * np.log10(peak):.1f} dBFS"

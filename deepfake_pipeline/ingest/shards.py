@@ -36,7 +36,7 @@ from deepfake_pipeline.formats.manifest import (
 )
 from deepfake_pipeline.formats.paths import split_id as make_split_id
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, STORE_DTYPE, read_info, write_info, write_shard
-from deepfake_pipeline.ingest.decode import DEFAULT_MIN_DURATION_S, RejectedClip, load_clip
+from deepfake_pipeline.ingest.decode import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S, RejectedClip, load_clip
 from deepfake_pipeline.ingest.sources import changed_message, changed_sources, source_stat
 
 # 2: float32 store (1 wrote int16), each source's size and time in the parts.
@@ -83,7 +83,8 @@ def _part_path(split_dir: Path, shard: int) -> Path:
 
 
 def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: str,
-                  min_duration_s: float, in_process: bool, parent_pid: int = None) -> ShardResult:
+                  min_duration_s: float, in_process: bool, parent_pid: int = None,
+                  max_duration_s: float = DEFAULT_MAX_DURATION_S) -> ShardResult:
     # Injected crashes fire only in-process: a killed pool worker is not what a user's kill does.
     crash_event = CrashSwitch.event if in_process else (lambda: None)
     rows, arrays, offset, audio_s = [], [], 0, 0.0
@@ -96,7 +97,7 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
         row.update(dict(clip_spec.extra))
         row.update(source_stat(clip_spec.source_path))  # before decoding: a later change shows
         try:
-            clip = load_clip(clip_spec.source_path, min_duration_s)
+            clip = load_clip(clip_spec.source_path, min_duration_s, max_duration_s)
         except RejectedClip as rejected:
             row.update(status="rejected", reason=rejected.reason, detail=rejected.detail)
             rows.append(row)
@@ -201,7 +202,8 @@ def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
 
 
 def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int = -1,
-                 min_duration_s: float = DEFAULT_MIN_DURATION_S, demo: bool = False,
+                 min_duration_s: float = DEFAULT_MIN_DURATION_S,
+                 max_duration_s: float = DEFAULT_MAX_DURATION_S, demo: bool = False,
                  source_root: str = "", overwrite: bool = False, stream=None,
                  info_extra: dict = None) -> SplitSummary:
     """Decode `clips` into the split's store; `info_extra` (e.g. where the organisers' ASV scores
@@ -213,12 +215,13 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     n_shards = -(-len(clips) // shard_size)
     plan = {"plan_version": PLAN_VERSION, "corpus": corpus, "split": split,
             "num_clips": len(clips), "shard_size": shard_size,
-            "clips_sha256": _clips_digest(clips), "min_duration_s": min_duration_s}
+            "clips_sha256": _clips_digest(clips), "min_duration_s": min_duration_s,
+            "max_duration_s": max_duration_s}
     _prepare_dir(split_dir, plan, overwrite)
     base_info = {"corpus": corpus, "split": split, "split_id": sid, "demo": bool(demo),
                  "source_root": str(source_root), "sample_rate": SAMPLE_RATE,
                  "store_dtype": STORE_DTYPE, "code_version": __version__,
-                 "min_duration_s": min_duration_s, **(info_extra or {})}
+                 "min_duration_s": min_duration_s, "max_duration_s": max_duration_s, **(info_extra or {})}
 
     done = [s for s in range(n_shards) if _part_path(split_dir, s).is_file()]
     _refuse_changed_sources(split_dir, done)
@@ -232,7 +235,8 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     if already:
         note(f"[preprocess {sid}] resuming: {already:,} clips already done", stream=progress.stream)
     tasks = (delayed(_ingest_shard)(s, clips[s * shard_size:(s + 1) * shard_size], split_dir,
-                                    corpus, split, min_duration_s, jobs == 1, os.getpid()) for s in pending)
+                                    corpus, split, min_duration_s, jobs == 1, os.getpid(), max_duration_s)
+                                    for s in pending)
     rejected = 0
     parent_counts_events = jobs != 1
     for result in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
