@@ -18,11 +18,10 @@ from deepfake_pipeline.evaluation.metrics import (
     per_attack_metrics,
     roc_auc,
 )
+from deepfake_pipeline.evaluation.paired import delong_test, paired_bootstrap_auc_diff
 from deepfake_pipeline.evaluation.significance import (
     bootstrap_ci,
     cluster_codes,
-    delong_test,
-    paired_bootstrap_auc_diff,
     summarize,
 )
 

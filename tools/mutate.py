@@ -49,6 +49,7 @@ class Target:
 MODULES: dict[str, Target] = {
     "deepfake_pipeline/evaluation/metrics.py": Target(("tests/test_metrics.py",)),
     "deepfake_pipeline/evaluation/significance.py": Target(("tests/test_metrics.py",)),
+    "deepfake_pipeline/evaluation/paired.py": Target(("tests/test_metrics.py", "tests/test_contrastive_verdict.py")),
     "deepfake_pipeline/evaluation/verdict.py": Target(("tests/test_contrastive_verdict.py",)),
     "deepfake_pipeline/features/spectral.py": Target(("tests/test_spectral.py",)),
     # the corpus parsers

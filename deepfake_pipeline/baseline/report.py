@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deepfake_pipeline.evaluation import closing, metrics, plots, significance
+from deepfake_pipeline.evaluation import closing, metrics, paired, plots, significance
 from deepfake_pipeline.evaluation.field_metrics import per_condition
 from deepfake_pipeline.evaluation.tdcf import official_eer
 
@@ -87,7 +87,7 @@ def _shortcut(result, settings):
     entry = {"auc": silence["auc"], "eer": silence["eer"], "top_db": settings.top_db,
              "features": ["duration_s", "leading_silence_s", "trailing_silence_s"]}
     if settings.n_boot:
-        diff, lo, hi = significance.paired_bootstrap_auc_diff(split.labels, result.silence_scores, result.scores,
+        diff, lo, hi = paired.paired_bootstrap_auc_diff(split.labels, result.silence_scores, result.scores,
                                                          split.speakers, n_boot=settings.n_boot, seed=settings.seed)
         entry.update(model_minus_silence_auc=diff, model_minus_silence_auc_ci=[lo, hi], clearly_beaten=bool(lo > 0))
     else:

@@ -12,11 +12,8 @@ Conventions are those of :mod:`deepfake_pipeline.evaluation.metrics` (labels 0 =
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from scipy.stats import norm, rankdata
 
 from deepfake_pipeline.evaluation.field_metrics import field_metrics
 from deepfake_pipeline.evaluation.metrics import (
@@ -24,7 +21,6 @@ from deepfake_pipeline.evaluation.metrics import (
     EER,
     SortedTrials,
     _checked,
-    check_scores,
     eer,
     per_attack_metrics,
     roc_auc,
@@ -50,17 +46,6 @@ class BootstrapResult(tuple):
 
     def __getnewargs__(self):
         return tuple(self), self.n_boot, self.n_clusters, self.n_redrawn
-
-
-@dataclass(frozen=True)
-class DeLongResult:
-    """DeLong's test of two correlated AUCs; ``diff = auc_b - auc_a``, two-sided ``p_value``."""
-
-    auc_a: float
-    auc_b: float
-    diff: float
-    z: float
-    p_value: float
 
 
 # ----------------------------------------------------------------------------- resampling
@@ -219,70 +204,6 @@ def bootstrap_ci(labels, scores, groups, statistic, n_boot=1000, seed=0, alpha=0
         n_redrawn = redrawn[0]
     return BootstrapResult(
         _percentile_interval(np.asarray(values), alpha), n_boot, int(codes.max()) + 1, n_redrawn
-    )
-
-
-def paired_bootstrap_auc_diff(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, alpha=0.05):
-    """``(diff, lo, hi)``: ``diff = AUC_b - AUC_a`` on all trials, and its percentile interval
-    from the same cluster resamples applied to both systems (see :func:`bootstrap_ci`).
-
-    Returns a :class:`BootstrapResult` with ``n_boot``, ``n_clusters`` and ``n_redrawn``.
-    """
-    _check_resampling(n_boot, alpha)
-    labels, scores_a = _checked(labels, scores_a)
-    scores_b = check_scores(scores_b, labels.size, name="scores_b")
-    trials_a = SortedTrials(labels, scores_a)
-    trials_b = SortedTrials(labels, scores_b)
-    codes = _codes_in_score_order(cluster_codes(groups, labels.size), trials_a)
-    redrawn: list = []
-    diffs = []
-    for block in _resample_multiplicities(codes, labels, n_boot, seed, redrawn):
-        auc_a = _resampled_auc_and_eer(trials_a, codes, block)[0]
-        auc_b = _resampled_auc_and_eer(trials_b, codes, block)[0]
-        diffs.append(auc_b - auc_a)
-    diff = roc_auc(labels, scores_b) - roc_auc(labels, scores_a)
-    lo, hi = _percentile_interval(np.concatenate(diffs), alpha)
-    return BootstrapResult((diff, lo, hi), n_boot, int(codes.max()) + 1, redrawn[0])
-
-
-def delong_test(labels, scores_a, scores_b) -> DeLongResult:
-    """DeLong's test that two systems scored on the same trials have equal AUC.
-
-    Fast DeLong (Sun & Xu, IEEE SPL 2014): the structural components come from midranks
-    (within each class and pooled), their covariances use ddof=1 as in DeLong et al. (1988),
-    ``z = (auc_b - auc_a) / sqrt(var)`` and ``p = 2 * (1 - Phi(|z|))``. When the variance is 0
-    (e.g. identical systems), z = 0 and p = 1 if the AUCs are equal, else z = +-inf and p = 0.
-    Needs at least two trials of each class.
-    """
-    labels, scores_a = _checked(labels, scores_a)
-    scores_b = check_scores(scores_b, labels.size, name="scores_b")
-    is_bona = labels == BONAFIDE
-    n_bona, n_spoof = int(is_bona.sum()), int((~is_bona).sum())
-    if min(n_bona, n_spoof) < 2:
-        raise ValueError("DeLong's test needs at least two bona fide and two spoof trials")
-    systems = np.vstack([scores_a, scores_b])
-    bona, spoof = systems[:, is_bona], systems[:, ~is_bona]
-    rank_bona = rankdata(bona, axis=1)
-    rank_spoof = rankdata(spoof, axis=1)
-    rank_all = rankdata(np.hstack([bona, spoof]), axis=1)
-    aucs = (rank_all[:, :n_bona].sum(axis=1) / n_bona - (n_bona + 1) / 2) / n_spoof
-    # Per bona fide trial: share of spoof trials it beats; per spoof trial: share of bona fide
-    # trials that beat it (ties count half in both).
-    bona_components = (rank_all[:, :n_bona] - rank_bona) / n_spoof
-    spoof_components = 1.0 - (rank_all[:, n_bona:] - rank_spoof) / n_bona
-    covariance = np.cov(bona_components) / n_bona + np.cov(spoof_components) / n_spoof
-    variance = covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1]
-    diff = aucs[1] - aucs[0]
-    if variance > 0:
-        z = diff / np.sqrt(variance)
-    else:
-        z = 0.0 if diff == 0 else np.copysign(np.inf, diff)
-    return DeLongResult(
-        auc_a=float(aucs[0]),
-        auc_b=float(aucs[1]),
-        diff=float(diff),
-        z=float(z),
-        p_value=float(2 * norm.sf(abs(z))),
     )
 
 

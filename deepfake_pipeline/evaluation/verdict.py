@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from deepfake_pipeline.evaluation import significance
+from deepfake_pipeline.evaluation import paired
 from deepfake_pipeline.evaluation.closing import caveat_suffix
 from deepfake_pipeline.evaluation.paired import _min_tdcf, paired_eer_tdcf_diffs
 from deepfake_pipeline.evaluation.tdcf import official_eer
@@ -90,10 +90,10 @@ def compare(split: str, labels, groups, baseline_scores, contrastive_scores, n_b
             seed: int = 0, asv=None) -> Verdict:
     """Both systems' scores on the same trials (aligned arrays; higher = more bona fide). `asv`:
     the organisers' ASV scores and t-DCF version (formats.asv_scores.load_asv_scores), or None."""
-    delong = significance.delong_test(labels, baseline_scores, contrastive_scores)
+    delong = paired.delong_test(labels, baseline_scores, contrastive_scores)
     ci, eer_ci, tdcf_ci = None, (None, None), (None, None)
     if n_boot:
-        _, lo, hi = significance.paired_bootstrap_auc_diff(labels, baseline_scores, contrastive_scores, groups,
+        _, lo, hi = paired.paired_bootstrap_auc_diff(labels, baseline_scores, contrastive_scores, groups,
                                                            n_boot=n_boot, seed=seed, alpha=ALPHA)
         ci = (lo, hi)
         diffs = paired_eer_tdcf_diffs(labels, baseline_scores, contrastive_scores, groups, n_boot, seed, ALPHA, asv)
