@@ -138,3 +138,165 @@ def test_a_row_scores_the_same_alone_and_in_batches_of_any_size(dim):
     # fitting on the stored float32 features or on float64 copies of them is the same fit
     model64, _ = logreg.fit(x.astype(np.float64), labels, 1.0)
     np.testing.assert_array_equal(model64[-1].coef_, model[-1].coef_)
+
+
+# ------------------------------------------------------------ the choice itself, hand-worked
+
+# Eight trials of each class (labels 0 = bona fide first). X ranks two bona fide trials among the
+# spoofs (AUC 58/64, EER 2/8: at t = 6, FRR = FAR = 2/8); Y puts one spoof above every bona fide
+# trial (AUC 56/64, EER 1/8: at t = 9, FRR = FAR = 1/8). AUC prefers X, EER prefers Y.
+PICK_LABELS = np.r_[np.zeros(8, int), np.ones(8, int)]
+X_SCORES = np.r_[4.5, 4.6, np.arange(10.0, 16.0), np.arange(8.0)]
+Y_SCORES = np.r_[np.arange(8.0, 16.0), np.arange(7.0), 20.0]
+
+
+@pytest.mark.parametrize("select_by,view", [("auc", "x"), ("eer", "y")])
+def test_pick_takes_the_best_view_by_the_chosen_metric(select_by, view):
+    grid = {("x", 1.0): X_SCORES, ("y", 1.0): Y_SCORES}
+    converged = {("x", 1.0): True, ("y", 1.0): False}
+    selection = logreg._pick(PICK_LABELS, grid, converged, ["x", "y"], (1.0,), select_by)
+    assert (selection.key, selection.C, selection.best_C, selection.select_by) == (view, 1.0, {"x": 1.0, "y": 1.0},
+                                                                                   select_by)
+    assert selection.table == [
+        {"view": "x", "C": 1.0, "auc": 58 / 64, "eer": 0.25, "converged": True},
+        {"view": "y", "C": 1.0, "auc": 56 / 64, "eer": 0.125, "converged": False}]
+    assert selection.row("y", 1.0)["eer"] == 0.125
+
+
+@pytest.mark.parametrize("select_by,C,other", [("auc", 1.0, 0.1), ("eer", 0.1, 1.0)])
+def test_pick_takes_the_best_C_of_a_view_by_the_chosen_metric(select_by, C, other):
+    grid = {("v", 0.1): Y_SCORES, ("v", 1.0): X_SCORES, ("w", 0.1): X_SCORES, ("w", 1.0): Y_SCORES}
+    converged = dict.fromkeys(grid, True)
+    selection = logreg._pick(PICK_LABELS, grid, converged, ["v", "w"], (0.1, 1.0), select_by)
+    assert selection.best_C == {"v": C, "w": other}
+    assert (selection.key, selection.C) == ("v", C)  # v and w tie at their best: the earlier view
+
+
+def test_pick_breaks_ties_towards_the_smaller_C_and_the_earlier_view():
+    grid = {(key, C): X_SCORES for key in ("b", "a") for C in (0.01, 0.1, 1.0)}
+    converged = dict.fromkeys(grid, True)
+    for select_by in ("auc", "eer"):
+        selection = logreg._pick(PICK_LABELS, grid, converged, ["b", "a"], (0.01, 0.1, 1.0), select_by)
+        assert (selection.key, selection.C, selection.best_C) == ("b", 0.01, {"b": 0.01, "a": 0.01})
+
+
+def test_refusals_of_a_grid_a_criterion_and_one_class_name_the_problem():
+    x, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"^select_by must be one of \('auc', 'eer'\), got 'roc'$"):
+        logreg.select_on_dev({"v": x}, y, {"v": x}, y, (1.0,), select_by="roc")
+    for grid, shown in (((), r"\(\)"), ((1, 0), r"\(0\.0, 1\.0\)"), ((-1.0,), r"\(-1\.0,\)")):
+        with pytest.raises(ValueError, match=rf"^the C grid must hold positive numbers, got {shown}$"):
+            logreg.select_by_cv({"v": x}, y, ["a", "b", "c", "d"], 2, grid)
+    for labels, held in (([0, 0], "only bona fide"), ([1, 1], "only spoof"), ([], "only no")):
+        with pytest.raises(logreg.ProtocolError, match=rf"^the dev split holds {held} trials; a classifier needs "
+                                                        r"both classes there: choose other splits or more folds' "
+                                                        r"data$"):
+            logreg.check_both_classes(labels, "the dev split")
+    logreg.check_both_classes([1, 0], "the dev split")  # both: no error
+
+
+def test_the_grid_is_tried_in_ascending_order_as_floats():
+    labels, _ = balanced_design(6, 6, seed=4)
+    x = informative(labels, 3, [0])
+    selection = logreg.select_on_dev({"v": x}, labels, {"v": x}, labels, (10, 0.1, 1))
+    assert [row["C"] for row in selection.table] == [0.1, 1.0, 10.0]
+    assert all(type(row["C"]) is float for row in selection.table)
+
+
+def test_cv_refusals_name_the_problem():
+    with pytest.raises(logreg.ProtocolError, match=r"^--folds must be at least 2, got 1$"):
+        logreg.cv_groups(["a", "b", "c"], 1)
+    with pytest.raises(logreg.ProtocolError, match=r"^every clip's speaker is unknown \('-'\), so speaker-grouped "
+                                                    r"cross-validation cannot keep a speaker out"):
+        logreg.cv_groups(["-"], 2)
+    with pytest.raises(logreg.ProtocolError, match=r"^only 1 distinct speaker: grouped cross-validation needs at "
+                                                    r"least 2; use --train/--dev/--test splits instead$"):
+        logreg.cv_groups(["a", "a", "a"], 2)
+    with pytest.raises(logreg.ProtocolError, match=r"^only 3 distinct speakers for --folds 4: each fold must hold "
+                                                    r"out whole speakers\. Use --folds 3 or fewer$"):
+        logreg.cv_groups(["a", "b", "c", "a"], 4)
+    assert list(logreg.cv_groups(["a", "b", "a"], 2)) == ["a", "b", "a"]  # as many speakers as folds is enough
+    labels, speakers = balanced_design(3, 3)
+    x = informative(labels, 3, [0])
+    with pytest.raises(logreg.ProtocolError, match=r"^too few speakers in a fitting part to choose C by inner "
+                                                    r"cross-validation; use fewer --folds or a corpus with more "
+                                                    r"speakers$"):
+        logreg.select_by_cv({"v": x}, labels, ["s"] * len(labels), 3, (1.0,))
+
+
+def test_cv_pools_out_of_fold_scores_of_models_fitted_on_the_other_speakers(monkeypatch):
+    """The table's AUC of each C is that of out-of-fold scores, each fold's model fitted (here by
+    scikit-learn directly) on the other folds' speakers; a fit that fails to converge in any fold
+    marks its C as not converged."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    labels, speakers = balanced_design(9, 6, seed=5)
+    x = informative(labels, 3, [0], 0.7, seed=5)
+    folds = logreg.grouped_folds(labels, speakers, 3, seed=2)
+    real_fit, calls = logreg.fit, []
+
+    def fit_failing_once(X, y, C, seed=0):
+        calls.append(C)
+        model, converged = real_fit(X, y, C, seed)
+        return model, converged and not (C == 1.0 and calls.count(1.0) == 1)
+
+    monkeypatch.setattr(logreg, "fit", fit_failing_once)
+    selection = logreg.select_by_cv({"v": x}, labels, speakers, 3, (0.01, 1.0), seed=2)
+    for C in (0.01, 1.0):
+        pooled = np.full(len(labels), np.nan)
+        for fit_idx, score_idx in folds:
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)).fit(x[fit_idx],
+                                                                                             labels[fit_idx])
+            pooled[score_idx] = -model.decision_function(x[score_idx])
+        row = selection.row("v", C)
+        assert row["auc"] == pytest.approx(metrics.roc_auc(labels, pooled), abs=1e-9)
+        assert row["converged"] is (C == 0.01)
+    assert selection.select_by == "auc"
+    assert logreg.select_by_cv({"v": x}, labels, speakers, 3, (0.01,), seed=2, select_by="eer").select_by == "eer"
+
+
+def test_folds_are_seeded():
+    labels, speakers = balanced_design(10, 6, seed=6)
+    def as_lists(folds):
+        return [(a.tolist(), b.tolist()) for a, b in folds]
+    assert as_lists(logreg.grouped_folds(labels, speakers, 3)) == as_lists(logreg.grouped_folds(labels, speakers, 3, 0))
+    assert as_lists(logreg.grouped_folds(labels, speakers, 3, 5)) == as_lists(logreg.grouped_folds(labels, speakers, 3, 5))
+    assert any(as_lists(logreg.grouped_folds(labels, speakers, 3, s)) != as_lists(logreg.grouped_folds(labels, speakers, 3, 0))
+               for s in (1, 2, 3))
+
+
+def test_more_refusals_name_the_problem():
+    with pytest.raises(logreg.ProtocolError, match=r"^the fitting part of fold \d holds only (bona fide|spoof) trials"):
+        logreg.grouped_folds([0, 0, 1, 1], ["a", "a", "b", "b"], 2)
+    x = np.random.default_rng(0).normal(size=(6, 2))
+    with pytest.raises(logreg.ProtocolError, match=r"^the dev split holds only spoof trials"):
+        logreg.select_on_dev({"v": x}, [0, 1, 0, 1, 0, 1], {"v": x}, [1] * 6, (1.0,))
+    assert logreg.select_on_dev({"v": x}, [0, 1, 0, 1, 0, 1], {"v": x}, [0, 1, 0, 1, 0, 1], (1.0,)).select_by == "auc"
+    with pytest.raises(logreg.ProtocolError, match=r"^only 2 distinct speakers for --folds 3: each fold must hold "
+                                                    r"out whole speakers\. Use --folds 2 or fewer$"):
+        logreg.cv_groups(["a", "b", "a"], 3)
+    with pytest.raises(logreg.ProtocolError, match=r"^every clip's speaker is unknown \('-'\), so speaker-grouped "
+                                                    r"cross-validation cannot keep a speaker out of both the fitting "
+                                                    r"and the scoring part\. Give the corpus a speaker column \(a CSV "
+                                                    r"corpus takes path,label,speaker\) and rerun "
+                                                    r"preprocess_datasets\.py, or evaluate with --train/--dev/--test "
+                                                    r"splits instead of --cv$"):
+        logreg.cv_groups(["-", "-"], 2)
+    assert logreg.cv_groups([1, 2, 1], 2).tolist() == ["1", "2", "1"]  # speaker ids come back as text
+
+
+def test_sweeps_report_progress_under_their_label(capsys):
+    labels, speakers = balanced_design(6, 6, seed=7)
+    x = informative(labels, 3, [0])
+    logreg.select_on_dev({"v": x}, labels, {"v": x}, labels, (1.0,), progress_label="dev sweep")
+    logreg.select_by_cv({"v": x}, labels, speakers, 2, (1.0,), progress_label="cv sweep")
+    printed = capsys.readouterr()
+    assert "dev sweep" in printed.err + printed.out and "cv sweep" in printed.err + printed.out
+
+
+def test_cv_selection_defaults_to_seed_0_for_its_folds():
+    labels, speakers = balanced_design(10, 6, seed=8)
+    x = informative(labels, 3, [0], 0.5, seed=8)
+    default = logreg.select_by_cv({"v": x}, labels, speakers, 3, (0.01, 1.0))
+    assert default.table == logreg.select_by_cv({"v": x}, labels, speakers, 3, (0.01, 1.0), seed=0).table

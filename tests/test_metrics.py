@@ -499,3 +499,223 @@ def test_checked_inputs_come_back_as_int8_labels_and_float64_scores():
     assert labels.dtype == np.int8 and labels.tolist() == [0, 1, 1, 0]
     scores = check_scores([1, 2, 3], 3)
     assert scores.dtype == np.float64 and scores.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_resampling_and_delong_refusals_name_the_problem():
+    labels, scores = [0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4]
+    with pytest.raises(ValueError, match=r"^groups must give one cluster id per trial \(4\), got shape \(3,\)"):
+        bootstrap_ci(labels, scores, ["a", "b", "c"], roc_auc, n_boot=10)
+    for n_boot in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=rf"^n_boot must be a positive integer, got {n_boot!r}$"):
+            bootstrap_ci(labels, scores, None, roc_auc, n_boot=n_boot)
+        with pytest.raises(ValueError, match=r"^n_boot must be a positive integer"):
+            paired_bootstrap_auc_diff(labels, scores, scores, None, n_boot=n_boot)
+    for alpha in (0, 1, 1.5, -0.05):
+        with pytest.raises(ValueError, match=rf"^alpha must be between 0 and 1 \(0\.05 for a 95% interval\), "
+                                             rf"got {alpha!r}$"):
+            bootstrap_ci(labels, scores, None, roc_auc, n_boot=10, alpha=alpha)
+        with pytest.raises(ValueError, match=r"^alpha must be between 0 and 1"):
+            summarize(labels, scores, None, n_boot=10, alpha=alpha)
+    assert bootstrap_ci(labels, scores, None, roc_auc, n_boot=1, alpha=0.999).n_boot == 1  # the smallest allowed
+    with pytest.raises(ValueError, match=r"^DeLong's test needs at least two bona fide and two spoof trials$"):
+        delong_test([0, 1, 1, 1], scores, scores)
+    with pytest.raises(ValueError, match=r"^DeLong's test needs at least two bona fide and two spoof trials$"):
+        delong_test([1, 0, 0, 0], scores, scores)
+    assert delong_test([0, 1, 0, 1], scores, scores).p_value == 1.0  # two of each is enough
+    with pytest.raises(ValueError, match=r"^scores_b must be one-dimensional"):
+        delong_test(labels, scores, scores[:3])
+    with pytest.raises(ValueError, match=r"^scores_b must be one-dimensional"):
+        paired_bootstrap_auc_diff(labels, scores, scores[:3], None, n_boot=10)
+    with pytest.raises(ValueError, match=r"^more than half of the bootstrap resamples of the 2 clusters lack "
+                                         r"bona fide or spoof trials: too few clusters of one class for a "
+                                         r"cluster bootstrap \(give finer groups, or none to resample single "
+                                         r"trials\)$"):
+        for seed in range(20):  # half of all resamples lack a class; some seeds draw more than half
+            bootstrap_ci([0, 0, 1, 1], scores, ["b", "b", "s", "s"], roc_auc, n_boot=20, seed=seed)
+
+
+def test_delong_with_zero_variance_and_different_aucs_is_infinitely_significant():
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    perfect = np.array([3.0, 4.0, 5.0, 0.0, 1.0, 2.0])
+    result = delong_test(labels, perfect, -perfect)  # AUC 1 -> AUC 0, every component constant
+    assert (result.auc_a, result.auc_b, result.diff) == (1.0, 0.0, -1.0)
+    assert result.z == -math.inf and result.p_value == 0.0
+    assert delong_test(labels, -perfect, perfect).z == math.inf
+
+
+def test_summarize_reports_official_and_interpolated_eer_and_the_resampling():
+    labels, scores = make_trials(30, 40, 1.0, seed=19, decimals=1)
+    groups = speakers_for(labels, 6, seed=19).astype(object)
+    groups[:5] = "-"          # five trials of unknown speaker: clusters of their own, not speakers
+    attacks = np.where(labels == 0, "-", np.where(np.arange(labels.size) % 2, "A07", "A08"))
+    summary = summarize(labels, scores, groups, attacks=attacks, n_boot=50, seed=2, alpha=0.1)
+    bona, spoof = scores[labels == 0], scores[labels == 1]
+    assert summary["eer"] == pytest.approx(asvspoof_reference_eer(bona, spoof), abs=1e-12)
+    assert summary["eer_interpolated"] == eer(labels, scores).eer
+    assert summary["eer_ci_of"] == "interpolated EER"
+    assert summary["ci_level"] == pytest.approx(0.9)
+    known = set(groups[5:].tolist())
+    assert summary["n_speakers"] == len(known) and summary["n_clusters"] == len(known) + 5
+    assert (summary["n_boot"], summary["bootstrap_redrawn"]) == (50, 0)
+    assert summary["eer_ci"] == list(bootstrap_ci(labels, scores, groups, eer, n_boot=50, seed=2, alpha=0.1))
+    for attack in ("A07", "A08"):
+        keep = attacks == attack
+        row = summary["per_attack"][attack]
+        assert row["eer"] == pytest.approx(asvspoof_reference_eer(bona, scores[keep]), abs=1e-12)
+        assert row["eer_interpolated"] == eer(labels[(labels == 0) | keep], scores[(labels == 0) | keep]).eer
+    assert summarize(labels, scores, None, n_boot=0)["n_speakers"] == 0
+
+
+# ----------------------------------------------------------------------------- resampling details
+
+
+def test_interval_ends_are_the_quantiles_of_the_resampled_values():
+    labels, scores = make_trials(15, 15, 1.0, seed=20)
+    seen = []
+
+    def recording_auc(y, s):
+        seen.append(pairwise_auc(y, s))
+        return seen[-1]
+
+    for alpha in (0.05, 0.2):
+        seen.clear()
+        lo, hi = bootstrap_ci(labels, scores, None, recording_auc, n_boot=40, seed=1, alpha=alpha)
+        assert len(seen) == 40
+        assert (lo, hi) == pytest.approx(tuple(np.quantile(seen, [alpha / 2, 1 - alpha / 2])), abs=1e-12)
+
+
+def redraw_design():
+    """30 bona fide trials and one spoof trial, each its own cluster: a resample lacks the spoof
+    trial with probability (30/31)^31 = 0.36, and holds it exactly once with probability 0.37."""
+    labels = np.r_[np.zeros(30, int), 1]
+    scores = np.random.default_rng(21).normal(size=31)
+    return labels, scores
+
+
+def test_a_resample_holding_one_trial_of_a_class_is_kept():
+    labels, scores = redraw_design()
+    result = bootstrap_ci(labels, scores, None, roc_auc, n_boot=400, seed=0)
+    # about 0.36 / 0.64 redraws per kept resample: 225 expected
+    assert 150 < result.n_redrawn < 300 and result.n_boot == 400 and result.n_clusters == 31
+    slow = bootstrap_ci(labels, scores, None, lambda y, s: roc_auc(y, s), n_boot=400, seed=0)
+    assert slow.n_redrawn == result.n_redrawn and tuple(slow) == pytest.approx(tuple(result), abs=1e-12)
+    paired = paired_bootstrap_auc_diff(labels, scores, -scores, None, n_boot=400, seed=0)
+    assert (paired.n_boot, paired.n_clusters, paired.n_redrawn) == (400, 31, result.n_redrawn)
+    summary = summarize(labels, scores, None, n_boot=400, seed=0)
+    assert summary["bootstrap_redrawn"] == result.n_redrawn and summary["n_clusters"] == 31
+    assert summary["auc_ci"] == list(result)
+
+
+@pytest.mark.parametrize("draw_block,sweep_block", [(31, 1), (40, 31 * 3), (31 * 7, 62), (2_000_000, 62)])
+def test_results_do_not_depend_on_the_block_sizes(monkeypatch, draw_block, sweep_block):
+    """Resample i is the i-th draw whatever the blocks it is drawn and swept in (one resample a
+    block, or a few), redraws and the refusal of too many degenerate resamples included."""
+    from deepfake_pipeline.evaluation import significance
+    labels, scores = redraw_design()
+    groups = [f"g{i // 2}" for i in range(31)]
+    cases = [(scores, None), (scores, groups)]
+    expected = [bootstrap_ci(labels, s, g, statistic, n_boot=60, seed=2) for s, g in cases for statistic in (roc_auc, eer)]
+    expected_paired = paired_bootstrap_auc_diff(labels, scores, scores ** 3, None, n_boot=60, seed=2)
+    expected_raises = []
+    for seed in range(12):
+        try:
+            bootstrap_ci([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], ["b", "b", "s", "s"], roc_auc, n_boot=20, seed=seed)
+            expected_raises.append(False)
+        except ValueError:
+            expected_raises.append(True)
+    monkeypatch.setattr(significance, "_DRAW_BLOCK", draw_block)
+    monkeypatch.setattr(significance, "_SWEEP_BLOCK", sweep_block)
+    got = [bootstrap_ci(labels, s, g, statistic, n_boot=60, seed=2) for s, g in cases for statistic in (roc_auc, eer)]
+    for a, b in zip(got, expected):
+        assert tuple(a) == pytest.approx(tuple(b), abs=1e-12) and a.n_redrawn == b.n_redrawn
+    paired = paired_bootstrap_auc_diff(labels, scores, scores ** 3, None, n_boot=60, seed=2)
+    assert tuple(paired) == pytest.approx(tuple(expected_paired), abs=1e-12)
+    for seed, raised in enumerate(expected_raises):
+        if raised:
+            with pytest.raises(ValueError, match="more than half"):
+                bootstrap_ci([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], ["b", "b", "s", "s"], roc_auc, n_boot=20, seed=seed)
+        else:
+            bootstrap_ci([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], ["b", "b", "s", "s"], roc_auc, n_boot=20, seed=seed)
+    # one row a block with many redraws: the refusal counts only the first n_boot draws
+    monkeypatch.setattr(significance, "_DRAW_BLOCK", 1)
+    assert bootstrap_ci(labels, scores, None, roc_auc, n_boot=400, seed=0).n_redrawn > 150
+
+
+def test_exactly_half_degenerate_early_draws_are_tolerated():
+    # two single-class clusters: each draw lacks a class with probability 1/2. With n_boot = 2 the
+    # refusal needs both first draws degenerate (1/4 of seeds); exactly one (1/2 of seeds) is not refused.
+    raised = 0
+    for seed in range(40):
+        try:
+            bootstrap_ci([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], ["b", "b", "s", "s"], roc_auc, n_boot=2, seed=seed)
+        except ValueError:
+            raised += 1
+    assert 3 <= raised <= 18
+
+
+def test_vectorised_bootstrap_equals_materialised_resamples_for_clusters_out_of_order():
+    """Clusters whose codes, in the spoof trials' score order, are 1, 3, 0, 4 (neither a run nor
+    sorted), and a class with a single trial: the weights must be looked up, not sliced."""
+    labels = np.array([0, 0, 0, 1, 1, 1, 1])
+    scores = np.array([0.25, 0.35, 0.45, 0.1, 0.2, 0.3, 0.5])
+    groups = ["P", "Q", "R", "Q", "S", "P", "T"]
+    for statistic in (roc_auc, eer):
+        slow = bootstrap_ci(labels, scores, groups, lambda y, s: statistic(y, s), n_boot=60, seed=5)
+        assert tuple(bootstrap_ci(labels, scores, groups, statistic, n_boot=60, seed=5)) == pytest.approx(
+            tuple(slow), abs=1e-12)
+    one_bona = np.array([0, 1, 1, 1, 1, 1, 1])
+    for statistic in (roc_auc, eer):
+        slow = bootstrap_ci(one_bona, scores, None, lambda y, s: statistic(y, s), n_boot=30, seed=5)
+        assert tuple(bootstrap_ci(one_bona, scores, None, statistic, n_boot=30, seed=5)) == pytest.approx(
+            tuple(slow), abs=1e-12)
+
+
+def test_a_cluster_without_spoof_trials_can_have_the_highest_code():
+    # every cluster holds bona fide trials; C (the last one seen among them) holds no spoof
+    labels, scores, groups = [0, 0, 0, 1, 1], [0.1, 0.5, 0.9, 0.3, 0.6], ["A", "B", "C", "A", "B"]
+    result = bootstrap_ci(labels, scores, groups, roc_auc, n_boot=20)
+    assert result.n_clusters == 3 and 0 <= result[0] <= result[1] <= 1
+
+
+def test_missing_group_values_are_single_trial_clusters_whatever_their_spelling():
+    codes = cluster_codes(["a", np.nan, "a", np.nan, None, "-"], 6)
+    assert codes[0] == codes[2] and len(set(codes.tolist())) == 5
+    codes = cluster_codes(["a", np.nan, "a", np.nan], 4)  # no None: numpy alone would make NaN the text 'nan'
+    assert codes[0] == codes[2] and len(set(codes.tolist())) == 3
+
+
+def test_defaults_are_1000_resamples_from_seed_0():
+    labels, scores = make_trials(20, 20, 1.0, seed=22)
+    other = scores + np.random.default_rng(3).normal(size=40)
+    assert bootstrap_ci(labels, scores, None, roc_auc) == bootstrap_ci(labels, scores, None, roc_auc, 1000, 0)
+    assert bootstrap_ci(labels, scores, None, roc_auc) != bootstrap_ci(labels, scores, None, roc_auc, 999, 0)
+    assert bootstrap_ci(labels, scores, None, roc_auc) != bootstrap_ci(labels, scores, None, roc_auc, 1000, 1)
+    paired = paired_bootstrap_auc_diff(labels, scores, other, None)
+    assert paired == paired_bootstrap_auc_diff(labels, scores, other, None, 1000, 0)
+    assert paired != paired_bootstrap_auc_diff(labels, scores, other, None, 999, 0)
+    assert paired != paired_bootstrap_auc_diff(labels, scores, other, None, 1000, 1)
+    assert paired_bootstrap_auc_diff(labels, scores, other, None, 50, 7) == paired_bootstrap_auc_diff(
+        labels, scores, other, None, 50, 7)
+    summary = summarize(labels, scores, None)
+    assert summary["auc_ci"] == list(bootstrap_ci(labels, scores, None, roc_auc, 1000, 0))
+    assert summary["n_boot"] == 1000
+    assert summary["eer_ci"] != summarize(labels, scores, None, seed=1)["eer_ci"]
+    bare = summarize(labels, scores, None, n_boot=0)
+    assert (bare["auc_ci"], bare["eer_ci"], bare["bootstrap_redrawn"], bare["n_boot"]) == (None, None, 0, 0)
+
+
+def test_summarize_passes_asv_scores_and_the_prior_to_the_field_metrics():
+    from test_tdcf import naive_asv_rates, naive_min_tdcf
+
+    from deepfake_pipeline.formats.asv_scores import ASVScores
+    labels, scores = make_trials(20, 30, 1.0, seed=23)
+    rng = np.random.default_rng(6)
+    asv = ASVScores(target=rng.normal(2, 1, 20), nontarget=rng.normal(0, 1, 25), spoof=rng.normal(1, 1, 15),
+                    spoof_attack=np.array(["A01"] * 15))
+    summary = summarize(labels, scores, None, n_boot=0, asv=(asv, "2021"), prior_log_odds=0.5)
+    rates = naive_asv_rates(asv.target.tolist(), asv.nontarget.tolist(), asv.spoof.tolist())
+    expected = naive_min_tdcf(scores[labels == 0].tolist(), scores[labels == 1].tolist(), rates, 2021)
+    assert summary["min_tdcf"] == pytest.approx(expected, rel=1e-9) and summary["min_tdcf_version"] == "2021"
+    llr = scores - 0.5
+    cllr = 0.5 * (np.mean(np.log2(1 + np.exp(-llr[labels == 0]))) + np.mean(np.log2(1 + np.exp(llr[labels == 1]))))
+    assert summary["cllr"] == pytest.approx(cllr, rel=1e-9) and summary["prior_log_odds"] == 0.5
