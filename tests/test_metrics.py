@@ -719,3 +719,14 @@ def test_summarize_passes_asv_scores_and_the_prior_to_the_field_metrics():
     llr = scores - 0.5
     cllr = 0.5 * (np.mean(np.log2(1 + np.exp(-llr[labels == 0]))) + np.mean(np.log2(1 + np.exp(llr[labels == 1]))))
     assert summary["cllr"] == pytest.approx(cllr, rel=1e-9) and summary["prior_log_odds"] == 0.5
+
+
+def test_known_speakers_follow_the_clustering_rule():
+    """n_speakers counts what the bootstrap resamples as speakers: '-', None and NaN are unknown,
+    single-trial clusters, never a speaker (a NaN id once counted as one)."""
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    scores = np.array([0.9, 0.1, 0.8, 0.3, 0.7, 0.2])
+    groups = np.array(["a", "a", "-", None, float("nan"), "b"], dtype=object)
+    summary = summarize(labels, scores, groups, n_boot=0)
+    assert summary["n_speakers"] == 2
+    assert summary["n_clusters"] == 2 + 3

@@ -207,6 +207,17 @@ def bootstrap_ci(labels, scores, groups, statistic, n_boot=1000, seed=0, alpha=0
     )
 
 
+def _known_speakers(groups) -> int:
+    """Distinct speakers that are known, by the same rule as :func:`cluster_codes` (``"-"``,
+    None and NaN are unknown: each such trial is a cluster of its own)."""
+    if groups is None:
+        return 0
+    values = np.asarray(groups, dtype=object)
+    names = values.astype(str)
+    known = ~(pd.isna(values) | (names == UNKNOWN_GROUP))
+    return int(np.unique(names[known]).size)
+
+
 def summarize(labels, scores, groups, attacks=None, n_boot=1000, seed=0, alpha=0.05, asv=None,
               prior_log_odds=None) -> dict:
     """Every number a results file reports about one set of scores, as plain floats and ints.
@@ -229,7 +240,6 @@ def summarize(labels, scores, groups, attacks=None, n_boot=1000, seed=0, alpha=0
     point = eer(labels, scores)
     n_bona = int((labels == BONAFIDE).sum())
     extra = field_metrics(labels, scores, asv, prior_log_odds)
-    known = np.asarray(groups, dtype=object) if groups is not None else np.array([UNKNOWN_GROUP] * labels.size)
     out = {
         "auc": roc_auc(labels, scores),
         "auc_ci": None,
@@ -238,7 +248,7 @@ def summarize(labels, scores, groups, attacks=None, n_boot=1000, seed=0, alpha=0
         "eer_ci": None,
         "eer_ci_of": "interpolated EER",
         "eer_threshold": point.threshold,
-        "n_speakers": len(set(known.astype(str).tolist()) - {UNKNOWN_GROUP}),
+        "n_speakers": _known_speakers(groups),
         "n_trials": int(labels.size),
         "n_bonafide": n_bona,
         "n_spoof": int(labels.size - n_bona),
