@@ -279,28 +279,13 @@ def _write_wav(path, seed, spoof):
 
 
 def test_score_new_clips_through_steps_1_and_2(tmp_path, dirs, capsys):
-    from deepfake_pipeline.cli import features, preprocess
-    rows = []
-    for s, split in enumerate(("train", "dev", "eval")):
-        for i in range(12):
-            spoof = i % 2 == 1
-            path = _write_wav(tmp_path / "corpus" / split / f"{split}_{i}.wav", 100 * s + i, spoof)
-            rows.append({"path": str(path), "label": "spoof" if spoof else "bonafide", "split": split,
-                         "speaker": f"{split}_spk{i % 3}", "attack": "A01" if spoof else "-"})
-    pd.DataFrame(rows).to_csv(tmp_path / "corpus.csv", index=False)
-    assert preprocess.main(["--corpus", "csv", "--root", str(tmp_path / "corpus.csv"), "--name", "mine",
-                            "--interim-dir", str(dirs["interim"]), "--jobs", "1"]) == 0
-    assert features.main(["--splits", "mine_train", "mine_dev", "mine_eval", "--what", "spectral", "--jobs", "1",
-                          "--interim-dir", str(dirs["interim"]), "--processed-dir", str(dirs["processed"])]) == 0
-    assert main(["--features", "spectral", "--train", "mine_train", "--dev", "mine_dev", "--test", "mine_eval",
-                 "--run", "fit", "--n-boot", "0", "--C-grid", "1", *_dir_args(dirs)]) == 0
+    run = _run_from_audio(tmp_path, dirs, per_split=12)
     capsys.readouterr()
 
     new = tmp_path / "new"
     clips = [_write_wav(new / "real" / "a.wav", 900, False), _write_wav(new / "fake" / "b.wav", 901, True),
              _write_wav(new / "real" / "c.wav", 902, False), _write_wav(new / "fake" / "d.wav", 903, True)]
     (new / "real" / "broken.wav").write_bytes(b"not audio")
-    run = str(dirs["results"] / "fit")
     assert main(["--score", str(new), "--from-run", run, "--jobs", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
     scored = [line for line in out if " score=" in line]

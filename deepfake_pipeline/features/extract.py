@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.features.jobs import ShardSpec, run_embeddings, run_spectral, store_parts
-from deepfake_pipeline.formats.feature_files import FeatureError, model_tag
+from deepfake_pipeline.formats.feature_files import FeatureError, embeddings_paths, model_tag
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
 WHAT = ("spectral", "embeddings", "both")
@@ -136,8 +136,12 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
         # Before any work: a clip too long for the memory stops the run now, in one line.
         check_fits(loaded, stores, settings.effective_batch_seconds(),
                    None if settings.memory_gb is None else settings.memory_gb * GIB)
-    if loaded is not None:
-        notice = bf16_notice(loaded, stores, settings)
+    pending = [] if loaded is None or settings.merge_only else [
+        store for store in stores
+        if not embeddings_paths(store.split_id, model_tag(settings.model, settings.precision), processed_dir)[0].is_file()]
+    if pending:
+        # Timing both precisions loads the model a second time: only when there is work it could speed up.
+        notice = bf16_notice(loaded, pending, settings)
         if notice:
             note(notice, stream=stream)
     if settings.wants_spectral:
