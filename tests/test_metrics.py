@@ -730,3 +730,31 @@ def test_known_speakers_follow_the_clustering_rule():
     summary = summarize(labels, scores, groups, n_boot=0)
     assert summary["n_speakers"] == 2
     assert summary["n_clusters"] == 2 + 3
+
+
+def test_paired_eer_and_tdcf_changes_against_naive_loops_and_their_defaults():
+    """The point estimates are the changes in official EER and min t-DCF computed trial by trial
+    (tests/test_tdcf.py's loops); the defaults are 1000 resamples, seed 0, a 95% interval; a
+    second system of the wrong length is named in the refusal."""
+    from test_tdcf import naive_asv_rates, naive_min_tdcf, naive_official_eer
+
+    from deepfake_pipeline.evaluation.paired import paired_eer_tdcf_diffs
+    from deepfake_pipeline.formats.asv_scores import ASVScores
+    labels, scores = make_trials(12, 14, 1.0, seed=31, decimals=1)
+    other = np.round(scores + np.random.default_rng(5).normal(scale=0.9, size=labels.size), 1)
+    rng = np.random.default_rng(8)
+    asv = ASVScores(target=rng.normal(2, 1, 15), nontarget=rng.normal(0, 1, 15), spoof=rng.normal(1, 1, 10),
+                    spoof_attack=np.array(["A01"] * 10))
+    rates = naive_asv_rates(asv.target.tolist(), asv.nontarget.tolist(), asv.spoof.tolist())
+    bona, spoof = labels == 0, labels == 1
+    eers = [naive_official_eer(s[bona].tolist(), s[spoof].tolist())[0] for s in (scores, other)]
+    tdcfs = [naive_min_tdcf(s[bona].tolist(), s[spoof].tolist(), rates, 2019) for s in (scores, other)]
+    assert eers[1] != eers[0] and tdcfs[1] != tdcfs[0]
+    result = paired_eer_tdcf_diffs(labels, scores, other, None, asv=(asv, "2019"))
+    assert result["eer"][0] == pytest.approx(eers[1] - eers[0], abs=1e-12)
+    assert result["min_tdcf"][0] == pytest.approx(tdcfs[1] - tdcfs[0], rel=1e-9)
+    assert result == paired_eer_tdcf_diffs(labels, scores, other, None, 1000, 0, 0.05, asv=(asv, "2019"))
+    for changed in ((999, 0, 0.05), (1000, 1, 0.05), (1000, 0, 0.1)):
+        assert result != paired_eer_tdcf_diffs(labels, scores, other, None, *changed, asv=(asv, "2019"))
+    with pytest.raises(ValueError, match=r"^scores_b must be one-dimensional"):
+        paired_eer_tdcf_diffs(labels, scores, other[:-1], None, n_boot=10)

@@ -182,6 +182,14 @@ def run_module(module: str, target: Target, max_children: int) -> dict:
     return {"module": module, **counts, "seconds": seconds, "survivors": survivors}
 
 
+def _write_survivors(path: Path, results: list[dict]) -> None:
+    with open(path, "w") as handle:
+        for result in results:
+            handle.write(f"# {result['module']}: {len(result['survivors'])} surviving mutants\n\n")
+            for diff in result["survivors"]:
+                handle.write(diff + "\n\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modules", nargs="*", help="module paths (default: all of --list)")
@@ -208,11 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"[mutate] {module}: " + ", ".join(f"{k} {result[k]}" for k in COLUMNS)
                   + f" in {result['seconds']:.0f} s", flush=True)
-    with open(WORK / "survivors.txt", "w") as handle:
-        for result in results:
-            handle.write(f"# {result['module']}: {len(result['survivors'])} surviving mutants\n\n")
-            for diff in result["survivors"]:
-                handle.write(diff + "\n\n")
+        # each module's survivors as soon as it is done: a campaign of several modules takes
+        # long enough to start reading the first ones while the next run
+        _write_survivors(WORK / f"{slug(module)}.survivors.txt", [result])
+    _write_survivors(WORK / "survivors.txt", results)
     with open(WORK / "summary.tsv", "w") as handle:
         handle.write("\t".join(["module", *COLUMNS, "seconds"]) + "\n")
         for r in results:
