@@ -1,6 +1,8 @@
 """The one-STFT spectral features agree with the plain librosa calls, stay finite on silent and
 very short clips, and keep the column order of docs/DESIGN.md."""
 
+import math
+import re
 import warnings
 
 import librosa
@@ -13,6 +15,7 @@ from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, SPECTRAL_CO
 from deepfake_pipeline.features.spectral import (
     spectral_features,
     spectral_features_reference,
+    warm_numba_kernels,
 )
 
 SR = 16000
@@ -153,11 +156,110 @@ def test_deterministic_and_independent_of_input_dtype_and_memory():
 @pytest.mark.parametrize(
     "waveform, message",
     [
-        (np.zeros(0, dtype=np.float32), "empty"),
-        (np.zeros((2, 1000), dtype=np.float32), "1-D"),
-        (np.array([0.0, np.nan, 0.0], dtype=np.float32), "NaN"),
+        (
+            np.zeros(0, dtype=np.float32),
+            "the waveform is empty: there is no frame to compute features on",
+        ),
+        (
+            np.zeros((2, 1000), dtype=np.float32),
+            "expected a 1-D mono waveform, got an array of shape (2, 1000)",
+        ),
+        (np.array([0.0, np.nan, 0.0], dtype=np.float32), "the waveform holds NaN or inf samples"),
+        (np.array([0.0, -np.inf, 0.0], dtype=np.float32), "the waveform holds NaN or inf samples"),
     ],
 )
 def test_bad_waveforms_are_refused_with_a_reason(waveform, message):
-    with pytest.raises(ValueError, match=message):
+    # The whole message, from its start to its end: a changed word or a wrong branch fails.
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         spectral_features(waveform)
+
+
+def fsum_mean(values) -> float:
+    """The mean of float32 or float64 values, correctly rounded (math.fsum): an independent float64
+    reduction to hold the module's np.mean / np.sum(dtype=np.float64) reductions against."""
+    values = [float(v) for v in values]
+    return math.fsum(values) / len(values)
+
+
+def test_short_clips_silence_only_librosas_n_fft_warning(monkeypatch):
+    # The short-clip branch hides librosa's "n_fft=... is too large" warning (one per clip) and
+    # nothing else: another UserWarning raised inside librosa.stft must still reach the caller.
+    plain_stft = librosa.stft
+
+    def stft_that_also_warns(*args, **kwargs):
+        warnings.warn("another librosa warning", UserWarning)
+        return plain_stft(*args, **kwargs)
+
+    monkeypatch.setattr(librosa, "stft", stft_that_also_warns)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        features = spectral_features(harmonic_tone_with_noise(1.0)[:800])
+    assert np.isfinite(features).all()
+    user_warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert user_warnings == ["another librosa warning"]
+
+
+def test_centroid_is_a_float64_ratio_of_the_stft_magnitudes():
+    # Independent centroid from the same float32 |STFT| (the same librosa.stft call on the same
+    # float32 clip, so the same numbers): per frame sum_k f_k |S_k| / sum_k |S_k| with
+    # f_k = k * sr / n_fft, both sums by math.fsum. f_k * |S_k| is exact in float64 (f_k =
+    # k * 125/16 has at most 17 significant bits, |S_k| 24), so the expected value is correctly
+    # rounded; the module's float64 sums of 1025 terms are within 1025 * 2**-53 ~ 1e-13 of it,
+    # while a float32 sum of the magnitudes would be off by ~2**-24 ~ 6e-8 per frame.
+    clip = harmonic_tone_with_noise(0.5, f0=170.0, seed=4)
+    magnitude = np.abs(librosa.stft(clip, n_fft=2048, hop_length=512))
+    frequencies = [k * SR / 2048 for k in range(magnitude.shape[0])]
+    centroids = []
+    for column in magnitude.T:
+        weights = [float(m) for m in column]
+        weighted = math.fsum(f * m for f, m in zip(frequencies, weights))
+        centroids.append(weighted / math.fsum(weights))
+    np.testing.assert_allclose(spectral_features(clip)[0], fsum_mean(centroids), rtol=1e-11)
+
+
+def test_a_loud_click_keeps_its_entropy_and_centroid():
+    # One sample of 2**63 in the middle of 2048 zeros: 5 frames, centred on samples 0, 512, ...,
+    # 2048. The click sits at window position 1536, 1024 and 512 of frames 1, 2 and 3 (Hann
+    # weights 0.5, 1, 0.5) and outside or at the zero weight of frames 0 and 4, which are all
+    # zero. An impulse has a flat |STFT|, so in frames 1-3 the centroid is the mean bin frequency,
+    # (0 + 8000) / 2 = 4000 Hz, and mel band b holds |S|^2 times the row sum of the mel filter
+    # bank. The power, (2**63)**2 = 8.5e37, and every mel band are finite in float32, but a
+    # frame's 128 bands sum to 3.5e38 (frames 1, 3) and 1.4e39 (frame 2), past float32's largest
+    # number, 3.4e38: the sums must be float64 (a float32 sum overflows to inf and the entropy to
+    # 0; scipy.stats.entropy on librosa's float32 mel spectrogram gives 0 there).
+    clip = np.zeros(2048, dtype=np.float32)
+    clip[1024] = 2.0**63
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow anywhere on the fast path
+        features = spectral_features(clip)
+    assert np.isfinite(features).all()
+    mel_filters = librosa.filters.mel(sr=SR, n_fft=2048, n_mels=128).astype(np.float64)
+    band_weights = mel_filters.sum(axis=1)
+    flat_entropy = scipy.stats.entropy(band_weights)  # normalises to sum 1, in nats
+    assert 4.85 < flat_entropy <= np.log(128)  # Slaney bands of equal area: nearly uniform
+    # float32 rounding of the STFT and mel products: relative errors around 1e-7.
+    np.testing.assert_allclose(features[0], 3 / 5 * 4000.0, rtol=1e-5)
+    np.testing.assert_allclose(features[1], 3 / 5 * flat_entropy, rtol=1e-5)
+
+
+def test_reference_is_the_three_plain_librosa_calls_averaged_in_float64():
+    # The reference reads any float input as float32 (as spectral_features does), then averages
+    # the three plain calls' frames in float64: held against the same calls on the float32 clip,
+    # averaged with math.fsum. Float32 averages (or librosa run in float64 on the float64 input)
+    # differ by 1e-9 to 1e-7 relative; float64 means of ~30 frames agree to ~1e-15.
+    clip = harmonic_tone_with_noise(1.0, f0=190.0, seed=6)
+    centroid = librosa.feature.spectral_centroid(y=clip, sr=SR)[0]
+    entropy = scipy.stats.entropy(librosa.feature.melspectrogram(y=clip, sr=SR), axis=0)
+    mfcc = librosa.feature.mfcc(y=clip, sr=SR, n_mfcc=13)
+    expected = np.array([fsum_mean(centroid), fsum_mean(entropy), *map(fsum_mean, mfcc)])
+    reference = spectral_features_reference(clip.astype(np.float64))
+    assert reference.dtype == np.float64
+    np.testing.assert_allclose(reference[:2], expected[:2], rtol=1e-12)
+    mfcc_scale = np.abs(expected[2:]).max()
+    np.testing.assert_allclose(reference[2:], expected[2:], rtol=1e-12, atol=1e-12 * mfcc_scale)
+
+
+def test_warm_numba_kernels_runs_without_error():
+    # Step 2 calls it in the parent before starting its workers (features/jobs.py); it must not
+    # raise. Which numba kernels it leaves in the cache is checked by tests/test_numba_cache.py.
+    assert warm_numba_kernels() is None
