@@ -58,6 +58,11 @@ MODULES: dict[str, Target] = {
     "deepfake_pipeline/ingest/corpora/asvspoof.py": Target(("tests/test_corpus_asvspoof.py",)),
     "deepfake_pipeline/ingest/corpora/fakeavceleb.py": Target(("tests/test_corpus_fakeavceleb.py",)),
     "deepfake_pipeline/ingest/corpora/user_audio.py": Target(("tests/test_corpus_user_audio.py",)),
+    "deepfake_pipeline/ingest/corpora/folder_walk.py": Target(("tests/test_corpus_user_audio.py",)),
+    "deepfake_pipeline/ingest/corpora/protocols.py": Target(("tests/test_corpus_field.py", "tests/test_corpus_asvspoof.py")),
+    "deepfake_pipeline/ingest/corpora/asvspoof2021.py": Target(("tests/test_corpus_field.py",)),
+    "deepfake_pipeline/ingest/corpora/in_the_wild.py": Target(("tests/test_corpus_field.py",)),
+    "deepfake_pipeline/ingest/corpora/asvspoof5.py": Target(("tests/test_corpus_field.py",)),
     # step 3: the choice of C and of the layer on dev (or by nested, speaker-grouped CV)
     "deepfake_pipeline/baseline/logreg.py": Target(
         ("tests/test_logreg.py",),
@@ -139,6 +144,10 @@ def scratch_copy(module: str, target: Target) -> Path:
             # nothing yet: torch (imported by tests/conftest.py) is not safe to fork once used.
             "process_isolation": "forkserver",
             "use_git_change_detection": False,
+            # mutmut runs the tests from mutants/: the tests that start a top-level script in a
+            # subprocess need it there, next to the mutated package (the subprocess inherits the
+            # mutant to run through the environment)
+            "also_copy": sorted(p.name for pattern in COPY_GLOBS for p in REPO.glob(pattern)),
         },
     }
     (work / "pyproject.toml").write_text("".join(_toml_table(name, table) for name, table in config.items()))
