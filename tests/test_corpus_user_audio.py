@@ -1,4 +1,5 @@
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -8,6 +9,7 @@ from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.formats.manifest import read_manifest
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError
 from deepfake_pipeline.ingest.corpora.user_audio import csv_clips, folder_clips
+from deepfake_pipeline.ingest.shards import ClipSpec
 
 
 @pytest.mark.parametrize("path_column", ["path", "file", "filename", "relpath"])
@@ -215,3 +217,150 @@ def test_real_clips_as_a_csv_corpus(real_data_dir, tmp_path, capsys):
     assert len(manifest) == len(rows) and (manifest["label"] == 0).sum() == 54
     assert set(manifest["orig_sr"]) == {16000, 22050, 24000, 44100, 48000} & set(manifest["orig_sr"])
     assert len(set(manifest["orig_sr"])) >= 4
+
+
+# The tests below pin what the mutation run (docs/mutation.md) found unchecked: each expectation is
+# written out by hand, each message matched whole.
+
+def _spec(utt_id, source, label, attack="-", speaker="-"):
+    return ClipSpec(utt_id=utt_id, source_path=str(source), label=label, attack=attack, speaker=speaker)
+
+
+def test_csv_blank_lines_are_skipped_but_counted_in_the_line_numbers(tmp_path):
+    tmp = tmp_path.resolve()
+    write_clip(tmp / "a.wav", seed=1)
+    write_clip(tmp / "b.wav", seed=2)
+    (tmp / "gaps.csv").write_text("path,label\n\na.wav,real\n\n,\nb.wav,fake\n\n")
+    assert csv_clips(tmp / "gaps.csv") == {"all": [_spec("a", tmp / "a.wav", 0), _spec("b", tmp / "b.wav", 1)]}
+    (tmp / "bad.csv").write_text("path,label\na.wav,real\n\n\nb.wav,maybe\n")
+    with pytest.raises(ValueError, match=r"^" + re.escape(
+            f"{tmp / 'bad.csv'}:5: unknown label 'maybe': use bonafide/spoof (also accepted: real/fake, genuine, "
+            "0/1)") + "$"):
+        csv_clips(tmp / "bad.csv")
+
+
+def test_csv_cells_are_text_and_empty_attack_or_speaker_is_a_dash(tmp_path):
+    tmp = tmp_path.resolve()
+    for name in "abc":
+        write_clip(tmp / f"{name}.wav", seed=ord(name))
+    # Digits stay text: speaker 0012 is not the number 12, utt_id 007 not 7.
+    (tmp / "digits.csv").write_text("path,label,utt_id,speaker,attack\na.wav,0,007,0012,01\nb.wav,1,008,0034,02\n")
+    assert csv_clips(tmp / "digits.csv") == {"all": [_spec("007", tmp / "a.wav", 0, attack="01", speaker="0012"),
+                                                     _spec("008", tmp / "b.wav", 1, attack="02", speaker="0034")]}
+    (tmp / "blanks.csv").write_text("path,label,speaker,attack\na.wav,real,,\nb.wav,fake, ,A07\nc.wav,fake,s3,  \n")
+    assert csv_clips(tmp / "blanks.csv") == {"all": [_spec("a", tmp / "a.wav", 0),
+                                                     _spec("b", tmp / "b.wav", 1, attack="A07"),
+                                                     _spec("c", tmp / "c.wav", 1, speaker="s3")]}
+    (tmp / "bare.csv").write_text("path,label\na.wav,real\nb.wav,fake\n")
+    assert csv_clips(tmp / "bare.csv") == {"all": [_spec("a", tmp / "a.wav", 0), _spec("b", tmp / "b.wav", 1)]}
+
+
+def test_csv_listing_no_clips_is_refused(tmp_path):
+    """A header with no clips below it would give a step 1 that writes nothing and says nothing."""
+    for name, text in (("empty.csv", "path,label,split\n\n"), ("header.csv", "path,label\n")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(CorpusLayoutError, match=rf"^{tmp_path / name} lists no clips: add one line per clip "
+                                                    r"below the header$"):
+            csv_clips(tmp_path / name)
+
+
+def test_csv_absolute_paths_are_kept_as_written(tmp_path):
+    """An absolute path is not resolved: a link stays the link (its name gives the id, and a
+    dangling one reaches step 1 as a link, to be rejected as broken_link)."""
+    tmp = tmp_path.resolve()
+    write_clip(tmp / "data" / "clips" / "x.wav", seed=1)
+    (tmp / "data" / "links").mkdir()
+    (tmp / "data" / "links" / "a.wav").symlink_to("../clips/x.wav")
+    (tmp / "data" / "links" / "gone.wav").symlink_to("nowhere.wav")
+    (tmp / "data" / "l.csv").write_text(f"path,label\n{tmp}/data/links/a.wav,real\n{tmp}/data/links/gone.wav,fake\n")
+    as_links = {"all": [_spec("a", tmp / "data" / "links" / "a.wav", 0),
+                        _spec("gone", tmp / "data" / "links" / "gone.wav", 1)]}
+    assert csv_clips(tmp / "data" / "l.csv") == as_links
+    # written relative to the CSV, the same links are the same clips with the same ids
+    (tmp / "data" / "r.csv").write_text("path,label\nlinks/a.wav,real\nlinks/../links/gone.wav,fake\n")
+    assert csv_clips(tmp / "data" / "r.csv") == as_links
+
+
+def test_ids_made_from_paths_take_the_first_free_number(tmp_path):
+    tmp = tmp_path.resolve()
+    for name in ("a.wav", "a.flac", "a.ogg"):
+        write_clip(tmp / "clips" / name, seed=len(name))
+    (tmp / "l.csv").write_text("path,label\nclips/a.wav,real\nclips/a.flac,fake\nclips/a.ogg,fake\n")
+    assert [c.utt_id for c in csv_clips(tmp / "l.csv")["all"]] == ["a", "a_1", "a_2"]
+    # Sorted by path: `a 1.wav` (its id a_1), a.flac, a.wav, a_1.wav: the second `a` skips a_1,
+    # taken, and the second a_1 becomes a_1_1.
+    for name in ("a 1.wav", "a_1.wav"):
+        write_clip(tmp / "clips" / name, seed=len(name) + 10)
+    (tmp / "clips" / "a.ogg").unlink()
+    assert [(c.utt_id, c.source_path) for c in folder_clips(tmp / "clips")["all"]] == [
+        ("a_1", str(tmp / "clips" / "a 1.wav")), ("a", str(tmp / "clips" / "a.flac")),
+        ("a_2", str(tmp / "clips" / "a.wav")), ("a_1_1", str(tmp / "clips" / "a_1.wav"))]
+
+
+def test_csv_refusals_name_the_file_line_and_fix(tmp_path):
+    tmp = tmp_path.resolve()
+    missing = tmp / "nope.csv"
+    with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(f"CSV {missing} does not exist") + "$"):
+        csv_clips(missing)
+    write_clip(tmp / "clips" / "a.wav", seed=1)
+    write_clip(tmp / "clips" / "b.wav", seed=2)
+    for header, columns in (("Path, Speaker", "['path', 'speaker']"), ("audio,Label", "['audio', 'label']")):
+        (tmp / "cols.csv").write_text(f"{header}\nclips/a.wav,real\n")
+        with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+                f"{tmp / 'cols.csv'} needs a path column (one of path, file, filename, relpath) and a `label` "
+                f"column (bonafide/spoof); it has {columns}") + "$"):
+            csv_clips(tmp / "cols.csv")
+    (tmp / "split.csv").write_text("path,label,split\nclips/a.wav,real,train\nclips/b.wav,fake,a/b\n")
+    with pytest.raises(ValueError, match=r"^" + re.escape(
+            f"{tmp / 'split.csv'}:3: split 'a/b' is not a plain name: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit (it names the folder <name>_<split>/)") + "$"):
+        csv_clips(tmp / "split.csv")
+    # One file twice: under the same label, and under the other one (named as the CSV spells it).
+    for second, other in (("Real", ""), ("fake", " under the other label ('Real')")):
+        (tmp / "twice.csv").write_text(f"path,label\nclips/a.wav,Real\nclips/b.wav,fake\n"
+                                       f"clips/../clips/a.wav,{second}\n")
+        with pytest.raises(ValueError, match=r"^" + re.escape(
+                f"{tmp / 'twice.csv'}:4: the file {tmp / 'clips' / 'a.wav'} is already on line 2{other}: "
+                "list each clip once, with its own id") + "$"):
+            csv_clips(tmp / "twice.csv")
+
+
+def test_folder_refusals_name_the_expected_layout(tmp_path):
+    tmp = tmp_path.resolve()
+    with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+            f"folder {tmp / 'nope'} does not exist; expected <folder>/real/ (or bonafide/) and "
+            "<folder>/fake/ (or spoof/) holding audio files") + "$"):
+        folder_clips(tmp / "nope")
+    (tmp / "mine" / "real").mkdir(parents=True)
+    (tmp / "mine" / "real" / "notes.txt").write_text("not audio")
+    (tmp / "loose").mkdir()
+    for folder in (tmp / "mine", tmp / "loose"):
+        with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+                "no audio files (.aac, .aif, .aiff, .avi, .flac, .m4a, .mkv, .mov, .mp3, .mp4, .ogg, .opus, "
+                f".wav, .webm, .wma) under {folder}") + "$"):
+            folder_clips(folder)
+
+
+def test_top_links_are_unlabelled_inputs_and_the_walk_logs_where_it_is_told(tmp_path, capsys):
+    """How --score stages its inputs: every entry at the top is an input followed wherever it leads
+    (even one called real/), unlabelled; a link below them that leaves the staging folder is not
+    followed, and says so through `log`, not on stdout."""
+    tmp = tmp_path.resolve()
+    write_clip(tmp / "elsewhere" / "x.wav", seed=1)
+    write_clip(tmp / "elsewhere" / "dir" / "y.wav", seed=2)
+    write_clip(tmp / "elsewhere" / "other.wav", seed=3)
+    write_clip(tmp / "elsewhere" / "r" / "z.wav", seed=4)
+    (tmp / "elsewhere" / "dir" / "out.wav").symlink_to(tmp / "elsewhere" / "other.wav")
+    staged = tmp / "staged"
+    staged.mkdir()
+    (staged / "00000_x.wav").symlink_to(tmp / "elsewhere" / "x.wav")
+    (staged / "00001_dir").symlink_to(tmp / "elsewhere" / "dir", target_is_directory=True)
+    (staged / "real").symlink_to(tmp / "elsewhere" / "r", target_is_directory=True)
+    lines = []
+    clips = folder_clips(staged, inputs_are_top_links=True, log=lines.append)
+    assert clips == {"all": [_spec("00000_x", tmp / "elsewhere" / "x.wav", -1),
+                             _spec("00001_dir_y", tmp / "elsewhere" / "dir" / "y.wav", -1),
+                             _spec("real_z", tmp / "elsewhere" / "r" / "z.wav", -1)]}
+    assert lines == [f"[preprocess] not following {staged}/00001_dir/out.wav -> {tmp}/elsewhere/other.wav: "
+                     f"outside the corpus folder {staged}"]
+    assert capsys.readouterr().out == ""

@@ -77,9 +77,13 @@ def csv_clips(csv_path) -> dict:
             f"{csv_path} needs a path column (one of {', '.join(PATH_COLUMNS)}) and a `label` column "
             f"(bonafide/spoof); it has {list(table.columns)}")
     lines = table.index.tolist()
+    if not lines:
+        raise CorpusLayoutError(f"{csv_path} lists no clips: add one line per clip below the header")
     base = csv_path.resolve().parent
-    # realpath, not Path.resolve: it does not raise on a loop of links (step 1 rejects those).
-    paths = [Path(p) if Path(p).is_absolute() else Path(os.path.realpath(base / p)) for p in table[path_column]]
+    # A relative path is made absolute without following links, as an absolute one is kept as
+    # written: a link listed either way is then the same clip, with the same id, and a dangling
+    # one is rejected as a broken link in step 1 (realpath would have named its missing target).
+    paths = [Path(p) if Path(p).is_absolute() else Path(os.path.normpath(base / p)) for p in table[path_column]]
     labels = []
     for line, value in zip(lines, table["label"]):
         try:
