@@ -116,3 +116,56 @@ def test_asvspoof5_protocol_fields_attacks_and_audio_folders(tmp_path):
     assert clips[0].source_path == str(tmp_path / "flac_D" / "D_0000000001.flac")
     with pytest.raises(CorpusLayoutError, match="ASVspoof5.train.tsv"):
         asvspoof5_clips(tmp_path, ("train",))
+
+
+# ---------------------------------------------------------------- what the parsers share (protocols.py)
+
+
+def test_protocol_fields_skip_blank_lines_and_name_a_bad_key(tmp_path):
+    from deepfake_pipeline.ingest.corpora.protocols import read_fields
+    path = tmp_path / "keys.txt"
+    path.write_text("S1 u1 bonafide\n\n  \nS2 u2 spoof\n")
+    assert read_fields(path, ("speaker", "utt", "label"), "S u key") == [
+        {"speaker": "S1", "utt": "u1", "label": 0}, {"speaker": "S2", "utt": "u2", "label": 1}]
+    path.write_text("S1 u1 bonafide\nS2 u2 maybe\n")
+    with pytest.raises(ValueError, match=rf"^{path}:2: the key must be bonafide or spoof, got 'maybe'$"):
+        read_fields(path, ("speaker", "utt", "label"), "S u key")
+
+
+def test_search_reaches_four_folders_down_and_no_deeper(tmp_path):
+    from deepfake_pipeline.ingest.corpora.protocols import SEARCH_DEPTH, find_below, find_folders
+    assert SEARCH_DEPTH == 4
+    for depth in (4, 5):
+        root = tmp_path / f"depth{depth}"
+        holder = root.joinpath(*[f"level{k}" for k in range(depth)])  # `depth` folders below the root
+        (holder / "keys").mkdir(parents=True)
+        (holder / "keys" / "trial_metadata.txt").write_text("x\n")
+        found = [f for f in find_folders(root, lambda folder: (folder / "keys").is_dir())]
+        if depth == 4:
+            assert find_below(root, "keys/trial_metadata.txt", "LAYOUT") == holder / "keys" / "trial_metadata.txt"
+            assert found == [holder]
+        else:
+            with pytest.raises(CorpusLayoutError, match=rf"^no keys/trial_metadata.txt under {root}\nLAYOUT$"):
+                find_below(root, "keys/trial_metadata.txt", "LAYOUT")
+            assert found == []
+    with pytest.raises(CorpusLayoutError, match=rf"^corpus root {tmp_path / 'absent'} does not exist\nLAYOUT$"):
+        find_below(tmp_path / "absent", "keys", "LAYOUT")
+
+
+def test_search_is_case_sensitive_unless_asked(tmp_path):
+    from deepfake_pipeline.ingest.corpora.protocols import find_below
+    (tmp_path / "Keys").mkdir()
+    with pytest.raises(CorpusLayoutError):
+        find_below(tmp_path, "keys", "LAYOUT")
+    assert find_below(tmp_path, "keys", "LAYOUT", case_insensitive=True) == tmp_path / "Keys"
+
+
+@pytest.mark.parametrize("audio_folder", ["flac", "FLAC_T", "Flac_E_part1", "wav", "WAV16k"])
+def test_audio_folders_are_never_entered(tmp_path, audio_folder):
+    """They can hold 100,000s of files: below a folder whose name starts with flac or wav (any
+    case) nothing is searched, even where what is looked for is there."""
+    from deepfake_pipeline.ingest.corpora.protocols import find_below, find_folders
+    (tmp_path / audio_folder / "sub" / "keys").mkdir(parents=True)
+    (tmp_path / "zz_other" / "sub" / "keys").mkdir(parents=True)  # listed after the audio folder
+    assert find_below(tmp_path, "keys", "LAYOUT") == tmp_path / "zz_other" / "sub" / "keys"
+    assert find_folders(tmp_path, lambda folder: folder.name == "keys") == [tmp_path / "zz_other" / "sub" / "keys"]
