@@ -2,6 +2,8 @@
 2021 LA and DF keys, In-the-Wild's meta.csv and ASVspoof 5's protocol files. Every file here is
 written by the test; the lines copy the published examples."""
 
+import re
+
 import pytest
 from audio_factory import write_clip
 
@@ -10,7 +12,7 @@ from deepfake_pipeline.formats.manifest import read_manifest
 from deepfake_pipeline.formats.wavestore import read_info
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError
 from deepfake_pipeline.ingest.corpora.asvspoof5 import asvspoof5_clips
-from deepfake_pipeline.ingest.corpora.asvspoof2021 import asvspoof2021_clips
+from deepfake_pipeline.ingest.corpora.asvspoof2021 import asv_scores_of, asvspoof2021_clips
 from deepfake_pipeline.ingest.corpora.in_the_wild import in_the_wild_clips
 
 LA_KEYS = [
@@ -81,6 +83,70 @@ def test_2021_la_through_step_1_keeps_conditions_in_the_manifest(tmp_path, capsy
     assert manifest["utt_id"].tolist() == ["LA_E_9332881", "LA_E_1000001"]
     assert manifest[["codec", "trans", "subset"]].values.tolist() == [["alaw", "ita_tx", "eval"], ["none", "-", "eval"]]
     assert read_info(tmp_path / "interim" / "asvspoof2021_la_eval")["num_spoof"] == 1
+
+
+LA_LAYOUT = ("expected layout (ASVspoof2021_LA_eval.tar.gz and the keys, LA-keys-full.tar.gz, "
+             "unpacked under the root):\n"
+             "  <root>/keys/LA/CM/trial_metadata.txt\n"
+             "  <root>/ASVspoof2021_LA_eval/flac/*.flac   (DF: the _partNN folders are fine)")
+
+
+def test_2021_refusals_say_what_is_wrong_and_the_layout_expected(tmp_path):
+    with pytest.raises(ValueError, match=r"^unknown ASVspoof 2021 track 'PA': choose LA or DF$"):
+        asvspoof2021_clips(tmp_path, "PA")
+    with pytest.raises(CorpusLayoutError, match="^" + re.escape(
+            f"no keys/LA/CM/trial_metadata.txt under {tmp_path}\n{LA_LAYOUT}") + "$"):
+        asvspoof2021_clips(tmp_path, "LA")
+    key = tmp_path / "keys" / "LA" / "CM" / "trial_metadata.txt"
+    key.parent.mkdir(parents=True)
+    key.write_text("LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval\n"
+                   "LA_0009 LA_E_1 alaw ita_tx A07 spoof eval\n")
+    with pytest.raises(ValueError, match="^" + re.escape(
+            f"{key}:2: expected 8 fields like `LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval`, "
+            "got 'LA_0009 LA_E_1 alaw ita_tx A07 spoof eval'") + "$"):
+        asvspoof2021_clips(tmp_path, "LA")
+    key.write_text("LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval\n")
+    # The LA keys beside the DF audio and an LA eval folder unpacked without its flac/: no LA audio.
+    write_clip(tmp_path / "ASVspoof2021_DF_eval" / "flac" / "DF_E_2000011.flac")
+    (tmp_path / "ASVspoof2021_LA_eval" / "docs").mkdir(parents=True)
+    with pytest.raises(CorpusLayoutError, match="^" + re.escape(
+            f"no ASVspoof2021_LA_eval*/flac/ folder under {tmp_path}\n{LA_LAYOUT}") + "$"):
+        asvspoof2021_clips(tmp_path, "LA")
+
+
+def test_2021_a_missing_clip_points_into_the_tracks_own_audio_folder(tmp_path):
+    # The whole evaluation package unpacked under one root: the DF audio sorts before the LA audio.
+    write_2021(tmp_path, "LA", LA_KEYS[:2])
+    write_clip(tmp_path / "ASVspoof2021_DF_eval" / "flac" / "DF_E_2000011.flac")
+    (tmp_path / "ASVspoof2021_LA_eval" / "flac" / "LA_E_1000001.flac").unlink()
+    clips = asvspoof2021_clips(tmp_path, "LA")["eval"]
+    assert [c.source_path for c in clips] == [str(tmp_path / "ASVspoof2021_LA_eval" / "flac" / "LA_E_9332881.flac"),
+                                              str(tmp_path / "ASVspoof2021_LA_eval" / "flac" / "LA_E_1000001.flac")]
+
+
+def test_2021_asv_keys_of_one_la_subset_for_the_tdcf(tmp_path):
+    # LA-keys-full and DF-keys-full unpacked together, with the older releases' capital K.
+    keys = tmp_path / "release" / "Keys"
+    write_2021(tmp_path / "release", "LA", LA_KEYS, keys_folder="Keys")
+    (keys / "DF" / "CM").mkdir(parents=True)
+    (keys / "DF" / "CM" / "trial_metadata.txt").write_text(
+        "LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -\n")
+    (keys / "LA" / "ASV" / "ASVTorch_Kaldi").mkdir(parents=True)
+    (keys / "LA" / "ASV" / "trial_metadata.txt").write_text(
+        "LA_0009 LA_E_5013670 alaw ita_tx bonafide target notrim eval\n")
+    (keys / "LA" / "ASV" / "ASVTorch_Kaldi" / "score.txt").write_text("LA_0009 LA_E_5013670 3.2\n")
+    folder = str(keys.resolve())
+    assert asv_scores_of(tmp_path, "LA") == {"format": "asvspoof2021", "root": folder, "track": "LA", "subset": "eval"}
+    assert asv_scores_of(tmp_path, "LA", ("progress",)) == {
+        "format": "asvspoof2021", "root": folder, "track": "LA", "subset": "progress"}
+    assert asv_scores_of(tmp_path, "LA", None) is None  # several subsets: no single t-DCF
+    assert asv_scores_of(tmp_path, "LA", ("eval", "progress")) is None
+    assert asv_scores_of(tmp_path, "DF") is None  # DF has no ASV scores, even beside LA's
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CorpusLayoutError, match="^" + re.escape(
+            f"no keys/LA/CM/trial_metadata.txt under {empty}\n{LA_LAYOUT}") + "$"):
+        asv_scores_of(empty, "LA")
 
 
 def test_in_the_wild_meta_labels_and_speakers(tmp_path):

@@ -46,9 +46,14 @@ def read_metadata(path) -> pd.DataFrame:
     is the filename and the other the folder, whatever the header says."""
     with open(path, newline="") as handle:
         reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader)]
-        rows = [(number, row) for number, row in enumerate(reader, start=2)
-                if any(value.strip() for value in row)]
+        # an empty file: the header check below refuses it by name (next() alone raised StopIteration)
+        header = [name.strip() for name in next(reader, [])]
+        # each row with the physical line it starts on: a quoted value may span lines
+        rows, start = [], reader.line_num + 1
+        for row in reader:
+            if any(value.strip() for value in row):
+                rows.append((start, row))
+            start = reader.line_num + 1
     while header and header[-1] == "":
         header.pop()
     if header[:8] != META_COLUMNS[:8]:
@@ -64,7 +69,9 @@ def read_metadata(path) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=META_COLUMNS + ["line"])
     unknown = sorted(set(frame["type"]) - set(CATEGORIES))
     if unknown:
-        raise ValueError(f"{path}: unknown type values {unknown}; expected {CATEGORIES}")
+        first = int(frame.loc[~frame["type"].isin(CATEGORIES), "line"].iloc[0])
+        raise ValueError(f"{path}:{first}: unknown type values {unknown} (the first on this line); "
+                         f"expected {CATEGORIES}")
     return frame
 
 
