@@ -431,5 +431,12 @@ def test_read_asv2021_refusals_name_file_and_line(tmp_path):
     refused(good_meta.replace("spoof notrim", "fake notrim", 1), good_scores, r"trial_metadata.txt, line 3: key 'fake'")
     refused(good_meta.replace(" notrim eval", " eval", 1), good_scores, r"trial_metadata.txt, line 1: expected 8 fields")
     refused(good_meta, good_scores.replace(" 0.5\n", " 0,5\n"), r"score.txt, line 3: score '0,5' is not a number")
-    refused(good_meta, good_scores, r"no trials of subset 'hidden'", subset="hidden")
+    refused(good_meta, good_scores, r"no trials of subset 'hidden_track'", subset="hidden_track")
+    # the organisers' third phase is hidden_track, as the CM keys and --subset spell it
+    refused(good_meta, good_scores, r"^subset must be one of progress, eval, hidden_track or None, got 'hidden'$",
+            subset="hidden")
+    meta.write_text(good_meta.replace(" eval\n", " hidden_track\n", 1))
+    scores.write_text(good_scores)
+    hidden = read_asv2021_scores(tmp_path / "keys", subset="hidden_track")
+    assert hidden.target.size + hidden.nontarget.size + hidden.spoof.size == 1
     refused(good_meta, good_scores, r"subset must be one of", subset="dev")

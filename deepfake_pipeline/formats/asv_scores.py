@@ -6,7 +6,7 @@
   ``spoof``, and SCORE the ASV similarity (higher = more target).
 - ASVspoof 2021 LA keys (``keys/LA/ASV/``): ``trial_metadata.txt`` with eight fields
   ``speaker trial codec transmission attack key trim subset`` (key: target / nontarget / spoof;
-  subset: progress / eval / hidden) and ``ASVTorch_Kaldi/score.txt`` (spelt ``ASVtorch_kaldi``
+  subset: progress / eval / hidden_track, the organisers' phases) and ``ASVTorch_Kaldi/score.txt`` (spelt ``ASVtorch_kaldi``
   in some releases) with three fields ``speaker trial score``. The two files are read line by
   line together, as the official ``evaluate.py`` and ``main.py`` join them (by position); the
   trial ids of each pair of lines must agree.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 ASV_KEYS = ("target", "nontarget", "spoof")
-SUBSETS_2021 = ("progress", "eval", "hidden")
+SUBSETS_2021 = ("progress", "eval", "hidden_track")
 
 
 @dataclass(frozen=True)
