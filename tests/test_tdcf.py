@@ -435,8 +435,9 @@ def test_read_asv2021_refusals_name_file_and_line(tmp_path):
     # the organisers' third phase is hidden_track, as the CM keys and --subset spell it
     refused(good_meta, good_scores, r"^subset must be one of progress, eval, hidden_track or None, got 'hidden'$",
             subset="hidden")
-    meta.write_text(good_meta.replace(" eval\n", " hidden_track\n", 1))
+    meta.write_text(good_meta.replace(" eval\n", " hidden_track\n"))  # the rows of ROWS_2021's eval subset
     scores.write_text(good_scores)
     hidden = read_asv2021_scores(tmp_path / "keys", subset="hidden_track")
-    assert hidden.target.size + hidden.nontarget.size + hidden.spoof.size == 1
+    assert (sorted(hidden.target), sorted(hidden.nontarget), sorted(hidden.spoof)) == (
+        [2.0, 3.0], [0.0, 1.0], [0.5, 1.5, 2.5, 3.5])
     refused(good_meta, good_scores, r"subset must be one of", subset="dev")
