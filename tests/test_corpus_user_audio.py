@@ -364,3 +364,117 @@ def test_top_links_are_unlabelled_inputs_and_the_walk_logs_where_it_is_told(tmp_
     assert lines == [f"[preprocess] not following {staged}/00001_dir/out.wav -> {tmp}/elsewhere/other.wav: "
                      f"outside the corpus folder {staged}"]
     assert capsys.readouterr().out == ""
+
+
+def test_label_folder_refusals_are_worded_whole(tmp_path):
+    tmp = tmp_path.resolve()
+    mine = tmp / "mine"
+    write_clip(mine / "fake" / "b.wav", seed=2)
+    (mine / "bonafide").symlink_to(mine, target_is_directory=True)  # label 0, the corpus itself
+    with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+            f"{mine}/bonafide leads to {mine}, which holds the corpus folder itself: point it at the clips of "
+            "that label only") + "$"):
+        folder_clips(mine)
+    # Three label folders (sorted: bonafide, fake, real); fake/ lies inside bonafide/ without being it.
+    (mine / "bonafide").unlink()
+    (mine / "fake" / "b.wav").unlink()
+    (mine / "fake").rmdir()
+    write_clip(mine / "bonafide" / "sub" / "x.wav", seed=3)
+    write_clip(mine / "real" / "r.wav", seed=4)
+    (mine / "fake").symlink_to(mine / "bonafide" / "sub", target_is_directory=True)
+    with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+            f"{mine}/bonafide and {mine}/fake lead to the same clips ({mine}/bonafide, {mine}/bonafide/sub): "
+            "each label needs its own folder") + "$"):
+        folder_clips(mine)
+    # Two label folders of one label that hold one another are fine: a file met twice is listed once.
+    (mine / "fake").unlink()
+    (mine / "genuine").symlink_to(mine / "bonafide" / "sub", target_is_directory=True)
+    lines = []
+    assert folder_clips(mine, log=lines.append) == {"all": [_spec("bonafide_sub_x", mine / "bonafide/sub/x.wav", 0),
+                                                            _spec("real_r", mine / "real/r.wav", 0)]}
+    assert lines == [f"[preprocess] {mine}/genuine/x.wav is {mine}/bonafide/sub/x.wav again: listed once"]
+    # One pool file linked into both labels: refused, naming both links and the file.
+    write_clip(mine / "pool" / "p.wav", seed=5)
+    (mine / "fake").mkdir()
+    (mine / "fake" / "p.wav").symlink_to(mine / "pool" / "p.wav")
+    (mine / "real" / "p.wav").symlink_to(mine / "pool" / "p.wav")
+    with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+            f"{mine}/fake/p.wav and {mine}/real/p.wav are the same file ({mine}/pool/p.wav) under two labels: "
+            "keep it in one label folder") + "$"):
+        folder_clips(mine, log=lines.append)
+
+
+def test_walk_log_lines_whole(tmp_path):
+    """Inside one label: a link above itself, a pool folder linked twice, a link to a folder of the
+    pool already walked, a pool file met twice; each said in one log line, every other folder walked."""
+    tmp = tmp_path.resolve()
+    mine = tmp / "mine"
+    write_clip(mine / "fake" / "z.wav", seed=1)
+    write_clip(mine / "pool" / "p.wav", seed=2)
+    write_clip(mine / "pool" / "sub" / "q.wav", seed=3)
+    write_clip(mine / "real" / "b" / "r.wav", seed=4)
+    (mine / "real" / "a_up").symlink_to("..", target_is_directory=True)
+    (mine / "real" / "c_pool").symlink_to("../pool", target_is_directory=True)
+    (mine / "real" / "d_pool").symlink_to("../pool", target_is_directory=True)
+    (mine / "real" / "e").mkdir()
+    (mine / "real" / "e" / "s").symlink_to("../../pool/sub", target_is_directory=True)  # walked after c_pool/sub
+    (mine / "real" / "f.wav").symlink_to("../pool/p.wav")
+    lines = []
+    assert folder_clips(mine, log=lines.append) == {"all": [
+        _spec("fake_z", mine / "fake/z.wav", 1), _spec("real_b_r", mine / "real/b/r.wav", 0),
+        _spec("real_c_pool_sub_q", mine / "pool/sub/q.wav", 0), _spec("real_f", mine / "pool/p.wav", 0)]}
+    assert lines == [
+        f"[preprocess] not following {mine}/real/a_up -> {mine}: a folder above the link: its clips would be "
+        "listed again under this label",
+        f"[preprocess] not following {mine}/real/d_pool -> {mine}/pool: a folder listed already",
+        f"[preprocess] not following {mine}/real/e/s -> {mine}/pool/sub: a folder listed already",
+        f"[preprocess] {mine}/real/c_pool/p.wav is {mine}/real/f.wav again: listed once"]
+
+
+def test_a_corpus_folder_whose_name_ends_in_a_space_keeps_its_pool(tmp_path):
+    tmp = tmp_path.resolve()
+    mine = tmp / "my clips "
+    write_clip(mine / "pool" / "p.wav", seed=1)
+    write_clip(mine / "fake" / "f.wav", seed=2)
+    (mine / "real").mkdir()
+    (mine / "real" / "p.wav").symlink_to(mine / "pool" / "p.wav")
+    lines = []
+    assert folder_clips(mine, log=lines.append) == {"all": [_spec("fake_f", mine / "fake/f.wav", 1),
+                                                            _spec("real_p", mine / "pool/p.wav", 0)]}
+    assert lines == []
+
+
+def test_a_staged_input_that_leads_nowhere_stays_the_link(tmp_path):
+    """--score staging: a dangling input and a loop reach step 1 as the links themselves (rejected
+    there as broken_link), not as the file they fail to reach."""
+    tmp = tmp_path.resolve()
+    write_clip(tmp / "elsewhere" / "x.wav", seed=1)
+    staged = tmp / "staged"
+    staged.mkdir()
+    (staged / "00000_gone.wav").symlink_to(tmp / "nowhere.wav")
+    (staged / "00001_x.wav").symlink_to(tmp / "elsewhere" / "x.wav")
+    (staged / "00002_loop.wav").symlink_to(staged / "00002_loop.wav")
+    lines = []
+    assert folder_clips(staged, inputs_are_top_links=True, log=lines.append) == {"all": [
+        _spec("00000_gone", staged / "00000_gone.wav", -1), _spec("00001_x", tmp / "elsewhere" / "x.wav", -1),
+        _spec("00002_loop", staged / "00002_loop.wav", -1)]}
+    assert lines == []
+
+
+def test_a_pool_folder_linked_from_two_label_folders_is_refused(tmp_path):
+    """The pool's clips would otherwise take whichever label folder is walked first (the second
+    skipped the pool as a folder listed already): refused, as the same file under two labels is."""
+    mine = tmp_path.resolve() / "mine"
+    write_clip(mine / "pool" / "sub" / "q.wav", seed=1)
+    write_clip(mine / "bonafide" / "r.wav", seed=2)
+    write_clip(mine / "fake" / "f.wav", seed=3)
+    (mine / "fake" / "a").symlink_to("../pool/sub", target_is_directory=True)
+    (mine / "bonafide" / "b").symlink_to("../pool/sub", target_is_directory=True)
+    with pytest.raises(CorpusLayoutError, match="^" + re.escape(
+            f"{mine / 'bonafide' / 'b' / 'q.wav'} and {mine / 'fake' / 'a' / 'q.wav'} are the same file "
+            f"({mine / 'pool' / 'sub' / 'q.wav'}) under two labels: keep it in one label folder") + "$"):
+        folder_clips(mine)
+    # linked from one label folder only, the pool is walked and its clip takes that label
+    (mine / "bonafide" / "b").unlink()
+    labels = {c.utt_id: c.label for c in folder_clips(mine)["all"]}
+    assert labels == {"bonafide_r": 0, "fake_a_q": 1, "fake_f": 1}

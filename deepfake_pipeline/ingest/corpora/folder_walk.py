@@ -44,13 +44,15 @@ def _inside(path: str, folder: str) -> bool:
 
 class _Walk:
     def __init__(self, corpus: Path, tops: list, log):
-        self.corpus = corpus
         self.real_corpus = os.path.realpath(corpus)
         self.real_tops = [os.path.realpath(top.path) for top in tops]
         self.log = log
-        self.seen_dirs = set()
+        # Folders walked so far, per label: a pool folder linked from two label folders must be
+        # walked under both, so that its files meet the two-labels refusal (one shared set made
+        # the second label skip it as "listed already", and its clips took the first label).
+        self.seen_dirs: dict[int, set] = {}
 
-    def _refusal(self, link: Path, target: str) -> str:
+    def _refusal(self, link: Path, target: str, seen: set) -> str:
         """Why `link` (to `target`) is not followed, or "" when it is."""
         here = os.path.realpath(link.parent)
         if _inside(here, target):
@@ -60,7 +62,7 @@ class _Walk:
             return f"inside {top}, listed there with that folder's label"
         if not _inside(target, self.real_corpus):
             return f"outside the corpus folder {self.real_corpus}"
-        if os.path.isdir(target) and target in self.seen_dirs:
+        if os.path.isdir(target) and target in seen:
             return "a folder listed already"
         return ""
 
@@ -69,18 +71,19 @@ class _Walk:
 
     def files(self, top: Top) -> list:
         found = []
+        seen = self.seen_dirs.setdefault(top.label, set())
         for root, dirs, files in os.walk(top.path, followlinks=True):
-            self.seen_dirs.add(os.path.realpath(root))
+            seen.add(os.path.realpath(root))
             kept = []
             for name in sorted(dirs):
                 path = Path(root) / name
                 if path.is_symlink():
                     target = os.path.realpath(path)
-                    why = self._refusal(path, target)
+                    why = self._refusal(path, target, seen)
                     if why:
                         self._note(path, target, why)
                         continue
-                    self.seen_dirs.add(target)
+                    seen.add(target)
                 kept.append(name)
             dirs[:] = kept
             for name in sorted(files):
@@ -92,7 +95,7 @@ class _Walk:
                     continue
                 target = os.path.realpath(path)
                 if path.is_symlink():
-                    why = self._refusal(path, target)
+                    why = self._refusal(path, target, seen)
                     if why:
                         self._note(path, target, why)
                         continue
