@@ -169,13 +169,41 @@ def test_refuses_a_spectral_baseline(holdout, tmp_path, capsys):
     assert "eval_logreg.py --features embeddings" in capsys.readouterr().err
 
 
-def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys):
+def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys, monkeypatch):
+    from deepfake_pipeline.baseline import logreg
     root = tmp_path
     _corpus(root, ["toy_all"], demo=False)
     assert eval_logreg(["--features", "embeddings", "--layer", "1", "--cv", "toy_all", "--folds", "3",
                         "--run", "baseline", "--n-boot", "50", "--C-grid", "0.01", "1", *_dir_args(root)]) == 0
     capsys.readouterr()
+    # C is chosen, per fold, on that fold's fitting part only: never on the trials it then scores
+    # (the projections are the 16-dim rows: the silence-only shortcut check fits on 3 features;
+    # the inner folds of the choice score trials too, so only the calls outside it are recorded)
+    chosen_on, scored, choosing = [], [], []
+    select_by_cv, bonafide_scores = logreg.select_by_cv, logreg.bonafide_scores
+
+    def spy_select(features, labels, *rest):
+        projections = [np.array(x) for x in features.values() if np.shape(x)[-1] == 16]
+        chosen_on.extend(projections)
+        choosing.append(True)
+        try:
+            return select_by_cv(features, labels, *rest)
+        finally:
+            choosing.pop()
+
+    def spy_scores(classifier, x):
+        if np.shape(x)[-1] == 16 and not choosing:
+            scored.append(np.array(x))
+        return bonafide_scores(classifier, x)
+
+    monkeypatch.setattr(logreg, "select_by_cv", spy_select)
+    monkeypatch.setattr(logreg, "bonafide_scores", spy_scores)
     assert _run(root, "--run", "cv") == 0
+    assert len(chosen_on) == len(scored) == 3 and sum(len(x) for x in scored) == 60
+    for selection, fold_scored in zip(chosen_on, scored):
+        assert len(selection) + len(fold_scored) == 60
+        distances = np.linalg.norm(fold_scored[:, None, :] - selection[None, :, :], axis=-1)
+        assert distances.min() > 1e-3  # no scored trial among those C was chosen on
     out = capsys.readouterr().out
     assert len(_lines(out, "[train_contrastive seed 0 fold 2] epoch 3/3")) == 1
     match = VERDICT_RE.match(out.rstrip().splitlines()[-1])
