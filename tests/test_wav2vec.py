@@ -2,6 +2,7 @@
 what to do. The padding invariance and the pooling are checked for every family (wav2vec2 base and
 large among them) in test_ssl_families.py."""
 
+import re
 import shutil
 import socket
 import warnings
@@ -286,3 +287,75 @@ def test_a_model_first_run_on_low_layers_still_gives_every_layer_later():
     reused = load_model("random:tiny")
     embed_waveforms(reused, clip, layers=[0])
     np.testing.assert_allclose(embed_waveforms(reused, clip), fresh, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["base", "large"])
+def test_embedding_is_the_mean_over_frames_of_the_models_own_hidden_states(loaded_models, arch,
+                                                                           tiny_wav2vec2_base, tiny_wav2vec2_large):
+    """Checked against transformers alone: the saved feature extractor's input values, the plain
+    forward pass with every hidden state, and numpy's mean over each clip's own frames; clips
+    alone and padded together (32 s of audio per pass) both give it."""
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    folder = {"base": tiny_wav2vec2_base, "large": tiny_wav2vec2_large}[arch]
+    extractor = Wav2Vec2FeatureExtractor.from_pretrained(folder)
+    model = Wav2Vec2Model.from_pretrained(folder).eval()
+    clips = make_clips([16000, 7000, 12345], seed=5)
+    expected = []
+    for clip in clips:
+        inputs = extractor(clip, sampling_rate=16000, return_tensors="pt")
+        with torch.no_grad():
+            states = model(inputs.input_values, output_hidden_states=True).hidden_states
+        expected.append(np.stack([s[0].numpy().astype(np.float64).mean(axis=0) for s in states]))
+    loaded = loaded_models[arch]
+    for batch_seconds in (0, 32):
+        got = embed_waveforms(loaded, clips, batch_seconds=batch_seconds)
+        np.testing.assert_allclose(got, np.stack(expected), atol=1e-4, rtol=1e-4)
+
+
+def test_padded_batches_follow_the_batch_plan(loaded_models):
+    """One forward pass per clip with batch_seconds=0, one padded pass for all of them when they
+    fit, counted on the model's own forward."""
+    loaded = loaded_models["base"]
+    clips = make_clips([16000, 7000, 12000], seed=6)
+    shapes = []
+    handle = loaded.model.register_forward_pre_hook(lambda module, args: shapes.append(tuple(args[0].shape)))
+    try:
+        embed_waveforms(loaded, clips, batch_seconds=0)
+        assert shapes == [(1, 16000), (1, 12000), (1, 7000)]  # longest first
+        shapes.clear()
+        embed_waveforms(loaded, clips, batch_seconds=10)
+        assert shapes == [(3, 16000)]
+        shapes.clear()
+        embed_waveforms(loaded, clips)  # the default: 32 s
+        assert shapes == [(3, 16000)]
+    finally:
+        handle.remove()
+
+
+def test_layer_subset_and_waveform_refusals_are_worded_whole(loaded_models):
+    loaded = loaded_models["base"]
+    n = loaded.num_layers
+    for layers in ([n], [-1], [], [1, 1]):
+        with pytest.raises(ValueError, match=rf"^layers must be distinct indices in 0\.\.{n - 1} for "
+                                             rf"{re.escape(loaded.spec)} \(0 = input of transformer layer 1, "
+                                             rf"i = output of transformer layer i\); got {re.escape(str(layers))}$"):
+            embed_waveforms(loaded, make_clips([16000]), layers=layers)
+    good = make_clips([16000])[0]
+    with pytest.raises(ValueError, match=r"^waveform 1 has shape \(2, 8000\); expected 1-D mono samples$"):
+        embed_waveforms(loaded, [good, good.reshape(2, 8000)])
+    with pytest.raises(ValueError, match=rf"^waveform 0 has 399 samples, fewer than the {MIN_SAMPLES} the model "
+                                         r"needs for one frame; filter clips with waveform_too_short\(\) first$"):
+        embed_waveforms(loaded, [good[:399]])
+    bad = good.copy()
+    bad[5] = np.inf
+    with pytest.raises(ValueError, match=r"^waveform 1 contains NaN or infinite samples$"):
+        embed_waveforms(loaded, [good, bad])
+
+
+def test_non_finite_embeddings_are_refused_by_name(tiny_wav2vec2_base):
+    loaded = load_model(str(tiny_wav2vec2_base))
+    with torch.no_grad():
+        next(loaded.model.encoder.layers[0].parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match=rf"^{re.escape(loaded.spec)} produced non-finite embeddings "
+                                                 r"\(float32\)$"):
+        embed_waveforms(loaded, make_clips([16000]), layers=[1])
