@@ -1,19 +1,28 @@
-"""A run killed with SIGKILL at any point and started again with the same command ends with the
-same manifests and store as an uninterrupted run."""
+"""Step 1's resume and records: a run killed with SIGKILL at any point and started again with the
+same command ends with the same manifests and store as an uninterrupted run; info.json's counts,
+plan.json and the refusal of changed inputs, written out by hand."""
 
+import io
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 from audio_factory import write_asvspoof_layout, write_clip
 from write_watch import RenameOnlyWatch
 
+from deepfake_pipeline import __version__
 from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.common.faults import CRASH_ENV
+from deepfake_pipeline.formats.wavestore import read_info
+from deepfake_pipeline.ingest.shards import ClipSpec, PlanMismatch, ingest_split, shard_size_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPLIT = "asvspoof2019_dev"
@@ -127,3 +136,62 @@ def test_a_rerun_with_one_label_speaker_or_attack_changed_is_refused(tmp_path, c
         assert preprocess(args) == 2
         assert "different inputs" in capsys.readouterr().err
     assert (tmp_path / "out" / "mine_all" / "manifest.csv").read_bytes() == manifest
+
+
+def test_shard_size_is_a_64th_of_the_split_within_8_and_512_clips():
+    by_hand = {0: 8, 1: 8, 512: 8, 513: 9, 576: 9, 577: 10, 640: 10, 32768: 512, 32769: 512, 10**6: 512}
+    assert {n: shard_size_for(n) for n in by_hand} == by_hand
+
+
+def _wave(path, samples, seed):
+    t = np.arange(samples) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * (150 + 40 * seed) * t)).astype(np.float32), 16000)
+    return str(path)
+
+
+def test_info_json_counts_written_out_by_hand(tmp_path):
+    """Labels, attacks, rejects by reason and the hours of the clips kept: 5921 + 4000 + 8000 +
+    4000 + 4000 = 25921 samples = 0.00045002 h, which rounds to 0.0005 (at 3601 s an hour: 0.0004)."""
+    clips = [ClipSpec("b1", _wave(tmp_path / "b1.wav", 5921, 1), 0, speaker="S1"),
+             ClipSpec("b3", _wave(tmp_path / "b3.wav", 4000, 6), 0, speaker="S3"),
+             ClipSpec("b2", _wave(tmp_path / "b2.wav", 8000, 2), 0, speaker="S2"),
+             ClipSpec("s1", _wave(tmp_path / "s1.wav", 4000, 3), 1, attack="A07", speaker="S1"),
+             ClipSpec("s2", str(tmp_path / "absent.wav"), 1, attack="A08"),
+             ClipSpec("s3", _wave(tmp_path / "s3.wav", 2000, 4), 1, attack="A08"),
+             ClipSpec("u1", _wave(tmp_path / "u1.wav", 4000, 5), -1)]
+    printed = io.StringIO()
+    summary = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, source_root="/data/x",
+                           stream=printed)
+    assert re.fullmatch(r"\S+ \S+ \[preprocess mycorpus_eval\] 7/7 clips \(100\.0%\) \| .* \| rejected 2\n",
+                        printed.getvalue())
+    expected = {"corpus": "mycorpus", "split": "eval", "split_id": "mycorpus_eval", "demo": False,
+                "source_root": "/data/x", "sample_rate": 16000, "store_dtype": "float32",
+                "code_version": __version__, "min_duration_s": 0.25, "max_duration_s": 60.0,
+                "num_clips": 5, "num_rejected": 2, "rejected_by_reason": {"missing": 1, "too_short": 1},
+                "hours": 0.0005, "num_bonafide": 3, "num_spoof": 1, "num_unlabelled": 1,
+                "spoof_per_attack": {"A07": 1}}
+    assert (summary.split_id, summary.split_dir) == ("mycorpus_eval", tmp_path / "interim" / "mycorpus_eval")
+    assert summary.info == expected
+    assert read_info(summary.split_dir) == expected
+    plan = json.loads((summary.split_dir / "plan.json").read_text())
+    assert sorted(plan) == ["clips_sha256", "corpus", "max_duration_s", "min_duration_s", "num_clips",
+                            "plan_version", "shard_size", "split"]
+    assert (plan["corpus"], plan["split"], plan["num_clips"], plan["shard_size"]) == ("mycorpus", "eval", 7, 8)
+    # a finished split is read back, not redone
+    printed = io.StringIO()
+    again = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, source_root="/data/x",
+                         stream=printed)
+    assert printed.getvalue() == ""
+    assert (again.split_id, again.split_dir, again.info) == (summary.split_id, summary.split_dir, expected)
+    # the same clips with one speaker changed: refused, naming what changed
+    changed = [*clips[:3], ClipSpec("s1", clips[3].source_path, 1, attack="A07", speaker="S9"), *clips[4:]]
+    with pytest.raises(PlanMismatch, match=r"^.*mycorpus_eval holds output of a run with different inputs "
+                                           r"\(clips_sha256 changed\)\. Pass --overwrite to rebuild it, or "
+                                           r"--interim-dir for a separate copy\.$"):
+        ingest_split(changed, tmp_path / "interim", "mycorpus", "eval", jobs=1, source_root="/data/x")
+    with pytest.raises(PlanMismatch, match=r"\(max_duration_s, min_duration_s changed\)"):
+        ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, min_duration_s=0.1,
+                     max_duration_s=30.0)
+    # the defaults: no source root recorded, not the demo corpus
+    plain = ingest_split(clips[:1], tmp_path / "other", "c", "dev", jobs=1)
+    assert (plain.info["source_root"], plain.info["demo"]) == ("", False)
