@@ -1,7 +1,9 @@
 """SupCon against the paper's formula, and the training loop: learns a planted signal, is
 deterministic, and a killed run resumes to the very same result."""
 
+import copy
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -290,3 +292,295 @@ def test_training_leaves_the_model_with_the_weights_of_its_best_dev_epoch(tmp_pa
     weights = model.state_dict()
     assert all(torch.equal(weights[k], snapshots[best][k]) for k in weights)
     assert not all(torch.equal(weights[k], snapshots[last][k]) for k in weights)
+
+
+# ------------------------------------------------------------ the loop written out by hand
+
+def _weak_setup(seed=0, signal=0.3):
+    """_setup with a weak planted signal: dev AUCs stay near 0.7-0.8, so that any change to the
+    centroids, the batches or the optimiser shows in them."""
+    features, labels, _ = planted_embeddings(240, seed=5, signal=signal)
+    x = features[:, 1]
+    torch.manual_seed(seed)
+    model = ContrastiveModel(ProjectionHead(16, hidden_dim=32, out_dim=8))
+    train_source, dev_source = EmbeddingSource(x[:160]), EmbeddingSource(x[160:])
+    model.fit_standardiser(train_source, 64)
+    return model, train_source, dev_source, labels[:160], labels[160:]
+
+
+def _trained_by_hand(model, train_source, y_train, dev_source, y_dev, config):
+    """What train() promises, written out: AdamW, one permutation per epoch from a generator
+    seeded with config.seed, SupCon at config.temperature on consecutive slices of it, then dev
+    clips scored by cosine to each class's mean training projection of the epoch (float64)."""
+    from sklearn.metrics import roc_auc_score
+    optimizer = torch.optim.AdamW(model.parameter_groups(config.lr, config.block_lr),
+                                  weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    n, classes = len(train_source), torch.as_tensor(y_train)
+    rows, weights = [], []
+    for epoch in range(1, config.epochs + 1):
+        permutation = torch.randperm(n, generator=generator)
+        model.train()
+        losses, z_train = [], np.zeros((n, 8))
+        for start in range(0, n, config.batch_size):
+            indices = permutation[start:start + config.batch_size]
+            z = model(train_source.batch(indices.numpy()))
+            loss = supcon_loss(z, classes[indices], config.temperature)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            z_train[indices.numpy()] = z.detach().double().numpy()
+        with torch.no_grad():
+            z_dev = copy.deepcopy(model).double().eval()(dev_source.batch(np.arange(len(dev_source)))).numpy()
+        bonafide, spoof = z_train[y_train == 0].mean(axis=0), z_train[y_train == 1].mean(axis=0)
+        scores = z_dev @ bonafide / np.linalg.norm(bonafide) - z_dev @ spoof / np.linalg.norm(spoof)
+        # AUC compares scores; the module's float32 centroids move them by ~1e-7, so no pair may be closer
+        gaps = np.abs(scores[y_dev == 0][:, None] - scores[y_dev == 1][None, :])
+        assert gaps.min() > 1e-5
+        rows.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
+                     "dev_auc": roc_auc_score(y_dev == 0, scores), "step": epoch * len(losses)})
+        weights.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    return rows, weights
+
+
+def test_planted_signal_training_matches_a_loop_written_out_by_hand(tmp_path):
+    config = TrainConfig(epochs=3, patience=50, batch_size=32, lr=3e-3, weight_decay=0.2, temperature=0.3, seed=0)
+    model, train_source, dev_source, y_train, y_dev = _weak_setup()
+    outcome = train(model, train_source, y_train, y_train, dev_source, y_dev, config, tmp_path / "checkpoint.pt",
+                    {"test": "by hand"}, log=lambda line: None)
+    reference, train_source, dev_source, y_train, y_dev = _weak_setup()
+    rows, weights = _trained_by_hand(reference, train_source, y_train, dev_source, y_dev, config)
+    assert [row["epoch"] for row in outcome.history] == [1, 2, 3]
+    assert [row["step"] for row in outcome.history] == [row["step"] for row in rows] == [5, 10, 15]
+    assert [row["train_loss"] for row in outcome.history] == pytest.approx([row["train_loss"] for row in rows],
+                                                                          rel=1e-6)
+    aucs = [row["dev_auc"] for row in rows]
+    assert [row["dev_auc"] for row in outcome.history] == pytest.approx(aucs, abs=1e-12)
+    assert len(set(aucs)) == 3 and max(aucs) < 0.9, "the dev AUCs must be far from saturated"
+    best = 1 + aucs.index(max(aucs))
+    assert (outcome.best_epoch, outcome.best_dev_auc) == (best, pytest.approx(max(aucs), abs=1e-12))
+    assert (outcome.epochs_run, outcome.steps, outcome.stopped_early) == (3, 15, False)
+    state = model.state_dict()
+    for key, value in weights[best - 1].items():
+        torch.testing.assert_close(state[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_planted_signal_scored_by_cosine_to_each_class_centroid():
+    from deepfake_pipeline.contrastive.train import centroid_scores
+    z = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    scores = centroid_scores(z, np.array([3.0, 0.0]), np.array([1.0, 1.0]))
+    # cos to (1, 0) minus cos to (1, 1) / sqrt(2)
+    r = 1 / np.sqrt(2)
+    np.testing.assert_allclose(scores, [1 - r, 0 - r, 0.6 - 1.4 * r], rtol=0, atol=1e-7)
+
+
+# ------------------------------------------------------------ early stopping on given dev AUCs
+
+def test_early_stopping_counts_only_consecutive_epochs_without_improvement(tmp_path, monkeypatch):
+    """The dev AUCs are given (metrics.roc_auc replaced), so the stopping epoch is worked out by
+    hand: with patience 2, epoch 2 is worse but epoch 3 improves, which must reset the count;
+    epochs 4 and 5 (a tie is no improvement) then stop the run after epoch 5, best epoch 3."""
+    from deepfake_pipeline.contrastive import train as train_module
+    from deepfake_pipeline.evaluation import metrics
+    given = iter([0.6, 0.5, 0.7, 0.65, 0.7, 0.9, 0.95, 0.99, 1.0, 1.0])
+    monkeypatch.setattr(train_module, "metrics",
+                        SimpleNamespace(check_labels=metrics.check_labels, roc_auc=lambda labels, scores: next(given)))
+    _, outcome, _, _ = _train(tmp_path, "given", epochs=10, patience=2)
+    assert [row["dev_auc"] for row in outcome.history] == [0.6, 0.5, 0.7, 0.65, 0.7]
+    assert (outcome.best_epoch, outcome.best_dev_auc, outcome.epochs_run, outcome.steps) == (3, 0.7, 5, 25)
+    assert outcome.stopped_early
+
+
+# ------------------------------------------------------------ checkpoints on a clock of our own
+
+class Clock:
+    def __init__(self, now):
+        self.now = now
+
+    def monotonic(self):
+        return self.now
+
+
+class TickingSource:
+    """A training source that moves the clock on by `tick` s per batch, records the indices of
+    every batch and kills the run when asked for its `dies_at`-th batch."""
+
+    def __init__(self, source, clock, tick, dies_at=None):
+        self.source, self.clock, self.tick, self.dies_at, self.batches = source, clock, tick, dies_at, []
+
+    def __len__(self):
+        return len(self.source)
+
+    def batch(self, indices):
+        if len(self.batches) + 1 == self.dies_at:
+            raise Killed
+        self.batches.append(np.asarray(indices).copy())
+        self.clock.now += self.tick
+        return self.source.batch(indices)
+
+
+def test_resumes_from_checkpoints_written_every_checkpoint_every_s(tmp_path, monkeypatch):
+    """train() on a clock of the test's own: each training batch takes 600 s, so with the default
+    checkpoint_every_s (600 s) a checkpoint follows every batch but an epoch's last, whose own
+    checkpoint follows the dev AUC. Every checkpoint is recorded as written and checked against
+    the batches the run asked for and the projections it computed."""
+    from deepfake_pipeline.contrastive import checkpoint as checkpoint_module
+    from deepfake_pipeline.contrastive import train as train_module
+    saved = []
+
+    def recording_save(path, payload):
+        saved.append(copy.deepcopy({"config": payload["config"], "state": payload["state"]}))
+        checkpoint_module.save_checkpoint(path, payload)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", recording_save)
+    config = TrainConfig(epochs=2, patience=50, batch_size=32, lr=3e-3, seed=0)
+    identity = {"run": {"test": "clock"},
+                "train": {"epochs": 2, "patience": 50, "batch_size": 32, "lr": 3e-3, "block_lr": 2e-5,
+                          "weight_decay": 1e-4, "temperature": 0.1, "seed": 0}}
+    keys = {"epoch", "step", "best_epoch", "best_dev_auc", "best_model", "bad_epochs", "finished", "history",
+            "partial"}
+
+    def run(folder, tick, dies_at=None, start=1000.0):
+        model, train_source, dev_source, y_train, y_dev = _setup(seed=0)
+        clock = Clock(start)
+        monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=clock.monotonic))
+        source = TickingSource(train_source, clock, tick, dies_at)
+        projections = []   # every training projection, as computed
+        model.register_forward_hook(
+            lambda module, inputs, output: projections.append(output.detach().clone()) if module.training else None)
+        lines, saved[:] = [], []
+        try:
+            outcome = train(model, source, y_train, y_train, dev_source, y_dev, config, tmp_path / folder / "c.pt",
+                            {"test": "clock"}, log=lines.append)
+        except Killed:
+            outcome = None
+        return outcome, lines, list(saved), source.batches, projections, y_train
+
+    # 1. no time passes: no checkpoint inside an epoch
+    outcome, lines, checkpoints, _, _, _ = run("still", tick=0.0)
+    assert [(c["state"]["epoch"], c["state"]["partial"]) for c in checkpoints] == [(1, None), (2, None)]
+    assert lines[1].endswith(" elapsed 0.0s")
+
+    # 2. 600 s a batch
+    outcome, lines, checkpoints, batches, projections, y_train = run("ticking", tick=600.0)
+    assert [(c["state"]["epoch"], c["state"]["partial"] and c["state"]["partial"]["batches_done"])
+            for c in checkpoints] == [(0, 1), (0, 2), (0, 3), (0, 4), (1, None),
+                                      (1, 1), (1, 2), (1, 3), (1, 4), (2, None)]
+    assert all(c["config"] == identity and set(c["state"]) == keys for c in checkpoints)
+    for c in checkpoints[:4]:   # nothing is known about the dev split yet
+        state = c["state"]
+        assert (state["best_epoch"], state["best_dev_auc"], state["best_model"], state["bad_epochs"],
+                state["finished"], state["history"]) == (0, -np.inf, None, 0, False, [])
+    for i, c in enumerate(checkpoints):
+        partial = c["state"]["partial"]
+        if partial is None:
+            continue
+        done = partial["batches_done"]
+        epoch_batches = range(5 * c["state"]["epoch"], 5 * c["state"]["epoch"] + done)
+        indices = np.concatenate([batches[b] for b in epoch_batches])
+        assert sorted(indices) == sorted(set(indices)) and len(indices) == 32 * done
+        np.testing.assert_array_equal(partial["counts"], [np.sum(y_train[indices] == 0), np.sum(y_train[indices] == 1)])
+        z = torch.cat([projections[b] for b in epoch_batches]).double().numpy()
+        classes = np.concatenate([y_train[batches[b]] for b in epoch_batches])
+        np.testing.assert_allclose(partial["sums"].numpy(), np.stack([z[classes == 0].sum(0), z[classes == 1].sum(0)]),
+                                   rtol=1e-5, atol=1e-4)
+        assert len(partial["losses"]) == done and c["state"]["step"] == 5 * c["state"]["epoch"] + done
+    assert [c["state"]["finished"] for c in checkpoints if c["state"]["partial"] is None] == [False, True]
+    history = outcome.history
+    aucs = [row["dev_auc"] for row in history]
+    assert lines == [
+        f"[contrastive seed 0] epoch {row['epoch']}/2 train-loss {row['train_loss']:.4f} dev-AUC {row['dev_auc']:.4f} "
+        f"(best {max(aucs[:i + 1]):.4f} @ epoch {1 + aucs.index(max(aucs[:i + 1]))}) "
+        f"elapsed {3000.0 * (i + 1):.1f}s" for i, row in enumerate(history)]
+    # started again, the finished run says so and trains no more
+    _, lines, checkpoints, batches, _, _ = run("ticking", tick=600.0)
+    assert lines == [f"[contrastive seed 0] resuming from {tmp_path / 'ticking' / 'c.pt'} after epoch 2 (step 10)"]
+    assert checkpoints == [] and batches == []
+
+    # 3. killed asking for the 3rd batch of epoch 2, resumed
+    _, _, _, first_batches, first_projections, _ = run("killed", tick=600.0, dies_at=5 + 3)
+    outcome, lines, checkpoints, batches, projections, _ = run("killed", tick=600.0)
+    assert lines[0] == (f"[contrastive seed 0] resuming from {tmp_path / 'killed' / 'c.pt'} after epoch 1, "
+                        "2 batches into epoch 2 (step 7)")
+    assert [c["state"]["partial"] and c["state"]["partial"]["batches_done"] for c in checkpoints] == [3, 4, None]
+    batches, projections = first_batches[5:] + batches, first_projections[5:] + projections
+    for c in checkpoints[:2]:
+        partial = c["state"]["partial"]
+        indices = np.concatenate(batches[:partial["batches_done"]])
+        np.testing.assert_array_equal(partial["counts"], [np.sum(y_train[indices] == 0), np.sum(y_train[indices] == 1)])
+        z = torch.cat(projections[:partial["batches_done"]]).double().numpy()
+        np.testing.assert_allclose(partial["sums"].numpy(),
+                                   np.stack([z[y_train[indices] == 0].sum(0), z[y_train[indices] == 1].sum(0)]),
+                                   rtol=1e-5, atol=1e-4)
+    assert lines[1].endswith(" elapsed 1800.0s")
+
+
+def test_resumes_a_mid_epoch_checkpoint_without_writing_another(tmp_path):
+    """Killed inside epoch 3 (a checkpoint after every batch), resumed with no more checkpoints
+    inside an epoch: the epoch's own checkpoint must not carry the finished partial epoch on."""
+    _, full, projections_full, _ = _train(tmp_path, "uninterrupted", epochs=4)
+    with pytest.raises(Killed):
+        _train(tmp_path, "killed", epochs=4, checkpoint_every_s=0.0,
+               wrap_train_source=lambda source: DiesAtBatch(source, 5 + 5 + 3))
+    _, resumed, projections_resumed, _ = _train(tmp_path, "killed", epochs=4, checkpoint_every_s=1e9)
+    assert resumed.steps == 20 and [row["step"] for row in resumed.history] == [5, 10, 15, 20]
+    assert resumed.history == full.history
+    assert np.array_equal(projections_resumed, projections_full)
+    payload = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
+    assert payload["state"]["partial"] is None and payload["state"]["finished"]
+
+
+def test_resumes_only_a_checkpoint_of_the_same_configuration(tmp_path):
+    _train(tmp_path, "run", epochs=1)
+    with pytest.raises(CheckpointMismatch, match="different configuration"):
+        _train(tmp_path, "run", epochs=1, run_config={"test": 2})
+    with pytest.raises(CheckpointMismatch, match="different configuration"):
+        _train(tmp_path, "run", epochs=2)
+    _train(tmp_path, "run", epochs=1)
+
+
+class TinyBlock(torch.nn.Module):
+    """Stands in for an UnfrozenBlock: one trainable layer over (frames, frame mask), mean-pooled."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.layer = torch.nn.Linear(dim, dim)
+
+    def trainable_layers(self):
+        return [self.layer]
+
+    def forward(self, frames, frame_mask):
+        weights = frame_mask.to(frames.dtype)[..., None]
+        return (self.layer(frames) * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+class FramesSource:
+    def __init__(self, features):
+        self.features = torch.as_tensor(features)
+
+    def __len__(self):
+        return len(self.features)
+
+    def batch(self, indices):
+        frames = self.features[torch.as_tensor(indices)]
+        return frames, torch.ones(frames.shape[:2], dtype=torch.bool)
+
+
+def test_planted_signal_trains_an_unfrozen_block_at_block_lr(tmp_path):
+    """The head at config.lr, the block's layers at config.block_lr, both with config.weight_decay
+    (read back from the optimiser's state in the checkpoint)."""
+    features, labels, _ = planted_embeddings(96, seed=5)   # the 3 layers serve as 3 frames
+    torch.manual_seed(0)
+    model = ContrastiveModel(ProjectionHead(16, hidden_dim=16, out_dim=8), block=TinyBlock(16))
+    source = FramesSource(features)
+    model.fit_standardiser(source, 64)
+    block_before = copy.deepcopy(model.block.state_dict())
+    config = TrainConfig(epochs=1, batch_size=32, lr=3e-3, block_lr=1e-4, weight_decay=0.05, seed=0)
+    train(model, source, labels, labels, source, labels, config, tmp_path / "c.pt", {"test": "block"},
+          log=lambda line: None)
+    groups = torch.load(tmp_path / "c.pt", weights_only=True)["optimizer"]["param_groups"]
+    assert [(group["lr"], group["weight_decay"], len(group["params"])) for group in groups] == [
+        (3e-3, 0.05, 4), (1e-4, 0.05, 2)]
+    assert not torch.equal(model.block.layer.weight, block_before["layer.weight"])

@@ -184,6 +184,71 @@ def test_asvspoof5_protocol_fields_attacks_and_audio_folders(tmp_path):
         asvspoof5_clips(tmp_path, ("train",))
 
 
+ITW_LAYOUT = ("expected layout (release_in_the_wild.zip unpacked under the root):\n"
+              "  <root>/release_in_the_wild/meta.csv   (columns file,speaker,label)\n"
+              "  <root>/release_in_the_wild/0.wav ...")
+ASV5_LAYOUT = ("expected layout (ASVspoof5_protocols.tar.gz and the flac_*.tar files unpacked under the root):\n"
+               "  <root>/ASVspoof5_protocols/ASVspoof5.{train,dev.track_1,eval.track_1}.tsv\n"
+               "  <root>/flac_T/*.flac, <root>/flac_D/*.flac, <root>/flac_E_eval/*.flac")
+
+
+def test_in_the_wild_cells_stay_text_and_refusals_are_worded_whole(tmp_path):
+    folder = tmp_path / "release_in_the_wild"
+    folder.mkdir()
+    (folder / "meta.csv").write_text("file,speaker,label\n0.wav,NA,spoof\n1.wav,007,bona-fide\n2.wav, ,spoof\n")
+    clips = in_the_wild_clips(tmp_path)["eval"]
+    assert [(c.utt_id, c.speaker, c.label, c.attack) for c in clips] == [
+        ("0", "NA", 1, "-"), ("1", "007", 0, "-"), ("2", "-", 1, "-")]
+    (folder / "meta.csv").write_text("file,speaker,label\n0.wav,007,spoof\n")  # an all-digit column stays text
+    assert [c.speaker for c in in_the_wild_clips(tmp_path)["eval"]] == ["007"]
+    (folder / "meta.csv").write_text("file,speaker,label\n")
+    with pytest.raises(CorpusLayoutError, match="^" + re.escape(f"{folder / 'meta.csv'} lists no clips\n{ITW_LAYOUT}")
+                       + "$"):
+        in_the_wild_clips(tmp_path)
+    (folder / "meta.csv").write_text("path,who,label\n0.wav,A,spoof\n")
+    with pytest.raises(ValueError, match="^" + re.escape(
+            f"{folder / 'meta.csv'}: expected the columns file,speaker,label, found path,who,label") + "$"):
+        in_the_wild_clips(tmp_path)
+    (folder / "meta.csv").unlink()
+    with pytest.raises(CorpusLayoutError, match="^" + re.escape(f"no meta.csv under {tmp_path}\n{ITW_LAYOUT}") + "$"):
+        in_the_wild_clips(tmp_path)
+
+
+def test_asvspoof5_audio_is_looked_up_across_its_folders(tmp_path):
+    """A clip is taken where it is, in any flac_D* folder; a clip found nowhere points into the
+    first audio folder (step 1 then rejects it as missing), or to <root>/flac_D when there is none."""
+    protocols = tmp_path / "ASVspoof5_protocols"
+    protocols.mkdir()
+    (protocols / "ASVspoof5.dev.track_1.tsv").write_text(
+        "D_0062 D_0000000001 F - - - AC3 A11 spoof -\n"
+        "D_0755 D_0000000002 M - - - bonafide bonafide bonafide -\n"
+        "D_0755 D_0000000003 M - - - bonafide bonafide bonafide -\n")
+    assert [c.source_path for c in asvspoof5_clips(tmp_path, ("dev",))["dev"]] == [
+        str(tmp_path / "flac_D" / f"D_000000000{i}.flac") for i in (1, 2, 3)]
+    audio = tmp_path / "unpacked"  # not beside the protocols: the first audio folder is not <root>/flac_D
+    write_clip(audio / "flac_D" / "D_0000000001.flac")
+    write_clip(audio / "flac_D_part2" / "D_0000000002.flac")
+    write_clip(audio / "flac_T" / "D_0000000003.flac")  # another split's folder: not looked in
+    assert [c.source_path for c in asvspoof5_clips(tmp_path, ("dev",))["dev"]] == [
+        str(audio / "flac_D" / "D_0000000001.flac"), str(audio / "flac_D_part2" / "D_0000000002.flac"),
+        str(audio / "flac_D" / "D_0000000003.flac")]
+
+
+def test_asvspoof5_refusals_are_worded_whole(tmp_path):
+    with pytest.raises(ValueError, match=r"^unknown ASVspoof 5 split 'test': choose from train, dev, eval$"):
+        asvspoof5_clips(tmp_path, ("test",))
+    with pytest.raises(CorpusLayoutError, match="^" + re.escape(
+            f"no ASVspoof5_protocols/ASVspoof5.eval.track_1.tsv under {tmp_path}\n{ASV5_LAYOUT}") + "$"):
+        asvspoof5_clips(tmp_path, ("eval",))
+    protocol = tmp_path / "ASVspoof5_protocols" / "ASVspoof5.train.tsv"
+    protocol.parent.mkdir()
+    protocol.write_text("T_0001 T_0000000001 F - - - bonafide bonafide\n")
+    with pytest.raises(ValueError, match="^" + re.escape(
+            f"{protocol}:1: expected 10 fields like `D_0062 D_0000000001 F - - - AC3 A11 spoof -`, got "
+            "'T_0001 T_0000000001 F - - - bonafide bonafide'") + "$"):
+        asvspoof5_clips(tmp_path, ("train",))
+
+
 # ---------------------------------------------------------------- what the parsers share (protocols.py)
 
 

@@ -94,7 +94,7 @@ MODULES: dict[str, Target] = {
     "deepfake_pipeline/contrastive/train.py": Target(
         ("tests/test_contrastive_training.py",),
         ("train", "centroid_scores", "batches"),
-        "early_stopping or resumes or planted_signal or same_seed"),
+        "early_stopping or resumes or planted_signal or same_seed or checkpoint or best_dev_epoch"),
     # ... and the choice of C on dev for the projections
     # (reached only through the command line: about a minute per mutant, so the fewest functions)
     "deepfake_pipeline/contrastive/experiment.py": Target(
