@@ -265,7 +265,7 @@ def test_csv_listing_no_clips_is_refused(tmp_path):
 
 
 def test_csv_absolute_paths_are_kept_as_written(tmp_path):
-    """An absolute path is not resolved: a link stays the link (its name gives the id, and a
+    """An absolute path is normalised, not resolved: a link stays the link (its name gives the id, and a
     dangling one reaches step 1 as a link, to be rejected as broken_link)."""
     tmp = tmp_path.resolve()
     write_clip(tmp / "data" / "clips" / "x.wav", seed=1)
@@ -279,6 +279,10 @@ def test_csv_absolute_paths_are_kept_as_written(tmp_path):
     # written relative to the CSV, the same links are the same clips with the same ids
     (tmp / "data" / "r.csv").write_text("path,label\nlinks/a.wav,real\nlinks/../links/gone.wav,fake\n")
     assert csv_clips(tmp / "data" / "r.csv") == as_links
+    # and an absolute path is normalised too, without following its links
+    (tmp / "data" / "n.csv").write_text(f"path,label\n{tmp}/data/clips/../links/a.wav,real\n"
+                                        f"{tmp}/data//links/./gone.wav,fake\n")
+    assert csv_clips(tmp / "data" / "n.csv") == as_links
 
 
 def test_ids_made_from_paths_take_the_first_free_number(tmp_path):

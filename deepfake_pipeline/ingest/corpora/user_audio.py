@@ -80,10 +80,10 @@ def csv_clips(csv_path) -> dict:
     if not lines:
         raise CorpusLayoutError(f"{csv_path} lists no clips: add one line per clip below the header")
     base = csv_path.resolve().parent
-    # A relative path is made absolute without following links, as an absolute one is kept as
-    # written: a link listed either way is then the same clip, with the same id, and a dangling
+    # Every path made absolute (a relative one below the CSV's folder) and normalised without
+    # following links: a link listed either way is the same clip with the same id, and a dangling
     # one is rejected as a broken link in step 1 (realpath would have named its missing target).
-    paths = [Path(p) if Path(p).is_absolute() else Path(os.path.normpath(base / p)) for p in table[path_column]]
+    paths = [Path(os.path.normpath(base / p)) for p in table[path_column]]
     labels = []
     for line, value in zip(lines, table["label"]):
         try:
@@ -99,7 +99,7 @@ def csv_clips(csv_path) -> dict:
         _first_seen(zip(lines, ids), lambda utt_id: f"utt_id {utt_id!r}", csv_path)
     else:
         # Ids from the path below the clips' common folder: short, and unique when the paths are.
-        common = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else base
+        common = Path(os.path.commonpath([str(p.parent) for p in paths]))  # an empty CSV was refused above
         ids = _unique_ids([safe_id(str(p.relative_to(common).with_suffix(""))) for p in paths])
     splits = ([_split_name(csv_path, line, v) for line, v in zip(lines, table["split"])]
               if "split" in table.columns else [DEFAULT_SPLIT] * len(paths))
