@@ -265,9 +265,14 @@ def test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones(monkeypatch):
     sources = {sid: SimpleNamespace(x=x) for sid, (x, _) in data.items()}
     result = experiment._run_holdout_seed(0, baseline, settings, splits, sources,
                                           SimpleNamespace(build=lambda seed: model), "unused", log=lambda line: None)
-    assert result.training[0]["logreg_C"] == best_C("toy_dev")
-    expected = _independent_logreg_scores(x_train, y_train, data["toy_eval"][0], best_C("toy_dev"))
-    np.testing.assert_allclose(result.test_scores["toy_eval"], expected, rtol=1e-6, atol=1e-6)
+    assert result.training == [{
+        "layer_weights": None, "best_epoch": 1, "best_dev_centroid_auc": 1.0, "epochs_run": 1, "steps": 1,
+        "stopped_early": False, "resumed_at_epoch": 0, "logreg_C": best_C("toy_dev"), "logreg_converged": True,
+        "history": []}]
+    assert result.seed == 0 and list(result.test_scores) == ["toy_eval"]
+    for split, got in (("toy_eval", result.test_scores["toy_eval"]), ("toy_dev", result.dev_scores)):
+        expected = _independent_logreg_scores(x_train, y_train, data[split][0], best_C("toy_dev"))
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_training_leaves_the_model_with_the_weights_of_its_best_dev_epoch(tmp_path):
