@@ -268,7 +268,7 @@ def embed_waveforms(
     _check_waveforms(waveforms)
     batch_seconds = DEFAULT_BATCH_SECONDS if batch_seconds is None else batch_seconds
     lengths = [len(x) for x in waveforms]
-    all_frames = frame_counts(loaded, lengths) if lengths else np.zeros(0, dtype=np.int64)
+    all_frames = frame_counts(loaded, lengths)  # an empty int64 array for no clips
     result = np.empty((len(waveforms), len(layers), loaded.dim), dtype=np.float32)
     for batch in plan_batches(lengths, batch_seconds):
         inputs = [normalise_like_feature_extractor(loaded, waveforms[i]) for i in batch]
