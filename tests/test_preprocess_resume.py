@@ -21,6 +21,7 @@ from write_watch import RenameOnlyWatch
 from deepfake_pipeline import __version__
 from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.common.faults import CRASH_ENV
+from deepfake_pipeline.formats.manifest import read_manifest
 from deepfake_pipeline.formats.wavestore import read_info
 from deepfake_pipeline.ingest.shards import ClipSpec, PlanMismatch, ingest_split, shard_size_for
 
@@ -195,3 +196,53 @@ def test_info_json_counts_written_out_by_hand(tmp_path):
     # the defaults: no source root recorded, not the demo corpus
     plain = ingest_split(clips[:1], tmp_path / "other", "c", "dev", jobs=1)
     assert (plain.info["source_root"], plain.info["demo"]) == ("", False)
+
+
+def test_manifest_cells_stay_text_and_name_their_corpus_and_split(tmp_path):
+    """Ids and speakers that look like numbers or like pandas' missing values are kept as
+    written; every row names its corpus and split; the demo flag reaches info.json."""
+    clips = [ClipSpec("007", _wave(tmp_path / "a.wav", 8000, 1), 0, speaker="NA"),
+             ClipSpec("012", _wave(tmp_path / "b.wav", 8000, 2), 1, attack="None", speaker="0012")]
+    summary = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, demo=True)
+    manifest = read_manifest(summary.split_dir)
+    assert manifest["utt_id"].tolist() == ["007", "012"]
+    assert manifest["speaker"].tolist() == ["NA", "0012"] and manifest["attack"].tolist() == ["-", "None"]
+    assert set(manifest["corpus"]) == {"mycorpus"} and set(manifest["split"]) == {"eval"}
+    assert summary.info["demo"] is True
+
+
+def test_a_split_with_no_clips_is_written_empty(tmp_path):
+    summary = ingest_split([], tmp_path / "interim", "mycorpus", "dev", jobs=1)
+    assert (summary.info["num_clips"], summary.info["num_rejected"], summary.info["hours"]) == (0, 0, 0.0)
+    assert len(read_manifest(summary.split_dir)) == 0
+
+
+def test_repeated_ids_are_refused_naming_the_split(tmp_path):
+    clips = [ClipSpec("x", "a.wav", 0), ClipSpec("x", "b.wav", 1), ClipSpec("y", "c.wav", 1)]
+    with pytest.raises(ValueError, match=r"^1 utt_ids of mycorpus_dev are listed more than once \(e\.g\. \['x'\]\): "
+                                         r"every clip needs its own id; fix the corpus list$"):
+        ingest_split(clips, tmp_path / "interim", "mycorpus", "dev", jobs=1)
+
+
+def test_shards_cover_each_clip_once_and_a_resumed_split_says_so(tmp_path):
+    """12 clips make two shards of 8 and 4 (one too short in each): each clip is in exactly one
+    shard, the progress line counts the rejects of both, and a split whose second shard is lost
+    resumes from the first, saying so."""
+    clips = [ClipSpec(f"c{i:02d}", _wave(tmp_path / f"c{i}.wav", 2000 if i in (3, 10) else 8000, i), i % 2)
+             for i in range(12)]
+    printed = io.StringIO()
+    first = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, stream=printed)
+    assert (first.info["num_clips"], first.info["num_rejected"]) == (10, 2)
+    assert sorted(read_manifest(first.split_dir)["utt_id"]) == [f"c{i:02d}" for i in range(12) if i not in (3, 10)]
+    progress = printed.getvalue().splitlines()
+    assert [line.rsplit(" | ", 1)[1] for line in progress] == ["rejected 1", "rejected 2"]
+    assert re.fullmatch(r"\S+ \S+ \[preprocess mycorpus_eval\] 12/12 clips \(100\.0%\) \| [\d.]+ clips/s \| "
+                        r"[1-9][\d.]* audio-s/s \| elapsed \S+ \| rejected 2", progress[-1])
+    (first.split_dir / "info.json").unlink()
+    (first.split_dir / "parts" / "shard_00001.csv").unlink()
+    printed = io.StringIO()
+    again = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, stream=printed)
+    lines = printed.getvalue().splitlines()
+    assert re.fullmatch(r"\S+ \S+ \[preprocess mycorpus_eval\] resuming: 8 clips already done", lines[0])
+    assert re.fullmatch(r"\S+ \S+ \[preprocess mycorpus_eval\] 12/12 clips \(100\.0%\) \| .* \| rejected 1", lines[-1])
+    assert again.info == first.info
