@@ -758,3 +758,13 @@ def test_paired_eer_and_tdcf_changes_against_naive_loops_and_their_defaults():
         assert result != paired_eer_tdcf_diffs(labels, scores, other, None, *changed, asv=(asv, "2019"))
     with pytest.raises(ValueError, match=r"^scores_b must be one-dimensional"):
         paired_eer_tdcf_diffs(labels, scores, other[:-1], None, n_boot=10)
+
+
+def test_known_speakers_counted_by_the_bootstrap_rule_whatever_the_container():
+    """The speaker count beside a CI leaves out the ids the bootstrap treats as unknown ("-",
+    None, NaN), whether they come as a list mixing text and NaN, an object array or a text array."""
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    scores = np.array([0.9, 0.1, 0.8, 0.3, 0.7, 0.2])
+    for groups in (["a", "a", np.nan, np.nan, "b", "-"], np.array(["a", "a", None, "-", "b", "b"], dtype=object),
+                   np.array(["a", "a", "-", "-", "b", "b"])):
+        assert summarize(labels, scores, groups, n_boot=0)["n_speakers"] == 2
