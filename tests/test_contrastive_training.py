@@ -3,6 +3,7 @@ deterministic, and a killed run resumes to the very same result."""
 
 import copy
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -589,3 +590,58 @@ def test_planted_signal_trains_an_unfrozen_block_at_block_lr(tmp_path):
     assert [(group["lr"], group["weight_decay"], len(group["params"])) for group in groups] == [
         (3e-3, 0.05, 4), (1e-4, 0.05, 2)]
     assert not torch.equal(model.block.layer.weight, block_before["layer.weight"])
+
+
+def test_step_4_holdout_seed_passes_each_split_to_training_and_scoring(monkeypatch, tmp_path):
+    """What one holdout seed hands to training, projecting and the logistic regression, recorded
+    from stand-ins and written out by hand: the seed's model, the train split's sources, labels and
+    SupCon classes (one per attack with --attack-classes), the dev split's, the seed's checkpoint
+    path, the run's identity and log, the batch size, the baseline's seed for the fit, and the
+    learned layer mix in the training record."""
+    from deepfake_pipeline.baseline import logreg
+    from deepfake_pipeline.contrastive import experiment
+    rng = np.random.default_rng(0)
+    y = {sid: np.array([0, 1, 1, 0, 1, 1] * 5) for sid in ("toy_train", "toy_dev", "toy_eval")}
+    attacks = {sid: np.where(labels == 0, "-", np.where(np.arange(30) % 3 == 1, "A07", "A02"))
+               for sid, labels in y.items()}
+    sources = {sid: SimpleNamespace(x=rng.normal(size=(30, 4)) + labels[:, None]) for sid, labels in y.items()}
+    splits = {sid: SimpleNamespace(labels=y[sid], attacks=attacks[sid]) for sid in y}
+    mix = SimpleNamespace(weights=lambda: torch.tensor([0.25, 0.75]))
+    calls = {"build": [], "standardise": [], "train": [], "project": [], "identity": [], "fit": []}
+    model = SimpleNamespace(head=SimpleNamespace(mix=mix),
+                            fit_standardiser=lambda source, batch_size: calls["standardise"].append((source, batch_size)))
+    outcome = SimpleNamespace(best_epoch=2, best_dev_auc=0.9, epochs_run=4, steps=8, stopped_early=True,
+                              resumed_at_epoch=0, history=[])
+    monkeypatch.setattr(experiment, "train", lambda *args, **kwargs: calls["train"].append((args, kwargs)) or outcome)
+    monkeypatch.setattr(experiment, "project", lambda m, source, batch_size: (
+        calls["project"].append((m, source, batch_size)) or source.x))
+    monkeypatch.setattr(experiment, "_identity", lambda *args: calls["identity"].append(args) or {"run": "id"})
+    fit = logreg.fit
+    monkeypatch.setattr(logreg, "fit", lambda x, labels, C, seed: calls["fit"].append(seed) or fit(x, labels, C, seed))
+    factory = SimpleNamespace(build=lambda seed: calls["build"].append(seed) or model)
+    baseline = SimpleNamespace(train="toy_train", dev="toy_dev", tests=["toy_eval"], C_grid=(0.1, 1.0), seed=5,
+                               select_by="auc")
+    settings = experiment.ContrastiveSettings(representation=None, train=TrainConfig(batch_size=7), jobs=1,
+                                              attack_classes=True)
+
+    def log(line):
+        pass
+
+    result = experiment._run_holdout_seed(3, baseline, settings, splits, sources, factory, tmp_path / "run", log)
+    assert calls["build"] == [3]
+    assert calls["standardise"] == [(sources["toy_train"], 7)]
+    assert calls["identity"] == [(baseline, settings, splits, None)]
+    (args, kwargs), = calls["train"]
+    assert args[0] is model and args[1] is sources["toy_train"] and args[4] is sources["toy_dev"]
+    expected_classes = np.array([0 if a == "-" else {"A02": 1, "A07": 2}[a] for a in attacks["toy_train"]])
+    np.testing.assert_array_equal(args[2], expected_classes)
+    np.testing.assert_array_equal(args[3], y["toy_train"])
+    np.testing.assert_array_equal(args[5], y["toy_dev"])
+    assert args[6] == TrainConfig(batch_size=7, seed=3)
+    assert args[7] == Path(tmp_path / "run" / "seed_3" / "checkpoint.pt") and args[8] == {"run": "id"}
+    assert kwargs == {"log": log, "name": "train_contrastive seed 3"}
+    assert sorted((source_id, m is model, batch) for m, source, batch in calls["project"]
+                  for source_id in [next(k for k, v in sources.items() if v is source)]) == [
+        ("toy_dev", True, 7), ("toy_eval", True, 7), ("toy_train", True, 7)]
+    assert calls["fit"][-1] == 5
+    assert result.training[0]["layer_weights"] == [0.25, 0.75]

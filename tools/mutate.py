@@ -99,7 +99,8 @@ MODULES: dict[str, Target] = {
     # given projections, so the choice alone is under test in seconds; the command line's holdout
     # and CV tests take about a minute each and are left to `make test`)
     "deepfake_pipeline/contrastive/experiment.py": Target(
-        ("tests/test_contrastive_training.py::test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones",),
+        ("tests/test_contrastive_training.py::test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones",
+         "tests/test_contrastive_training.py::test_step_4_holdout_seed_passes_each_split_to_training_and_scoring"),
         ("_run_holdout_seed", "_outcome_record")),
 }
 
