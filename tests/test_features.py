@@ -3,6 +3,7 @@ cluster shards that merge (or refuse to)."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -237,3 +238,30 @@ def test_a_cpu_with_native_bf16_is_told_its_measured_speed_up(interim, tmp_path,
     monkeypatch.setattr(ssl_loading, "native_bf16_support", lambda device: (False, "no bf16"))
     assert features(_args(interim, tmp_path / "other", "--what", "embeddings", "--model", "random:tiny")) == 0
     assert "bfloat16 natively" not in capsys.readouterr().err
+
+
+def test_parts_made_with_other_settings_named_key_by_key(tmp_path):
+    """The parts' config.json written once (sorted, in an existing or a new folder), then every
+    setting that differs named, also one that only the earlier run had."""
+    from deepfake_pipeline.features.jobs import _write_config
+    folder = tmp_path / "spectral.parts"
+    folder.mkdir()  # a folder left without its config.json by a kill before the write
+    _write_config(folder, {"what": "spectral", "num_parts": 3})
+    assert json.loads((folder / "config.json").read_text()) == {"num_parts": 3, "what": "spectral"}
+    _write_config(folder, {"what": "spectral", "num_parts": 3})  # the same settings: resumed
+    _write_config(tmp_path / "new" / "x.parts", {"what": "spectral"})
+    assert (tmp_path / "new" / "x.parts" / "config.json").is_file()
+    with pytest.raises(FeatureError, match="^" + re.escape(
+            f"{folder} holds parts made with different settings (num_parts, what): pass --overwrite to start again")
+            + "$"):
+        _write_config(folder, {"what": "embeddings"})
+
+
+def test_other_settings_missing_parts_name_the_first_ten_and_their_jobs():
+    from deepfake_pipeline.features.jobs import ShardSpec, _describe_missing
+    missing = list(range(12))
+    assert _describe_missing(missing, 12, ShardSpec(1, 1)) == "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing"
+    # 12 parts over 3 jobs: 0-3, 4-7, 8-11; parts 0 and 9 missing -> jobs 1 and 3
+    assert _describe_missing([0, 9], 12, ShardSpec(2, 3)) == "parts [0, 9] are missing (jobs [1, 3] of 3 have not finished)"
+    assert _describe_missing(missing, 12, ShardSpec(1, 3)) == (
+        "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing (jobs [1, 2, 3] of 3 have not finished)")
