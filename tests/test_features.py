@@ -1,6 +1,7 @@
 """Step 2's driver: spectral CSV and embedding files, their metadata, resume after kill, and
 cluster shards that merge (or refuse to)."""
 
+import io
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -265,3 +267,33 @@ def test_other_settings_missing_parts_name_the_first_ten_and_their_jobs():
     assert _describe_missing([0, 9], 12, ShardSpec(2, 3)) == "parts [0, 9] are missing (jobs [1, 3] of 3 have not finished)"
     assert _describe_missing(missing, 12, ShardSpec(1, 3)) == (
         "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing (jobs [1, 2, 3] of 3 have not finished)")
+
+
+def test_other_settings_cluster_job_leaves_the_join_and_merge_only_refuses(tmp_path):
+    from deepfake_pipeline.features.jobs import ShardSpec, _all_parts_present
+    parts = tmp_path / "spectral.parts"
+    parts.mkdir()
+    for p in (0, 1, 2, 3, 4, 5):  # of 9 parts over 3 jobs (0-2, 3-5, 6-8): job 3's are missing
+        (parts / f"part_{p:05d}.csv").write_text("x\n")
+    store = SimpleNamespace(split_id="toy_dev")
+    printed = io.StringIO()
+    assert _all_parts_present(parts, 9, ".csv", "spectral", store, ShardSpec(2, 3), False, printed) is False
+    assert re.fullmatch(r"\S+ \S+ " + re.escape(
+        "[features toy_dev spectral] job 2/3 done; parts [6, 7, 8] are missing (jobs [3] of 3 have not "
+        "finished); the last job to finish, or --merge-only, joins them") + "\n", printed.getvalue())
+    with pytest.raises(FeatureError, match="^" + re.escape(
+            "cannot join the spectral parts of toy_dev: parts [6, 7, 8] are missing (jobs [3] of 3 have not "
+            "finished)") + "$"):
+        _all_parts_present(parts, 9, ".csv", "spectral", store, ShardSpec(2, 3), True, io.StringIO())
+    for p in (6, 7, 8):
+        (parts / f"part_{p:05d}.csv").write_text("x\n")
+    assert _all_parts_present(parts, 9, ".csv", "spectral", store, ShardSpec(3, 3), True, io.StringIO()) is True
+
+
+def test_wrong_arguments_shard_spec_refusals_are_worded_whole():
+    from deepfake_pipeline.features.jobs import ShardSpec
+    assert ShardSpec.parse("2/5") == ShardSpec(2, 5)
+    with pytest.raises(ValueError, match=r"^--shard takes K/N, e.g\. 3/10 \(got '3-10'\)$"):
+        ShardSpec.parse("3-10")
+    with pytest.raises(ValueError, match=r"^--shard 6/5: K must be between 1 and N$"):
+        ShardSpec.parse("6/5")
