@@ -12,7 +12,8 @@
 #   DEVICE=cpu BASE=random:tiny LARGE=random:tiny BENCH_ARCHS=tiny BENCH_SECONDS=8 bash bench/gpu_run.sh
 #                                                     # a dry run of the same commands on a CPU
 set -u
-OUT=${OUT:-/tmp/gpu_run_out}
+OUT=${OUT:-bench/out/gpu_run}   # the device tool sets OUT; bench/out/ is ignored by git
+SITE=${SITE:-$PWD/bench/out/site}  # where environment() installs the carried wheels
 DEVICE=${DEVICE:-cuda}
 BENCH_SECONDS=${BENCH_SECONDS:-240}
 BASE=${BASE:-random:base}     # the dry run takes random:tiny for both
@@ -39,7 +40,7 @@ stage() {  # stage NAME SECONDS COMMAND...: run it under a time limit, log it, r
 
 environment() {
     if [ -d .whl ]; then
-        $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || return 1
+        $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl || return 1
     fi
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
     nproc
@@ -77,7 +78,8 @@ EOF
 
 export -f environment step1 same_scores
 export PY LA
-export PYTHONPATH=/tmp/site   # where environment() installs the wheels
+export SITE
+export PYTHONPATH="$SITE"
 stage env 90 environment
 stage step1 120 step1
 stage features_base 150 $PY features.py --what embeddings --model $BASE --splits $SPLITS --device "$DEVICE"

@@ -231,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"[mutate] {module}: " + ", ".join(f"{k} {result[k]}" for k in COLUMNS)
                   + f" in {result['seconds']:.0f} s", flush=True)
-        # each module's survivors as soon as it is done: a campaign of several modules takes
-        # long enough to start reading the first ones while the next run
+        # each module's survivors as soon as it is done, so the first can be read while the
+        # next module runs
         _write_survivors(WORK / f"{slug(module)}.survivors.txt", [result])
     _write_survivors(WORK / "survivors.txt", results)
     with open(WORK / "summary.tsv", "w") as handle:

@@ -6,10 +6,11 @@
   ``spoof``, and SCORE the ASV similarity (higher = more target).
 - ASVspoof 2021 LA keys (``keys/LA/ASV/``): ``trial_metadata.txt`` with eight fields
   ``speaker trial codec transmission attack key trim subset`` (key: target / nontarget / spoof;
-  subset: progress / eval / hidden_track, the organisers' phases) and ``ASVTorch_Kaldi/score.txt`` (spelt ``ASVtorch_kaldi``
-  in some releases) with three fields ``speaker trial score``. The two files are read line by
-  line together, as the official ``evaluate.py`` and ``main.py`` join them (by position); the
-  trial ids of each pair of lines must agree.
+  subset: progress / eval / hidden_track, the organisers' phases) and
+  ``ASVTorch_Kaldi/score.txt`` (spelt ``ASVtorch_kaldi`` in some releases) with three fields
+  ``speaker trial score``. The two files are read line by line together, as the official
+  ``evaluate.py`` and ``main.py`` join them (by position); the trial ids of each pair of lines
+  must agree.
 
 Blank lines are skipped. Anything else that does not parse raises ValueError naming the file and
 the line.
