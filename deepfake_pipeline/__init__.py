@@ -1,3 +1,3 @@
 """Audio deepfake detection pipeline: corpus ingestion, features, baseline, contrastive head."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepfake_pipeline import __version__
+from deepfake_pipeline.formats import versions
+from deepfake_pipeline.formats.model_identity import identify
 from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, SPECTRAL_COLUMNS
+from deepfake_pipeline import __version__
+from deepfake_pipeline.formats import versions
+from deepfake_pipeline.formats.model_identity import identify
 from deepfake_pipeline.formats.feature_files import embeddings_paths, model_tag, write_spectral
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, manifest_sha256
 from deepfake_pipeline.formats.wavestore import STORE_DTYPE, write_shard
@@ -65,7 +71,7 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
         table.insert(0, "label", labels)
         table.insert(0, "file", [r["utt_id"] for r in rows])
         write_spectral(table[SPECTRAL_COLUMNS], out / "spectral.csv",
-                       {"kind": "spectral", "manifest_sha256": manifest_sha256(split_dir), "code_version": "0.1.0",
+                       {"kind": "spectral", "manifest_sha256": manifest_sha256(split_dir), "code_version": __version__,
                         "num_clips": n, "split_id": split_id, "demo": demo})
     if embeddings is not None:
         embeddings = np.asarray(embeddings, dtype=np.float16)
@@ -75,10 +81,11 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
         meta = {"model": model, "revision": None, "untrained": model.startswith("random:"), "arch": "base",
                 "precision": "float32", "dtype": "float16", "layers": list(range(embeddings.shape[1])),
                 "pooling": "mean", "sample_rate": SR, "dim": int(embeddings.shape[2]),
-                "manifest_sha256": manifest_sha256(split_dir), "code_version": "0.1.0",
+                "manifest_sha256": manifest_sha256(split_dir), "code_version": __version__,
+                "model_identity": identify(model).as_json(),
                 "num_clips": n, "split_id": split_id, "demo": demo}
         meta.update(embed_meta or {})
-        meta_path.write_text(json.dumps(meta))
+        meta_path.write_text(json.dumps(versions.stamp("embeddings", meta)))
     return split_dir
 
 

@@ -116,6 +116,7 @@ def _baseline_run(tmp_path, split_id, split_dir, utt_ids, n_bonafide, n_spoof):
     import hashlib
 
     from deepfake_pipeline.formats.score_files import write_score_file
+    from deepfake_pipeline.formats.model_identity import ModelIdentity
     from deepfake_pipeline.formats.step3_run import BaselineRun
     run = tmp_path / "baseline"
     (run / "scores").mkdir(parents=True)
@@ -126,8 +127,9 @@ def _baseline_run(tmp_path, split_id, split_dir, utt_ids, n_bonafide, n_spoof):
         metrics={"tests": {split_id: {"n_bonafide": n_bonafide, "n_spoof": n_spoof,
                                       "score_file": f"scores/{split_id}.txt"}}},
         protocol="holdout", train="toy_train", dev="toy_dev", tests=[split_id], test_labels={split_id: split_id},
-        model_spec="random:base", model_tag="random-base", chosen_layers=[1], C_grid=(1.0,), select_by="auc",
-        seed=0, top_db=40.0, folds=None, inner_folds=None)
+        model_spec="random:base", model_tag="random-base",
+        model_identities={split_id: ModelIdentity("random", "base", seed=0)}, chosen_layers=[1], C_grid=(1.0,),
+        select_by="auc", seed=0, top_db=40.0, folds=None, inner_folds=None)
 
 
 def test_step_4_refuses_labels_whose_counts_differ_from_the_baseline(tmp_path):
@@ -146,7 +148,8 @@ def test_step_4_refuses_labels_whose_counts_differ_from_the_baseline(tmp_path):
     baseline = _baseline_run(tmp_path, "toy_eval", split_dir, utt_ids, n_bonafide, n_spoof)
 
     def split(split_labels):
-        return {"toy_eval": SimpleNamespace(split_dir=split_dir, labels=split_labels, utt_ids=np.array(utt_ids))}
+        return {"toy_eval": SimpleNamespace(split_dir=split_dir, labels=split_labels, utt_ids=np.array(utt_ids),
+                                            meta={"model_identity": {"source": "random", "name": "base", "seed": 0}})}
 
     aligned = _check_trials(baseline, split(labels))
     assert aligned["toy_eval"].tolist() == pytest.approx(np.linspace(-1, 1, len(labels)).tolist())

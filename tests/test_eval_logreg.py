@@ -218,9 +218,11 @@ def test_refuses_models_that_differ_between_splits(dirs, capsys):
         labels, speakers = balanced_design(4, 6, seed=i)
         make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
                    embeddings=layered(labels, 2, 4, 1, seed=i), model="random:base",
-                   embed_meta={"revision": "other"} if split == "eval" else None)
+                   embed_meta={"model_identity": {"source": "random", "name": "base", "seed": 1}}
+                   if split == "eval" else None)
     _expect_refusal(["--features", "embeddings", "--layer", "1", "--train", "toy_train", "--dev", "toy_dev",
-                     "--test", "toy_eval", *_dir_args(dirs)], capsys, "made differently", "revision")
+                     "--test", "toy_eval", *_dir_args(dirs)], capsys, "made differently",
+                    "model: the untrained weights were drawn with seed 0, now 1")
     _expect_refusal(["--features", "embeddings", "--layer", "7", "--train", "toy_train", "--dev", "toy_dev",
                      "--test", "toy_eval", *_dir_args(dirs)], capsys, "layers [7] are not stored")
 

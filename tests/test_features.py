@@ -112,7 +112,7 @@ def test_bf16_embeddings_go_beside_the_float32_ones(interim, tmp_path):
     assert features(_args(interim, tmp_path, *common)) == 0
     assert features(_args(interim, tmp_path, *common, "--precision", "bfloat16", "--allow-emulated-bf16")) == 0
     full, full_meta = load_embeddings(SPLIT, "random-tiny", tmp_path, interim)
-    half, half_meta = load_embeddings(SPLIT, "random-tiny-bfloat16", tmp_path, interim)
+    half, half_meta = load_embeddings(SPLIT, "random-tiny+bfloat16", tmp_path, interim)
     assert full_meta["precision"] == "float32" and half_meta["precision"] == "bfloat16"
     assert half.shape == full.shape and not np.array_equal(half, full)
     np.testing.assert_allclose(half, full, rtol=0.05, atol=0.05)

@@ -11,6 +11,7 @@ from deepfake_pipeline.contrastive.model import EmbeddingSource, FrameSource
 from deepfake_pipeline.contrastive.unfreeze import BlockError
 from deepfake_pipeline.features.ssl_embed import normalise_like_feature_extractor
 from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
+from deepfake_pipeline.formats.model_identity import difference
 from deepfake_pipeline.formats.feature_files import read_embeddings_meta
 from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_splits
 from deepfake_pipeline.formats.wavestore import WaveStore
@@ -82,11 +83,14 @@ def load_frozen_model(model_spec: str, device: str):
     return load_model(model_spec, device=device)
 
 
-def check_revision(loaded, embeddings_revision) -> None:
-    """Refuse weights of another revision than the embeddings' (the baseline's) were made with."""
-    if embeddings_revision and loaded.revision and loaded.revision != embeddings_revision:
-        raise ModelLoadError(f"{loaded.spec} loads revision {loaded.revision}, but the embeddings were made with "
-                             f"{embeddings_revision}: make that revision available (or rerun features.py)")
+def check_loaded_model(loaded, recorded, baseline_path) -> None:
+    """Refuse to fine-tune other weights than those the baseline's embeddings were made with."""
+    problem = difference(recorded, loaded.identity)
+    if problem:
+        raise ModelLoadError(
+            f"--model {loaded.spec} is not the model whose embeddings the baseline run {baseline_path} used: {problem}. "
+            "Make those weights available again (the same folder contents, or the same hub commit), or rerun "
+            "features.py and eval_logreg.py with this model first")
 
 
 def frame_sources(splits, loaded, representation: Representation, processed_dir, log=print) -> dict:
@@ -96,7 +100,7 @@ def frame_sources(splits, loaded, representation: Representation, processed_dir,
 
     sources = {}
     for split in splits:
-        directory = cache_dir(processed_dir, split.split_id, loaded.spec, representation.first)
+        directory = cache_dir(processed_dir, split.split_id, loaded.tag, representation.first)
         store = WaveStore(split.split_dir)
         cache = build_frame_cache(store, loaded, representation.first, directory, model_input)
         hours = float(store.manifest["duration_s"].sum()) / 3600

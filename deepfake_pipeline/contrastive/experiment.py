@@ -18,7 +18,7 @@ import torch
 from deepfake_pipeline.baseline import logreg, shortcut
 from deepfake_pipeline.contrastive.data import (
     Representation,
-    check_revision,
+    check_loaded_model,
     embedding_source,
     frame_sources,
     load_frozen_model,
@@ -29,11 +29,13 @@ from deepfake_pipeline.contrastive.model import ContrastiveModel, SubsetSource
 from deepfake_pipeline.contrastive.train import TrainConfig, project, train
 from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, check_block, num_transformer_layers
 from deepfake_pipeline.formats.manifest import manifest_sha256
+from deepfake_pipeline.formats.model_identity import ModelIdentity
 from deepfake_pipeline.formats.step3_run import (
     BaselineRun,
     baseline_scores,
     check_labels_match,
     check_same_manifest,
+    check_same_model,
 )
 
 PROJECTION = "projection"
@@ -111,7 +113,9 @@ class ModelFactory:
 
 def _identity(baseline: BaselineRun, settings: ContrastiveSettings, splits: dict, fold) -> dict:
     """What a checkpoint must have been trained under to be resumed."""
-    return {"model": baseline.model_spec, "representation": asdict(settings.representation),
+    first = baseline.model_identities.get(baseline.split_ids[0])
+    return {"model": baseline.model_spec, "model_identity": first.as_json() if first else None,
+            "representation": asdict(settings.representation),
             "attack_classes": settings.attack_classes, "hidden_dim": settings.hidden_dim,
             "out_dim": settings.out_dim, "fold": fold,
             "manifests": {sid: manifest_sha256(split.split_dir) for sid, split in splits.items()}}
@@ -121,6 +125,7 @@ def _check_trials(baseline: BaselineRun, splits: dict) -> dict:
     """Same manifests as the baseline for every split, then its test scores aligned to ours."""
     for split_id, split in splits.items():
         check_same_manifest(baseline, split_id, manifest_sha256(split.split_dir))
+        check_same_model(baseline, split_id, ModelIdentity.from_json(split.meta.get("model_identity")))
     aligned = {}
     for split_id in baseline.tests:
         check_labels_match(baseline, split_id, splits[split_id].labels)
@@ -227,10 +232,12 @@ def prepare_experiment(baseline: BaselineRun, settings: ContrastiveSettings) -> 
         settings.representation = settings.representation.resolved(num_transformer_layers(loaded.model))
         rep = settings.representation
         check_block(loaded.model, rep.first, rep.last, rep.pooled)
-    loaded_splits = load_split_features(baseline.split_ids, baseline.model_spec, baseline.model_tag,
-                                        settings.representation, settings.interim_dir, settings.processed_dir)
     if loaded is not None:
-        check_revision(loaded, loaded_splits[0].meta.get("revision"))
+        check_loaded_model(loaded, baseline.model_identities.get(baseline.split_ids[0]), baseline.path)
+    # Read by the tag the baseline read: the model's identity is then checked against the
+    # baseline's record, whether or not --model's folder still exists here.
+    loaded_splits = load_split_features(baseline.split_ids, baseline.model_tag, baseline.model_tag,
+                                        settings.representation, settings.interim_dir, settings.processed_dir)
     splits = {split.split_id: split for split in loaded_splits}
     return Experiment(baseline=baseline, splits=splits, baseline_scores=_check_trials(baseline, splits),
                       silence_scores=_silence_scores(baseline, splits, settings), loaded_model=loaded,

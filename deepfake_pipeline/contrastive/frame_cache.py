@@ -21,12 +21,11 @@ import torch
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.features.ssl_embed import frame_hidden_state
-from deepfake_pipeline.formats.feature_files import model_tag
 from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.run_dir import write_json
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the model identity
 DEFAULT_CLIPS_PER_PART = 256
 
 
@@ -34,8 +33,9 @@ class FrameCacheError(RuntimeError):
     pass
 
 
-def cache_dir(processed_dir, split_id: str, model_spec: str, first_layer: int) -> Path:
-    return Path(processed_dir) / split_id / "frames" / f"{model_tag(model_spec)}__input-of-layer-{first_layer}"
+def cache_dir(processed_dir, split_id: str, tag: str, first_layer: int) -> Path:
+    """`tag`: the model's file tag (LoadedModel.tag), which no other model shares."""
+    return Path(processed_dir) / split_id / "frames" / f"{tag}__input-of-layer-{first_layer}"
 
 
 def _part_paths(directory: Path, part: int) -> tuple:
@@ -47,6 +47,7 @@ def expected_meta(store: WaveStore, loaded, first_layer: int, clips_per_part: in
         "format": CACHE_FORMAT,
         "model": loaded.spec,
         "revision": loaded.revision,
+        "model_identity": loaded.identity.as_json(),
         "untrained": bool(loaded.untrained),
         "arch": loaded.arch,
         "input_of_layer": first_layer,

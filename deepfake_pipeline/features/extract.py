@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.features.jobs import ShardSpec, run_embeddings, run_spectral, store_parts
-from deepfake_pipeline.formats.feature_files import FeatureError, embeddings_paths, model_tag
+from deepfake_pipeline.formats.feature_files import FeatureError, embeddings_paths
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
 WHAT = ("spectral", "embeddings", "both")
@@ -80,7 +80,7 @@ def load_checked_model(settings: FeatureSettings, stream=None):
                             allow_emulated_bf16=settings.allow_emulated_bf16)
     except ModelLoadError as error:
         raise FeatureError(str(error)) from None
-    note(f"[features] model {loaded.spec}: {loaded.arch}, {loaded.num_layers} hidden states of {loaded.dim} "
+    note(f"[features] model {loaded.identity.describe()}, embeddings {loaded.tag}: {loaded.arch}, {loaded.num_layers} hidden states of {loaded.dim} "
          f"dims, {loaded.precision} on {loaded.device}" + (" (UNTRAINED)" if loaded.untrained else ""),
          stream=stream)
     return loaded
@@ -138,7 +138,7 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
                    None if settings.memory_gb is None else settings.memory_gb * GIB)
     pending = [] if loaded is None or settings.merge_only else [
         store for store in stores
-        if not embeddings_paths(store.split_id, model_tag(settings.model, settings.precision), processed_dir)[0].is_file()]
+        if not embeddings_paths(store.split_id, loaded.tag, processed_dir)[0].is_file()]
     if pending:
         # Timing both precisions loads the model a second time: only when there is work it could speed up.
         notice = bf16_notice(loaded, pending, settings)
@@ -160,7 +160,6 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
     def embed(model, waveforms, layers):
         return embed_waveforms(model, waveforms, layers=layers, batch_seconds=batch_seconds)
 
-    tag = model_tag(settings.model, settings.precision)
     for store in stores:
-        run_embeddings(store, processed_dir, tag, get_model, settings.layers, settings.dtype, settings.shard,
+        run_embeddings(store, processed_dir, get_model, settings.layers, settings.dtype, settings.shard,
                        settings.overwrite, settings.merge_only, embed=embed, stream=stream)

@@ -36,6 +36,8 @@ from deepfake_pipeline.formats.feature_files import (
     write_spectral,
 )
 from deepfake_pipeline.formats.manifest import manifest_sha256
+from deepfake_pipeline.formats.model_identity import ModelIdentity, difference
+from deepfake_pipeline.formats.provenance import software
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
 
@@ -69,11 +71,17 @@ def _drop_if_stale(store: WaveStore, what: str, final: Path, meta: dict | None, 
                    stream) -> bool:
     """A finished output is complete only for the manifest it was computed from. One computed
     from another manifest (step 1 rerun with --overwrite on changed audio), or a spectral.csv
-    without metadata (an older run), is said to be stale in one line and deleted, with `others`
-    (its metadata, leftover parts), so that it is recomputed. True when it was dropped."""
+    without metadata (an older run), is stale. True when it was dropped (_drop)."""
     problem = stale_reason(meta, manifest_sha256(store.split_dir))
     if problem is None:
         return False
+    _drop(store, what, final, others, problem, stream)
+    return True
+
+
+def _drop(store: WaveStore, what: str, final: Path, others: tuple, problem: str, stream) -> None:
+    """Say in one line why a finished output is stale, and delete it with `others` (its
+    metadata, leftover parts), so that it is recomputed."""
     note(f"[features {store.split_id} {what}] stale: {final} {problem}; recomputing it", stream=stream)
     final.unlink(missing_ok=True)
     for other in others:
@@ -81,7 +89,14 @@ def _drop_if_stale(store: WaveStore, what: str, final: Path, meta: dict | None, 
             shutil.rmtree(other, ignore_errors=True)
         else:
             other.unlink(missing_ok=True)
-    return True
+
+
+def _read_json_or_none(path: Path):
+    """A JSON file's content, or None when it is cut short or not JSON (it is then recomputed)."""
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None
 
 
 def _write_config(folder: Path, config: dict) -> None:
@@ -196,37 +211,64 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
 
 
 def embeddings_config(store: WaveStore, loaded, layers: list, dtype: str, n_parts: int) -> dict:
-    """The embeddings' metadata, with the model family's facts (ssl_families.family_facts: family,
-    CNN and transformer normalisation, positional embedding, what hidden states 0 and last are)."""
+    """The embeddings' metadata: which model (its identity, formats/model_identity.py), the
+    software that computed them, and the model family's facts (ssl_families.family_facts:
+    family, CNN and transformer normalisation, positional embedding, what hidden states 0 and
+    last are)."""
     return {"model": loaded.spec, "revision": loaded.revision, "untrained": bool(loaded.untrained),
+            "model_identity": loaded.identity.as_json(), "software": software(),
             "arch": loaded.arch, "precision": loaded.precision, "dtype": dtype, "layers": list(layers),
             "pooling": "mean", "sample_rate": SAMPLE_RATE, "dim": int(loaded.dim),
             "manifest_sha256": manifest_sha256(store.split_dir), "num_parts": n_parts,
             "code_version": __version__, **loaded.facts}
 
 
-def run_embeddings(store: WaveStore, processed_dir: Path, tag: str, get_model, layers, dtype: str,
+# What must be the same for finished embeddings to be reused as they are.
+_REUSED_IF_EQUAL = ("layers", "dtype", "precision", "pooling", "sample_rate", "dim")
+
+
+def embeddings_reuse_problem(meta: dict, expected: dict, current_sha256: str) -> str | None:
+    """Why finished embeddings (`meta`) are not what this run would compute (`expected`, from
+    embeddings_config), or None: another format, manifest, model or setting is recomputed."""
+    problem = stale_reason(meta, current_sha256, "embeddings")
+    if problem:
+        return problem
+    other_model = difference(ModelIdentity.from_json(meta.get("model_identity")),
+                             ModelIdentity.from_json(expected["model_identity"]))
+    if other_model:
+        return f"was computed by another model than {expected['model']} ({other_model})"
+    changed = [key for key in _REUSED_IF_EQUAL if meta.get(key) != expected.get(key)]
+    if changed:
+        return "was computed with other settings (" + ", ".join(
+            f"{key} {meta.get(key)!r}, now {expected.get(key)!r}" for key in changed) + ")"
+    return None
+
+
+def run_embeddings(store: WaveStore, processed_dir: Path, get_model, layers, dtype: str,
                    shard: ShardSpec, overwrite: bool, merge_only: bool, embed, stream=None) -> Path | None:
-    """`get_model()` loads the model only when there is work; `embed(loaded, waveforms, layers)`
-    returns float32 (n, layers, dim)."""
+    """`get_model()` gives the loaded model (its identity names the file); `embed(loaded,
+    waveforms, layers)` returns float32 (n, layers, dim)."""
+    loaded = get_model()
+    tag = loaded.tag
     array_path, meta_path = embeddings_paths(store.split_id, tag, processed_dir)
     parts_dir = array_path.with_name(f"{tag}.parts")
     if overwrite:
         array_path.unlink(missing_ok=True)
         meta_path.unlink(missing_ok=True)
         shutil.rmtree(parts_dir, ignore_errors=True)
-    if (array_path.is_file() and meta_path.is_file()
-            and not _drop_if_stale(store, tag, array_path, json.loads(meta_path.read_text()),
-                                   (meta_path, parts_dir), stream)):
-        note(f"[features {store.split_id} {tag}] already complete: {array_path}", stream=stream)
-        return array_path
     parts = store_parts(store)
-    loaded = get_model()
     layers = list(range(loaded.num_layers)) if layers is None else list(layers)
     bad = [layer for layer in layers if not 0 <= layer < loaded.num_layers]
     if bad:
         raise FeatureError(f"--layers {bad} out of range: {loaded.spec} has layers 0..{loaded.num_layers - 1}")
     config = embeddings_config(store, loaded, layers, dtype, len(parts))
+    if array_path.is_file() and meta_path.is_file():
+        problem = embeddings_reuse_problem(_read_json_or_none(meta_path) or {}, config,
+                                           config["manifest_sha256"])
+        if problem is None:
+            note(f"[features {store.split_id} {tag}] already complete: {array_path}", stream=stream)
+            return array_path
+        _drop(store, tag, array_path, (meta_path, parts_dir), problem, stream)
     _write_config(parts_dir, config)
     mine = [] if merge_only else [p for p in shard.parts_of(len(parts))
                                   if not (parts_dir / f"part_{p:05d}.npy").is_file()]

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import torch
 
-RANDOM_PREFIX = "random:"
-RANDOM_SEED = 0
+from deepfake_pipeline.formats.model_identity import RANDOM_PREFIX, RANDOM_SEED  # noqa: F401  (re-exported)
 
 # model_type in config.json -> transformers class of the bare model (no head)
 FAMILIES = {

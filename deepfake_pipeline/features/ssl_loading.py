@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from deepfake_pipeline.formats.model_identity import ModelIdentity, ModelIdentityError, identify
 from deepfake_pipeline.features.ssl_families import (  # noqa: F401  (re-exported)
     FAMILIES,
     RANDOM_ARCHS,
@@ -49,6 +50,12 @@ class LoadedModel:
     precision: str
     bf16_mode: str | None = None  # "autocast" or "weights" when precision is bfloat16
     facts: dict = field(default_factory=dict)  # ssl_families.family_facts: what each hidden state is
+    identity: ModelIdentity | None = None  # which model this is (formats/model_identity.py)
+
+    @property
+    def tag(self) -> str:
+        """The file name of its embeddings (no other model's)."""
+        return self.identity.tag(self.precision)
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -272,6 +279,7 @@ def load_model(
     else:
         model, revision, do_normalize = _load_pretrained(spec)
         untrained = False
+    identity = _identity(spec, model, revision)
 
     model.eval()
     model.requires_grad_(False)
@@ -292,4 +300,33 @@ def load_model(
         precision=precision,
         bf16_mode=bf16_mode if precision == "bfloat16" else None,
         facts={**family_facts(config), "input_normalised": do_normalize},
+        identity=identity,
     )
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """SHA-256 over the model's parameters and buffers, name by name, as float32 on the CPU."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        values = tensor.detach().to("cpu", torch.float32 if tensor.is_floating_point() else tensor.dtype).contiguous()
+        digest.update(f"{name}\0{tuple(values.shape)}\0".encode())
+        digest.update(values.numpy().tobytes() if values.dtype == torch.bool else values.numpy())
+    return digest.hexdigest()
+
+
+def _identity(spec: str, model, revision) -> ModelIdentity:
+    """Which model was loaded: a random model with the digest of the weights it drew, a folder
+    with the digest of its files, a hub id with the commit its weights came from."""
+    from dataclasses import replace
+
+    try:
+        identity = identify(spec)
+    except ModelIdentityError as error:
+        raise ModelLoadError(str(error)) from None
+    if identity.source == "random":
+        return replace(identity, weights_sha256=weights_sha256(model))
+    if identity.source == "hub":
+        return replace(identity, revision=revision)
+    return identity

@@ -12,13 +12,14 @@ recomputes it (step 2 recomputes such stale outputs by itself: features/jobs.py)
 """
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.formats import versions
+from deepfake_pipeline.formats.model_identity import identify
 from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
@@ -32,17 +33,10 @@ class FeatureError(RuntimeError):
 
 
 def model_tag(model_spec: str, precision: str = "float32") -> str:
-    """A filename-safe name for a model: `facebook/wav2vec2-base` -> `facebook__wav2vec2-base`,
-    `random:base` -> `random-base`, a local folder -> `local-<folder name>`."""
-    spec = str(model_spec)
-    if spec.startswith("random:"):
-        tag = "random-" + spec.split(":", 1)[1]
-    elif Path(spec).is_dir():
-        tag = "local-" + Path(spec).resolve().name
-    else:
-        tag = spec.replace("/", "__")
-    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", tag)
-    return tag if precision == "float32" else f"{tag}-{precision}"
+    """The embeddings' file name for what `--model` names (formats/model_identity.py): a hub id
+    `facebook/wav2vec2-base` -> `facebook__wav2vec2-base`, `random:base` -> `random-base`, a local
+    folder -> `local-<folder name>-<first 12 hex digits of its files' SHA-256>`."""
+    return identify(str(model_spec)).tag(precision)
 
 
 def spectral_path(split_id: str, processed_dir=PROCESSED_DIR) -> Path:
@@ -68,11 +62,14 @@ def rerun_command(split_id: str, what: str, model: str = None, precision: str = 
     return " ".join(parts)
 
 
-def stale_reason(meta: dict | None, current_sha256: str) -> str | None:
-    """Why a step-2 output cannot be used with the manifest whose SHA-256 is `current_sha256`
-    (None: it can)."""
+def stale_reason(meta: dict | None, current_sha256: str, kind: str = "spectral") -> str | None:
+    """Why a step-2 output of `kind` (spectral, embeddings) cannot be used with the manifest whose
+    SHA-256 is `current_sha256` (None: it can)."""
     if meta is None:
         return "has no metadata recording the manifest it was computed from (an older run)"
+    outdated = versions.version_problem(kind, meta)
+    if outdated:
+        return outdated.removesuffix(", or")
     recorded = meta.get("manifest_sha256")
     if recorded != current_sha256:
         return (f"was computed from another manifest (sha256 {str(recorded)[:12]}..., the current one is "
@@ -97,8 +94,8 @@ def write_spectral(table: pd.DataFrame, path, meta: dict) -> Path:
     a CSV without metadata, which readers refuse and step 2 recomputes."""
     path = Path(path)
     atomic.write_csv(table[SPECTRAL_COLUMNS], path)
-    atomic.write_text(path.with_suffix(".json"),
-                      json.dumps({**meta, "columns": list(SPECTRAL_COLUMNS)}, indent=1, sort_keys=True))
+    atomic.write_text(path.with_suffix(".json"), json.dumps(
+        versions.stamp("spectral", {**meta, "columns": list(SPECTRAL_COLUMNS)}), indent=1, sort_keys=True))
     return path
 
 
@@ -106,7 +103,7 @@ def write_embeddings(array_path, meta_path, array: np.ndarray, meta: dict) -> No
     """The array first, its metadata second: a reader needs both, so a kill between the two
     leaves embeddings that read as missing, never as finished."""
     atomic.save_npy(array_path, array)
-    atomic.write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+    atomic.write_text(meta_path, json.dumps(versions.stamp("embeddings", meta), indent=1, sort_keys=True))
 
 
 def load_spectral(split_id: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR) -> pd.DataFrame:
@@ -123,13 +120,28 @@ def load_spectral(split_id: str, processed_dir=PROCESSED_DIR, interim_dir=INTERI
 
 
 def read_embeddings_meta(split_id: str, tag: str, processed_dir=PROCESSED_DIR) -> dict:
+    """The embeddings' JSON, refused unless it is this code's format of it."""
     array_path, meta_path = embeddings_paths(split_id, tag, processed_dir)
     if not (array_path.is_file() and meta_path.is_file()):
         available = sorted(p.stem for p in array_path.parent.glob("*.json")) if array_path.parent.is_dir() else []
         raise FeatureError(
             f"no embeddings {tag!r} for {split_id} under {array_path.parent} (available: "
             f"{available or 'none'}): run `features.py --splits {split_id} --model <model>` first")
-    return json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as error:
+        raise FeatureError(f"{meta_path} is damaged ({error}): run `features.py --splits {split_id} --model "
+                           "<model>` to compute the embeddings again") from None
+    if not isinstance(meta, dict):
+        raise FeatureError(f"{meta_path} is not an embeddings JSON: run `features.py --splits {split_id} "
+                           "--model <model>` to compute the embeddings again")
+    try:
+        versions.check("embeddings", meta, meta_path,
+                       rerun_command(split_id, "embeddings", meta.get("model", "<model>"), meta.get("precision", "float32"),
+                                     processed_dir=processed_dir))
+    except versions.FormatVersionError as error:
+        raise FeatureError(str(error)) from None
+    return meta
 
 
 def load_embeddings(split_id: str, tag: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR,

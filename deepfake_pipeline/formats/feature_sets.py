@@ -12,6 +12,7 @@ import numpy as np
 from deepfake_pipeline.formats import feature_files as feature_store
 from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, FeatureError
 from deepfake_pipeline.formats.manifest import ManifestError, read_manifest
+from deepfake_pipeline.formats.model_identity import ModelIdentity, ModelIdentityError, difference, identify
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
 FEATURE_KINDS = ("spectral", "embeddings")
@@ -138,12 +139,15 @@ def available_models(split_id: str, processed_dir) -> list:
 
 def resolve_model_tag(spec: FeatureSpec, split_id: str, processed_dir) -> str:
     """The embeddings file to read: the tag of --model (computed in float32, else in bfloat16),
-    or the only one present."""
+    the tag itself when --model names one, or the only one present."""
     tags = available_models(split_id, processed_dir)
     if spec.model:
+        if spec.model in tags:
+            return spec.model
+        requested = requested_identity(spec)
         for precision in ("float32", "bfloat16"):
-            if feature_store.model_tag(spec.model, precision) in tags:
-                return feature_store.model_tag(spec.model, precision)
+            if requested.tag(precision) in tags:
+                return requested.tag(precision)
         raise FeatureError(
             f"no embeddings of {spec.model} for {split_id} under {Path(processed_dir) / split_id / 'embeddings'} "
             f"(available: {', '.join(tags) or 'none'}): run `features.py --splits {split_id} --model {spec.model}` first")
@@ -153,6 +157,27 @@ def resolve_model_tag(spec: FeatureSpec, split_id: str, processed_dir) -> str:
         f"{'several' if tags else 'no'} embeddings for {split_id} under {Path(processed_dir) / split_id}"
         f"{' (' + ', '.join(tags) + ')' if tags else ''}: "
         + ("name one with --model" if tags else f"run `features.py --splits {split_id} --model <model>` first"))
+
+
+def requested_identity(spec: FeatureSpec) -> ModelIdentity:
+    """Which model --model names, identified as step 2 identifies it (a folder by its files)."""
+    try:
+        return identify(spec.model)
+    except ModelIdentityError as error:
+        raise FeatureError(f"--model {spec.model}: {error}; name the embeddings by their file name instead "
+                           "(e.g. --model local-ckpt-0123456789ab, as listed under data/processed/<split>/embeddings/)") from None
+
+
+def check_model_identity(spec: FeatureSpec, split_id: str, tag: str, meta: dict, interim_dir, processed_dir) -> None:
+    """Refuse embeddings that another model than --model computed, whatever their file is called."""
+    if not spec.model or spec.model == tag:
+        return
+    problem = difference(ModelIdentity.from_json(meta.get("model_identity")), requested_identity(spec))
+    if problem:
+        command = feature_store.rerun_command(split_id, "embeddings", spec.model, meta.get("precision", "float32"),
+                                              interim_dir, processed_dir)
+        raise FeatureError(f"the {tag} embeddings of {split_id} are not those of --model {spec.model}: {problem}. "
+                           f"Run `{command}` (it recomputes them)")
 
 
 def _embedding_views(split_id, spec: FeatureSpec, tag, interim_dir, processed_dir) -> tuple:
@@ -210,6 +235,7 @@ def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, proces
     else:
         tag = model_tag or resolve_model_tag(spec, split_id, processed_dir)
         views, view_layers, meta = _embedding_views(split_id, spec, tag, interim_dir, processed_dir)
+        check_model_identity(spec, split_id, tag, meta, interim_dir, processed_dir)
         if meta.get("num_clips") != len(manifest):
             raise FeatureError(f"the {tag} embeddings of {split_id} have {meta.get('num_clips')} clips, its "
                                f"manifest {len(manifest)}: rerun `features.py --splits {split_id}`")
@@ -228,17 +254,21 @@ def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, proces
         conditions={c: kept[c].to_numpy(dtype=str) for c in CONDITION_COLUMNS if c in kept.columns})
 
 
-# Metadata that must agree between splits for a model fitted on one to be scored on another.
-# The model family's facts (family, feature_encoder_norm, transformer_norm, positional_embedding,
-# hidden_state_0, ...) are not listed: they are read from the checkpoint's config, so "model" and
-# "revision" (and "arch", which names the family) already fix them, and listing them would refuse
-# every file written before they were recorded although its model is the same.
-_MUST_MATCH = ("kind", "model", "revision", "arch", "precision", "pooling", "sample_rate", "dim", "code_version")
+# Metadata that must agree between splits for a model fitted on one to be scored on another,
+# beside the model's identity (compared by model_identity.difference, not as a dict: the same
+# checkpoint in two folders is one model). The model family's facts (family,
+# feature_encoder_norm, ...) are not listed: they are read from the checkpoint's config, which the
+# identity already fixes.
+_MUST_MATCH = ("kind", "arch", "precision", "pooling", "sample_rate", "dim", "code_version")
 
 
 def feature_differences(meta_a: dict, meta_b: dict) -> list:
     """The settings in which two feature metadata records differ (empty: comparable)."""
-    return [k for k in _MUST_MATCH if meta_a.get(k) != meta_b.get(k)]
+    differ = [k for k in _MUST_MATCH if meta_a.get(k) != meta_b.get(k)]
+    if meta_a.get("kind") == "embeddings" and difference(ModelIdentity.from_json(meta_a.get("model_identity")),
+                                                         ModelIdentity.from_json(meta_b.get("model_identity"))):
+        differ.insert(0, "model_identity")
+    return differ
 
 
 def check_consistent(splits: list) -> None:
@@ -247,13 +277,30 @@ def check_consistent(splits: list) -> None:
     for other in splits[1:]:
         differ = feature_differences(first.meta, other.meta)
         if differ:
-            details = ", ".join(f"{k}: {first.meta.get(k)!r} vs {other.meta.get(k)!r}" for k in differ)
+            details = ", ".join(
+                f"model: {difference(ModelIdentity.from_json(first.meta.get(k)), ModelIdentity.from_json(other.meta.get(k)))}"
+                if k == "model_identity" else f"{k}: {first.meta.get(k)!r} vs {other.meta.get(k)!r}" for k in differ)
             raise FeatureError(
                 f"features of {first.split_id} and {other.split_id} were made differently ({details}): "
                 f"rerun features.py on both with the same settings")
+        software_changed = [f"{name} {first_version} vs {other_version}"
+                            for name, first_version, other_version in _model_software(first.meta, other.meta)
+                            if first_version != other_version]
+        if software_changed:
+            note(f"NOTE: the embeddings of {first.split_id} and {other.split_id} were computed with different "
+                 f"software ({'; '.join(software_changed)}): hidden states can differ between versions")
         if list(first.views) != list(other.views):
             raise FeatureError(f"{first.split_id} and {other.split_id} offer different layers "
                                f"({list(first.views)} vs {list(other.views)}): rerun features.py with the same --layers")
+
+
+def _model_software(meta_a: dict, meta_b: dict) -> list:
+    """(package, version in a, version in b) for the packages that compute hidden states."""
+    versions_a = (meta_a.get("software") or {}).get("versions", {})
+    versions_b = (meta_b.get("software") or {}).get("versions", {})
+    if not versions_a or not versions_b:
+        return []
+    return [(name, versions_a.get(name), versions_b.get(name)) for name in ("torch", "transformers")]
 
 
 def load_splits(split_ids: list, spec: FeatureSpec, interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR,

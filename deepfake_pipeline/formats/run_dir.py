@@ -5,52 +5,19 @@ step-3 run back is formats/step3_run.py."""
 
 import json
 import math
-import platform
 import re
-import subprocess
 import sys
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from deepfake_pipeline.common import atomic
-from deepfake_pipeline.formats.paths import REPO_ROOT
+from deepfake_pipeline.formats.provenance import git_commit, package_versions  # noqa: F401  (re-exported)
 from deepfake_pipeline.formats.score_files import write_score_file, write_score_file_2019
-
-TRACKED_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "joblib", "librosa", "soundfile",
-                    "matplotlib", "torch", "transformers")
-
 
 class RunDirError(ValueError):
     pass
-
-
-def package_versions() -> dict:
-    versions = {"python": platform.python_version()}
-    for name in TRACKED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    from deepfake_pipeline import __version__
-    versions["deepfake_pipeline"] = __version__
-    return versions
-
-
-def git_commit(repo_root=REPO_ROOT) -> dict:
-    """The commit the code ran at and whether the tree had uncommitted changes; "unknown"
-    outside a git checkout or without git."""
-    def git(*args):
-        return subprocess.run(["git", "-C", str(repo_root), *args], capture_output=True, text=True,
-                              timeout=30, check=True).stdout.strip()
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": None}
-    return {"commit": commit, "dirty": dirty}
 
 
 def safe_run_name(name: str) -> str:

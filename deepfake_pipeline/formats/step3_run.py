@@ -14,6 +14,7 @@ import joblib
 import numpy as np
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.formats.model_identity import ModelIdentity, difference
 from deepfake_pipeline.formats.score_files import read_score_file
 
 MODEL_FILE = "model.joblib"
@@ -58,6 +59,7 @@ class BaselineRun:
     test_labels: dict              # split id -> its name in the baseline (e.g. "x(cv5)")
     model_spec: str
     model_tag: str
+    model_identities: dict         # split id -> the ModelIdentity of the embeddings it was fitted/scored on
     chosen_layers: list
     C_grid: tuple
     select_by: str
@@ -123,9 +125,28 @@ def _read_baseline_run(path: Path) -> BaselineRun:
     return BaselineRun(
         path=path, config=config, metrics=metrics, protocol=protocol, train=train, dev=dev, tests=tests,
         test_labels=test_labels, model_spec=first_split["model"], model_tag=first_split["model_tag"],
+        model_identities={split: ModelIdentity.from_json(entry["features"].get("model_identity"))
+                          for split, entry in config["features"].items()},
         chosen_layers=list(metrics["selection"]["layers"]), C_grid=tuple(config["C_grid"]),
         select_by=config["select_by"], seed=int(config["seed"]), top_db=float(config["silence_top_db"]),
         folds=config.get("folds"), inner_folds=config.get("inner_folds"))
+
+
+def check_same_model(baseline: BaselineRun, split_id: str, identity: ModelIdentity | None) -> None:
+    """Refuse embeddings of `split_id` that another model made than the one the baseline was
+    fitted and scored on (the baseline records each split's model identity)."""
+    recorded = baseline.model_identities.get(split_id)
+    replay = (f"eval_logreg.py --config {baseline.path / 'config.json'} --run {baseline.path.name} --overwrite")
+    if recorded is None:
+        raise BaselineRunError(
+            f"the baseline run {baseline.path} records no model identity for {split_id} (made by an older "
+            f"version of the pipeline): rerun it with `{replay}`, then train_contrastive.py again")
+    problem = difference(recorded, identity)
+    if problem:
+        raise TrialMismatch(
+            f"the {baseline.model_tag} embeddings of {split_id} are no longer those the baseline run "
+            f"{baseline.path.name} was fitted on: {problem}. Rerun the baseline on them (`{replay}`), "
+            "or recompute the embeddings it used, then compare")
 
 
 def check_same_manifest(baseline: BaselineRun, split_id: str, manifest_sha256: str) -> None:
