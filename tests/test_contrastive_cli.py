@@ -147,6 +147,38 @@ def test_refuses_when_the_labels_changed_since_the_baseline(holdout, tmp_path, c
     assert "the manifest of toy_eval changed since the baseline run" in capsys.readouterr().err
 
 
+def test_refuses_embeddings_another_model_made_under_the_baselines_name(holdout, tmp_path, capsys):
+    """The baseline records which model made each split's embeddings; a file of that name that
+    another model wrote since (another seed's random weights here) is refused, whatever it is called."""
+    root = _copy(holdout, tmp_path)
+    from deepfake_pipeline.formats.feature_files import embeddings_paths
+    for split in ("toy_train", "toy_dev", "toy_eval"):
+        meta_path = embeddings_paths(split, "random-base", root / "processed")[1]
+        meta = json.loads(meta_path.read_text())
+        meta["model_identity"] = {**meta["model_identity"], "seed": 7}
+        meta_path.write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert _run(root, "--run", "refused") == 2
+    err = capsys.readouterr().err
+    assert ("the random-base embeddings of toy_train are no longer those the baseline run baseline was fitted on: "
+            "the untrained weights were drawn with seed 0, now 7") in err
+    assert "Traceback" not in err and not (root / "results" / "refused" / "metrics.json").exists()
+
+
+def test_refuses_a_baseline_that_records_no_model_identity(holdout, tmp_path, capsys):
+    root = _copy(holdout, tmp_path)
+    config_path = root / "results" / "baseline" / "config.json"
+    config = json.loads(config_path.read_text())
+    for entry in config["features"].values():
+        del entry["features"]["model_identity"]
+    config_path.write_text(json.dumps(config))
+    capsys.readouterr()
+    assert _run(root, "--run", "refused") == 2
+    err = capsys.readouterr().err
+    assert "records no model identity for toy_train (made by an older version of the pipeline)" in err
+    assert f"eval_logreg.py --config {config_path} --run baseline --overwrite" in err
+
+
 @pytest.mark.parametrize("args,message", [
     (["--unfreeze-last", "1", "--layer", "2"], "--unfreeze-last K pools the model's last layer"),
     (["--unfreeze-layers", "2", "1"], "1 <= A <= B"),
