@@ -26,11 +26,20 @@ def parse_or_refuse(parser, check, argv):
     reason, or None): a wrong argument stops the run before any work starts. `--config` replays
     a recorded run's arguments."""
     args = parser.parse_args(replay_argv(parser, argv))
-    problem = check_threads(args) or check(args)
+    problem = check_threads(args) or check_run(args) or check(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return None
     return args
+
+
+def check_run(args):
+    """A --run that is not a plain name (`..`, `a/b`) would put the run outside --results-dir."""
+    if getattr(args, "run", None) is None:
+        return None
+    from deepfake_pipeline.formats.run_dir import check_run_name
+
+    return check_run_name(args.run)
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")

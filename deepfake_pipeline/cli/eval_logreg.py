@@ -109,7 +109,15 @@ def _spec(args):
 def _default_run_name(args, spec) -> str:
     from deepfake_pipeline.formats.feature_files import model_tag
 
-    what = "spectral" if spec.kind == "spectral" else (model_tag(spec.model) if spec.model else "embeddings")
+    if spec.kind == "spectral":
+        what = "spectral"
+    elif not spec.model:
+        what = "embeddings"
+    else:
+        try:
+            what = model_tag(spec.model)
+        except ValueError:  # a folder that is not here: reading its embeddings says so, in one line
+            what = Path(spec.model).name
     if spec.kind == "embeddings":
         what += "_sweep" if spec.sweep else (f"_L{'+'.join(map(str, spec.layers))}" if spec.layers else f"_L{spec.layer}")
     protocol = f"cv{args.folds}_{args.cv}" if args.cv else f"{args.train}_to_{'+'.join(args.test)}"
@@ -149,16 +157,16 @@ def _run(args) -> int:
         select_by=args.select_by, jobs=args.jobs, top_db=args.silence_top_db,
         interim_dir=args.interim_dir, processed_dir=args.processed_dir, allow_overlap=args.allow_overlap,
         keep_duplicates=args.keep_duplicates)
+    config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     try:
         run = RunDir(args.results_dir, args.run or _default_run_name(args, spec), explicit=bool(args.run),
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, args=config_args)
     except RunDirError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
 
-    config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     try:
         with output_lock(run.path, f"the run {run.path}", note=note):
             run_baseline(settings, run, config_args)

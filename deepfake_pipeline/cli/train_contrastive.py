@@ -174,8 +174,9 @@ def _run(args) -> int:
     try:
         baseline = read_baseline_run(args.baseline_run)
         representation = _representation(args, baseline)
+        config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         run = RunDir(args.results_dir, args.run or _default_run_name(args, baseline, representation),
-                     explicit=bool(args.run), overwrite=args.overwrite)
+                     explicit=bool(args.run), overwrite=args.overwrite, args=config_args)
         locks.enter_context(output_lock(run.path, f"the run {run.path}", note=note))
         if args.overwrite:
             for stale in run.path.glob("seed_*"):
@@ -190,7 +191,6 @@ def _run(args) -> int:
             hidden_dim=args.hidden_dim, out_dim=args.proj_dim, n_boot=args.n_boot, device=args.device,
             interim_dir=args.interim_dir, processed_dir=args.processed_dir, jobs=args.jobs)
         experiment = prepare_experiment(baseline, settings)
-        config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         summary = {"representation": settings.representation.describe(),
                    "representation_settings": asdict(settings.representation), "train": asdict(settings.train),
                    "hidden_dim": settings.hidden_dim, "proj_dim": settings.out_dim,

@@ -21,7 +21,7 @@ class RunDirError(ValueError):
 
 
 def safe_run_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+=-]+", "_", name).strip("_") or "run"
+    return re.sub(r"[^A-Za-z0-9._+=-]+", "_", name).strip("_").lstrip(".-+=") or "run"
 
 
 def to_jsonable(value):
@@ -45,22 +45,69 @@ def write_json(path, payload) -> None:
     atomic.write_text(path, json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
 
 
+# A run name names one folder under the results folder: a plain name, never a path (the rule
+# split names follow, with the `+` and `=` that default run names use).
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+# Arguments that do not change what a run computes: a rerun that differs only in them resumes.
+_NOT_COMPARED_ON_RESUME = ("threads", "overwrite", "config")
+
+
+def check_run_name(name: str) -> str | None:
+    """Why `name` cannot name a run folder, or None."""
+    if not RUN_NAME.fullmatch(name):
+        return (f"--run {name!r} is not a plain name: use letters, digits, '.', '_', '-', '+' or '=', starting "
+                "with a letter or digit (a run is always a folder directly under --results-dir)")
+    return None
+
+
+def _comparable(args: dict) -> dict:
+    return {k: v for k, v in json.loads(json.dumps(to_jsonable(args))).items() if k not in _NOT_COMPARED_ON_RESUME}
+
+
+def occupied_because(path: Path, args: dict | None) -> str | None:
+    """Why the folder `path` may not be written into without --overwrite, or None: it does not
+    exist, is empty, holds only what a killed run of ours left before its config, or is an
+    unfinished run whose config.json records these very `args` (a killed run resuming)."""
+    if not path.exists():
+        return None
+    if not path.is_dir():
+        return "exists and is not a folder"
+    if (path / "metrics.json").exists():
+        return "already holds results"
+    children = {child.name for child in path.iterdir()}
+    if children <= {"scores", "log.txt"} and not any((path / "scores").glob("*")):
+        return None
+    config_path = path / "config.json"
+    if args is not None and config_path.is_file():
+        try:
+            recorded = json.loads(config_path.read_text()).get("args")
+        except (ValueError, AttributeError):
+            recorded = None
+        if isinstance(recorded, dict) and _comparable(recorded) == _comparable(args):
+            return None
+        return "holds an unfinished run of other arguments"
+    return f"already holds files ({', '.join(sorted(children)[:5])}{', ...' if len(children) > 5 else ''})"
+
+
 class RunDir:
-    """`results/<name>/`. An automatic name that is taken gets a numeric suffix; an explicit
-    name that already holds results is refused unless `overwrite`, so a rerun never silently
-    replaces numbers someone may have quoted."""
+    """`results/<name>/`. An explicit name (`--run`) must be a plain name; one whose folder
+    already holds anything but an unfinished run of the same arguments is refused unless
+    `overwrite`, so a rerun never silently replaces numbers someone may have quoted, nor writes
+    into a folder that is not its own. An automatic name that is taken gets a numeric suffix."""
 
     def __init__(self, results_dir, name: str, explicit: bool = False, overwrite: bool = False,
-                 stream=None):
+                 stream=None, args: dict = None):
         results_dir = Path(results_dir)
+        if explicit and check_run_name(name):
+            raise RunDirError(check_run_name(name))
         name = safe_run_name(name)
         path = results_dir / name
-        if (path / "metrics.json").exists() and not overwrite:
+        problem = None if overwrite else occupied_because(path, args)
+        if problem:
             if explicit:
-                raise RunDirError(
-                    f"{path} already holds results: pick another --run name or pass --overwrite")
+                raise RunDirError(f"{path} {problem}: pick another --run name or pass --overwrite")
             suffix = 2
-            while (results_dir / f"{name}-{suffix}" / "metrics.json").exists():
+            while occupied_because(results_dir / f"{name}-{suffix}", args):
                 suffix += 1
             path = results_dir / f"{name}-{suffix}"
         self.path = path
