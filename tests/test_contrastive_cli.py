@@ -147,6 +147,31 @@ def test_refuses_when_the_labels_changed_since_the_baseline(holdout, tmp_path, c
     assert "the manifest of toy_eval changed since the baseline run" in capsys.readouterr().err
 
 
+def test_step_4_writes_the_score_files_step_3_writes(holdout, tmp_path, capsys):
+    """Beside `utt_id score`, the four-field file of the ASVspoof 2019 t-DCF script wherever step 1
+    found the split's 2019 ASV scores, with every score as the very float64 the run computed."""
+    root = _copy(holdout, tmp_path)
+    rng = np.random.default_rng(3)
+    asv = root / "asv_eval.txt"
+    asv.write_text("".join([f"bonafide target {x:.5f}\n" for x in rng.normal(3, 1, 40)]
+                           + [f"bonafide nontarget {x:.5f}\n" for x in rng.normal(-3, 1, 80)]
+                           + [f"A01 spoof {x:.5f}\n" for x in rng.normal(1, 1.5, 40)]))
+    info_path = root / "interim" / "toy_eval" / "info.json"
+    info_path.write_text(json.dumps({**json.loads(info_path.read_text()),
+                                     "asv_scores": {"format": "asvspoof2019", "path": str(asv)}}))
+    assert _run(root, "--run", "with_asv") == 0
+    scores_dir = root / "results" / "with_asv" / "scores"
+    two = np.loadtxt(scores_dir / "toy_eval.txt", dtype=str)
+    four = np.loadtxt(scores_dir / "toy_eval.2019.txt", dtype=str)
+    manifest = pd.read_csv(root / "interim" / "toy_eval" / "manifest.csv", dtype=str, keep_default_na=False)
+    assert four[:, 0].tolist() == two[:, 0].tolist() == manifest["utt_id"].tolist()
+    assert four[:, 2].tolist() == ["bonafide" if v == "0" else "spoof" for v in manifest["label"]]
+    assert np.array_equal(four[:, 3].astype(np.float64), two[:, 1].astype(np.float64))
+    metrics = json.loads((root / "results" / "with_asv" / "metrics.json").read_text())
+    entry = metrics["tests"]["toy_eval"]["per_seed"]["0"]
+    assert entry["min_tdcf"] is not None and "min-tDCF n/a" not in capsys.readouterr().out
+
+
 def test_refuses_embeddings_another_model_made_under_the_baselines_name(holdout, tmp_path, capsys):
     """The baseline records which model made each split's embeddings; a file of that name that
     another model wrote since (another seed's random weights here) is refused, whatever it is called."""

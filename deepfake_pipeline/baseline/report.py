@@ -188,9 +188,7 @@ def report_run(run, settings, fit_split, selection, results, untrained, demo, ch
         for column, table in summary["per_condition"].items():
             run.print(*closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:", column))
         run.print(_shortcut_line(result.label, entry))
-        score_file = run.write_scores(split.split_id, split.utt_ids, result.scores)
-        if (split.info.get("asv_scores") or {}).get("format") == "asvspoof2019":
-            run.write_scores_2019(split.split_id, split.utt_ids, split.attacks, split.labels, result.scores)
+        score_file = run.write_split_scores(split.split_id, split, result.scores)
         curves = {"model": (split.labels, result.scores), "silence-only": (split.labels, result.silence_scores)}
         safe = score_file.stem
         plots.plot_roc(curves, run.path / f"roc_{safe}.png", f"ROC test={result.label}", result_caveat,

@@ -91,7 +91,7 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
             summary = significance.summarize(split.labels, scores, split.speakers, attacks=split.attacks, n_boot=n_boot,
                                              seed=boot_seed, asv=asv, prior_log_odds=prior_log_odds(fit_labels))
             verdict = compare(label, split.labels, split.speakers, base, scores, n_boot, boot_seed, asv=asv)
-            score_file = run.write_scores(_score_name(split_id, seed, n_seeds), split.utt_ids, scores)
+            score_file = run.write_split_scores(_score_name(split_id, seed, n_seeds), split, scores)
             run.print(*closing.attack_table(summary.get("per_attack", {}),
                                            f"{PREFIX} per attack, test={label}, seed {seed}:"))
             line = closing.closing_line_of(label, summary, silence_auc, untrained, demo)

@@ -164,6 +164,15 @@ class RunDir:
         self._ensure()
         return write_score_file(self.score_path(split_id), utt_ids, scores)
 
+    def write_split_scores(self, name: str, split, scores) -> Path:
+        """The score files of one test split (feature_sets.SplitFeatures), as steps 3 and 4 both
+        write them: `scores/<name>.txt`, and `scores/<name>.2019.txt` where step 1 found the
+        split's ASVspoof 2019 ASV scores (the t-DCF script reads both). Returns the first."""
+        path = self.write_scores(name, split.utt_ids, scores)
+        if (split.info.get("asv_scores") or {}).get("format") == "asvspoof2019":
+            self.write_scores_2019(name, split.utt_ids, split.attacks, split.labels, scores)
+        return path
+
     def write_scores_2019(self, split_id: str, utt_ids, attacks, labels, scores) -> Path:
         """`scores/<split>.2019.txt`, the four-field file the ASVspoof 2019 t-DCF script reads."""
         self._ensure()

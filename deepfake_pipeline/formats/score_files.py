@@ -11,6 +11,13 @@ import numpy as np
 from deepfake_pipeline.common import atomic
 
 
+def exact(score) -> str:
+    """The shortest decimal that reads back as the very same float64 (Python's repr): a metric
+    computed from the file equals the printed one. 8 significant digits made bona fide / spoof
+    ties on 70k-trial sets and moved min t-DCF by 1.6e-5."""
+    return repr(float(score))
+
+
 def write_score_file(path, utt_ids, scores) -> Path:
     """ASVspoof score file: `utt_id score` per line, input order, higher = more bona fide."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -21,7 +28,7 @@ def write_score_file(path, utt_ids, scores) -> Path:
     for utt_id in utt_ids:
         if len(str(utt_id).split()) != 1:
             raise ValueError(f"utt_id {utt_id!r} holds whitespace: it cannot go in a score file")
-    return atomic.write_text(path, "".join(f"{utt_id} {score:.8g}\n" for utt_id, score in zip(utt_ids, scores)))
+    return atomic.write_text(path, "".join(f"{utt_id} {exact(score)}\n" for utt_id, score in zip(utt_ids, scores)))
 
 
 def read_score_file(path) -> tuple:
@@ -47,5 +54,5 @@ def write_score_file_2019(path, utt_ids, attacks, labels, scores) -> Path:
     for utt_id, attack, label, score in zip(utt_ids, attacks, labels, scores):
         if int(label) not in keys:
             raise ValueError(f"{utt_id} is unlabelled: the 2019 score file needs every trial's key")
-        lines.append(f"{utt_id} {attack if int(label) == 1 else '-'} {keys[int(label)]} {score:.8g}\n")
+        lines.append(f"{utt_id} {attack if int(label) == 1 else '-'} {keys[int(label)]} {exact(score)}\n")
     return atomic.write_text(path, "".join(lines))
