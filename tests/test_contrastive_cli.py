@@ -190,6 +190,21 @@ def test_refuses_embeddings_another_model_made_under_the_baselines_name(holdout,
     assert "Traceback" not in err and not (root / "results" / "refused" / "metrics.json").exists()
 
 
+@pytest.mark.parametrize("name", ["config.json", "metrics.json"])
+def test_refuses_a_baseline_run_of_a_format_this_code_does_not_read(holdout, tmp_path, capsys, name):
+    root = _copy(holdout, tmp_path)
+    path = root / "results" / "baseline" / name
+    payload = json.loads(path.read_text())
+    assert payload["format_version"] == 1
+    path.write_text(json.dumps({**payload, "format_version": 9}))
+    capsys.readouterr()
+    assert _run(root, "--run", "refused") == 2
+    kind = "run_config" if name == "config.json" else "run_metrics"
+    assert (f"error: {path} is format 9 of {kind}, written by a newer version of the pipeline (this code reads "
+            f"format 1): update the code, or run `eval_logreg.py --config {path.parent / 'config.json'} --run "
+            "baseline --overwrite` to write it again") in capsys.readouterr().err
+
+
 def test_refuses_a_baseline_that_records_no_model_identity(holdout, tmp_path, capsys):
     root = _copy(holdout, tmp_path)
     config_path = root / "results" / "baseline" / "config.json"

@@ -117,3 +117,20 @@ def test_real_clips_features_from_the_store_match_the_decoder(real_data_dir, tmp
         if not np.allclose(stored, decoded, rtol=1e-4, atol=0):
             off.append(source)
     assert not off, f"{len(off)} of {len(rows)} clips differ by more than 1e-4: {off[:5]}"
+
+
+@pytest.mark.parametrize("version, says", [
+    (2, "is format 2 of split_info, written by a newer version of the pipeline (this code reads format 1): update "
+        "the code, or rerun preprocess_datasets.py for this corpus with --overwrite"),
+    ("1", "has an unreadable format version '1'"),
+])
+def test_a_split_of_a_format_this_code_does_not_know_is_refused(tmp_path, version, says):
+    from deepfake_pipeline.formats.wavestore import StoreError, read_info
+
+    folder = tmp_path / "x_all"
+    folder.mkdir()
+    (folder / "info.json").write_text(json.dumps({"split_id": "x_all", "store_dtype": "float32",
+                                                  "format": "split_info", "format_version": version}))
+    with pytest.raises(StoreError) as refused:
+        read_info(folder)
+    assert str(refused.value) == f"{folder / 'info.json'} {says}" or says in str(refused.value)

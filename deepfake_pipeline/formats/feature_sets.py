@@ -3,7 +3,6 @@ features, one layer, a concatenation of layers) plus labels, speakers and attack
 order, and the metadata that decides whether numbers from these splits may be compared (same
 model across splits) and how they must be labelled (untrained model, demo corpus)."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, FeatureErro
 from deepfake_pipeline.formats.manifest import ManifestError, read_manifest
 from deepfake_pipeline.formats.model_identity import ModelIdentity, ModelIdentityError, difference, identify
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
+from deepfake_pipeline.formats.wavestore import StoreError, read_info
 
 FEATURE_KINDS = ("spectral", "embeddings")
 # Manifest columns that name a recording condition results are broken down by (step 1 keeps them
@@ -100,8 +100,10 @@ def _read_split(split_id: str, interim_dir) -> tuple:
         manifest = read_manifest(split_dir / "manifest.csv")
     except ManifestError as error:
         raise FeatureError(str(error)) from None
-    info_path = split_dir / "info.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    try:
+        info = read_info(split_dir)
+    except StoreError as error:
+        raise FeatureError(str(error)) from None
     return split_dir, manifest, info
 
 

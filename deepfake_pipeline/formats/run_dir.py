@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.provenance import git_commit, package_versions  # noqa: F401  (re-exported)
 from deepfake_pipeline.formats.score_files import write_score_file, write_score_file_2019
 
@@ -148,13 +149,13 @@ class RunDir:
         payload.update(extra or {})
         self._ensure()
         path = self.path / "config.json"
-        write_json(path, payload)
+        write_json(path, versions.stamp("run_config", payload))
         return path
 
     def write_metrics(self, metrics: dict) -> Path:
         self._ensure()
         path = self.path / "metrics.json"
-        write_json(path, metrics)
+        write_json(path, versions.stamp("run_metrics", metrics))
         return path
 
     def score_path(self, split_id: str) -> Path:

@@ -14,6 +14,7 @@ import joblib
 import numpy as np
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.model_identity import ModelIdentity, difference
 from deepfake_pipeline.formats.score_files import read_score_file
 
@@ -83,6 +84,12 @@ def _read_json(path: Path, what: str) -> dict:
         raise BaselineRunError(_damaged(path, error)) from error
     if not isinstance(payload, dict):
         raise BaselineRunError(_damaged(path, "not a JSON object"))
+    kind = "run_config" if path.name == "config.json" else "run_metrics"
+    try:
+        versions.check(kind, payload, path, f"eval_logreg.py --config {path.parent / 'config.json'} "
+                                            f"--run {path.parent.name} --overwrite")
+    except versions.FormatVersionError as error:
+        raise BaselineRunError(str(error)) from None
     return payload
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.manifest import read_manifest
 
 # The one sample rate of the pipeline: every clip is stored, and every model is fed, at 16 kHz.
@@ -43,13 +44,26 @@ def info_path(split_dir) -> Path:
 
 def write_info(split_dir, info: dict) -> Path:
     """info.json is written last: its presence marks a finished split."""
-    return atomic.write_text(info_path(split_dir), json.dumps(info, indent=1, sort_keys=True))
+    return atomic.write_text(info_path(split_dir), json.dumps(versions.stamp("split_info", info), indent=1,
+                                                              sort_keys=True))
 
 
 def read_info(split_dir) -> dict:
-    """A finished split's info.json; {} when the split is not finished."""
+    """A finished split's info.json; {} when the split is not finished. One of a format this
+    code does not read is refused (StoreError) with the command that writes it again."""
     path = info_path(split_dir)
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as error:
+        raise StoreError(f"{path} is damaged ({error}): rerun preprocess_datasets.py for this corpus "
+                         "with --overwrite") from None
+    problem = versions.version_problem("split_info", info) if isinstance(info, dict) else "is not a JSON object"
+    if problem:
+        joiner = " " if problem.endswith(", or") else ": "
+        raise StoreError(f"{path} {problem}{joiner}rerun preprocess_datasets.py for this corpus with --overwrite")
+    return info
 
 
 def _older_store(split_dir, found) -> StoreError:
