@@ -1,41 +1,18 @@
-"""A finished step-3 run read back: what step 4 compares with and what `--score` applies.
+"""A finished step-3 run read back: what step 4 compares with.
 
-- `model.joblib`: the fitted model bundle (written here by step 3, read by `--score`);
-- config.json / metrics.json / scores/ (written through formats/run_dir.py): the protocol (splits
-  or CV folds), the embeddings read, the layer chosen, the logistic-regression settings, and the
-  scores on the test trials. Taking all of these from the baseline's own files is what makes
-  step 4 and the benches score the same trials the same way."""
+config.json / metrics.json / scores/ (written through formats/run_dir.py): the protocol (splits
+or CV folds), the embeddings read, the layer chosen, the logistic-regression settings, and the
+scores on the test trials. Taking all of these from the baseline's own files is what makes
+step 4 and the benches score the same trials the same way. The fitted model that `--score`
+applies (model.json + model.npz) is formats/baseline_model.py's."""
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
 import numpy as np
 
-from deepfake_pipeline.common import atomic
 from deepfake_pipeline.formats.score_files import read_score_file
-
-MODEL_FILE = "model.joblib"
-
-
-def save_model_bundle(run_path, bundle: dict) -> Path:
-    path = Path(run_path) / MODEL_FILE
-    with atomic.atomic_path(path) as tmp:
-        joblib.dump(bundle, tmp)
-    return path
-
-
-def load_model_bundle(run_path) -> dict:
-    path = Path(run_path) / MODEL_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no fitted model at {path}: pass --from-run a results/<run> folder "
-                                "written by eval_logreg.py")
-    try:
-        return joblib.load(path)
-    except Exception as error:  # a cut or empty pickle fails in many ways (EOFError, UnpicklingError, ...)
-        raise BaselineRunError(f"{path} is damaged ({type(error).__name__}: {error}): rerun the eval_logreg.py "
-                               "command of that run (its config.json, via --config) to fit it again") from error
 
 
 class BaselineRunError(ValueError):
