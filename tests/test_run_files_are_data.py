@@ -1,7 +1,7 @@
 """No file of a run folder runs code when read (issue 17): step 3's model is model.json +
 model.npz, read without pickle, scoring bit for bit as the model sklearn fits; an old run's
 model.joblib is refused unread, with a command that refits it in place; damaged, mismatched or
-crafted model files are refused.
+crafted model files are refused; step 4's checkpoints are read with torch's weights-only loader.
 
 The planted pickles below would create a marker file when unpickled (each test first checks
 that they do, so a refusal is not mistaken for a dud plant). The original code (joblib.load of
@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 
 from deepfake_pipeline.baseline.logreg import bonafide_scores
 from deepfake_pipeline.baseline.model_store import load_model_bundle, save_model_bundle
-from deepfake_pipeline.cli import eval_logreg
+from deepfake_pipeline.cli import eval_logreg, train_contrastive
 from deepfake_pipeline.formats.baseline_model import ModelFileError
 from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_split
 from deepfake_pipeline.formats.versions import FormatVersionError
@@ -311,3 +311,48 @@ def test_a_fit_killed_between_the_npz_and_the_json_never_reads_as_finished(tmp_p
     assert np.array_equal(bonafide_scores(load_model_bundle(refitted)["pipeline"], X),
                           -second["pipeline"].decision_function(X))
 
+
+# --- step 4's checkpoints ------------------------------------------------------------------------
+
+def test_a_checkpoint_naming_an_object_is_refused_unread(fitted, tmp_path, capsys):
+    import torch
+
+    from deepfake_pipeline.contrastive.checkpoint import CHECKPOINT_FORMAT, CheckpointMismatch, load_checkpoint
+
+    plant = _live_plant(tmp_path)
+    path = tmp_path / "results" / "c" / "seed_0" / "checkpoint.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({"format": CHECKPOINT_FORMAT, "config": {}, "model": {"w": torch.zeros(2)}, "state": plant}, path)
+    with pytest.raises(CheckpointMismatch, match=r"holds more than tensors and plain values \(it names \S*open\)"):
+        load_checkpoint(path, {})
+    assert not Path(plant.marker).exists()
+    # Through step 4: the run that would resume from it stops with one line.
+    root = fitted.parent.parent
+    capsys.readouterr()
+    code = train_contrastive.main(["--baseline-run", str(fitted), "--epochs", "1", "--n-boot", "0", "--hidden-dim",
+                                   "8", "--proj-dim", "4", "--run", "c", "--interim-dir", str(root / "interim"),
+                                   "--processed-dir", str(root / "processed"),
+                                   "--results-dir", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and not Path(plant.marker).exists()
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {path} is damaged or holds more than tensors and plain values (it names ")
+    assert last.endswith("it was not loaded: delete it to train that seed afresh, or rerun with --overwrite")
+    # The plant is live: the unrestricted loader would have run it.
+    torch.load(path, weights_only=False)
+    assert Path(plant.marker).exists()
+
+
+def test_a_cut_checkpoint_is_refused_with_what_to_do(tmp_path):
+    import torch
+
+    from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch, load_checkpoint, save_checkpoint
+
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"config": {"a": 1}, "model": {"w": torch.ones(3)}})
+    assert torch.equal(load_checkpoint(path, {"a": 1})["model"]["w"], torch.ones(3))
+    data = path.read_bytes()
+    for cut in (data[: len(data) // 2], b""):
+        path.write_bytes(cut)
+        with pytest.raises(CheckpointMismatch, match="is damaged or holds more than tensors.*delete it"):
+            load_checkpoint(path, {"a": 1})
