@@ -201,8 +201,8 @@ def test_refuses_a_baseline_run_of_a_format_this_code_does_not_read(holdout, tmp
     assert _run(root, "--run", "refused") == 2
     kind = "run_config" if name == "config.json" else "run_metrics"
     assert (f"error: {path} is format 9 of {kind}, written by a newer version of the pipeline (this code reads "
-            f"format 1): update the code, or run `eval_logreg.py --config {path.parent / 'config.json'} --run "
-            "baseline --overwrite` to write it again") in capsys.readouterr().err
+            f"format 1): update the code, or run `eval_logreg.py --config {path.parent / 'config.json'} --results-dir "
+            f"{path.parent.parent} --run baseline --overwrite` to write it again") in capsys.readouterr().err
 
 
 def test_refuses_a_baseline_that_records_no_model_identity(holdout, tmp_path, capsys):
@@ -216,7 +216,8 @@ def test_refuses_a_baseline_that_records_no_model_identity(holdout, tmp_path, ca
     assert _run(root, "--run", "refused") == 2
     err = capsys.readouterr().err
     assert "records no model identity for toy_train (made by an older version of the pipeline)" in err
-    assert f"eval_logreg.py --config {config_path} --run baseline --overwrite" in err
+    assert (f"eval_logreg.py --config {config_path} --results-dir {config_path.parent.parent} --run baseline "
+            "--overwrite") in err
 
 
 @pytest.mark.parametrize("args,message", [

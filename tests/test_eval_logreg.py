@@ -80,7 +80,7 @@ def test_holdout_spectral_writes_every_output(dirs, capsys):
         assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert matplotlib.image.imread(run / png).shape[0] > 100
         assert (run / png).with_suffix(".pdf").read_bytes().startswith(b"%PDF")
-    assert (run / "model.joblib").is_file()
+    assert (run / "model.json").is_file() and (run / "model.npz").is_file() and not (run / "model.joblib").exists()
 
     closing = _closing_lines(out)
     assert len(closing) == 1 and out.rstrip().endswith(closing[0])

@@ -163,18 +163,27 @@ def test_step4_on_a_damaged_step3_run_says_what_to_rerun(baseline, tmp_path, cap
     assert "eval_logreg.py" in _last_line(err)
 
 
-@pytest.mark.parametrize("how", ["truncated", "empty"])
-def test_score_with_damaged_model_says_how_to_fit_it_again(baseline, tmp_path, capsys, how):
+@pytest.mark.parametrize("target,how,says", [
+    ("model.npz", "truncated", "model.npz is damaged or is not the one model.json was written with"),
+    ("model.npz", "empty", "model.npz is damaged or is not the one model.json was written with"),
+    ("model.npz", "deleted", "model.npz is missing"),
+    ("model.json", "truncated", "model.json is damaged"),
+    ("model.json", "empty", "model.json is damaged"),
+])
+def test_score_with_damaged_model_says_how_to_fit_it_again(baseline, tmp_path, capsys, target, how, says):
     root = _copy(baseline, tmp_path)
     run = root / "results" / "baseline"
-    _damage(run / "model.joblib", how)
+    _damage(run / target, how)
     clip = write_clip(tmp_path / "new.wav", seconds=0.5)
     capsys.readouterr()
     code = eval_logreg_cli.main(["--score", str(clip), "--from-run", str(run)])
     err = capsys.readouterr().err
     _no_traceback(err)
     assert code == 2
-    assert "model.joblib is damaged" in _last_line(err) and "eval_logreg.py" in _last_line(err)
+    line = _last_line(err)
+    assert line.startswith("error: ") and says in line, line
+    assert line.endswith(f"`eval_logreg.py --config {run}/config.json --results-dir {run.parent} --run baseline "
+                         "--overwrite`"), line
 
 
 # --- damaged model weights ---------------------------------------------------------------------

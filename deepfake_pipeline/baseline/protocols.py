@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from deepfake_pipeline.baseline import leakage, logreg, shortcut
+from deepfake_pipeline.baseline.model_store import save_model_bundle
 from deepfake_pipeline.baseline.report import TestResult, print_header, report_run
 from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.evaluation import significance
@@ -18,7 +19,6 @@ from deepfake_pipeline.evaluation.field_metrics import prior_log_odds
 from deepfake_pipeline.formats.asv_scores import load_asv_scores
 from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_split, load_splits
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
-from deepfake_pipeline.formats.step3_run import save_model_bundle
 
 
 @dataclass

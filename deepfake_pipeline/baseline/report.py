@@ -205,6 +205,6 @@ def report_run(run, settings, fit_split, selection, results, untrained, demo, ch
     if sweep is not None:
         payload["layer_sweep"] = sweep
     run.write_metrics(payload)
-    run.print(f"[eval_logreg] wrote {run.path}: config.json, metrics.json, model.joblib, scores/, plots, log.txt")
+    run.print(f"[eval_logreg] wrote {run.path}: config.json, metrics.json, model.json + model.npz, scores/, plots, log.txt")
     run.print(*closing_lines)
     return payload

@@ -20,6 +20,7 @@ import pandas as pd
 
 from deepfake_pipeline.baseline import shortcut
 from deepfake_pipeline.baseline.logreg import bonafide_scores
+from deepfake_pipeline.baseline.model_store import load_model_bundle
 from deepfake_pipeline.baseline.protocols import score_with_model
 from deepfake_pipeline.evaluation import closing, metrics, significance
 from deepfake_pipeline.features.extract import FeatureSettings, compute_features, open_stores
@@ -31,7 +32,6 @@ from deepfake_pipeline.formats.feature_sets import (
     load_split,
 )
 from deepfake_pipeline.formats.manifest import read_manifest, read_rejects
-from deepfake_pipeline.formats.step3_run import load_model_bundle
 from deepfake_pipeline.ingest.corpora.user_audio import PATH_COLUMNS, csv_clips, folder_clips
 from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
 from deepfake_pipeline.ingest.shards import ingest_split

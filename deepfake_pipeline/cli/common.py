@@ -21,11 +21,22 @@ def add_run_paths(parser, overwrite_help: str) -> None:
     out.add_argument("--processed-dir", type=Path, default=PROCESSED_DIR)
 
 
-def parse_or_refuse(parser, check, argv):
+def parse_or_refuse(parser, check, argv, modes=()):
     """The parsed arguments, or None after printing why they cannot run (`check` returns that
     reason, or None): a wrong argument stops the run before any work starts. `--config` replays
-    a recorded run's arguments."""
-    args = parser.parse_args(replay_argv(parser, argv))
+    a recorded run's arguments (cli/replay.py); `modes`: the options that make the script do
+    something other than a run, which a replay refuses."""
+    from deepfake_pipeline.cli.replay import ReplayRefused, check_replayed, replay_argv
+
+    try:
+        replayed_argv, replay_lines = replay_argv(parser, argv, modes)
+        args = parser.parse_args(replayed_argv)
+        check_replayed(parser, args, replay_lines is not None, modes)
+    except ReplayRefused as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    for line in replay_lines or ():
+        print(line, file=sys.stderr)
     problem = check_threads(args) or check_run(args) or check(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -84,75 +95,6 @@ def limited_threads(threads):
                 os.environ[name] = value
         if torch is not None:
             torch.set_num_threads(torch_threads)
-
-
-def add_config(parser) -> None:
-    parser.add_argument("--config", type=Path, metavar="results/<run>/config.json",
-                        help="rerun with the arguments that run recorded (any other argument given here replaces "
-                             "the recorded one); says what differs from it (code version, package versions). The "
-                             "replay writes a new run folder unless --run and --overwrite say otherwise")
-
-
-def _argv_of(parser, recorded: dict) -> list:
-    """The command line that parses back to `recorded` (a run's config.json `args`)."""
-    argv = []
-    for action in parser._actions:
-        if not action.option_strings or action.dest in ("help", "config", "run", "overwrite"):
-            continue
-        value = recorded.get(action.dest, action.default)
-        if value is None or value == action.default:
-            continue
-        flag = action.option_strings[-1] if action.option_strings[-1].startswith("--") else action.option_strings[0]
-        if action.nargs == 0:
-            argv += [flag] if value else []
-        elif isinstance(value, (list, tuple)):
-            argv += [flag, *map(str, value)]
-        else:
-            argv += [flag, str(value)]
-    return argv
-
-
-def replay_argv(parser, argv, stream=None):
-    """`argv` with `--config FILE` replaced by the arguments FILE recorded (those given beside it
-    win), after printing how this code and these packages differ from the recorded run's."""
-    import json
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--config" not in argv:
-        return argv
-    position = argv.index("--config")
-    if position + 1 >= len(argv):
-        parser.error("--config needs the path of a run's config.json")
-    path = Path(argv[position + 1])
-    rest = argv[:position] + argv[position + 2:]
-    if path.is_dir():
-        path = path / "config.json"
-    try:
-        recorded = json.loads(path.read_text())
-        recorded_args = recorded["args"]
-    except (OSError, ValueError, KeyError) as error:
-        parser.error(f"--config {path}: not a readable config.json of a run ({error})")
-    stream = stream if stream is not None else sys.stderr
-    for line in _differences(recorded):
-        print(f"[replay] {line}", file=stream)
-    return _argv_of(parser, recorded_args) + rest
-
-
-def _differences(recorded: dict) -> list:
-    from deepfake_pipeline.formats.run_dir import git_commit, package_versions
-
-    lines = []
-    then_git, now_git = recorded.get("git", {}), git_commit()
-    if then_git.get("commit") != now_git.get("commit") or now_git.get("dirty"):
-        lines.append(f"code: recorded at commit {str(then_git.get('commit'))[:12]}"
-                     f"{' (uncommitted changes)' if then_git.get('dirty') else ''}, now {str(now_git.get('commit'))[:12]}"
-                     f"{' (uncommitted changes)' if now_git.get('dirty') else ''}")
-    then_versions, now_versions = recorded.get("versions", {}), package_versions()
-    changed = [f"{name} {then_versions.get(name)} -> {now_versions.get(name)}"
-               for name in sorted(set(then_versions) | set(now_versions))
-               if then_versions.get(name) != now_versions.get(name)]
-    lines.append("packages: " + ("; ".join(changed) if changed else "the same versions as recorded"))
-    return lines
 
 
 INTERRUPTED = "interrupted: rerun the same command to resume"

@@ -9,13 +9,17 @@ from pathlib import Path
 
 from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, SELECTION_CRITERIA
 from deepfake_pipeline.cli.common import (
-    add_config,
     add_run_paths,
     add_threads,
     guarded_main,
     limited_threads,
     parse_or_refuse,
 )
+from deepfake_pipeline.cli.replay import add_config
+
+
+# The options that turn this script from fitting a run into scoring clips: never replayed by --config.
+SCORING_MODE = ("score", "from_run")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +133,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
-    args = parse_or_refuse(build_parser(), _check_args, argv)
+    args = parse_or_refuse(build_parser(), _check_args, argv, modes=SCORING_MODE)
     if args is None:
         return 2
     with limited_threads(args.threads):

@@ -11,13 +11,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from deepfake_pipeline.cli.common import (
-    add_config,
     add_run_paths,
     add_threads,
     guarded_main,
     limited_threads,
     parse_or_refuse,
 )
+from deepfake_pipeline.cli.replay import add_config
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,6 +44,12 @@ def write_text(path, text: str, on_written=None) -> Path:
     return Path(path)
 
 
+def write_bytes(path, data: bytes, on_written=None) -> Path:
+    with atomic_path(path, on_written) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
 def write_csv(frame, path, on_written=None) -> Path:
     """A pandas DataFrame as CSV without its index."""
     with atomic_path(path, on_written) as tmp:

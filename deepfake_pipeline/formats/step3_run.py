@@ -1,43 +1,30 @@
-"""A finished step-3 run read back: what step 4 compares with and what `--score` applies.
+"""A finished step-3 run read back: what step 4 compares with.
 
-- `model.joblib`: the fitted model bundle (written here by step 3, read by `--score`);
-- config.json / metrics.json / scores/ (written through formats/run_dir.py): the protocol (splits
-  or CV folds), the embeddings read, the layer chosen, the logistic-regression settings, and the
-  scores on the test trials. Taking all of these from the baseline's own files is what makes
-  step 4 and the benches score the same trials the same way."""
+config.json / metrics.json / scores/ (written through formats/run_dir.py): the protocol (splits
+or CV folds), the embeddings read, the layer chosen, the logistic-regression settings, and the
+scores on the test trials. Taking all of these from the baseline's own files is what makes
+step 4 and the benches score the same trials the same way. The fitted model that `--score`
+applies (model.json + model.npz) is formats/baseline_model.py's."""
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
 import numpy as np
 
-from deepfake_pipeline.common import atomic
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.model_identity import ModelIdentity, difference
 from deepfake_pipeline.formats.score_files import read_score_file
 
-MODEL_FILE = "model.joblib"
 
-
-def save_model_bundle(run_path, bundle: dict) -> Path:
-    path = Path(run_path) / MODEL_FILE
-    with atomic.atomic_path(path) as tmp:
-        joblib.dump(bundle, tmp)
-    return path
-
-
-def load_model_bundle(run_path) -> dict:
-    path = Path(run_path) / MODEL_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no fitted model at {path}: pass --from-run a results/<run> folder "
-                                "written by eval_logreg.py")
-    try:
-        return joblib.load(path)
-    except Exception as error:  # a cut or empty pickle fails in many ways (EOFError, UnpicklingError, ...)
-        raise BaselineRunError(f"{path} is damaged ({type(error).__name__}: {error}): rerun the eval_logreg.py "
-                               "command of that run (its config.json, via --config) to fit it again") from error
+def refit_command(run_path) -> str:
+    """The command that fits the run's model again, in place: its own config.json replayed into
+    its own folder. --results-dir is given because config.json records the folder the run was
+    first written to, which is not where a run handed on by someone else lies now."""
+    run = Path(run_path)
+    return (f"eval_logreg.py --config {shlex.quote(str(run / 'config.json'))} "
+            f"--results-dir {shlex.quote(str(run.parent))} --run {shlex.quote(run.name)} --overwrite")
 
 
 class BaselineRunError(ValueError):
@@ -86,8 +73,7 @@ def _read_json(path: Path, what: str) -> dict:
         raise BaselineRunError(_damaged(path, "not a JSON object"))
     kind = "run_config" if path.name == "config.json" else "run_metrics"
     try:
-        versions.check(kind, payload, path, f"eval_logreg.py --config {path.parent / 'config.json'} "
-                                            f"--run {path.parent.name} --overwrite")
+        versions.check(kind, payload, path, refit_command(path.parent))
     except versions.FormatVersionError as error:
         raise BaselineRunError(str(error)) from None
     return payload
@@ -143,7 +129,7 @@ def check_same_model(baseline: BaselineRun, split_id: str, identity: ModelIdenti
     """Refuse embeddings of `split_id` that another model made than the one the baseline was
     fitted and scored on (the baseline records each split's model identity)."""
     recorded = baseline.model_identities.get(split_id)
-    replay = (f"eval_logreg.py --config {baseline.path / 'config.json'} --run {baseline.path.name} --overwrite")
+    replay = refit_command(baseline.path)
     if recorded is None:
         raise BaselineRunError(
             f"the baseline run {baseline.path} records no model identity for {split_id} (made by an older "
