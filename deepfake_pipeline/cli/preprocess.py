@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.cli.common import guarded_main
+from deepfake_pipeline.cli.common import declare_outputs, guarded_main
 
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
 from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
@@ -110,6 +110,7 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
+    declare_outputs({"--interim-dir": args.interim_dir})
     if args.jobs == 0 or args.jobs < -1:
         print("error: --jobs must be a positive number of workers, or -1 for all cores", file=sys.stderr)
         return 2

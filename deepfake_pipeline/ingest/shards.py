@@ -155,7 +155,8 @@ def _clips_digest(clips: list) -> str:
 def _prepare_dir(split_dir: Path, plan: dict, overwrite: bool) -> None:
     plan_path = split_dir / "plan.json"
     if overwrite and split_dir.exists():
-        shutil.rmtree(split_dir)
+        with atomic.writing(split_dir):
+            shutil.rmtree(split_dir)
     if plan_path.is_file():
         previous = json.loads(plan_path.read_text())
         if previous != plan:
@@ -165,7 +166,7 @@ def _prepare_dir(split_dir: Path, plan: dict, overwrite: bool) -> None:
                 "changed). Pass --overwrite to rebuild it, or --interim-dir for a separate copy."
             )
     for sub in ("waves", "parts"):
-        (split_dir / sub).mkdir(parents=True, exist_ok=True)
+        atomic.make_dirs(split_dir / sub)
         atomic.remove_stale_temporaries(split_dir / sub)
     if not plan_path.is_file():
         atomic.write_text(plan_path, json.dumps(plan, indent=1, sort_keys=True))
