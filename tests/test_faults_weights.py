@@ -1,10 +1,12 @@
 """Model weights that must not be used (issue 17), each refused with one line naming the folder:
 weights that do not fit the folder's config.json, weights of another architecture (transformers
-would fill the tensors it does not find at random and load without a word). transformers' own
-load report is not printed. The checkpoints that
+would fill the tensors it does not find at random and load without a word), and a
+pytorch_model.bin holding more than tensors, which torch's safe loader refuses and which is
+never loaded any other way. transformers' own load report is not printed. The checkpoints that
 real models are published as (a pretraining checkpoint with its quantizer, a fine-tuned one
 without masked_spec_embed, old weight-norm names, pytorch_model.bin) load without complaint."""
 
+import ast
 import json
 from pathlib import Path
 
@@ -17,6 +19,9 @@ from safetensors.torch import load_file, save_file
 from deepfake_pipeline.cli import features as features_cli
 from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
+
+PACKAGE = Path(__file__).resolve().parent.parent / "deepfake_pipeline"
+
 
 def _last_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
@@ -153,6 +158,65 @@ def test_every_family_saved_by_save_pretrained_loads_without_complaint(tiny_ssl_
     capfd.readouterr()
     load_model(str(folder))
     assert capfd.readouterr().err == ""
+
+
+# --- a pytorch_model.bin holding more than tensors -------------------------------------------------
+
+class _RunsCode:
+    """Unpickling this calls os.mkdir(marker): what a pickle can make any loader do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (self.marker,)
+
+
+def test_a_bin_file_that_holds_more_than_tensors_is_refused_unloaded(interim, tmp_path, capfd, monkeypatch):
+    model = save_tiny_ssl(tmp_path / "model", "wav2vec2-base")
+    weights = load_file(model / "model.safetensors")
+    (model / "model.safetensors").unlink()
+    marker = tmp_path / "the pickle ran"
+    torch.save({**weights, "extra": _RunsCode(marker)}, model / "pytorch_model.bin")
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: loads.append(kwargs) or real_load(*args, **kwargs))
+    code, line = _features(model, interim, tmp_path, capfd)
+    assert code == 2
+    assert not marker.exists(), "the pickle's code ran"
+    assert loads and all(kwargs.get("weights_only") is True for kwargs in loads), loads
+    assert line.startswith(f"error: the weights of '{model}' (pytorch_model.bin) hold more than tensors ("), line
+    assert "not loaded, since loading them could run code" in line
+    assert "safetensors" in line and "hf download" in line and "rerun the same command" in line
+
+
+def test_a_bin_file_of_random_bytes_says_it_is_damaged(interim, tmp_path, capfd):
+    model = save_tiny_ssl(tmp_path / "model", "wav2vec2-base")
+    (model / "model.safetensors").unlink()
+    (model / "pytorch_model.bin").write_bytes(bytes(range(256)) * 8)
+    code, line = _features(model, interim, tmp_path, capfd)
+    assert code == 2
+    assert line.startswith(f"error: the weights of '{model}' are damaged"), line
+
+
+def test_no_code_loads_a_pickle_that_could_run_code():
+    """Every torch.load in the package says weights_only=True, and nothing says False."""
+    problems = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            keywords = {k.arg: k.value for k in node.keywords}
+            if "weights_only" in keywords and not (isinstance(keywords["weights_only"], ast.Constant)
+                                                   and keywords["weights_only"].value is True):
+                problems.append(f"{path}:{node.lineno}: weights_only is not True")
+            is_torch_load = (isinstance(node.func, ast.Attribute) and node.func.attr == "load"
+                             and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch")
+            if is_torch_load and "weights_only" not in keywords:
+                problems.append(f"{path}:{node.lineno}: torch.load without weights_only=True")
+    assert not problems, problems
 
 
 def test_a_model_load_error_is_what_the_loader_raises(tmp_path):

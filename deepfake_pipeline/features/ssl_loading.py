@@ -159,8 +159,9 @@ def _load_pretrained(spec: str):
         raise ModelLoadError(unsupported_message(spec, config.model_type))
     with ssl_weights.quiet_weight_loading() as report:
         try:
+            # weights_only: a pytorch_model.bin is a pickle, never to be loaded as one that may run code
             model, info = _from_pretrained(model_class(config.model_type), source, output_loading_info=True,
-                                           ignore_mismatched_sizes=True)
+                                           ignore_mismatched_sizes=True, weights_only=True)
         except Exception as error:
             refused = ssl_weights.refusal(spec, local if is_local else None, error)
             if refused is not None:

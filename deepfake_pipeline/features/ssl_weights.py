@@ -15,13 +15,18 @@ Tensors the checkpoint holds and the model does not use are harmless and expecte
 checkpoint (facebook/wav2vec2-base is Wav2Vec2ForPreTraining) has its quantizer, project_q and
 project_hid; a fine-tuned one its lm_head. The report itself is held back while loading (its
 records are shown when the load fails in a way this module does not explain).
-"""
+
+A ``pytorch_model.bin`` is a pickle. transformers opens it with ``torch.load(weights_only=True)``
+(and so passes ``ssl_loading`` explicitly), which refuses a pickle that names anything but
+tensors and plain containers: such a file is refused here as one that could run code, never
+loaded another way."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import pickle
+import re
 from pathlib import Path
 
 from deepfake_pipeline.features.ssl_families import ModelLoadError
@@ -83,20 +88,38 @@ def _unpickler_detail(error: BaseException) -> str:
     return str(error).split("WeightsUnpickler error:", 1)[-1].strip()
 
 
+def _holds_code(error: BaseException) -> bool:
+    """torch's safe loader refused a pickle for naming a function or class, not for being cut."""
+    if not isinstance(error, pickle.UnpicklingError) or "Weights only load failed" not in str(error):
+        return False
+    detail = _unpickler_detail(error)
+    return any(sign in detail for sign in ("GLOBAL", "unrecognized function", "allowlisted"))
+
+
 def _damaged(error: BaseException) -> bool:
     """A truncated or corrupt weights file: safetensors' own error (not an OSError), torch's for
-    a cut pytorch_model.bin."""
+    a cut pytorch_model.bin, or a pickle the safe loader cannot even read (random bytes)."""
     names = {type(e).__name__ for e in (error, error.__cause__, error.__context__) if e is not None}
     text = str(error).lower()
     return (any("safetensor" in name.lower() for name in names)
             or "incomplete metadata" in text or "header too large" in text
-            or "pytorchstreamreader failed" in text or "unexpected eof" in text)
+            or "pytorchstreamreader failed" in text or "unexpected eof" in text
+            or isinstance(error, (pickle.UnpicklingError, EOFError)))
 
 
 def refusal(spec: str, local: Path | None, error: BaseException) -> ModelLoadError | None:
     """The ModelLoadError saying why the weights of `spec` (the folder `local`, or None for a hub
     id) could not be loaded, or None when `error` is not about the weights themselves."""
     is_local = local is not None
+    if _holds_code(error):
+        bins = sorted(p.name for p in local.glob("pytorch_model*.bin")) if is_local else []
+        which = f" ({', '.join(bins)})" if bins else ""
+        named = re.search(r"GLOBAL (\S+)", _unpickler_detail(error))
+        what = f"it names {named.group(1)}" if named else _brief(error)
+        return ModelLoadError(
+            f"the weights of '{spec}'{which} hold more than tensors ({what}): they were not loaded, since loading "
+            f"them could run code. {fetch_again(spec, is_local).capitalize()}, or, where the file is trusted (where "
+            "it was made), convert it to model.safetensors, which is loaded instead; then rerun the same command")
     if _damaged(error):
         return ModelLoadError(f"the weights of '{spec}' are damaged (cut short or corrupt: {_brief(error)}): "
                               f"{fetch_again(spec, is_local)}, then rerun the same command")
