@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-from deepfake_pipeline.features import ssl_weights
 from deepfake_pipeline.features.ssl_families import (  # noqa: F401  (re-exported)
     FAMILIES,
     RANDOM_ARCHS,
@@ -32,6 +31,7 @@ from deepfake_pipeline.features.ssl_families import (  # noqa: F401  (re-exporte
     random_config,
     unsupported_message,
 )
+from deepfake_pipeline.features import ssl_weights
 
 PRECISIONS = ("float32", "bfloat16")
 
