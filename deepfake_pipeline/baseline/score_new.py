@@ -34,7 +34,7 @@ from deepfake_pipeline.formats.feature_sets import (
 from deepfake_pipeline.formats.manifest import read_manifest, read_rejects
 from deepfake_pipeline.ingest.corpora.user_audio import PATH_COLUMNS, csv_clips, folder_clips
 from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
-from deepfake_pipeline.ingest.shards import ingest_split
+from deepfake_pipeline.ingest.shards import EveryClipRejected, SplitSummary, ingest_split
 
 WORK_NAME = "score"
 
@@ -100,8 +100,12 @@ def _run_steps(clips: dict, bundle, interim, processed, jobs) -> list:
     """Steps 1 and 2 on the new clips; their progress lines go to stderr, so stdout holds only
     the results."""
     with contextlib.redirect_stdout(sys.stderr):
-        summaries = [ingest_split(split_clips, interim, WORK_NAME, split, jobs=jobs)
-                     for split, split_clips in clips.items()]
+        summaries = []
+        for split, split_clips in clips.items():
+            try:
+                summaries.append(ingest_split(split_clips, interim, WORK_NAME, split, jobs=jobs))
+            except EveryClipRejected as error:  # listed clip by clip below, from its rejects.csv
+                summaries.append(SplitSummary(error.split_id, error.split_dir))
         readable = [s.split_id for s in summaries if s.info.get("num_clips")]
         if readable:
             compute_features(open_stores(interim, readable), _feature_settings(bundle, jobs), processed)

@@ -71,7 +71,7 @@ def silence_table(split_dir, processed_dir, top_db: float = DEFAULT_TOP_DB, use_
     table = pd.DataFrame(rows, columns=SILENCE_COLUMNS)
     table.insert(0, "utt_id", store.manifest["utt_id"].to_numpy())
     if use_cache:
-        table_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.make_dirs(table_path.parent)
         atomic.write_csv(table, table_path)
         atomic.write_text(meta_path, json.dumps(settings, indent=1))
     return table

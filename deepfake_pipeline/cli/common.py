@@ -99,6 +99,17 @@ def limited_threads(threads):
 
 INTERRUPTED = "interrupted: rerun the same command to resume"
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# A write refused by the file system (read-only) or by the folder's permissions.
+UNWRITABLE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+# The running script's output folders by the option that chooses each (`declare_outputs`), so
+# that an unwritable folder's closing line names the option to change.
+_OUTPUTS = {}
+
+
+def declare_outputs(folders: dict) -> None:
+    """`{"--interim-dir": path, ...}`: where this run writes, once its arguments are known."""
+    _OUTPUTS.update({option: Path(folder) for option, folder in folders.items()})
 
 
 class Terminated(BaseException):
@@ -120,16 +131,44 @@ def is_disk_full(error: BaseException) -> bool:
     return "requested and" in text and "written" in text
 
 
+def is_unwritable(error: BaseException) -> bool:
+    """An output that the file system or the folder's permissions refuse to write. EROFS comes
+    only from a write; a permission error only counts when it came from writing an output
+    (common/atomic.writing marks those), not from reading an input."""
+    if not isinstance(error, OSError) or error.errno not in UNWRITABLE_ERRNOS:
+        return False
+    return error.errno == errno.EROFS or hasattr(error, "pipeline_path")
+
+
+def _existing_folder(path: Path) -> Path:
+    """The folder that refused: the nearest existing one above what was being written."""
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def unwritable_line(error: OSError) -> str:
+    folder = _existing_folder(Path(getattr(error, "pipeline_path", None) or error.filename or "."))
+    # The option whose folder holds the one that refused, else one below it (not made yet).
+    option = (next((o for o, value in _OUTPUTS.items() if folder.is_relative_to(value.absolute())), None)
+              or next((o for o, value in _OUTPUTS.items() if value.absolute().is_relative_to(folder)), None))
+    way = "remount it read-write" if error.errno == errno.EROFS else "fix its permissions"
+    what = f"choose a writable {option} or {way}" if option else way
+    return f"error: cannot write to {folder} ({os.strerror(error.errno).lower()}): {what}, then rerun the same command"
+
+
 def guarded_main(body, argv=None) -> int:
     """Run a script's `body(argv)` so that each fault ends in one line on standard error that says
     how to go on, not a traceback: Ctrl-C (exit 130) and SIGTERM (exit 143) as `interrupted: ...`,
-    a full disk, and another run holding the output's lock. Every step resumes, so the way on is
-    the same command again."""
+    a full disk and an unwritable output folder (exit 1), and another run holding the output's
+    lock (exit 2). Every step resumes, so the way on is the same command again."""
     from deepfake_pipeline.common.lock import LockHeld
 
     # joblib's note on the tasks an interrupt cancelled would come after the one closing line.
     warnings.filterwarnings("ignore", message=r".*tasks which were still being processed by the workers")
     previous = None
+    _OUTPUTS.clear()
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -144,12 +183,16 @@ def guarded_main(body, argv=None) -> int:
         _last_line(f"error: {error}")
         return 2
     except OSError as error:
-        if not is_disk_full(error):
-            raise
-        where = getattr(error, "pipeline_path", None) or error.filename or "the output"
-        _last_line(f"error: disk full writing {where}: free space and rerun the same command to resume")
-        return 1
+        if is_disk_full(error):
+            where = getattr(error, "pipeline_path", None) or error.filename or "the output"
+            _last_line(f"error: disk full writing {where}: free space and rerun the same command to resume")
+            return 1
+        if is_unwritable(error):
+            _last_line(unwritable_line(error))
+            return 1
+        raise
     finally:
+        _OUTPUTS.clear()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

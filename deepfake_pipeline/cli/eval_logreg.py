@@ -11,6 +11,7 @@ from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, SELECTION
 from deepfake_pipeline.cli.common import (
     add_run_paths,
     add_threads,
+    declare_outputs,
     guarded_main,
     limited_threads,
     parse_or_refuse,
@@ -136,6 +137,7 @@ def _main(argv) -> int:
     args = parse_or_refuse(build_parser(), _check_args, argv, modes=SCORING_MODE)
     if args is None:
         return 2
+    declare_outputs({"--results-dir": args.results_dir, "--processed-dir": args.processed_dir})
     with limited_threads(args.threads):
         return _run(args)
 

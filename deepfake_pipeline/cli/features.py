@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.cli.common import add_threads, check_threads, guarded_main, limited_threads
+from deepfake_pipeline.cli.common import add_threads, check_threads, declare_outputs, guarded_main, limited_threads
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
 MODEL_REQUIRED = ("name the model whose embeddings to compute with --model: a Hugging Face id "
@@ -62,6 +62,7 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
+    declare_outputs({"--processed-dir": args.processed_dir})
     problem = check_threads(args)
     if args.what != "spectral" and not args.model:
         problem = MODEL_REQUIRED

@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.cli.common import guarded_main
+from deepfake_pipeline.cli.common import declare_outputs, guarded_main
 
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
 from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
@@ -110,6 +110,7 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = build_parser().parse_args(argv)
+    declare_outputs({"--interim-dir": args.interim_dir})
     if args.jobs == 0 or args.jobs < -1:
         print("error: --jobs must be a positive number of workers, or -1 for all cores", file=sys.stderr)
         return 2
@@ -131,20 +132,23 @@ def _main(argv) -> int:
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.formats.paths import split_id
     from deepfake_pipeline.ingest.corpora.fakeavceleb import flag_duplicates
-    from deepfake_pipeline.ingest.shards import PlanMismatch, ingest_split
+    from deepfake_pipeline.ingest.shards import EveryClipRejected, PlanMismatch, ingest_split
 
     try:
         clips = _collect(args)
         demo = is_demo_root(args.root)
-        summaries = []
+        summaries, unusable = [], []
         for split, split_clips in clips.items():
             sid = split_id(args.name, split)
-            with output_lock(args.interim_dir / sid, f"split {sid}", note=note):
-                summaries.append(ingest_split(
-                    split_clips, args.interim_dir, args.name, split, jobs=args.jobs,
-                    min_duration_s=args.min_duration, max_duration_s=args.max_duration, demo=demo,
-                    source_root=str(args.root.resolve()), overwrite=args.overwrite,
-                    info_extra={"asv_scores": _asv_scores(args, split)}))
+            try:
+                with output_lock(args.interim_dir / sid, f"split {sid}", note=note):
+                    summaries.append(ingest_split(
+                        split_clips, args.interim_dir, args.name, split, jobs=args.jobs,
+                        min_duration_s=args.min_duration, max_duration_s=args.max_duration, demo=demo,
+                        source_root=str(args.root.resolve()), overwrite=args.overwrite,
+                        info_extra={"asv_scores": _asv_scores(args, split)}))
+            except EveryClipRejected as error:  # the other splits are still worth finishing
+                unusable.append(error)
         if args.corpus == "fakeavceleb" and summaries:
             duplicates = flag_duplicates([s.split_dir for s in summaries])
             by_category = duplicates["category"].value_counts().sort_index().to_dict()
@@ -155,4 +159,8 @@ def _main(argv) -> int:
         return 2
     for summary in summaries:
         print(_summary_line(summary.info, summary.split_dir / "rejects.csv"))
+    if unusable:
+        print(f"error: {'; '.join(map(str, unusable))}, fix or replace those clips and rerun the same command",
+              file=sys.stderr)
+        return 2
     return 0

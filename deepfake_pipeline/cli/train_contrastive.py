@@ -13,6 +13,7 @@ from pathlib import Path
 from deepfake_pipeline.cli.common import (
     add_run_paths,
     add_threads,
+    declare_outputs,
     guarded_main,
     limited_threads,
     parse_or_refuse,
@@ -144,6 +145,7 @@ def _main(argv) -> int:
     args = parse_or_refuse(build_parser(), _check_args, argv)
     if args is None:
         return 2
+    declare_outputs({"--results-dir": args.results_dir, "--processed-dir": args.processed_dir})
     with limited_threads(args.threads):
         return _run(args)
 

@@ -4,7 +4,13 @@ run killed at any moment never leaves a half-written file that a rerun could tak
 
 The temporary name carries the writer's PID, so two processes never write the same temporary
 file. `on_written`, when given, is called between the write and the rename: the fault-injection
-tests kill the process there."""
+tests kill the process there.
+
+An OSError raised while writing an output carries `pipeline_path`, the output it was writing
+(`writing`): that is how the scripts' closing line tells a full disk or an unwritable folder
+(cli/common.py) from a file that could not be read. Removing a failed write's temporary file
+never replaces the error that stopped the write: on a read-only file system the removal fails
+too, and that second error is only noted on the first."""
 
 import contextlib
 import os
@@ -21,21 +27,54 @@ def temporary_path(path) -> Path:
 
 
 @contextlib.contextmanager
+def writing(path):
+    """Mark an OSError raised in the block as one of writing the output `path` (a full disk's
+    error names no file, or the temporary one)."""
+    try:
+        yield
+    except OSError as error:
+        if not hasattr(error, "pipeline_path"):
+            error.pipeline_path = str(path)
+        raise
+
+
+def make_dirs(folder) -> Path:
+    """`folder` and its parents, as outputs (`writing`)."""
+    with writing(folder):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(folder)
+
+
+def discard_temporary(tmp: Path, error: BaseException) -> None:
+    """Remove the temporary file of a write that failed with `error`; should that fail too (a
+    read-only file system refuses even to remove a name that is not there), note it on `error`,
+    which stays the one raised."""
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError as cleanup:
+        error.add_note(f"the temporary file {tmp} could not be removed either: {cleanup}")
+
+
+@contextlib.contextmanager
 def atomic_path(path, on_written=None):
     """Yield a temporary path to write; rename it to `path` when the block ends without error,
     delete it when the block fails."""
     path = Path(path)
     tmp = temporary_path(path)
     try:
-        yield tmp
+        with writing(path):
+            yield tmp
     except BaseException as error:
-        tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError) and not hasattr(error, "pipeline_path"):
-            error.pipeline_path = str(path)  # a full disk's error names no file (or the temporary one)
+        discard_temporary(tmp, error)
         raise
     if on_written is not None:
         on_written()
-    os.replace(tmp, path)
+    try:
+        with writing(path):
+            os.replace(tmp, path)
+    except OSError as error:
+        discard_temporary(tmp, error)
+        raise
 
 
 def write_text(path, text: str, on_written=None) -> Path:
@@ -68,4 +107,5 @@ def remove_stale_temporaries(folder) -> None:
     """Delete the temporary files that killed runs left in `folder`."""
     for stale in Path(folder).glob(f"*{TMP_MARK}*"):
         if stale.is_file():
-            stale.unlink(missing_ok=True)
+            with writing(stale):
+                stale.unlink(missing_ok=True)

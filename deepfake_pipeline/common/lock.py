@@ -10,6 +10,8 @@ import os
 import socket
 from pathlib import Path
 
+from deepfake_pipeline.common import atomic
+
 
 class LockHeld(RuntimeError):
     """Another live run holds the lock; the message names it and says what to do."""
@@ -49,7 +51,11 @@ def _try_create(path: Path, content: str) -> bool:
     """Create the lock whole or not at all: written under a temporary name, then hard-linked to
     its name, which fails when the name exists (atomic, unlike a rename, which would replace it)."""
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(content)
+    try:
+        tmp.write_text(content)
+    except OSError as error:  # a full disk or an unwritable folder
+        atomic.discard_temporary(tmp, error)
+        raise
     try:
         os.link(tmp, path)
     except FileExistsError:
@@ -72,11 +78,13 @@ def output_lock(folder, what: str = "this output", note=None):
     holder's lock is taken over."""
     folder = Path(folder)
     path = lock_path_for(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.make_dirs(path.parent)
     me = (os.getpid(), socket.gethostname())
     content = f"{me[0]} {me[1]}\n"
     for _ in range(3):
-        if _try_create(path, content):
+        with atomic.writing(path):
+            created = _try_create(path, content)
+        if created:
             break
         holder = _read_holder(path)
         if holder is not None and holder[1] != me[1]:

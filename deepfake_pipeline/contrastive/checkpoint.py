@@ -21,9 +21,11 @@ class CheckpointMismatch(RuntimeError):
 
 def save_checkpoint(path, payload: dict) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic.atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
+    atomic.make_dirs(path.parent)
+    # Through a Python file: torch.save given a name opens and writes it in C++, where a full disk
+    # or an unwritable folder is a RuntimeError, not the OSError the closing line reads.
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save({"format": CHECKPOINT_FORMAT, **payload}, handle)
 
 
 def _why_unreadable(error: Exception) -> str:

@@ -70,7 +70,7 @@ def build_frame_cache(store: WaveStore, loaded, first_layer: int, directory, mod
     step 2 does (normalisation). Clips run one at a time, unpadded, so each frame is exactly
     what the full model computes for that clip alone."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    atomic.make_dirs(directory)
     meta = expected_meta(store, loaded, first_layer, clips_per_part)
     meta_path = directory / "meta.json"
     if meta_path.is_file():

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
+from deepfake_pipeline.common import atomic  # noqa: E402
 from deepfake_pipeline.evaluation import metrics  # noqa: E402
 from deepfake_pipeline.evaluation.roc_band import roc_band  # noqa: E402
 from deepfake_pipeline.evaluation.tdcf import official_eer  # noqa: E402
@@ -92,7 +93,8 @@ def save(fig, path) -> Path:
     """Write ``path`` (PNG) and the PDF beside it; returns the PNG's path."""
     path = Path(path)
     for suffix in FORMATS:
-        fig.savefig(path.with_suffix(f".{suffix}"), dpi=DPI)
+        with atomic.writing(path.with_suffix(f".{suffix}")):
+            fig.savefig(path.with_suffix(f".{suffix}"), dpi=DPI)
     plt.close(fig)
     return path.with_suffix(".png")
 

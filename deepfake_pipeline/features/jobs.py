@@ -108,7 +108,7 @@ def _write_config(folder: Path, config: dict) -> None:
             raise FeatureError(f"{folder} holds parts made with different settings ({', '.join(changed)}): "
                                "pass --overwrite to start again")
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    atomic.make_dirs(folder)
     atomic.remove_stale_temporaries(folder)
     atomic.write_text(path, json.dumps(config, indent=1, sort_keys=True))
 
@@ -203,7 +203,8 @@ def run_spectral(store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: 
     write_spectral(joined, final, {"kind": "spectral", "manifest_sha256": config["manifest_sha256"],
                                    "code_version": __version__, "num_clips": int(len(joined)),
                                    "split_id": store.split_id, "demo": bool(store.info.get("demo"))})
-    shutil.rmtree(parts_dir)
+    with atomic.writing(parts_dir):
+        shutil.rmtree(parts_dir)
     return final
 
 
@@ -305,5 +306,6 @@ def merge_embedding_parts(store, parts_dir, parts, array_path, meta_path, config
     meta = {key: value for key, value in config.items() if key != "num_parts"}
     meta.update(num_clips=int(joined.shape[0]), split_id=store.split_id, demo=bool(store.info.get("demo")))
     write_embeddings(array_path, meta_path, joined, meta)
-    shutil.rmtree(parts_dir)
+    with atomic.writing(parts_dir):
+        shutil.rmtree(parts_dir)
     return array_path

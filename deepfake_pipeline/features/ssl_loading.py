@@ -32,6 +32,7 @@ from deepfake_pipeline.features.ssl_families import (  # noqa: F401  (re-exporte
     random_config,
     unsupported_message,
 )
+from deepfake_pipeline.features import ssl_weights
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -135,31 +136,6 @@ def _from_pretrained(cls, spec: str, **kwargs):
     return cls.from_pretrained(spec, **kwargs)
 
 
-@contextlib.contextmanager
-def _quiet_weight_loading():
-    """transformers draws a carriage-return progress bar while loading weights, which clutters
-    nohup logs; hide it for the load and restore the caller's setting."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
-def _damaged_weights(error: BaseException) -> bool:
-    """A truncated or corrupt weights file: safetensors' own error (not an OSError), or torch's
-    for a cut pytorch_model.bin."""
-    names = {type(e).__name__ for e in (error, error.__cause__, error.__context__) if e is not None}
-    text = str(error).lower()
-    return (any("safetensor" in name.lower() for name in names)
-            or "incomplete metadata" in text or "header too large" in text
-            or "pytorchstreamreader failed" in text or "unexpected eof" in text)
-
-
 def _load_pretrained(spec: str):
     from transformers import AutoConfig, Wav2Vec2FeatureExtractor
 
@@ -188,20 +164,22 @@ def _load_pretrained(spec: str):
         raise ModelLoadError(_missing_weights_message(spec, error)) from error
     if config.model_type not in FAMILIES:
         raise ModelLoadError(unsupported_message(spec, config.model_type))
-    try:
-        with _quiet_weight_loading():
-            model = _from_pretrained(model_class(config.model_type), source)
-    except Exception as error:
-        if _damaged_weights(error):
-            again = (f"copy the folder again, or fetch the weights anew (`hf download <id> --local-dir {spec} "
-                     "--force-download`)" if is_local else f"fetch them anew: `hf download {spec} --force-download`")
-            raise ModelLoadError(f"the weights of '{spec}' are damaged (cut short or corrupt: {error}): {again}, "
-                                 "then rerun the same command") from error
-        if not isinstance(error, OSError):
-            raise
-        if is_local:
-            raise ModelLoadError(f"{local_help} ({error}).") from error
-        raise ModelLoadError(_missing_weights_message(spec, error)) from error
+    with ssl_weights.quiet_weight_loading() as report:
+        try:
+            # weights_only: a pytorch_model.bin is a pickle, never to be loaded as one that may run code
+            model, info = _from_pretrained(model_class(config.model_type), source, output_loading_info=True,
+                                           ignore_mismatched_sizes=True, weights_only=True)
+        except Exception as error:
+            refused = ssl_weights.refusal(spec, local if is_local else None, error)
+            if refused is not None:
+                raise refused from error
+            report.show()  # what transformers said of a load that failed for a reason not told here
+            if not isinstance(error, OSError):
+                raise
+            if is_local:
+                raise ModelLoadError(f"{local_help} ({error}).") from error
+            raise ModelLoadError(_missing_weights_message(spec, error)) from error
+    ssl_weights.check_loaded(spec, is_local, model, info)
 
     # Every family's checkpoints describe their input with Wav2Vec2FeatureExtractor. One without
     # preprocessor_config.json gets its default (normalise), which is what wav2vec2-base and XLS-R

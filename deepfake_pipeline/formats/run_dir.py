@@ -120,18 +120,19 @@ class RunDir:
     def _ensure(self) -> None:
         # Created on first use, so a run refused over its arguments leaves no empty folder.
         if not self.created:
-            (self.path / "scores").mkdir(parents=True, exist_ok=True)
+            atomic.make_dirs(self.path / "scores")
             # A finished run being replaced starts a fresh log; an unfinished one (a killed
             # training resuming) keeps what it already said.
             if (self.path / "metrics.json").exists() or not self.log_path.exists():
-                self.log_path.write_text("")
+                with atomic.writing(self.log_path):
+                    self.log_path.write_text("")
             self.created = True
 
     def print(self, *lines) -> None:
         """Print to stdout and append to log.txt, so the log holds exactly what the run said."""
         self._ensure()
         stream = self.stream if self.stream is not None else sys.stdout
-        with self.log_path.open("a") as log:
+        with atomic.writing(self.log_path), self.log_path.open("a") as log:
             for line in lines:
                 print(line, file=stream, flush=True)
                 log.write(f"{line}\n")

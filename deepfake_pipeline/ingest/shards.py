@@ -72,6 +72,17 @@ class PlanMismatch(RuntimeError):
     pass
 
 
+class EveryClipRejected(ValueError):
+    """No clip of a split could be used: its rejects.csv says why, clip by clip."""
+
+    def __init__(self, split_id: str, split_dir: Path, by_reason: dict):
+        self.split_id, self.split_dir, self.by_reason = split_id, Path(split_dir), dict(by_reason)
+        count = sum(self.by_reason.values())
+        reasons = ", ".join(f"{reason} {n}" for reason, n in self.by_reason.items())
+        which = f"the only clip of {split_id} was" if count == 1 else f"every one of the {count} clips of {split_id} was"
+        super().__init__(f"{which} rejected ({reasons}): see {self.split_dir / 'rejects.csv'}")
+
+
 def shard_size_for(num_clips: int) -> int:
     """About 64 shards per split (enough to keep many cores busy and to resume finely), with
     each shard between 8 and 512 clips (bounded memory, little per-shard overhead)."""
@@ -155,7 +166,8 @@ def _clips_digest(clips: list) -> str:
 def _prepare_dir(split_dir: Path, plan: dict, overwrite: bool) -> None:
     plan_path = split_dir / "plan.json"
     if overwrite and split_dir.exists():
-        shutil.rmtree(split_dir)
+        with atomic.writing(split_dir):
+            shutil.rmtree(split_dir)
     if plan_path.is_file():
         previous = json.loads(plan_path.read_text())
         if previous != plan:
@@ -165,10 +177,23 @@ def _prepare_dir(split_dir: Path, plan: dict, overwrite: bool) -> None:
                 "changed). Pass --overwrite to rebuild it, or --interim-dir for a separate copy."
             )
     for sub in ("waves", "parts"):
-        (split_dir / sub).mkdir(parents=True, exist_ok=True)
+        atomic.make_dirs(split_dir / sub)
         atomic.remove_stale_temporaries(split_dir / sub)
     if not plan_path.is_file():
         atomic.write_text(plan_path, json.dumps(plan, indent=1, sort_keys=True))
+
+
+def _give_up(split_dir: Path, rejects: pd.DataFrame) -> None:
+    """A split without one usable clip: its rejects.csv and nothing else (no manifest, no
+    info.json: nothing later can read it). Its resume state goes too, so the same command reruns
+    from the start once the clips are fixed, whether in place or by changing the list."""
+    write_rejects(rejects, split_dir)
+    with atomic.writing(split_dir):
+        for sub in ("parts", "waves"):
+            shutil.rmtree(split_dir / sub)
+        (split_dir / "plan.json").unlink()
+    by_reason = {k: int(v) for k, v in rejects["reason"].value_counts().sort_index().items()}
+    raise EveryClipRejected(split_dir.name, split_dir, by_reason)
 
 
 def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
@@ -176,6 +201,8 @@ def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
              for s in range(n_shards)]
     rows = (pd.concat(parts, ignore_index=True) if parts  # a split may hold no clip at all
             else pd.DataFrame(columns=["status", "reason", "detail", *MANIFEST_COLUMNS, *SOURCE_COLUMNS]))
+    if len(rows) and not (rows["status"] == "ok").any():
+        _give_up(split_dir, rows[REJECT_COLUMNS])
     accepted = rows[rows["status"] == "ok"].drop(columns=["status", "reason", "detail"])
     extra_columns = SOURCE_COLUMNS + [c for c in accepted.columns if c not in MANIFEST_COLUMNS + SOURCE_COLUMNS]
     manifest = accepted[MANIFEST_COLUMNS + extra_columns]

@@ -113,7 +113,7 @@ def load_or_make_split(meta: pd.DataFrame, split_file: Path, seed: int) -> dict:
                  f"--seed {seed} is ignored while that file exists")
         return saved["assignment"]
     assignment = identity_split(meta["source"], seed)
-    split_file.parent.mkdir(parents=True, exist_ok=True)
+    atomic.make_dirs(split_file.parent)
     atomic.write_text(split_file, json.dumps({"seed": seed, "fractions": SPLIT_FRACTIONS,
                                               "assignment": assignment}, indent=1, sort_keys=True))
     return assignment
