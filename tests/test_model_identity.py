@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_factory import write_asvspoof_layout
+from audio_factory import write_asvspoof_layout, write_clip
 from conftest import save_tiny_ssl
 
 from deepfake_pipeline.cli.eval_logreg import main as eval_logreg
@@ -109,6 +109,15 @@ def test_weights_replaced_inside_one_folder_are_recomputed_and_step_3_reads_the_
     recorded = config["features"][SPLITS[2]]["features"]
     assert recorded["model_tag"] == new_tag
     assert recorded["model_identity"]["weights_sha256"] == folder_sha256_by_hand(b)
+    # the folder changes again: the run cannot score new clips with what it holds now
+    for name in ("model.safetensors", "config.json"):
+        shutil.copy(a / name, folder / name)
+    write_clip(tmp_path / "new.wav", seconds=0.5, seed=3)
+    capsys.readouterr()
+    assert eval_logreg(["--score", str(tmp_path / "new.wav"), "--from-run", str(tmp_path / "results" / "new")]) == 2
+    err = capsys.readouterr().err
+    assert (f"was fitted on embeddings of the model folder {folder.resolve()} (files sha256 "
+            f"{folder_sha256_by_hand(b)[:12]}...), but {folder} now holds another model (the model files differ") in err
 
 
 def test_step_3_refuses_another_models_embeddings_under_the_name_it_asks_for(interim, two_checkpoints, tmp_path,

@@ -172,8 +172,9 @@ def test_info_json_counts_written_out_by_hand(tmp_path):
                 "hours": 0.0005, "num_bonafide": 3, "num_spoof": 1, "num_unlabelled": 1,
                 "spoof_per_attack": {"A07": 1}}
     assert (summary.split_id, summary.split_dir) == ("mycorpus_eval", tmp_path / "interim" / "mycorpus_eval")
+    expected = {**expected, "format": "split_info", "format_version": 1}
     assert summary.info == expected
-    assert read_info(summary.split_dir) == {**expected, "format": "split_info", "format_version": 1}
+    assert read_info(summary.split_dir) == expected
     plan = json.loads((summary.split_dir / "plan.json").read_text())
     assert sorted(plan) == ["clips_sha256", "corpus", "max_duration_s", "min_duration_s", "num_clips",
                             "plan_version", "shard_size", "split"]
@@ -183,8 +184,7 @@ def test_info_json_counts_written_out_by_hand(tmp_path):
     again = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, source_root="/data/x",
                          stream=printed)
     assert printed.getvalue() == ""
-    assert (again.split_id, again.split_dir, again.info) == (summary.split_id, summary.split_dir,
-                                                             {**expected, "format": "split_info", "format_version": 1})
+    assert (again.split_id, again.split_dir, again.info) == (summary.split_id, summary.split_dir, expected)
     # the same clips with one speaker changed: refused, naming what changed
     changed = [*clips[:3], ClipSpec("s1", clips[3].source_path, 1, attack="A07", speaker="S9"), *clips[4:]]
     with pytest.raises(PlanMismatch, match=r"^.*mycorpus_eval holds output of a run with different inputs "

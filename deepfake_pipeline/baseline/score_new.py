@@ -32,6 +32,8 @@ from deepfake_pipeline.formats.feature_sets import (
     load_split,
 )
 from deepfake_pipeline.formats.manifest import read_manifest, read_rejects
+from deepfake_pipeline.formats.model_identity import ModelIdentity, ModelIdentityError, difference, identify
+from deepfake_pipeline.formats.step3_run import refit_command
 from deepfake_pipeline.ingest.corpora.user_audio import PATH_COLUMNS, csv_clips, folder_clips
 from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
 from deepfake_pipeline.ingest.shards import EveryClipRejected, SplitSummary, ingest_split
@@ -118,11 +120,34 @@ def _rejects(split_dir: Path) -> list:
             for row in table.itertuples()]
 
 
+def check_scoring_model(bundle, run_path) -> None:
+    """Before any clip is decoded: the model `--model` named when the run was fitted must still
+    be the one it names now (a folder's files unchanged, the hub's commit where it can be told),
+    or the new clips' embeddings would come from another model than the run was fitted on."""
+    meta = bundle["feature_meta"]
+    if bundle["feature_spec"]["kind"] != "embeddings":
+        return
+    recorded = ModelIdentity.from_json(meta.get("model_identity"))
+    if recorded is None:
+        raise FeatureError(f"the run {run_path} records no model identity (made by an older version of the "
+                           f"pipeline): fit it again with `{refit_command(run_path)}`")
+    try:
+        current = identify(str(meta["model"]))
+    except ModelIdentityError as error:
+        raise FeatureError(f"the run {run_path} was fitted on embeddings of {recorded.describe()}, and {error} on "
+                           "this machine: make those model files available under that path") from None
+    problem = difference(recorded, current)
+    if problem:
+        raise FeatureError(f"the run {run_path} was fitted on embeddings of {recorded.describe()}, but "
+                           f"{meta['model']} now holds another model ({problem}): it cannot score clips with it")
+
+
 def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> int:
     """Score the clips at `paths` with the model of `run_path`; prints one line per clip.
     `jobs`: worker processes for decoding and spectral features."""
     stream = stream or sys.stdout
     bundle = load_model_bundle(run_path)
+    check_scoring_model(bundle, run_path)
     caveat = closing.caveat_suffix(bundle["untrained"], bundle["demo"])
     threshold = float(bundle["threshold"])
     with tempfile.TemporaryDirectory(prefix="eval_logreg_score_") as tmp:
@@ -143,8 +168,11 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> i
             split = load_split(split_id, spec, interim, processed, require_labels=False, model_tag=tag)
             differ = feature_differences(bundle["feature_meta"], split.meta)
             if differ:
-                raise FeatureError(f"the new clips' features differ from the run's in {differ}: "
-                                   "the run's model cannot score them")
+                other_model = difference(ModelIdentity.from_json(bundle["feature_meta"].get("model_identity")),
+                                         ModelIdentity.from_json(split.meta.get("model_identity")))
+                raise FeatureError(f"the new clips' features differ from the run's in {differ}"
+                                   + (f" ({other_model})" if other_model else "")
+                                   + ": the run's model cannot score them")
             scores = score_with_model(bundle, split.views)
             sources = read_manifest(split.split_dir)["source_path"].iloc[split.rows]
             for source, score in zip(sources, scores):

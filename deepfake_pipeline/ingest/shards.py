@@ -225,7 +225,7 @@ def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
         spoof_per_attack={k: int(v) for k, v in spoof["attack"].value_counts().sort_index().items()},
     )
     write_info(split_dir, info)
-    return info
+    return read_info(split_dir)  # as every later reader sees it, its format stamped
 
 
 def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int = -1,
