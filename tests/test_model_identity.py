@@ -67,9 +67,15 @@ def test_two_checkpoints_in_folders_of_the_same_name_get_their_own_embeddings(in
     a, b = two_checkpoints
     assert _features(interim, tmp_path, a, SPLITS[1]) == 0
     assert _features(interim, tmp_path, b, SPLITS[1]) == 0
-    assert "already complete" not in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "already complete" not in printed.err
     found = _embeddings(tmp_path)
     digest_a, digest_b = folder_sha256_by_hand(a), folder_sha256_by_hand(b)
+    closing = [line for line in printed.out.splitlines() if line.startswith("FEATURES")]
+    assert closing == [f"FEATURES split={SPLITS[1]} clips=12 what=embeddings model={a} "
+                       f"embeddings=local-ckpt-{digest_a[:12]} shard=1/1",
+                       f"FEATURES split={SPLITS[1]} clips=12 what=embeddings model={b} "
+                       f"embeddings=local-ckpt-{digest_b[:12]} shard=1/1"]
     assert digest_a != digest_b
     assert sorted(found) == sorted([f"local-ckpt-{digest_a[:12]}", f"local-ckpt-{digest_b[:12]}"])
     array_a, meta_a = found[f"local-ckpt-{digest_a[:12]}"]

@@ -99,7 +99,7 @@ def _run(args) -> int:
             for store in stores:
                 locks.enter_context(output_lock(Path(args.processed_dir) / f"{store.split_id}{shard}",
                                                 f"the features of {store.split_id}", note=note))
-            compute_features(stores, settings, args.processed_dir)
+            tag = compute_features(stores, settings, args.processed_dir)
     except (FeatureError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -109,5 +109,6 @@ def _run(args) -> int:
         # A --shard job counts the clips it did, not the split's total.
         print(f"FEATURES split={store.split_id} clips={job_clips(store, settings.shard)} what={args.what} "
               f"model={args.model if settings.wants_embeddings else '-'} "
+              + (f"embeddings={tag} " if tag else "") +
               f"shard={settings.shard.index}/{settings.shard.count}{caveats}")
     return 0

@@ -127,8 +127,9 @@ def bf16_notice(loaded, stores: list, settings: FeatureSettings):
             "step-3 result unchanged (README, Speed)")
 
 
-def compute_features(stores: list, settings: FeatureSettings, processed_dir, stream=None) -> None:
-    """Spectral statistics and/or pooled hidden states for each split; resumable, see jobs.py."""
+def compute_features(stores: list, settings: FeatureSettings, processed_dir, stream=None) -> str | None:
+    """Spectral statistics and/or pooled hidden states for each split; resumable, see jobs.py.
+    Returns the embeddings' file tag (formats/model_identity.py), None without embeddings."""
     loaded = load_checked_model(settings, stream) if settings.wants_embeddings else None
     if loaded is not None and settings.device == "cpu" and not settings.merge_only:
         from deepfake_pipeline.features.memory import GIB, check_fits
@@ -149,7 +150,7 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
             run_spectral(store, processed_dir, settings.shard, settings.jobs, settings.overwrite,
                          settings.merge_only, stream=stream)
     if not settings.wants_embeddings:
-        return
+        return None
     from deepfake_pipeline.features.ssl_embed import embed_waveforms
 
     def get_model():
@@ -163,3 +164,4 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
     for store in stores:
         run_embeddings(store, processed_dir, get_model, settings.layers, settings.dtype, settings.shard,
                        settings.overwrite, settings.merge_only, embed=embed, stream=stream)
+    return loaded.tag
