@@ -147,6 +147,20 @@ def test_refuses_when_the_labels_changed_since_the_baseline(holdout, tmp_path, c
     assert "the manifest of toy_eval changed since the baseline run" in capsys.readouterr().err
 
 
+def test_step_4_reads_the_data_folders_its_baseline_read(holdout, tmp_path, capsys):
+    """Without --interim-dir / --processed-dir, the folders the baseline's config.json records:
+    it failed with "no embeddings ... under" the project's default data/ folders."""
+    results = tmp_path / "results"
+    assert main(["--baseline-run", str(holdout / "results" / "baseline"), *FAST, "--results-dir", str(results),
+                 "--run", "defaults"]) == 0
+    args = json.loads((results / "defaults" / "config.json").read_text())["args"]
+    assert (args["interim_dir"], args["processed_dir"]) == (str(holdout / "interim"), str(holdout / "processed"))
+    explicit = tmp_path / "nowhere"
+    assert main(["--baseline-run", str(holdout / "results" / "baseline"), *FAST, "--results-dir", str(results),
+                 "--processed-dir", str(explicit), "--run", "explicit"]) == 2
+    assert f"under {explicit / 'toy_train'}" in capsys.readouterr().err
+
+
 def test_step_4_writes_the_score_files_step_3_writes(holdout, tmp_path, capsys):
     """Beside `utt_id score`, the four-field file of the ASVspoof 2019 t-DCF script wherever step 1
     found the split's 2019 ASV scores, with every score as the very float64 the run computed."""

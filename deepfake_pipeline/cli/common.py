@@ -12,13 +12,19 @@ from pathlib import Path
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR, RESULTS_DIR
 
 
-def add_run_paths(parser, overwrite_help: str) -> None:
+def add_run_paths(parser, overwrite_help: str, data_from: str | None = None) -> None:
+    """`data_from`: what the data folders default to when they are read from another run (step 4:
+    its baseline's); None: the project's data/ folders."""
     out = parser.add_argument_group("paths")
     out.add_argument("--run", help="name of the results folder (default: derived from the settings)")
     out.add_argument("--overwrite", action="store_true", help=overwrite_help)
     out.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    out.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
-    out.add_argument("--processed-dir", type=Path, default=PROCESSED_DIR)
+    if data_from:
+        out.add_argument("--interim-dir", type=Path, help=f"default: {data_from}")
+        out.add_argument("--processed-dir", type=Path, help=f"default: {data_from}")
+    else:
+        out.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
+        out.add_argument("--processed-dir", type=Path, default=PROCESSED_DIR)
 
 
 def parse_or_refuse(parser, check, argv, modes=()):

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--device", default="cpu", help="cpu or cuda")
     fit.add_argument("--jobs", type=int, default=1, help="parallel logistic-regression fits (threads)")
 
-    add_run_paths(parser, overwrite_help="replace an existing --run and its checkpoints")
+    add_run_paths(parser, overwrite_help="replace an existing --run and its checkpoints",
+                  data_from="the folders the --baseline-run read its splits from (its config.json)")
     add_threads(parser)
     add_config(parser)
     return parser
@@ -137,6 +138,19 @@ def _make_deterministic(device: str) -> None:
         torch.backends.cudnn.allow_tf32 = False
 
 
+def _data_dirs_of(baseline, args) -> None:
+    """--interim-dir / --processed-dir not given: those the baseline run read its splits from, so
+    step 4 finds the embeddings its baseline used without the flags being repeated."""
+    from deepfake_pipeline.formats.step3_run import BaselineRunError
+
+    recorded = baseline.config.get("args", {})
+    for name in ("interim_dir", "processed_dir"):
+        if getattr(args, name) is None:
+            if not recorded.get(name):
+                raise BaselineRunError(f"{baseline.path}/config.json records no {name}: pass --{name.replace('_', '-')}")
+            setattr(args, name, Path(recorded[name]))
+
+
 def main(argv=None) -> int:
     return guarded_main(_main, argv)
 
@@ -145,7 +159,8 @@ def _main(argv) -> int:
     args = parse_or_refuse(build_parser(), _check_args, argv)
     if args is None:
         return 2
-    declare_outputs({"--results-dir": args.results_dir, "--processed-dir": args.processed_dir})
+    declare_outputs({"--results-dir": args.results_dir,
+                     **({"--processed-dir": args.processed_dir} if args.processed_dir else {})})
     with limited_threads(args.threads):
         return _run(args)
 
@@ -175,6 +190,8 @@ def _run(args) -> int:
     run = None
     try:
         baseline = read_baseline_run(args.baseline_run)
+        _data_dirs_of(baseline, args)
+        declare_outputs({"--processed-dir": args.processed_dir})
         representation = _representation(args, baseline)
         config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         run = RunDir(args.results_dir, args.run or _default_run_name(args, baseline, representation),
