@@ -424,3 +424,20 @@ def test_demo_caveat_follows_the_data_of_each_test_split(dirs, capsys):
     assert set(closing) == {"toy_eval", "demo_eval"}
     assert closing["demo_eval"].endswith(" [demo corpus]") and not closing["toy_eval"].endswith("]")
     assert (dirs["results"] / "two" / "scores" / "demo_eval.txt").is_file()
+
+
+def test_the_closing_line_counts_the_trials_the_corpus_listed_but_the_run_did_not_score(dirs, capsys):
+    """Long clips rejected by step 1 vanished from a test set without a word: 131 trials, no
+    "of 136" (issue 18). Counted here from the planted info.json, not by the code."""
+    _spectral_corpus(dirs)
+    info_path = dirs["interim"] / "toy_eval" / "info.json"
+    info = json.loads(info_path.read_text())
+    info.update(num_rejected=3, rejected_by_reason={"too_long": 2, "silent": 1})
+    info_path.write_text(json.dumps(info))
+    assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+                 "--run", "counted", "--n-boot", "0", "--C-grid", "1", *_dir_args(dirs)]) == 0
+    (line,) = _closing_lines(capsys.readouterr().out)
+    assert " [80 of 83 trials: silent 1, too_long 2]" in line
+    assert parse_closing_line(line)["trials"] == 80 and parse_closing_line(line)["listed"] == 83
+    train_info = json.loads((dirs["interim"] / "toy_train" / "info.json").read_text())
+    assert "rejected_by_reason" not in train_info        # only the test split's count is on its line

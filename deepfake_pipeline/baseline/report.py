@@ -195,7 +195,8 @@ def report_run(run, settings, fit_split, selection, results, untrained, demo, ch
                        speakers=split.speakers, bands=("model",), n_boot=min(settings.n_boot, plots.BAND_BOOT),
                        seed=settings.seed)
         plots.plot_det(curves, run.path / f"det_{safe}.png", f"DET test={result.label}", result_caveat)
-        line = closing.closing_line_of(result.label, summary, entry["auc"], untrained, result_demo)
+        line = closing.closing_line_of(result.label, summary, entry["auc"], untrained, result_demo,
+                                       left_out=split.left_out())
         closing_lines.append(line)
         payload["tests"][result.label] = {
             "split": split.split_id, "untrained": untrained, "demo": result_demo, **summary, "silence_only": entry,

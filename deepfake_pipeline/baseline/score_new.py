@@ -187,5 +187,6 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> i
                 silence_scores = bonafide_scores(bundle["silence_pipeline"], silence)
                 summary = significance.summarize(split.labels, scores, split.speakers, n_boot=1000, seed=seed)
                 print(closing.closing_line_of(split_id, summary, metrics.roc_auc(split.labels, silence_scores),
-                                              bundle["untrained"], bundle["demo"]), file=stream)
+                                              bundle["untrained"], bundle["demo"], left_out=split.left_out()),
+                      file=stream)
     return 0 if n_scored else 1

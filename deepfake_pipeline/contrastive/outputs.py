@@ -94,7 +94,7 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
             score_file = run.write_split_scores(_score_name(split_id, seed, n_seeds), split, scores)
             run.print(*closing.attack_table(summary.get("per_attack", {}),
                                            f"{PREFIX} per attack, test={label}, seed {seed}:"))
-            line = closing.closing_line_of(label, summary, silence_auc, untrained, demo)
+            line = closing.closing_line_of(label, summary, silence_auc, untrained, demo, left_out=split.left_out())
             closing_lines.append(line)
             verdict_lines.append(verdict.line(untrained, demo) if n_seeds == 1
                                  else verdict.line(untrained, demo, name=f"contrastive seed {seed}"))

@@ -17,6 +17,7 @@ CLOSING_LINE_RE = re.compile(
     r"min-tDCF (?:(?P<min_tdcf>" + _NUMBER + r")|n/a \(no ASV scores\)) "
     r"silence-only (?P<silence_auc>" + _NUMBER + r"|n/a)"
     r"(?: \[CI over (?:(?P<ci_speakers>[0-9]+) speakers|trials: no speaker ids)\])?"
+    r"(?: \[(?P<trials>[0-9]+) of (?P<listed>[0-9]+) trials: [^\]]+\])?"
     r"(?P<untrained> \[untrained model: not a detection result\])?"
     r"(?P<demo> \[demo corpus\])?$"
 )
@@ -40,13 +41,26 @@ def _fmt(value, digits):
     return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def trials_caveat(scored: int, left_out: dict) -> str:
+    """`[131 of 136 trials: too_long 5]` when the corpus listed trials that were not scored
+    (`left_out`: reason -> count, e.g. step 1's rejects and the copies left out), else ''."""
+    left_out = {reason: int(count) for reason, count in left_out.items() if count}
+    if not left_out:
+        return ""
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(left_out.items()))
+    return f" [{scored} of {scored + sum(left_out.values())} trials: {reasons}]"
+
+
 def closing_line(split: str, auc: float, auc_ci, eer: float, eer_ci, silence_auc,
-                 untrained: bool = False, demo: bool = False, min_tdcf=None, n_speakers=None) -> str:
+                 untrained: bool = False, demo: bool = False, min_tdcf=None, n_speakers=None,
+                 left_out: dict | None = None, n_trials: int | None = None) -> str:
     """`ROC-AUC test=<split> 0.9744 (95% CI 0.9710-0.9771) EER 8.41% (95% CI 7.90-8.95%)
     min-tDCF 0.1234 silence-only 0.8100` plus the caveats, on one line. `eer` and its CI are
     fractions; a CI of None (no bootstrap) prints as `(95% CI n/a)`; `min_tdcf` None prints as
     `n/a (no ASV scores)`. `n_speakers` (known speakers the CI resampled) adds `[CI over N
-    speakers]` below FEW_SPEAKERS and `[CI over trials: no speaker ids]` at 0."""
+    speakers]` below FEW_SPEAKERS and `[CI over trials: no speaker ids]` at 0. `left_out` (reason
+    -> count of the split's listed trials that were not scored) with `n_trials` (those scored)
+    adds `[N of M trials: reason count, ...]`."""
     silence = "n/a" if silence_auc is None else _fmt(silence_auc, 4)
     auc_part = "n/a" if auc_ci is None or auc_ci[0] is None else f"{_fmt(auc_ci[0], 4)}-{_fmt(auc_ci[1], 4)}"
     eer_part = ("n/a" if eer_ci is None or eer_ci[0] is None
@@ -56,13 +70,17 @@ def closing_line(split: str, auc: float, auc_ci, eer: float, eer_ci, silence_auc
             f"EER {_fmt(100 * eer, 2)}% (95% CI {eer_part}) min-tDCF {tdcf} silence-only {silence}")
     if auc_ci is not None and auc_ci[0] is not None and n_speakers is not None and n_speakers < FEW_SPEAKERS:
         line += " [CI over trials: no speaker ids]" if n_speakers == 0 else f" [CI over {n_speakers} speakers]"
+    if left_out and n_trials is not None:
+        line += trials_caveat(n_trials, left_out)
     return line + caveat_suffix(untrained, demo)
 
 
-def closing_line_of(split: str, summary: dict, silence_auc, untrained: bool, demo: bool) -> str:
-    """The closing line of a `significance.summarize` record."""
+def closing_line_of(split: str, summary: dict, silence_auc, untrained: bool, demo: bool,
+                    left_out: dict | None = None) -> str:
+    """The closing line of a `significance.summarize` record; `left_out` as for closing_line."""
     return closing_line(split, summary["auc"], summary["auc_ci"], summary["eer"], summary["eer_ci"], silence_auc,
-                        untrained, demo, min_tdcf=summary.get("min_tdcf"), n_speakers=summary.get("n_speakers"))
+                        untrained, demo, min_tdcf=summary.get("min_tdcf"), n_speakers=summary.get("n_speakers"),
+                        left_out=left_out, n_trials=summary.get("n_trials"))
 
 
 def parse_closing_line(line: str) -> dict:
@@ -76,6 +94,8 @@ def parse_closing_line(line: str) -> dict:
     for key in ("auc", "auc_lo", "auc_hi", "eer", "eer_lo", "eer_hi", "min_tdcf"):
         parsed[key] = None if fields[key] is None else float(fields[key])
     parsed["ci_speakers"] = None if fields["ci_speakers"] is None else int(fields["ci_speakers"])
+    parsed["trials"] = None if fields["trials"] is None else int(fields["trials"])
+    parsed["listed"] = None if fields["listed"] is None else int(fields["listed"])
     parsed["silence_auc"] = None if fields["silence_auc"] == "n/a" else float(fields["silence_auc"])
     return parsed
 

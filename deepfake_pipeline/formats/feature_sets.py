@@ -75,6 +75,14 @@ class SplitFeatures:
     def has_labels(self) -> bool:
         return bool(len(self.labels)) and bool(np.all(self.labels >= 0))
 
+    def left_out(self) -> dict:
+        """Reason -> count of the trials the corpus listed for this split that are not scored:
+        step 1's rejects (info.json) and the copies left out (`duplicate_of`)."""
+        counts = {str(reason): int(count) for reason, count in (self.info.get("rejected_by_reason") or {}).items()}
+        if self.left_out_duplicates:
+            counts["duplicate_of"] = counts.get("duplicate_of", 0) + int(self.left_out_duplicates)
+        return {reason: count for reason, count in counts.items() if count}
+
     def metadata(self) -> dict:
         """What config.json records about this split's features."""
         return {"split_id": self.split_id, "num_clips": len(self), "num_bonafide": int(np.sum(self.labels == 0)),
