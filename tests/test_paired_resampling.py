@@ -11,6 +11,7 @@ import pytest
 from paired_reference import reference_compare, reference_min_tdcf, reference_paired
 from test_tdcf import naive_asv_rates, naive_min_tdcf
 
+from deepfake_pipeline.evaluation.cluster_sweep import ClusterSweep
 from deepfake_pipeline.evaluation.metrics import SortedTrials, roc_auc
 from deepfake_pipeline.evaluation.paired import paired_bootstrap, paired_resamples
 from deepfake_pipeline.evaluation.resampled_tdcf import ResampledMinTDCF, split_weights
@@ -114,6 +115,20 @@ def test_la_sized_split_without_speakers_equals_the_reference():
     labels, _, a, b = make_pair(7355, 63882, 67, seed=12, decimals=3)
     asv = (make_asv(6, n_tar=5370, n_non=33327, n_spoof=63882), "2019")
     assert_same_as_reference(labels, None, a, b, asv, n_boot=4, seed=1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_table_sweep_of_auc_and_eer_equals_the_trial_weight_sweep(seed):
+    """The per-cluster tables (few clusters) against significance's sweep over trial weights,
+    on tied and untied scores."""
+    labels, groups, a, _ = make_pair(40 + 10 * seed, 200, 3 + 5 * seed, seed=seed, decimals=None if seed % 2 else 1)
+    trials = SortedTrials(np.asarray(labels, dtype=np.int8), a)
+    codes = _codes_in_score_order(cluster_codes(groups, labels.size), trials)
+    assert ClusterSweep.fits(trials, codes)
+    for block in _resample_multiplicities(codes, labels, 300, seed, []):
+        auc, eer = ClusterSweep(trials, a, codes).auc_and_eer(block)
+        expected_auc, expected_eer = _resampled_auc_and_eer(trials, codes, block)
+        assert np.array_equal(auc, expected_auc) and np.array_equal(eer, expected_eer)
 
 
 @pytest.mark.parametrize("asv_version", [None, "2019", "2021"])

@@ -5,10 +5,10 @@ from the same cluster resamples (same seed), so they describe the same resamples
 The EER interval is that of the interpolated EER difference; the point estimate printed beside
 it is the difference of the official EERs, which can differ by up to half a step per system. No
 resample is materialised: each system's trials are sorted once and weighted by their cluster's
-multiplicity, AUC and EER by significance's sweep over trial weights, min t-DCF by
-:mod:`.resampled_tdcf` against ASV rates computed once per split, which gives, bit for bit, the
-numbers of the materialised resamples (tests/paired_reference.py keeps that way of computing
-them as the reference)."""
+multiplicity, AUC and EER by per-cluster tables where clusters are few (:mod:`.cluster_sweep`)
+or significance's sweep over trial weights, min t-DCF by :mod:`.resampled_tdcf` against ASV rates
+computed once per split; both give, bit for bit, the numbers of the materialised resamples
+(tests/paired_reference.py keeps that way of computing them as the reference)."""
 
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ import numpy as np
 from scipy.stats import norm, rankdata
 
 from deepfake_pipeline.evaluation import resampled_tdcf, tdcf
+from deepfake_pipeline.evaluation.cluster_sweep import ClusterSweep
 from deepfake_pipeline.evaluation.metrics import SortedTrials, _checked, check_scores, roc_auc
 from deepfake_pipeline.evaluation.significance import (
     BootstrapResult,
@@ -115,18 +116,27 @@ class PairedResamples:
     n_redrawn: int
 
 
+def _auc_and_eer_sweep(trials, scores, codes):
+    """Per-resample AUC and EER of one system: from per-cluster tables where clusters are few
+    (:mod:`.cluster_sweep`, the same numbers), else significance's sweep over trial weights."""
+    if ClusterSweep.fits(trials, codes):
+        return ClusterSweep(trials, scores, codes).auc_and_eer
+    return lambda block: _resampled_auc_and_eer(trials, codes, block)
+
+
 def paired_resamples(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, asv=None) -> PairedResamples:
     """The resampled differences behind every paired interval: each system's trials sorted once,
-    each resample a row of cluster multiplicities weighting them (significance's weighted sweep
-    for AUC and EER, :mod:`.resampled_tdcf` for min t-DCF against the split's fixed ASV rates)."""
+    each resample a row of cluster multiplicities weighting them (:func:`_auc_and_eer_sweep` for
+    AUC and EER, :mod:`.resampled_tdcf` for min t-DCF against the split's fixed ASV rates)."""
     labels, scores_a = _checked(labels, scores_a)
     scores_b = check_scores(scores_b, labels.size, name="scores_b")
     trials_a, trials_b = SortedTrials(labels, scores_a), SortedTrials(labels, scores_b)
     codes = _codes_in_score_order(cluster_codes(groups, labels.size), trials_a)
+    sweep_a, sweep_b = _auc_and_eer_sweep(trials_a, scores_a, codes), _auc_and_eer_sweep(trials_b, scores_b, codes)
     aucs, eers, tdcfs, redrawn, systems = [], [], [], [], None
     for block in _resample_multiplicities(codes, labels, n_boot, seed, redrawn):
-        auc_a, eer_a = _resampled_auc_and_eer(trials_a, codes, block)
-        auc_b, eer_b = _resampled_auc_and_eer(trials_b, codes, block)
+        auc_a, eer_a = sweep_a(block)
+        auc_b, eer_b = sweep_b(block)
         aucs.append(auc_b - auc_a)
         eers.append(eer_b - eer_a)
         if asv is not None:
