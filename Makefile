@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_embeddings.py
 	$(PY) bench/bench_unfreeze_cache.py
 	$(PY) bench/bench_metrics.py
+	$(PY) bench/bench_verdict.py
 	$(PY) bench/long_clip_memory.py
 
 # Mutation testing (docs/mutation.md): not part of `make test` or CI. mutmut comes from its own

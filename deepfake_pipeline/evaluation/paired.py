@@ -2,18 +2,21 @@
 speaker-clustered bootstraps of the change in AUC, EER and min t-DCF. All three intervals come
 from the same cluster resamples (same seed), so they describe the same resamples.
 
-The EER interval is that of the interpolated EER difference (computed without materialising a
-resample, like every EER interval here); the point estimate printed beside it is the difference
-of the official EERs, which can differ by up to half a step per system. min t-DCF needs each
-resample's trials, so those are materialised (repeated by their cluster's multiplicity) against
-the fixed ASV scores."""
+The EER interval is that of the interpolated EER difference; the point estimate printed beside
+it is the difference of the official EERs, which can differ by up to half a step per system. No
+resample is materialised: each system's trials are sorted once and weighted by their cluster's
+multiplicity, AUC and EER by per-cluster tables where clusters are few (:mod:`.cluster_sweep`)
+or significance's sweep over trial weights, min t-DCF by :mod:`.resampled_tdcf` against ASV rates
+computed once per split; both give, bit for bit, the numbers of the materialised resamples
+(tests/paired_reference.py keeps that way of computing them as the reference)."""
 
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm, rankdata
 
-from deepfake_pipeline.evaluation import tdcf
+from deepfake_pipeline.evaluation import resampled_tdcf, tdcf
+from deepfake_pipeline.evaluation.cluster_sweep import ClusterSweep
 from deepfake_pipeline.evaluation.metrics import SortedTrials, _checked, check_scores, roc_auc
 from deepfake_pipeline.evaluation.significance import (
     BootstrapResult,
@@ -47,18 +50,10 @@ def paired_bootstrap_auc_diff(labels, scores_a, scores_b, groups, n_boot=1000, s
     _check_resampling(n_boot, alpha)
     labels, scores_a = _checked(labels, scores_a)
     scores_b = check_scores(scores_b, labels.size, name="scores_b")
-    trials_a = SortedTrials(labels, scores_a)
-    trials_b = SortedTrials(labels, scores_b)
-    codes = _codes_in_score_order(cluster_codes(groups, labels.size), trials_a)
-    redrawn: list = []
-    diffs = []
-    for block in _resample_multiplicities(codes, labels, n_boot, seed, redrawn):
-        auc_a = _resampled_auc_and_eer(trials_a, codes, block)[0]
-        auc_b = _resampled_auc_and_eer(trials_b, codes, block)[0]
-        diffs.append(auc_b - auc_a)
+    resamples = paired_resamples(labels, scores_a, scores_b, groups, n_boot, seed)
     diff = roc_auc(labels, scores_b) - roc_auc(labels, scores_a)
-    lo, hi = _percentile_interval(np.concatenate(diffs), alpha)
-    return BootstrapResult((diff, lo, hi), n_boot, int(codes.max()) + 1, redrawn[0])
+    lo, hi = _percentile_interval(resamples.auc, alpha)
+    return BootstrapResult((diff, lo, hi), n_boot, resamples.n_clusters, resamples.n_redrawn)
 
 
 def delong_test(labels, scores_a, scores_b) -> DeLongResult:
@@ -109,26 +104,72 @@ def _min_tdcf(labels, scores, asv):
                    asv_scores.nontarget, asv_scores.spoof).min_tdcf
 
 
-def paired_eer_tdcf_diffs(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, alpha=0.05, asv=None) -> dict:
-    """{"eer": (diff, lo, hi), "min_tdcf": (diff, lo, hi) or None}: b minus a, official EERs and
-    min t-DCFs on all trials, percentile intervals over the resamples (None without asv)."""
-    _check_resampling(n_boot, alpha)
+@dataclass(frozen=True)
+class PairedResamples:
+    """Per resample, system b minus system a: AUC, interpolated EER and (with ASV scores) min
+    t-DCF, all over the same cluster draws; how many clusters, and resamples drawn again."""
+
+    auc: np.ndarray
+    eer: np.ndarray
+    min_tdcf: np.ndarray | None
+    n_clusters: int
+    n_redrawn: int
+
+
+def _auc_and_eer_sweep(trials, scores, codes):
+    """Per-resample AUC and EER of one system: from per-cluster tables where clusters are few
+    (:mod:`.cluster_sweep`, the same numbers), else significance's sweep over trial weights."""
+    if ClusterSweep.fits(trials, codes):
+        return ClusterSweep(trials, scores, codes).auc_and_eer
+    return lambda block: _resampled_auc_and_eer(trials, codes, block)
+
+
+def paired_resamples(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, asv=None) -> PairedResamples:
+    """The resampled differences behind every paired interval: each system's trials sorted once,
+    each resample a row of cluster multiplicities weighting them (:func:`_auc_and_eer_sweep` for
+    AUC and EER, :mod:`.resampled_tdcf` for min t-DCF against the split's fixed ASV rates)."""
     labels, scores_a = _checked(labels, scores_a)
     scores_b = check_scores(scores_b, labels.size, name="scores_b")
     trials_a, trials_b = SortedTrials(labels, scores_a), SortedTrials(labels, scores_b)
     codes = _codes_in_score_order(cluster_codes(groups, labels.size), trials_a)
-    eer_diffs, tdcf_diffs, redrawn = [], [], []
+    sweep_a, sweep_b = _auc_and_eer_sweep(trials_a, scores_a, codes), _auc_and_eer_sweep(trials_b, scores_b, codes)
+    aucs, eers, tdcfs, redrawn, systems = [], [], [], [], None
     for block in _resample_multiplicities(codes, labels, n_boot, seed, redrawn):
-        eer_diffs.append(_resampled_auc_and_eer(trials_b, codes, block)[1]
-                         - _resampled_auc_and_eer(trials_a, codes, block)[1])
+        auc_a, eer_a = sweep_a(block)
+        auc_b, eer_b = sweep_b(block)
+        aucs.append(auc_b - auc_a)
+        eers.append(eer_b - eer_a)
         if asv is not None:
-            for multiplicities in block:
-                index = np.repeat(np.arange(labels.size), multiplicities[codes].astype(np.int64))
-                tdcf_diffs.append(_min_tdcf(labels[index], scores_b[index], asv)
-                                  - _min_tdcf(labels[index], scores_a[index], asv))
+            if systems is None:  # built once per split, after the draws' own checks
+                weights = resampled_tdcf.split_weights(asv)
+                systems = [resampled_tdcf.ResampledMinTDCF(t, s, codes, weights)
+                           for t, s in ((trials_a, scores_a), (trials_b, scores_b))]
+            tdcfs.append(systems[1](block) - systems[0](block))
+    return PairedResamples(np.concatenate(aucs), np.concatenate(eers),
+                           np.concatenate(tdcfs) if asv is not None else None, int(codes.max()) + 1, redrawn[0])
+
+
+def paired_bootstrap(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, alpha=0.05, asv=None) -> dict:
+    """All three paired changes, b minus a, from one set of resamples: ``{"auc": BootstrapResult
+    (diff, lo, hi), "eer": (diff, lo, hi), "min_tdcf": (diff, lo, hi) or None}`` as
+    :func:`paired_bootstrap_auc_diff` and :func:`paired_eer_tdcf_diffs` give them."""
+    _check_resampling(n_boot, alpha)
+    labels, scores_a = _checked(labels, scores_a)
+    scores_b = check_scores(scores_b, labels.size, name="scores_b")
+    resamples = paired_resamples(labels, scores_a, scores_b, groups, n_boot, seed, asv)
+    auc_diff = roc_auc(labels, scores_b) - roc_auc(labels, scores_a)
     eer_diff = tdcf.official_eer(labels, scores_b).eer - tdcf.official_eer(labels, scores_a).eer
-    out = {"eer": (eer_diff, *_percentile_interval(np.concatenate(eer_diffs), alpha)), "min_tdcf": None}
+    out = {"auc": BootstrapResult((auc_diff, *_percentile_interval(resamples.auc, alpha)), n_boot,
+                                  resamples.n_clusters, resamples.n_redrawn),
+           "eer": (eer_diff, *_percentile_interval(resamples.eer, alpha)), "min_tdcf": None}
     if asv is not None:
         tdcf_diff = _min_tdcf(labels, scores_b, asv) - _min_tdcf(labels, scores_a, asv)
-        out["min_tdcf"] = (tdcf_diff, *_percentile_interval(np.asarray(tdcf_diffs), alpha))
+        out["min_tdcf"] = (tdcf_diff, *_percentile_interval(resamples.min_tdcf, alpha))
     return out
+
+
+def paired_eer_tdcf_diffs(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, alpha=0.05, asv=None) -> dict:
+    """{"eer": (diff, lo, hi), "min_tdcf": (diff, lo, hi) or None}: b minus a, official EERs and
+    min t-DCFs on all trials, percentile intervals over the resamples (None without asv)."""
+    out = paired_bootstrap(labels, scores_a, scores_b, groups, n_boot, seed, alpha, asv)
+    return {"eer": out["eer"], "min_tdcf": out["min_tdcf"]}

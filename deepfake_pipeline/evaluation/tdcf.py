@@ -177,14 +177,68 @@ def _check_priors(costs) -> None:
         raise ValueError(f"priors p_tar, p_non, p_spoof must be >= 0 and sum to 1, got {priors}")
 
 
-def _cm_curve(bonafide_cm, spoof_cm):
-    frr, far, thresholds = official_det_curve(bonafide_cm, spoof_cm)
-    if np.unique(thresholds[1:]).size < 3:
+def require_soft_scores(n_distinct: int) -> None:
+    """ValueError unless the CM scores take at least 3 distinct values."""
+    if n_distinct < 3:
         raise ValueError(
             "the CM scores take fewer than 3 distinct values: t-DCF needs soft scores, not "
             "decisions (the official packages refuse them too)"
         )
+
+
+def _cm_curve(bonafide_cm, spoof_cm):
+    frr, far, thresholds = official_det_curve(bonafide_cm, spoof_cm)
+    require_soft_scores(np.unique(thresholds[1:]).size)
     return frr, far, thresholds
+
+
+@dataclass(frozen=True)
+class TDCFWeights:
+    """The constants of one normalised t-DCF curve, fixed by the ASV rates and the costs:
+    ``(C1 Pmiss_cm + C2 Pfa_cm) / norm`` (2019, ``c0`` None) or ``(C0 + C1 Pmiss_cm + C2 Pfa_cm)
+    / norm`` (2021). :meth:`normalised` is the one place either is evaluated."""
+
+    c1: float
+    c2: float
+    norm: float
+    c0: float | None = None
+
+    def normalised(self, pmiss_cm, pfa_cm):
+        """The normalised t-DCF at CM miss and false-alarm rates (floats or arrays), with the
+        official packages' order of operations. It never decreases when ``pmiss_cm`` grows or
+        ``pfa_cm`` shrinks, in floating point too (every weight is >= 0 and each operation
+        rounds monotonically), which :mod:`.resampled_tdcf` relies on."""
+        if self.c0 is None:
+            return (self.c1 * pmiss_cm + self.c2 * pfa_cm) / self.norm
+        return (self.c0 + self.c1 * pmiss_cm + self.c2 * pfa_cm) / self.norm
+
+
+def tdcf_weights_2019(asv: ASVErrorRates, costs=CostsTDCF2019()) -> TDCFWeights:
+    """C1, C2 and the normaliser min(C1, C2) of :func:`tdcf_curve_2019`, or ValueError."""
+    _check_priors(costs)
+    c1 = costs.p_tar * (costs.c_miss_cm - costs.c_miss_asv * asv.pmiss) - (
+        costs.p_non * costs.c_fa_asv * asv.pfa
+    )
+    c2 = costs.c_fa_cm * costs.p_spoof * (1 - asv.pmiss_spoof)
+    if c1 < 0 or c2 < 0:
+        raise ValueError(f"t-DCF weights must not be negative (C1={c1}, C2={c2}): check the ASV rates")
+    if min(c1, c2) == 0:
+        raise ValueError(f"t-DCF normaliser min(C1, C2) is 0 (C1={c1}, C2={c2}): the t-DCF is undefined")
+    return TDCFWeights(c1=c1, c2=c2, norm=min(c1, c2))
+
+
+def tdcf_weights_2021(asv: ASVErrorRates, costs=CostsTDCF2021()) -> TDCFWeights:
+    """C0, C1, C2 and the normaliser C0 + min(C1, C2) of :func:`tdcf_curve_2021`, or ValueError."""
+    _check_priors(costs)
+    c0 = costs.p_tar * costs.c_miss * asv.pmiss + costs.p_non * costs.c_fa * asv.pfa
+    c1 = costs.p_tar * costs.c_miss - c0
+    c2 = costs.p_spoof * costs.c_fa_spoof * asv.pfa_spoof
+    if c0 < 0 or c1 < 0 or c2 < 0:
+        raise ValueError(f"t-DCF weights must not be negative (C0={c0}, C1={c1}, C2={c2})")
+    default = c0 + min(c1, c2)
+    if default == 0:
+        raise ValueError("t-DCF normaliser C0 + min(C1, C2) is 0: the t-DCF is undefined")
+    return TDCFWeights(c1=c1, c2=c2, norm=default, c0=c0)
 
 
 def tdcf_curve_2019(bonafide_cm, spoof_cm, asv: ASVErrorRates, costs=CostsTDCF2019()):
@@ -195,17 +249,9 @@ def tdcf_curve_2019(bonafide_cm, spoof_cm, asv: ASVErrorRates, costs=CostsTDCF20
     ``C1 = Ptar (Cmiss_cm - Cmiss_asv Pmiss_asv) - Pnon Cfa_asv Pfa_asv`` and
     ``C2 = Cfa_cm Pspoof (1 - Pmiss_spoof_asv)``. A perfect CM scores 0.
     """
-    _check_priors(costs)
-    c1 = costs.p_tar * (costs.c_miss_cm - costs.c_miss_asv * asv.pmiss) - (
-        costs.p_non * costs.c_fa_asv * asv.pfa
-    )
-    c2 = costs.c_fa_cm * costs.p_spoof * (1 - asv.pmiss_spoof)
-    if c1 < 0 or c2 < 0:
-        raise ValueError(f"t-DCF weights must not be negative (C1={c1}, C2={c2}): check the ASV rates")
-    if min(c1, c2) == 0:
-        raise ValueError(f"t-DCF normaliser min(C1, C2) is 0 (C1={c1}, C2={c2}): the t-DCF is undefined")
+    weights = tdcf_weights_2019(asv, costs)
     pmiss_cm, pfa_cm, thresholds = _cm_curve(bonafide_cm, spoof_cm)
-    return (c1 * pmiss_cm + c2 * pfa_cm) / min(c1, c2), thresholds
+    return weights.normalised(pmiss_cm, pfa_cm), thresholds
 
 
 def tdcf_curve_2021(bonafide_cm, spoof_cm, asv: ASVErrorRates, costs=CostsTDCF2021()):
@@ -216,17 +262,9 @@ def tdcf_curve_2021(bonafide_cm, spoof_cm, asv: ASVErrorRates, costs=CostsTDCF20
     ``C1 = Ptar Cmiss - C0`` and ``C2 = Pspoof Cfa_spoof Pfa_spoof_asv``. A perfect CM scores
     ``C0 / (C0 + min(C1, C2))``, the cost the ASV alone cannot avoid.
     """
-    _check_priors(costs)
-    c0 = costs.p_tar * costs.c_miss * asv.pmiss + costs.p_non * costs.c_fa * asv.pfa
-    c1 = costs.p_tar * costs.c_miss - c0
-    c2 = costs.p_spoof * costs.c_fa_spoof * asv.pfa_spoof
-    if c0 < 0 or c1 < 0 or c2 < 0:
-        raise ValueError(f"t-DCF weights must not be negative (C0={c0}, C1={c1}, C2={c2})")
-    default = c0 + min(c1, c2)
-    if default == 0:
-        raise ValueError("t-DCF normaliser C0 + min(C1, C2) is 0: the t-DCF is undefined")
+    weights = tdcf_weights_2021(asv, costs)
     pmiss_cm, pfa_cm, thresholds = _cm_curve(bonafide_cm, spoof_cm)
-    return (c0 + c1 * pmiss_cm + c2 * pfa_cm) / default, thresholds
+    return weights.normalised(pmiss_cm, pfa_cm), thresholds
 
 
 def _minimum(curve, thresholds) -> MinTDCF:

@@ -16,7 +16,7 @@ import numpy as np
 
 from deepfake_pipeline.evaluation import paired
 from deepfake_pipeline.evaluation.closing import caveat_suffix
-from deepfake_pipeline.evaluation.paired import _min_tdcf, paired_eer_tdcf_diffs
+from deepfake_pipeline.evaluation.paired import _min_tdcf
 from deepfake_pipeline.evaluation.tdcf import official_eer
 
 ONE_POINT = 0.01
@@ -93,10 +93,8 @@ def compare(split: str, labels, groups, baseline_scores, contrastive_scores, n_b
     delong = paired.delong_test(labels, baseline_scores, contrastive_scores)
     ci, eer_ci, tdcf_ci = None, (None, None), (None, None)
     if n_boot:
-        _, lo, hi = paired.paired_bootstrap_auc_diff(labels, baseline_scores, contrastive_scores, groups,
-                                                           n_boot=n_boot, seed=seed, alpha=ALPHA)
-        ci = (lo, hi)
-        diffs = paired_eer_tdcf_diffs(labels, baseline_scores, contrastive_scores, groups, n_boot, seed, ALPHA, asv)
+        diffs = paired.paired_bootstrap(labels, baseline_scores, contrastive_scores, groups, n_boot, seed, ALPHA, asv)
+        ci = tuple(diffs["auc"][1:])
         eer_ci = diffs["eer"][1:]
         tdcf_ci = diffs["min_tdcf"][1:] if diffs["min_tdcf"] else (None, None)
     eers = (official_eer(labels, baseline_scores).eer, official_eer(labels, contrastive_scores).eer)
