@@ -98,14 +98,14 @@ def _feature_settings(bundle, jobs: int) -> FeatureSettings:
                            batch_seconds=0.0, jobs=jobs)
 
 
-def _run_steps(clips: dict, bundle, interim, processed, jobs) -> list:
+def _run_steps(clips: dict, bundle, interim, processed, jobs, lengths: dict | None = None) -> list:
     """Steps 1 and 2 on the new clips; their progress lines go to stderr, so stdout holds only
     the results."""
     with contextlib.redirect_stdout(sys.stderr):
         summaries = []
         for split, split_clips in clips.items():
             try:
-                summaries.append(ingest_split(split_clips, interim, WORK_NAME, split, jobs=jobs))
+                summaries.append(ingest_split(split_clips, interim, WORK_NAME, split, jobs=jobs, **(lengths or {})))
             except EveryClipRejected as error:  # listed clip by clip below, from its rejects.csv
                 summaries.append(SplitSummary(error.split_id, error.split_dir))
         readable = [s.split_id for s in summaries if s.info.get("num_clips")]
@@ -142,7 +142,7 @@ def check_scoring_model(bundle, run_path) -> None:
                            f"{meta['model']} now holds another model ({problem}): it cannot score clips with it")
 
 
-def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> int:
+def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None, lengths: dict | None = None) -> int:
     """Score the clips at `paths` with the model of `run_path`; prints one line per clip.
     `jobs`: worker processes for decoding and spectral features."""
     stream = stream or sys.stdout
@@ -153,7 +153,7 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None) -> i
     with tempfile.TemporaryDirectory(prefix="eval_logreg_score_") as tmp:
         work = Path(tmp)
         interim, processed = work / "interim", work / "processed"
-        summaries = _run_steps(_input_clips(paths, work), bundle, interim, processed, jobs)
+        summaries = _run_steps(_input_clips(paths, work), bundle, interim, processed, jobs, lengths)
         spec = _scoring_spec(bundle)
         n_scored = 0
         for ingested in summaries:

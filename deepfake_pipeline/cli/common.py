@@ -27,6 +27,48 @@ def add_run_paths(parser, overwrite_help: str, data_from: str | None = None) -> 
         out.add_argument("--processed-dir", type=Path, default=PROCESSED_DIR)
 
 
+def add_clip_lengths(parser, group_title: str | None = None) -> None:
+    """The clip-length options of step 1, which `eval_logreg.py --score` takes too, so that new
+    clips are cut and refused as the corpus splits were."""
+    from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
+
+    group = parser.add_argument_group(group_title) if group_title else parser
+    group.add_argument("--min-duration", type=float, default=DEFAULT_MIN_DURATION_S,
+                       help="clips shorter than this many seconds are rejected (default %(default)s)")
+    group.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION_S,
+                       help="clips longer than this many seconds are rejected as too_long (default "
+                            "%(default)s). Step 2 embeds each clip in one forward pass, whose memory grows "
+                            "with the clip (README, 'Long clips'); raise it only where that memory is there")
+    group.add_argument("--crop", type=float, metavar="SECONDS",
+                       help="keep at most this many seconds of each clip instead of rejecting longer ones "
+                            "(e.g. 4 s, or 4.0375 = the 64,600 samples AASIST and RawNet2 take); recorded per "
+                            "clip in the manifest (source_duration_s, crop_start_s)")
+    group.add_argument("--crop-at", choices=("start", "centre"), default="start",
+                       help="which part --crop keeps: the first SECONDS (default, as the field does) or the "
+                            "middle ones")
+
+
+def check_lengths(args) -> str | None:
+    """Why the clip-length options cannot run, or None."""
+    if not args.max_duration > args.min_duration:
+        return "--max-duration must be longer than --min-duration"
+    if args.crop is not None and not args.min_duration <= args.crop <= args.max_duration:
+        return (f"--crop {args.crop:g} must lie between --min-duration ({args.min_duration:g}) and --max-duration "
+                f"({args.max_duration:g}) seconds")
+    if args.crop is None and args.crop_at != "start":
+        return "--crop-at says where --crop cuts: give --crop SECONDS too"
+    return None
+
+
+def crop_of(args):
+    """The decode.Crop the arguments ask for, or None."""
+    if args.crop is None:
+        return None
+    from deepfake_pipeline.ingest.decode import Crop
+
+    return Crop(args.crop, args.crop_at)
+
+
 def parse_or_refuse(parser, check, argv, modes=()):
     """The parsed arguments, or None after printing why they cannot run (`check` returns that
     reason, or None): a wrong argument stops the run before any work starts. `--config` replays

@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 
 from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, SELECTION_CRITERIA
+from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
 from deepfake_pipeline.cli.common import (
+    add_clip_lengths,
+    check_lengths,
+    crop_of,
     add_run_paths,
     add_threads,
     declare_outputs,
@@ -67,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--score", nargs="+", type=Path, metavar="PATH",
                        help="audio files, a folder, or a CSV (path[,label]) to score with --from-run's model")
     score.add_argument("--from-run", type=Path, help="a results/<run> folder written by this script")
+    add_clip_lengths(parser, "scoring new clips: their lengths, as step 1 takes them (--score only)")
 
     add_run_paths(parser, overwrite_help="replace an existing --run of the same name")
     add_threads(parser)
@@ -81,7 +86,11 @@ def _check_args(args) -> str:
     if args.score:
         if args.from_run is None:
             return "--score needs --from-run results/<run> (a run of this script that fitted the model)"
-        return None
+        return check_lengths(args)
+    if (args.crop is not None or args.crop_at != "start" or args.min_duration != DEFAULT_MIN_DURATION_S
+            or args.max_duration != DEFAULT_MAX_DURATION_S):
+        return ("--min-duration/--max-duration/--crop/--crop-at apply to --score only: the corpus splits got "
+                "theirs from preprocess_datasets.py")
     if args.features is None:
         return "choose --features spectral or --features embeddings"
     if args.features == "spectral" and (args.model or args.layer is not None or args.layers or args.layer_sweep):
@@ -152,7 +161,9 @@ def _run(args) -> int:
     if args.score:
         from deepfake_pipeline.baseline.score_new import score_paths
         try:
-            return score_paths(args.score, args.from_run, seed=args.seed, jobs=args.jobs)
+            return score_paths(args.score, args.from_run, seed=args.seed, jobs=args.jobs,
+                               lengths={"min_duration_s": args.min_duration, "max_duration_s": args.max_duration,
+                                        "crop": crop_of(args)})
         except (FeatureError, ProtocolError, FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

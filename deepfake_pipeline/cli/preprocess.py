@@ -4,10 +4,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.cli.common import declare_outputs, guarded_main
+from deepfake_pipeline.cli.common import add_clip_lengths, check_lengths, crop_of, declare_outputs, guarded_main
 
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
-from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
 
 CORPORA = ("asvspoof2019", "asvspoof2021_la", "asvspoof2021_df", "in_the_wild", "asvspoof5", "fakeavceleb",
@@ -33,12 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "rank on), progress, hidden_track, or all")
     parser.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
-    parser.add_argument("--min-duration", type=float, default=DEFAULT_MIN_DURATION_S,
-                        help="clips shorter than this many seconds are rejected (default %(default)s)")
-    parser.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION_S,
-                        help="clips longer than this many seconds are rejected as too_long (default "
-                             "%(default)s). Step 2 embeds each clip in one forward pass, whose memory grows "
-                             "with the clip (README, 'Long clips'); raise it only where that memory is there")
+    add_clip_lengths(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the FakeAVCeleb identity split")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete earlier output for these splits and start again")
@@ -114,8 +108,9 @@ def _main(argv) -> int:
     if args.jobs == 0 or args.jobs < -1:
         print("error: --jobs must be a positive number of workers, or -1 for all cores", file=sys.stderr)
         return 2
-    if not args.max_duration > args.min_duration:
-        print("error: --max-duration must be longer than --min-duration", file=sys.stderr)
+    problem = check_lengths(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.root is None:
         if args.corpus not in DEFAULT_CORPUS_ROOTS:
@@ -146,7 +141,7 @@ def _main(argv) -> int:
                         split_clips, args.interim_dir, args.name, split, jobs=args.jobs,
                         min_duration_s=args.min_duration, max_duration_s=args.max_duration, demo=demo,
                         source_root=str(args.root.resolve()), overwrite=args.overwrite,
-                        info_extra={"asv_scores": _asv_scores(args, split)}))
+                        info_extra={"asv_scores": _asv_scores(args, split)}, crop=crop_of(args)))
             except EveryClipRejected as error:  # the other splits are still worth finishing
                 unusable.append(error)
         if args.corpus == "fakeavceleb" and summaries:

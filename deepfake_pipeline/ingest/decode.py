@@ -49,11 +49,43 @@ class RejectedClip(Exception):
         self.detail = detail
 
 
+CROP_PLACES = ("start", "centre")
+
+
+@dataclass(frozen=True)
+class Crop:
+    """Keep at most `seconds` of each clip, from its start or centred (`at`), as the field's
+    fixed-length front ends do (AASIST and RawNet2 take the first 64,600 samples, 4.0375 s)."""
+    seconds: float
+    at: str = "start"
+
+    def __post_init__(self):
+        if not self.seconds > 0:
+            raise ValueError(f"--crop must be a positive number of seconds (got {self.seconds})")
+        if self.at not in CROP_PLACES:
+            raise ValueError(f"--crop-at must be one of {', '.join(CROP_PLACES)} (got {self.at!r})")
+
+    @property
+    def num_samples(self) -> int:
+        return int(round(self.seconds * SAMPLE_RATE))
+
+    def start_of(self, length: int) -> int:
+        """The first sample kept of a clip of `length` samples."""
+        if length <= self.num_samples or self.at == "start":
+            return 0
+        return (length - self.num_samples) // 2
+
+    def as_json(self) -> dict:
+        return {"seconds": self.seconds, "at": self.at}
+
+
 @dataclass
 class Clip:
     samples: np.ndarray  # float32, 16 kHz, mono; full scale is 1.0 (and may be exceeded)
     orig_sr: int
     channels: int
+    source_duration_s: float | None = None  # before a crop (None: not cropped)
+    crop_start_s: float = 0.0                # where the kept part starts in the decoded clip
 
     @property
     def duration_s(self) -> float:
@@ -119,10 +151,12 @@ def _header_seconds(path: Path) -> float | None:
 
 
 def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S,
-              max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Clip:
+              max_duration_s: float = DEFAULT_MAX_DURATION_S, crop: Crop | None = None) -> Clip:
     """Decode, mix down and resample one file to 16 kHz mono float32, or raise RejectedClip.
     A clip longer than `max_duration_s` is rejected `too_long` (before decoding where the
-    file's header says so by more than a second)."""
+    file's header says so by more than a second). With `crop`, a longer clip is cut to the crop
+    instead (so `max_duration_s` then bounds only what is kept, which the crop already does);
+    the silence and length checks judge the part kept."""
     path = Path(path)
     if not path.is_file():
         if path.is_symlink():  # is_file() follows links: False for a dangling link or a loop
@@ -130,7 +164,7 @@ def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S,
         raise RejectedClip("missing", "no such file")
     if path.stat().st_size == 0:
         raise RejectedClip("empty", "the file has 0 bytes")
-    header_s = _header_seconds(path)
+    header_s = _header_seconds(path) if crop is None else None
     if header_s is not None and header_s > max_duration_s + 1.0:
         raise _too_long(header_s, max_duration_s)
     try:
@@ -152,6 +186,11 @@ def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S,
         mono = soxr.resample(mono, sr, SAMPLE_RATE, quality="HQ")
     samples = np.ascontiguousarray(mono, dtype=np.float32)
     clip = Clip(samples=samples, orig_sr=int(sr), channels=int(channels))
+    if crop is not None:
+        start = crop.start_of(len(samples))
+        samples = np.ascontiguousarray(samples[start:start + crop.num_samples])
+        clip = Clip(samples=samples, orig_sr=int(sr), channels=int(channels),
+                    source_duration_s=clip.duration_s, crop_start_s=start / SAMPLE_RATE)
     if clip.duration_s < min_duration_s:
         raise RejectedClip("too_short", f"{clip.duration_s:.3f} s < {min_duration_s} s")
     if clip.duration_s > max_duration_s:

@@ -36,7 +36,13 @@ from deepfake_pipeline.formats.manifest import (
 )
 from deepfake_pipeline.formats.paths import split_id as make_split_id
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, STORE_DTYPE, read_info, write_info, write_shard
-from deepfake_pipeline.ingest.decode import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S, RejectedClip, load_clip
+from deepfake_pipeline.ingest.decode import (
+    DEFAULT_MAX_DURATION_S,
+    DEFAULT_MIN_DURATION_S,
+    Crop,
+    RejectedClip,
+    load_clip,
+)
 from deepfake_pipeline.ingest.sources import changed_message, changed_sources, source_stat
 
 # 2: float32 store (1 wrote int16), each source's size and time in the parts.
@@ -95,7 +101,7 @@ def _part_path(split_dir: Path, shard: int) -> Path:
 
 def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: str,
                   min_duration_s: float, in_process: bool, parent_pid: int = None,
-                  max_duration_s: float = DEFAULT_MAX_DURATION_S) -> ShardResult:
+                  max_duration_s: float = DEFAULT_MAX_DURATION_S, crop: Crop | None = None) -> ShardResult:
     # Injected crashes fire only in-process: a killed pool worker is not what a user's kill does.
     crash_event = CrashSwitch.event if in_process else (lambda: None)
     rows, arrays, offset, audio_s = [], [], 0, 0.0
@@ -108,7 +114,7 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
         row.update(dict(clip_spec.extra))
         row.update(source_stat(clip_spec.source_path))  # before decoding: a later change shows
         try:
-            clip = load_clip(clip_spec.source_path, min_duration_s, max_duration_s)
+            clip = load_clip(clip_spec.source_path, min_duration_s, max_duration_s, crop)
         except RejectedClip as rejected:
             row.update(status="rejected", reason=rejected.reason, detail=rejected.detail)
             rows.append(row)
@@ -117,6 +123,8 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
                    duration_s=round(clip.duration_s, 4), orig_sr=clip.orig_sr,
                    num_samples=len(clip.samples), shard=shard, offset=offset,
                    audio_sha1=hashlib.sha1(clip.samples.tobytes()).hexdigest())
+        if crop is not None:  # what was cut: the clip's decoded length and where the part kept starts
+            row.update(source_duration_s=round(clip.source_duration_s, 4), crop_start_s=round(clip.crop_start_s, 4))
         rows.append(row)
         arrays.append(clip.samples)
         offset += len(clip.samples)
@@ -232,9 +240,11 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
                  min_duration_s: float = DEFAULT_MIN_DURATION_S,
                  max_duration_s: float = DEFAULT_MAX_DURATION_S, demo: bool = False,
                  source_root: str = "", overwrite: bool = False, stream=None,
-                 info_extra: dict = None) -> SplitSummary:
+                 info_extra: dict = None, crop: Crop | None = None) -> SplitSummary:
     """Decode `clips` into the split's store; `info_extra` (e.g. where the organisers' ASV scores
-    are) is recorded in its info.json."""
+    are) is recorded in its info.json. `crop` cuts longer clips to a fixed length (decode.Crop),
+    recorded in plan.json (a changed crop is refused like other changed inputs), info.json and
+    each row (`source_duration_s`, `crop_start_s`)."""
     sid = make_split_id(corpus, split)
     _refuse_repeated_ids(clips, sid)
     split_dir = Path(interim_dir) / sid
@@ -244,11 +254,15 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
             "num_clips": len(clips), "shard_size": shard_size,
             "clips_sha256": _clips_digest(clips), "min_duration_s": min_duration_s,
             "max_duration_s": max_duration_s}
+    if crop is not None:  # absent otherwise, so splits made before crops existed resume as they were
+        plan["crop"] = crop.as_json()
     _prepare_dir(split_dir, plan, overwrite)
     base_info = {"corpus": corpus, "split": split, "split_id": sid, "demo": bool(demo),
                  "source_root": str(source_root), "sample_rate": SAMPLE_RATE,
                  "store_dtype": STORE_DTYPE, "code_version": __version__,
                  "min_duration_s": min_duration_s, "max_duration_s": max_duration_s, **(info_extra or {})}
+    if crop is not None:
+        base_info["crop"] = crop.as_json()
 
     done = [s for s in range(n_shards) if _part_path(split_dir, s).is_file()]
     _refuse_changed_sources(split_dir, done)
@@ -262,7 +276,7 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     if already:
         note(f"[preprocess {sid}] resuming: {already:,} clips already done", stream=progress.stream)
     tasks = (delayed(_ingest_shard)(s, clips[s * shard_size:(s + 1) * shard_size], split_dir,
-                                    corpus, split, min_duration_s, jobs == 1, os.getpid(), max_duration_s)
+                                    corpus, split, min_duration_s, jobs == 1, os.getpid(), max_duration_s, crop)
                                     for s in pending)
     rejected = 0
     parent_counts_events = jobs != 1
