@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.formats import feature_files as feature_store
 from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, FeatureError
 from deepfake_pipeline.formats.manifest import ManifestError, read_manifest
