@@ -1,12 +1,13 @@
 """Step 2's embeddings array, layers-major (embeddings format 3): what the writer puts in the file
-(checked with plain numpy), one layer read alone against the whole array, and refusals of a
-damaged file. Memory is measured in bench/bench_scale.py and
+(checked with plain numpy), one layer read alone against the whole array, the views step 3 reads
+one at a time, and refusals of a damaged file. Memory is measured in bench/bench_scale.py and
 bench/bench_layer_read.py, not here."""
 
 import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from logreg_fixtures import balanced_design, make_split
 
@@ -19,6 +20,8 @@ from deepfake_pipeline.formats.feature_files import (
     open_embeddings,
     write_embeddings,
 )
+from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_split
+from deepfake_pipeline.formats.manifest import manifest_sha256
 
 SPLIT = "toy_dev"
 
@@ -91,3 +94,45 @@ def test_a_truncated_or_reshaped_array_is_refused_with_the_command_that_recomput
     np.save(array_path, values.transpose(1, 0, 2)[:4])
     with pytest.raises(FeatureError, match=r"its metadata describes 5 layers of 6 dims"):
         open_embeddings(SPLIT, "random-base", processed, interim)
+
+
+def test_views_are_read_when_asked_for_and_match_the_whole_array(stored):
+    interim, processed, values = stored
+    sweep = load_split(SPLIT, FeatureSpec("embeddings", model="random:base", sweep=True), interim, processed)
+    assert list(sweep.views) == [f"layer_{k}" for k in range(5)] and len(sweep.views) == 5
+    for layer in range(5):
+        first, again = sweep.views[f"layer_{layer}"], sweep.views[f"layer_{layer}"]
+        assert first.dtype == np.float16 and first is not again     # read each time, nothing kept
+        np.testing.assert_array_equal(first, values[:, layer, :])
+    joined = load_split(SPLIT, FeatureSpec("embeddings", model="random:base", layers=(4, 0, 2)), interim, processed)
+    (view,) = joined.views.values()
+    np.testing.assert_array_equal(view, values[:, [4, 0, 2], :].reshape(len(values), -1))
+    assert joined.meta["layers"] == [0, 2, 4] and joined.view_layers == {"layers_4+0+2": [4, 0, 2]}
+
+
+def test_left_out_clips_are_left_out_of_every_view(stored):
+    interim, processed, values = stored
+    manifest_path = interim / SPLIT / "manifest.csv"
+    manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
+    manifest["duplicate_of"] = ""
+    manifest.loc[[3, 7], "duplicate_of"] = manifest["utt_id"][0]
+    manifest.to_csv(manifest_path, index=False)
+    meta_path = embeddings_paths(SPLIT, "random-base", processed)[1]
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "manifest_sha256": manifest_sha256(interim / SPLIT)}))
+    split = load_split(SPLIT, FeatureSpec("embeddings", model="random:base", layer=2), interim, processed)
+    kept = [i for i in range(len(values)) if i not in (3, 7)]
+    assert split.left_out_duplicates == 2 and split.rows.tolist() == kept
+    np.testing.assert_array_equal(split.views["layer_2"], values[kept, 2, :])
+
+
+def test_a_layer_with_nan_is_refused_before_any_work(tmp_path):
+    labels, speakers = balanced_design(4, 10)
+    values = np.random.default_rng(3).normal(size=(len(labels), 3, 4))
+    values[5, 2, 1] = np.nan
+    make_split(tmp_path / "interim", tmp_path / "processed", SPLIT, labels, speakers, embeddings=values)
+    spec = FeatureSpec("embeddings", model="random:base", layer=1)
+    load_split(SPLIT, spec, tmp_path / "interim", tmp_path / "processed")      # layer 1 is finite
+    with pytest.raises(FeatureError, match=r"hold NaN or inf \(layer 2\): rerun features.py"):
+        load_split(SPLIT, FeatureSpec("embeddings", model="random:base", sweep=True), tmp_path / "interim",
+                   tmp_path / "processed")
