@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.formats import feature_files as feature_store
 from deepfake_pipeline.formats.embedding_views import embedding_views, view_key  # noqa: F401 (view_key: re-exported)
 from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, FeatureError
