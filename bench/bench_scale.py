@@ -134,17 +134,15 @@ def write_embeddings(interim: Path, processed: Path, split: str, shape: str, see
     if not (array_path.is_file() and meta_path.is_file()):
         table = pd.read_csv(interim / split_id / "manifest.csv", dtype={"speaker": str}, keep_default_na=False)
         n = len(table)
-        array = np.empty((n, layers, dim), dtype=np.float16)
-        for start in range(0, n, ROW_BLOCK):
-            array[start:start + ROW_BLOCK] = embedding_rows(table, layers, dim, split, seed, start,
-                                                            min(n, start + ROW_BLOCK))
         meta = {"model": model, "revision": None, "untrained": True, "arch": shape, "precision": "float32",
                 "dtype": "float16", "layers": list(range(layers)), "pooling": "mean", "sample_rate": SAMPLE_RATE,
                 "dim": dim, "manifest_sha256": manifest_sha256(interim / split_id), "code_version": __version__,
                 "model_identity": identify(model).as_json(), "num_clips": n, "split_id": split_id, "demo": False}
         array_path.parent.mkdir(parents=True, exist_ok=True)
-        feature_files.write_embeddings(array_path, meta_path, array, meta)
-        del array
+        # row blocks, as step 2 joins its parts: no whole (clips, layers, dim) array in memory
+        feature_files.write_embeddings(array_path, meta_path, (embedding_rows(table, layers, dim, split, seed, start,
+                                                                              min(n, start + ROW_BLOCK))
+                                                               for start in range(0, n, ROW_BLOCK)), meta)
     return array_path.stat().st_size
 
 
