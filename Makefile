@@ -69,6 +69,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_metrics.py
 	$(PY) bench/bench_verdict.py
 	$(PY) bench/long_clip_memory.py
+	$(PY) bench/bench_layer_read.py
+	$(PY) bench/bench_scale.py
 
 # Mutation testing (docs/mutation.md): not part of `make test` or CI. mutmut comes from its own
 # lock, compiled against the main one, and only this target installs it.

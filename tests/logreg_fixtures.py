@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 
 from deepfake_pipeline import __version__
-from deepfake_pipeline.formats import versions
+from deepfake_pipeline.formats.feature_files import (
+    FEATURE_COLUMNS,
+    SPECTRAL_COLUMNS,
+    embeddings_paths,
+    model_tag,
+    write_embeddings,
+    write_spectral,
+)
 from deepfake_pipeline.formats.model_identity import identify
-from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, SPECTRAL_COLUMNS
-from deepfake_pipeline import __version__
-from deepfake_pipeline.formats import versions
-from deepfake_pipeline.formats.model_identity import identify
-from deepfake_pipeline.formats.feature_files import embeddings_paths, model_tag, write_spectral
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, manifest_sha256
 from deepfake_pipeline.formats.wavestore import STORE_DTYPE, write_shard
 
@@ -77,7 +79,6 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
         embeddings = np.asarray(embeddings, dtype=np.float16)
         array_path, meta_path = embeddings_paths(split_id, model_tag(model), processed_dir)
         array_path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(array_path, embeddings)
         meta = {"model": model, "revision": None, "untrained": model.startswith("random:"), "arch": "base",
                 "precision": "float32", "dtype": "float16", "layers": list(range(embeddings.shape[1])),
                 "pooling": "mean", "sample_rate": SR, "dim": int(embeddings.shape[2]),
@@ -85,7 +86,7 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
                 "model_identity": identify(model).as_json(),
                 "num_clips": n, "split_id": split_id, "demo": demo}
         meta.update(embed_meta or {})
-        meta_path.write_text(json.dumps(versions.stamp("embeddings", meta)))
+        write_embeddings(array_path, meta_path, embeddings, meta)
     return split_dir
 
 

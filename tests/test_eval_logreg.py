@@ -227,6 +227,20 @@ def test_refuses_models_that_differ_between_splits(dirs, capsys):
                      "--test", "toy_eval", *_dir_args(dirs)], capsys, "layers [7] are not stored")
 
 
+def test_splits_embedded_by_other_software_are_noted_not_refused(dirs, capsys):
+    for i, split in enumerate(("train", "dev", "eval")):
+        labels, speakers = balanced_design(4, 6, seed=i)
+        torch_version = "2.9.0" if split == "train" else "2.10.0"
+        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
+                   embeddings=layered(labels, 2, 4, 1, seed=i), model="random:base",
+                   embed_meta={"software": {"versions": {"torch": torch_version, "transformers": "5.0.0"}}})
+    assert main(["--features", "embeddings", "--layer", "1", "--train", "toy_train", "--dev", "toy_dev",
+                 "--test", "toy_eval", "--n-boot", "0", "--C-grid", "1", *_dir_args(dirs)]) == 0
+    err = capsys.readouterr().err
+    assert ("NOTE: the embeddings of toy_train and toy_dev were computed with different software "
+            "(torch 2.9.0 vs 2.10.0): hidden states can differ between versions") in err
+
+
 def test_cv_refusals(dirs, capsys):
     labels, speakers = balanced_design(3, 6)
     make_split(dirs["interim"], dirs["processed"], "few_all", labels, speakers, spectral=informative(labels, 15, [0]))

@@ -1,9 +1,16 @@
 """The baseline's model-level logic: score orientation, choice of C and view on dev only,
 speaker-grouped folds, nested CV."""
 
+import gc
+import weakref
+from collections.abc import Mapping
+
 import numpy as np
 import pytest
 from logreg_fixtures import balanced_design, informative, prefers_other_C_on_test
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from deepfake_pipeline.baseline.protocols import logreg
 from deepfake_pipeline.evaluation import metrics
@@ -300,3 +307,77 @@ def test_cv_selection_defaults_to_seed_0_for_its_folds():
     x = informative(labels, 3, [0], 0.5, seed=8)
     default = logreg.select_by_cv({"v": x}, labels, speakers, 3, (0.01, 1.0))
     assert default.table == logreg.select_by_cv({"v": x}, labels, speakers, 3, (0.01, 1.0), seed=0).table
+
+
+# ------------------------------------------------------------ one view at a time
+
+class _ViewsOnDisk(Mapping):
+    """Views made afresh each time they are asked for, as formats/embedding_views.py reads them
+    from disk; records every request and keeps a weak reference to what it handed out."""
+
+    def __init__(self, views, log, name):
+        self.views, self.log, self.name = views, log, name
+
+    def __getitem__(self, key):
+        gc.collect()
+        alive = {(name, held) for name, held, ref in self.log if ref() is not None and held != key}
+        assert not alive, f"asked for {self.name} {key} while {sorted(alive)} are still held"
+        values = np.array(self.views[key])
+        self.log.append((self.name, key, weakref.ref(values)))
+        return values
+
+    def __iter__(self):
+        return iter(self.views)
+
+    def __len__(self):
+        return len(self.views)
+
+
+def _layers(labels, seed):
+    return {f"layer_{k}": informative(labels, 4, [0], 0.3 + 0.4 * k, seed=seed + k).astype(np.float16)
+            for k in range(3)}
+
+
+def test_the_dev_selection_reads_each_view_once_and_holds_one_view_at_a_time():
+    labels, _ = balanced_design(10, 8, seed=1)
+    dev_labels, _ = balanced_design(10, 8, seed=2)
+    train, dev, log = _layers(labels, 10), _layers(dev_labels, 20), []
+    selection = logreg.select_on_dev(_ViewsOnDisk(train, log, "train"), labels, _ViewsOnDisk(dev, log, "dev"),
+                                     dev_labels, (0.01, 1.0))
+    assert [(name, key) for name, key, _ in log] == [(name, f"layer_{k}") for k in range(3) for name in ("train", "dev")]
+    assert selection.table == logreg.select_on_dev(train, labels, dev, dev_labels, (0.01, 1.0)).table
+
+
+def test_cross_validation_reads_each_view_once_and_holds_one_view_at_a_time():
+    labels, speakers = balanced_design(9, 8, seed=3)
+    views, log = _layers(labels, 30), []
+    result = logreg.cross_validate(_ViewsOnDisk(views, log, "cv"), labels, speakers, 3, (0.01, 1.0), inner_folds=2)
+    assert [key for _, key, _ in log] == list(views)
+    direct = logreg.cross_validate(views, labels, speakers, 3, (0.01, 1.0), inner_folds=2)
+    np.testing.assert_array_equal(result.scores, direct.scores)
+    assert result.choices == direct.choices
+    log.clear()
+    logreg.select_by_cv(_ViewsOnDisk(views, log, "cv"), labels, speakers, 3, (0.01, 1.0))
+    assert [key for _, key, _ in log] == list(views)
+
+
+def test_the_selection_keeps_the_model_of_each_view_at_its_best_C_as_sklearn_fits_it():
+    """The kept models are what a fresh scikit-learn fit at that view's best C gives, on float64
+    copies of the stored float16 values, coefficient for coefficient; their dev scores are
+    those models' scores (the run scores dev and test with them instead of refitting)."""
+    labels, _ = balanced_design(10, 8, seed=4)
+    dev_labels, _ = balanced_design(10, 8, seed=5)
+    train, dev = _layers(labels, 40), _layers(dev_labels, 50)
+    selection = logreg.select_on_dev(train, labels, dev, dev_labels, (0.001, 0.1, 10.0))
+    assert set(selection.models) == set(selection.held_out_scores) == set(train)
+    for key, model in selection.models.items():
+        direct = Pipeline([("scale", StandardScaler()),
+                           ("logreg", LogisticRegression(C=selection.best_C[key], max_iter=5000, random_state=0))])
+        direct.fit(train[key].astype(np.float64), labels)
+        np.testing.assert_array_equal(model[-1].coef_, direct[-1].coef_)
+        np.testing.assert_array_equal(model[-1].intercept_, direct[-1].intercept_)
+        np.testing.assert_array_equal(model[0].scale_, direct[0].scale_)
+        np.testing.assert_array_equal(selection.held_out_scores[key],
+                                      -direct.decision_function(dev[key].astype(np.float64)))
+        assert selection.row(key, selection.best_C[key])["auc"] == metrics.roc_auc(dev_labels,
+                                                                                   selection.held_out_scores[key])

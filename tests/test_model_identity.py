@@ -153,7 +153,7 @@ def test_step_3_refuses_another_models_embeddings_under_the_name_it_asks_for(int
 def test_embeddings_record_the_software_that_computed_them(interim, tmp_path):
     assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
     (_, meta), = _embeddings(tmp_path).values()
-    assert meta["format"] == "embeddings" and meta["format_version"] == 2
+    assert meta["format"] == "embeddings" and meta["format_version"] == 3
     for package in ("torch", "transformers", "numpy"):
         assert meta["software"]["versions"][package] == metadata.version(package)
     head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
@@ -179,8 +179,8 @@ def test_a_random_model_whose_weights_differ_is_recomputed(interim, tmp_path, ca
 
 @pytest.mark.parametrize("recorded, says", [
     (None, "has no format version"),
-    (1, "is format 1 of embeddings (this code reads format 2)"),
-    (3, "is format 3 of embeddings, written by a newer version of the pipeline (this code reads format 2): "
+    (1, "is format 1 of embeddings (this code reads format 3)"),
+    (4, "is format 4 of embeddings, written by a newer version of the pipeline (this code reads format 3): "
         "update the code, or run"),
 ])
 def test_embeddings_of_another_format_are_refused_by_readers_and_recomputed_by_step_2(interim, tmp_path, capsys,
@@ -198,7 +198,45 @@ def test_embeddings_of_another_format_are_refused_by_readers_and_recomputed_by_s
     capsys.readouterr()
     assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
     assert "stale" in capsys.readouterr().err
-    assert json.loads(meta_path.read_text())["format_version"] == 2
+    assert json.loads(meta_path.read_text())["format_version"] == 3
+
+
+def test_format_2_embeddings_are_refused_by_readers_and_rewritten_in_place_by_step_2(interim, tmp_path, capsys):
+    """Format 2 stored the same numbers clips-major, (clips, layers, dim): step 2 rewrites such
+    a file layers-major instead of recomputing it, and the values stay the very same."""
+    assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
+    folder = tmp_path / SPLITS[1] / "embeddings"
+    layers_major = np.load(folder / "random-tiny.npy")
+    clips_major = np.ascontiguousarray(layers_major.transpose(1, 0, 2))
+    meta = json.loads((folder / "random-tiny.json").read_text())
+    assert layers_major.shape == (len(meta["layers"]), meta["num_clips"], meta["dim"])
+    np.save(folder / "random-tiny.npy", clips_major)       # what format 2 wrote
+    (folder / "random-tiny.json").write_text(json.dumps({**meta, "format_version": 2}))
+    with pytest.raises(FeatureError, match=r"is format 2 of embeddings \(this code reads format 3\)"):
+        read_embeddings_meta(SPLITS[1], "random-tiny", tmp_path)
+    capsys.readouterr()
+    assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
+    err = capsys.readouterr().err
+    assert "was format 2, (clips, layers, dim): rewritten layers-major (format 3), nothing recomputed" in err
+    assert "stale" not in err and "clips/s" not in err                  # no clip was embedded again
+    assert not list(folder.glob("*.parts"))
+    np.testing.assert_array_equal(np.load(folder / "random-tiny.npy"), layers_major)
+    assert json.loads((folder / "random-tiny.json").read_text()) == meta
+
+
+def test_a_format_2_file_that_cannot_be_rewritten_is_recomputed(interim, tmp_path, capsys):
+    assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
+    folder = tmp_path / SPLITS[1] / "embeddings"
+    layers_major = np.load(folder / "random-tiny.npy")
+    meta = json.loads((folder / "random-tiny.json").read_text())
+    np.save(folder / "random-tiny.npy", layers_major.transpose(1, 0, 2)[:-1])     # a clip short
+    (folder / "random-tiny.json").write_text(json.dumps({**meta, "format_version": 2}))
+    capsys.readouterr()
+    assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
+    err = capsys.readouterr().err
+    assert "stale" in err and "is format 2 and could not be rewritten" in err and "recomputing it" in err
+    np.testing.assert_array_equal(np.load(folder / "random-tiny.npy"), layers_major)
+    assert json.loads((folder / "random-tiny.json").read_text())["format_version"] == 3
 
 
 def _identity(**fields):

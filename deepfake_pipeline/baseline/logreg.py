@@ -47,7 +47,7 @@ def as_float64(X) -> np.ndarray:
     summation order depends on the number of rows): the same clip scored 2.917478 alone and
     2.917477 inside a folder (AMD Zen 4), up to 1e-4 relative for scores near 0. Doing the
     arithmetic in float64 shrinks that to ~1e-16 relative. Converted per call, not per split, so
-    that memory holds one float64 view at a time (a layer sweep keeps every layer in float32)."""
+    that memory holds one float64 view at a time (views come as stored, float16 by default)."""
     return np.asarray(X, dtype=np.float64)
 
 
@@ -89,17 +89,27 @@ def bonafide_scores(model, X) -> np.ndarray:
     if classes != [0, 1]:
         raise ValueError(f"expected classes [0, 1], the model has {classes}")
     # decision_function is the log-odds of classes_[1] = spoof.
+    if (isinstance(model, Pipeline) and len(model.steps) == 2 and isinstance(model.steps[0][1], StandardScaler)
+            and np.asarray(X).dtype != np.float64):
+        # The float64 copy is ours: scale it in place, as the Pipeline would scale a copy of it
+        # (the same operations, so the same numbers), and a large split is held once, not twice.
+        scaled = model.steps[0][1].transform(as_float64(X), copy=False)
+        return -np.asarray(model.steps[1][1].decision_function(scaled), dtype=np.float64)
     return -np.asarray(model.decision_function(as_float64(X)), dtype=np.float64)
 
 
 @dataclass
 class Selection:
-    """The (view, C) chosen on held-out data, and the table it was chosen from."""
+    """The (view, C) chosen on held-out data, and the table it was chosen from. `select_on_dev`
+    also keeps, per view, the model fitted at that view's best C and its held-out scores (the
+    models are a few vectors each; the data they were fitted on is not kept)."""
     key: str
     C: float
     best_C: dict                      # view -> its best C
     table: list = field(default_factory=list)   # one row per (view, C): held-out auc, eer, converged
     select_by: str = "auc"
+    models: dict = field(default_factory=dict)            # view -> Pipeline fitted at best_C[view]
+    held_out_scores: dict = field(default_factory=dict)   # view -> held-out scores of that model
 
     def row(self, key, C) -> dict:
         return next(r for r in self.table if r["view"] == key and r["C"] == C)
@@ -107,13 +117,20 @@ class Selection:
 
 def _fit_and_score(X_fit, y_fit, X_score, C, seed):
     model, converged = fit(X_fit, y_fit, C, seed)
-    return bonafide_scores(model, X_score), converged
+    return model, bonafide_scores(model, X_score), converged
 
 
-def _run_fits(calls: list, jobs: int, label: str) -> list:
-    """Run delayed fits in order, in threads, with progress lines (a layer sweep on a full
-    corpus takes long enough to need them)."""
-    progress = Progress(label, len(calls), unit="fits", every_s=30.0) if label else None
+def _progress(label, total):
+    """A Progress for `total` fits: `label` names a new one, or is one already counting (a
+    selection inside a larger one, e.g. the inner CV of each outer fold); None: no lines."""
+    if isinstance(label, Progress):
+        return label
+    return None if not label else Progress(label, total, unit="fits", every_s=30.0)
+
+
+def _run_fits(calls: list, jobs: int, progress) -> list:
+    """Run delayed fits in order, in threads, counting them on `progress` (a layer sweep on a
+    full corpus takes long enough to need progress lines)."""
     results = []
     for result in Parallel(n_jobs=jobs, prefer="threads", return_as="generator")(calls):
         results.append(result)
@@ -122,24 +139,42 @@ def _run_fits(calls: list, jobs: int, label: str) -> list:
     return results
 
 
+def _value(row, select_by) -> float:
+    return row["auc"] if select_by == "auc" else -row["eer"]
+
+
+def _view_selection(labels, key, scores_by_C: dict, converged_by_C: dict, C_grid, select_by) -> Selection:
+    """The rows of one view and its best C; ties go to the smaller C (stronger regularisation:
+    the grid is sorted)."""
+    table, best_C, best_value = [], None, None
+    for C in C_grid:
+        scores = scores_by_C[C]
+        row = {"view": key, "C": C, "auc": float(metrics.roc_auc(labels, scores)),
+               "eer": float(official_eer(labels, scores).eer), "converged": converged_by_C[C]}
+        table.append(row)
+        if best_C is None or _value(row, select_by) > best_value:
+            best_value, best_C = _value(row, select_by), C
+    return Selection(key=key, C=best_C, best_C={key: best_C}, table=table, select_by=select_by)
+
+
+def _merge(views: list, select_by) -> Selection:
+    """The best of single-view selections, in view order; ties go to the earlier view."""
+    best = None
+    for view in views:
+        if best is None or _value(view.row(view.key, view.C), select_by) > _value(best.row(best.key, best.C),
+                                                                                  select_by):
+            best = view
+    return Selection(key=best.key, C=best.C, best_C={v.key: v.C for v in views},
+                     table=[row for v in views for row in v.table], select_by=select_by,
+                     models={k: m for v in views for k, m in v.models.items()},
+                     held_out_scores={k: s for v in views for k, s in v.held_out_scores.items()})
+
+
 def _pick(labels, grid_scores: dict, converged: dict, keys, C_grid, select_by) -> Selection:
-    """Best C per view, then best view. Ties go to the earlier entry: the smaller C (stronger
-    regularisation; the grid is sorted) and the earlier view."""
-    table, best_C, best_value = [], {}, {}
-    for key in keys:
-        for C in C_grid:
-            scores = grid_scores[key, C]
-            row = {"view": key, "C": C, "auc": float(metrics.roc_auc(labels, scores)),
-                   "eer": float(official_eer(labels, scores).eer), "converged": converged[key, C]}
-            table.append(row)
-            value = row["auc"] if select_by == "auc" else -row["eer"]
-            if key not in best_value or value > best_value[key]:
-                best_value[key], best_C[key] = value, C
-    best_key = None
-    for key in keys:
-        if best_key is None or best_value[key] > best_value[best_key]:
-            best_key = key
-    return Selection(key=best_key, C=best_C[best_key], best_C=best_C, table=table, select_by=select_by)
+    """Best C per view, then best view (ties: the smaller C, the earlier view)."""
+    return _merge([_view_selection(labels, key, {C: grid_scores[key, C] for C in C_grid},
+                                   {C: converged[key, C] for C in C_grid}, C_grid, select_by) for key in keys],
+                  select_by)
 
 
 def _check_grid(C_grid, select_by):
@@ -151,19 +186,29 @@ def _check_grid(C_grid, select_by):
     return C_grid
 
 
-def select_on_dev(train_views: dict, y_train, dev_views: dict, y_dev, C_grid=DEFAULT_C_GRID,
-                  seed: int = 0, select_by: str = "auc", jobs: int = 1, progress_label: str = None) -> Selection:
+def select_on_dev(train_views, y_train, dev_views, y_dev, C_grid=DEFAULT_C_GRID,
+                  seed: int = 0, select_by: str = "auc", jobs: int = 1, progress_label=None) -> Selection:
     """Fit every (view, C) on train, score dev, keep the best by dev ROC-AUC (or EER). Only the
-    train and dev data reach this function: the test data cannot influence the choice."""
+    train and dev data reach this function: the test data cannot influence the choice. One view
+    at a time: `train_views[key]` and `dev_views[key]` are asked for once each (they may be read
+    from disk on demand, formats/embedding_views.py), every C fitted, and only the best C's model
+    and dev scores kept, so memory holds one view whatever the number of views."""
     C_grid = _check_grid(C_grid, select_by)
     check_both_classes(y_dev, "the dev split")
+    y_dev = np.asarray(y_dev)
     keys = list(train_views)
-    jobs_list = [(key, C) for key in keys for C in C_grid]
-    results = _run_fits([delayed(_fit_and_score)(train_views[key], y_train, dev_views[key], C, seed)
-                         for key, C in jobs_list], jobs, progress_label)
-    grid_scores = {kc: r[0] for kc, r in zip(jobs_list, results)}
-    converged = {kc: r[1] for kc, r in zip(jobs_list, results)}
-    return _pick(np.asarray(y_dev), grid_scores, converged, keys, C_grid, select_by)
+    progress = _progress(progress_label, len(keys) * len(C_grid))
+    views = []
+    for key in keys:
+        X_fit, X_dev = train_views[key], dev_views[key]
+        results = _run_fits([delayed(_fit_and_score)(X_fit, y_train, X_dev, C, seed) for C in C_grid], jobs, progress)
+        del X_fit, X_dev
+        view = _view_selection(y_dev, key, {C: r[1] for C, r in zip(C_grid, results)},
+                               {C: r[2] for C, r in zip(C_grid, results)}, C_grid, select_by)
+        model, scores, _ = results[C_grid.index(view.C)]
+        view.models, view.held_out_scores = {key: model}, {key: scores}
+        views.append(view)
+    return _merge(views, select_by)
 
 
 # --- speaker-grouped cross-validation -------------------------------------------------------
@@ -202,23 +247,23 @@ def grouped_folds(labels, groups, n_folds: int, seed: int = 0) -> list:
     return folds
 
 
-def _pooled_cv_scores(views, labels, folds, keys, C_grid, seed, jobs, progress_label):
-    """Out-of-fold scores of every (view, C), pooled over the folds."""
-    tasks = [(key, C, f) for key in keys for C in C_grid for f in range(len(folds))]
-    results = _run_fits([delayed(_fit_and_score)(views[key][folds[f][0]], labels[folds[f][0]],
-                                                 views[key][folds[f][1]], C, seed) for key, C, f in tasks],
-                        jobs, progress_label)
-    grid_scores = {(key, C): np.full(len(labels), np.nan) for key in keys for C in C_grid}
-    converged = {(key, C): True for key in keys for C in C_grid}
-    for (key, C, f), (scores, ok) in zip(tasks, results):
-        grid_scores[key, C][folds[f][1]] = scores
-        converged[key, C] &= ok
-    return grid_scores, converged
+def _pooled_cv_scores(X, labels, folds, C_grid, seed, jobs, progress):
+    """Out-of-fold scores of one view at every C, pooled over the folds."""
+    tasks = [(C, f) for C in C_grid for f in range(len(folds))]
+    results = _run_fits([delayed(_fit_and_score)(X[folds[f][0]], labels[folds[f][0]], X[folds[f][1]], C, seed)
+                         for C, f in tasks], jobs, progress)
+    scores = {C: np.full(len(labels), np.nan) for C in C_grid}
+    converged = dict.fromkeys(C_grid, True)
+    for (C, f), (_, fold_scores, ok) in zip(tasks, results):
+        scores[C][folds[f][1]] = fold_scores
+        converged[C] &= ok
+    return scores, converged
 
 
-def select_by_cv(views: dict, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, seed: int = 0,
-                 select_by: str = "auc", jobs: int = 1, progress_label: str = None) -> Selection:
-    """Choose (view, C) by speaker-grouped CV on the data given (pooled out-of-fold scores)."""
+def select_by_cv(views, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, seed: int = 0,
+                 select_by: str = "auc", jobs: int = 1, progress_label=None) -> Selection:
+    """Choose (view, C) by speaker-grouped CV on the data given (pooled out-of-fold scores),
+    one view at a time (`views[key]` asked for once each)."""
     C_grid = _check_grid(C_grid, select_by)
     labels = np.asarray(labels)
     n_folds = min(n_folds, len(np.unique(groups)))
@@ -227,8 +272,12 @@ def select_by_cv(views: dict, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRI
                             "use fewer --folds or a corpus with more speakers")
     folds = grouped_folds(labels, groups, n_folds, seed)
     keys = list(views)
-    grid_scores, converged = _pooled_cv_scores(views, labels, folds, keys, C_grid, seed, jobs, progress_label)
-    return _pick(labels, grid_scores, converged, keys, C_grid, select_by)
+    progress = _progress(progress_label, len(keys) * len(C_grid) * n_folds)
+    chosen = []
+    for key in keys:
+        scores, converged = _pooled_cv_scores(views[key], labels, folds, C_grid, seed, jobs, progress)
+        chosen.append(_view_selection(labels, key, scores, converged, C_grid, select_by))
+    return _merge(chosen, select_by)
 
 
 @dataclass
@@ -239,28 +288,38 @@ class CVResult:
     choices: list               # per fold: {"fold", "view", "C", "best_C", "n_fit", "n_score"}
 
 
-def cross_validate(views: dict, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, seed: int = 0,
+def cross_validate(views, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, seed: int = 0,
                    select_by: str = "auc", inner_folds: int = None, jobs: int = 1,
                    progress_label: str = None) -> CVResult:
     """Nested speaker-grouped CV: in each outer fold, (view, C) is chosen by an inner grouped CV
     on the fitting part alone, fitted there, and the held-out speakers are scored. Every score
-    thus comes from a model that never saw that speaker, not even to choose C."""
+    thus comes from a model that never saw that speaker, not even to choose C. One view at a
+    time (`views[key]` asked for once each): per fold, each view's C by an inner CV of that view
+    alone (what a joint choice computes for it), then the fold's view, the best of those."""
     labels = np.asarray(labels)
     groups = np.asarray(groups)
     folds = grouped_folds(labels, groups, n_folds, seed)
     inner_folds = inner_folds or n_folds
-    view_scores = {key: np.full(len(labels), np.nan) for key in views}
+    keys = list(views)
+    view_scores = {key: np.full(len(labels), np.nan) for key in keys}
+    inner = [[] for _ in folds]         # per fold: each view's own inner selection
+    inner_fits = sum(min(inner_folds, len(np.unique(groups[fit_idx]))) for fit_idx, _ in folds)
+    progress = _progress(progress_label, len(keys) * len(C_grid) * inner_fits)
+    for key in keys:
+        X = views[key]
+        for number, (fit_idx, score_idx) in enumerate(folds):
+            X_fit = X[fit_idx]
+            chosen = select_by_cv({key: X_fit}, labels[fit_idx], groups[fit_idx], inner_folds, C_grid, seed,
+                                  select_by, jobs, progress)
+            model, _ = fit(X_fit, labels[fit_idx], chosen.C, seed)
+            view_scores[key][score_idx] = bonafide_scores(model, X[score_idx])
+            inner[number].append(chosen)
+        del X
     chosen = np.full(len(labels), np.nan)
     choices = []
     for number, (fit_idx, score_idx) in enumerate(folds):
-        fit_views = {key: X[fit_idx] for key, X in views.items()}
-        label = f"{progress_label} fold {number + 1}/{len(folds)}" if progress_label else None
-        inner = select_by_cv(fit_views, labels[fit_idx], groups[fit_idx], inner_folds, C_grid, seed,
-                             select_by, jobs, label)
-        for key in views:
-            model, _ = fit(fit_views[key], labels[fit_idx], inner.best_C[key], seed)
-            view_scores[key][score_idx] = bonafide_scores(model, views[key][score_idx])
-        chosen[score_idx] = view_scores[inner.key][score_idx]
-        choices.append({"fold": number, "view": inner.key, "C": inner.C, "best_C": inner.best_C,
+        fold = _merge(inner[number], select_by)
+        chosen[score_idx] = view_scores[fold.key][score_idx]
+        choices.append({"fold": number, "view": fold.key, "C": fold.C, "best_C": fold.best_C,
                         "n_fit": len(fit_idx), "n_score": len(score_idx)})
     return CVResult(scores=chosen, view_scores=view_scores, folds=folds, choices=choices)

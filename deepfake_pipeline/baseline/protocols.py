@@ -103,35 +103,34 @@ def run_holdout(settings: BaselineSettings, run, config_args: dict) -> dict:
     run.print(*leakage.left_out_lines(splits, "[eval_logreg]"),
               *(f"[eval_logreg] {entry.line()}" for entry in overlaps))
 
+    # One view (layer) at a time: the selection reads each view of train and dev once and keeps,
+    # per view, the model at its best C and its dev scores; each test view is then read once.
     selection = logreg.select_on_dev(train.views, train.labels, dev.views, dev.labels, settings.C_grid,
                                      settings.seed, settings.select_by, settings.jobs, "choose on dev")
-    view_models = {key: logreg.fit(train.views[key], train.labels, selection.best_C[key], settings.seed)[0]
-                   for key in train.views}
-    model = view_models[selection.key]
-    dev_scores = logreg.bonafide_scores(model, dev.views[selection.key])
+    model = selection.models[selection.key]
+    dev_scores = selection.held_out_scores[selection.key]
     dev_summary = _summary(dev, dev_scores, settings, train.labels)
 
     silence_train, silence_dev = _silence(train, settings), _silence(dev, settings)
     silence_selection = logreg.select_on_dev(silence_train, train.labels, silence_dev, dev.labels,
                                              settings.C_grid, settings.seed, settings.select_by)
-    silence_model, _ = logreg.fit(silence_train["silence"], train.labels, silence_selection.C, settings.seed)
+    silence_model = silence_selection.models["silence"]
 
     results = []
     for test in tests:
         silence_scores = logreg.bonafide_scores(silence_model, _silence(test, settings)["silence"])
-        view_scores = {key: logreg.bonafide_scores(m, test.views[key]) for key, m in view_models.items()}
+        view_scores = {key: logreg.bonafide_scores(m, test.views[key]) for key, m in selection.models.items()}
         results.append(TestResult(
             split=test, label=test.split_id, scores=view_scores[selection.key],
             summary=_summary(test, view_scores[selection.key], settings, train.labels),
             silence_scores=silence_scores, view_scores=view_scores))
     _save_model(run, model, settings, train, selection.key, selection.C, dev_summary["eer_threshold"],
                 "EER threshold on the dev split", silence_model, train.demo or dev.demo)
-    dev_views = {key: logreg.bonafide_scores(m, dev.views[key]) for key, m in view_models.items()}
     return report_run(run, settings, train, selection, results, untrained, train.demo or dev.demo,
                       overlap={"between_splits": leakage.as_json(overlaps),
                                "left_out_duplicates": {s.split_id: s.left_out_duplicates for s in splits}},
                       chosen_on={"split": dev, "scores": dev_scores, "summary": dev_summary,
-                                 "view_scores": dev_views, "silence_C": silence_selection.C})
+                                 "view_scores": selection.held_out_scores, "silence_C": silence_selection.C})
 
 
 def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:

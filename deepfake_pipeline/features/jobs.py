@@ -32,9 +32,11 @@ from deepfake_pipeline.formats.feature_files import (
     read_spectral_meta,
     spectral_path,
     stale_reason,
+    upgrade_embeddings,
     write_embeddings,
     write_spectral,
 )
+from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.model_identity import ModelIdentity, difference
 from deepfake_pipeline.formats.provenance import software
@@ -264,8 +266,15 @@ def run_embeddings(store: WaveStore, processed_dir: Path, get_model, layers, dty
         raise FeatureError(f"--layers {bad} out of range: {loaded.spec} has layers 0..{loaded.num_layers - 1}")
     config = embeddings_config(store, loaded, layers, dtype, len(parts))
     if array_path.is_file() and meta_path.is_file():
-        problem = embeddings_reuse_problem(_read_json_or_none(meta_path) or {}, config,
-                                           config["manifest_sha256"])
+        recorded = _read_json_or_none(meta_path) or {}
+        problem = embeddings_reuse_problem(recorded, config, config["manifest_sha256"])
+        if problem and recorded.get(versions.VERSION_KEY) == 2 and not embeddings_reuse_problem(
+                versions.stamp("embeddings", recorded), config, config["manifest_sha256"]):
+            # Format 2 differs only in the array's layout: rewritten in place, not recomputed.
+            problem = upgrade_embeddings(array_path, meta_path, recorded)
+            if problem is None:
+                note(f"[features {store.split_id} {tag}] {array_path} was format 2, (clips, layers, dim): "
+                     "rewritten layers-major (format 3), nothing recomputed", stream=stream)
         if problem is None:
             note(f"[features {store.split_id} {tag}] already complete: {array_path}", stream=stream)
             return array_path
@@ -294,18 +303,20 @@ def run_embeddings(store: WaveStore, processed_dir: Path, get_model, layers, dty
 
 
 def merge_embedding_parts(store, parts_dir, parts, array_path, meta_path, config) -> Path:
-    arrays = []
+    """Join the parts into the split's array, one part in memory at a time."""
+    paths = []
     for p, rows in enumerate(parts):
-        part = np.load(parts_dir / f"part_{p:05d}.npy")
+        path = parts_dir / f"part_{p:05d}.npy"
+        part = np.load(path, mmap_mode="r")       # its shape and dtype: nothing read yet
         expected = (len(rows), len(config["layers"]), config["dim"])
         if part.shape != expected or part.dtype != np.dtype(config["dtype"]):
             raise FeatureError(f"part {p} of {parts_dir} has shape {part.shape} {part.dtype}, expected "
                                f"{expected} {config['dtype']}: pass --overwrite to recompute")
-        arrays.append(part)
-    joined = np.concatenate(arrays) if arrays else np.zeros((0, len(config["layers"]), config["dim"]))
+        paths.append(path)
     meta = {key: value for key, value in config.items() if key != "num_parts"}
-    meta.update(num_clips=int(joined.shape[0]), split_id=store.split_id, demo=bool(store.info.get("demo")))
-    write_embeddings(array_path, meta_path, joined, meta)
+    meta.update(num_clips=sum(len(rows) for rows in parts), split_id=store.split_id,
+                demo=bool(store.info.get("demo")))
+    write_embeddings(array_path, meta_path, (np.load(path) for path in paths), meta)
     with atomic.writing(parts_dir):
         shutil.rmtree(parts_dir)
     return array_path

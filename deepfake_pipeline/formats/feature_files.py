@@ -2,7 +2,7 @@
 
     data/processed/<split_id>/spectral.csv
     data/processed/<split_id>/spectral.json                 metadata (manifest_sha256, code_version, columns)
-    data/processed/<split_id>/embeddings/<model_tag>.npy    (clips, layers, dim), manifest order
+    data/processed/<split_id>/embeddings/<model_tag>.npy    (layers, clips, dim), manifest order
     data/processed/<split_id>/embeddings/<model_tag>.json   metadata (model, layers, dtype, hashes)
 
 Readers check the metadata against the split's current manifest instead of assuming it: a
@@ -12,13 +12,14 @@ recomputes it (step 2 recomputes such stale outputs by itself: features/jobs.py)
 """
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from deepfake_pipeline.common import atomic
-from deepfake_pipeline.formats import versions
+from deepfake_pipeline.formats import embedding_array, versions
 from deepfake_pipeline.formats.model_identity import identify
 from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
@@ -99,11 +100,29 @@ def write_spectral(table: pd.DataFrame, path, meta: dict) -> Path:
     return path
 
 
-def write_embeddings(array_path, meta_path, array: np.ndarray, meta: dict) -> None:
-    """The array first, its metadata second: a reader needs both, so a kill between the two
-    leaves embeddings that read as missing, never as finished."""
-    atomic.save_npy(array_path, array)
+def write_embeddings(array_path, meta_path, rows, meta: dict) -> None:
+    """`rows`: the (clips, layers, dim) embeddings, one array or consecutive row blocks (step 2's
+    parts), stored layers-major (formats/embedding_array.py) with the clips, layers, dim and
+    dtype that `meta` records. The array first, its metadata second: a reader needs both, so a
+    kill between the two leaves embeddings that read as missing, never as finished."""
+    embedding_array.write(array_path, rows, meta["num_clips"], len(meta["layers"]), meta["dim"], meta["dtype"])
     atomic.write_text(meta_path, json.dumps(versions.stamp("embeddings", meta), indent=1, sort_keys=True))
+
+
+def upgrade_embeddings(array_path, meta_path, meta: dict) -> str | None:
+    """Rewrite format-2 embeddings (clips-major, otherwise the same) in format 3's layout, in
+    place; None when done, else why not (they are then recomputed). The metadata is removed
+    first and written again last, so a kill in between leaves an array without metadata, which
+    reads as missing and is recomputed."""
+    with atomic.writing(meta_path):
+        Path(meta_path).unlink()
+    try:
+        embedding_array.upgrade_clips_major(array_path, meta["num_clips"], len(meta["layers"]), meta["dim"],
+                                            meta["dtype"])
+    except embedding_array.ArrayError as error:
+        return f"is format 2 and could not be rewritten ({error})"
+    atomic.write_text(meta_path, json.dumps(versions.stamp("embeddings", meta), indent=1, sort_keys=True))
+    return None
 
 
 def load_spectral(split_id: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR) -> pd.DataFrame:
@@ -144,27 +163,63 @@ def read_embeddings_meta(split_id: str, tag: str, processed_dir=PROCESSED_DIR) -
     return meta
 
 
-def load_embeddings(split_id: str, tag: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR,
-                    layers=None) -> tuple:
-    """(float32 array (clips, layers, dim), metadata). `layers` are hidden-state indices (0 = the
-    input of transformer layer 1, i = the output of transformer layer i; docs/DESIGN.md) and must be
-    among those stored."""
+@dataclass(frozen=True)
+class EmbeddingsFile:
+    """A split's embeddings, checked against its manifest; `layer` reads one hidden state of
+    every clip, nothing else (a layer sweep holds one layer at a time)."""
+    path: Path
+    meta: dict
+    shape: tuple               # (layers, clips, dim)
+    dtype: np.dtype
+    offset: int
+
+    def layer(self, layer: int, dtype=None) -> np.ndarray:
+        """Hidden state `layer` (0 = the input of transformer layer 1, i = the output of layer i)
+        of every clip, (clips, dim), in the stored dtype unless `dtype` is given."""
+        values = embedding_array.read_layer(self.path, self.meta["layers"].index(layer), self.shape, self.dtype,
+                                            self.offset)
+        return values if dtype is None or np.dtype(dtype) == values.dtype else values.astype(dtype)
+
+
+def open_embeddings(split_id: str, tag: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR) -> EmbeddingsFile:
+    """The embeddings file of `tag`, once its metadata shows it is this code's format, was
+    computed from the split's current manifest and describes the array beside it."""
     meta = read_embeddings_meta(split_id, tag, processed_dir)
+    command = rerun_command(split_id, "embeddings", meta.get("model", "<model>"), meta.get("precision", "float32"),
+                            interim_dir, processed_dir)
     current = manifest_sha256(Path(interim_dir) / split_id)
     if meta.get("manifest_sha256") != current:
-        command = rerun_command(split_id, "embeddings", meta.get("model", "<model>"),
-                                meta.get("precision", "float32"), interim_dir, processed_dir)
         raise FeatureError(
             f"embeddings {tag!r} of {split_id} were computed from a different manifest than the one "
             f"in {interim_dir}: run `{command}` (it recomputes them)")
-    array = np.load(embeddings_paths(split_id, tag, processed_dir)[0], mmap_mode="r")
-    if array.shape[0] != meta["num_clips"]:
-        raise FeatureError(f"{tag} of {split_id}: {array.shape[0]} rows but metadata says {meta['num_clips']}")
-    if layers is None:
-        return np.asarray(array, dtype=np.float32), meta
-    missing = [layer for layer in layers if layer not in meta["layers"]]
+    path = embeddings_paths(split_id, tag, processed_dir)[0]
+    try:
+        shape, dtype, offset = embedding_array.read_header(path)
+    except (embedding_array.ArrayError, ValueError) as error:
+        raise FeatureError(f"{error}: run `{command} --overwrite`") from None
+    if len(shape) != 3 or shape[1] != meta["num_clips"]:
+        raise FeatureError(f"{tag} of {split_id}: an array of shape {shape} but metadata says {meta['num_clips']} "
+                           f"clips ({embedding_array.LAYOUT}): run `{command} --overwrite`")
+    if shape != (len(meta["layers"]), meta["num_clips"], meta.get("dim", shape[2])):
+        raise FeatureError(f"{tag} of {split_id}: an array of shape {shape}, its metadata describes "
+                           f"{len(meta['layers'])} layers of {meta.get('dim')} dims: run `{command} --overwrite`")
+    return EmbeddingsFile(path=path, meta=meta, shape=shape, dtype=dtype, offset=offset)
+
+
+def load_embeddings(split_id: str, tag: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR,
+                    layers=None, dtype=np.float32) -> tuple:
+    """((clips, layers, dim) array in `dtype`, float32 by default, metadata). `layers` are
+    hidden-state indices (0 = the input of transformer layer 1, i = the output of transformer
+    layer i; docs/DESIGN.md) and must be among those stored. Read layer by layer; for one layer
+    at a time, without the (clips, layers, dim) copy, use `open_embeddings(...).layer`."""
+    stored = open_embeddings(split_id, tag, processed_dir, interim_dir)
+    meta = stored.meta
+    chosen = list(meta["layers"]) if layers is None else list(layers)
+    missing = [layer for layer in chosen if layer not in meta["layers"]]
     if missing:
         raise FeatureError(f"layers {missing} were not stored for {tag} of {split_id} "
                            f"(stored: {meta['layers']})")
-    positions = [meta["layers"].index(layer) for layer in layers]
-    return np.asarray(array[:, positions, :], dtype=np.float32), {**meta, "layers": list(layers)}
+    array = np.empty((stored.shape[1], len(chosen), stored.shape[2]), dtype=dtype)
+    for i, layer in enumerate(chosen):
+        array[:, i, :] = stored.layer(layer)
+    return array, (meta if layers is None else {**meta, "layers": chosen})

@@ -3,6 +3,7 @@ features, one layer, a concatenation of layers) plus labels, speakers and attack
 order, and the metadata that decides whether numbers from these splits may be compared (same
 model across splits) and how they must be labelled (untrained model, demo corpus)."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.formats import feature_files as feature_store
+from deepfake_pipeline.formats.embedding_views import embedding_views, view_key  # noqa: F401 (view_key: re-exported)
 from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, FeatureError
 from deepfake_pipeline.formats.manifest import ManifestError, read_manifest
 from deepfake_pipeline.formats.model_identity import ModelIdentity, ModelIdentityError, difference, identify
@@ -45,11 +47,6 @@ class FeatureSpec:
         return f"{model}, layer {self.layer}"
 
 
-def view_key(layers) -> str:
-    layers = list(layers)
-    return f"layer_{layers[0]}" if len(layers) == 1 else "layers_" + "+".join(map(str, layers))
-
-
 @dataclass
 class SplitFeatures:
     split_id: str
@@ -58,7 +55,8 @@ class SplitFeatures:
     labels: np.ndarray
     speakers: np.ndarray
     attacks: np.ndarray
-    views: dict                        # view key -> (clips, features) float32
+    views: Mapping                     # view key -> (clips, features): spectral float32 in memory, embeddings
+                                       # read from disk each time asked for (embedding_views.py), float16 as stored
     view_layers: dict                  # view key -> model layers in it ([] for spectral)
     meta: dict                         # feature metadata (embeddings json, or spectral file info)
     info: dict                         # the split's info.json
@@ -133,7 +131,9 @@ def _spectral_views(split_id, manifest, interim_dir, processed_dir) -> tuple:
                                                        manifest["label"].to_numpy(dtype=np.int64)):
         raise FeatureError(f"the labels in the spectral features of {split_id} differ from its manifest's: "
                            f"run `{command} --overwrite`")
-    values = table[FEATURE_COLUMNS].to_numpy(dtype=np.float32)
+    # C order, as the fits have always seen it (pandas may hand over a column-major array, whose
+    # sums run in another order and round differently in the last bit)
+    values = np.ascontiguousarray(table[FEATURE_COLUMNS].to_numpy(dtype=np.float32))
     if not np.all(np.isfinite(values)):
         raise FeatureError(f"spectral features of {split_id} hold NaN or inf: run `{command} --overwrite`")
     sidecar = feature_store.read_spectral_meta(split_id, processed_dir) or {}
@@ -191,34 +191,6 @@ def check_model_identity(spec: FeatureSpec, split_id: str, tag: str, meta: dict,
                            f"Run `{command}` (it recomputes them)")
 
 
-def _embedding_views(split_id, spec: FeatureSpec, tag, interim_dir, processed_dir) -> tuple:
-    meta = feature_store.read_embeddings_meta(split_id, tag, processed_dir)
-    stored = list(meta["layers"])
-    if spec.sweep:
-        groups = [[layer] for layer in stored]
-    elif spec.layers:
-        groups = [list(spec.layers)]
-    elif spec.layer is not None:
-        groups = [[spec.layer]]
-    else:
-        raise FeatureError("choose --layer N, --layers A B ... (concatenated) or --layer-sweep")
-    wanted = sorted({layer for group in groups for layer in group})
-    missing = [layer for layer in wanted if layer not in stored]
-    if missing:
-        raise FeatureError(f"layers {missing} are not stored in the {tag} embeddings of {split_id} "
-                           f"(stored: {stored}): choose among those, or rerun features.py with those --layers")
-    array, meta = feature_store.load_embeddings(split_id, tag, processed_dir, interim_dir, layers=wanted)
-    if not np.all(np.isfinite(array)):
-        raise FeatureError(f"the {tag} embeddings of {split_id} hold NaN or inf: rerun features.py for it")
-    position = {layer: i for i, layer in enumerate(wanted)}
-    views, view_layers = {}, {}
-    for group in groups:
-        key = view_key(group)
-        views[key] = array[:, [position[layer] for layer in group], :].reshape(len(array), -1)
-        view_layers[key] = list(group)
-    return views, view_layers, {**meta, "kind": "embeddings", "model_tag": tag, "layers_stored": stored}
-
-
 def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR,
                require_labels: bool = True, model_tag: str = None, keep_duplicates: bool = False) -> SplitFeatures:
     """A split's feature views aligned with its manifest. `require_labels` refuses a split
@@ -240,26 +212,29 @@ def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, proces
             f"split {split_id} holds only {only} clips: ROC-AUC and EER need both bona fide and spoof "
             "trials. Add clips of the other class (or combine corpora in one CSV), or score these clips "
             "with `eval_logreg.py --score PATH --from-run results/<run>`")
+    rows = np.arange(len(manifest))
+    if not keep_duplicates and "duplicate_of" in manifest.columns:
+        rows = np.flatnonzero(manifest["duplicate_of"].to_numpy(dtype=str) == "")
+    # The clips kept are picked from a view only when some are left out (no copy otherwise).
+    some = rows if len(rows) < len(manifest) else None
     if spec.kind == "spectral":
         views, view_layers, meta = _spectral_views(split_id, manifest, interim_dir, processed_dir)
+        views = views if some is None else {key: values[some] for key, values in views.items()}
         untrained = False
     else:
         tag = model_tag or resolve_model_tag(spec, split_id, processed_dir)
-        views, view_layers, meta = _embedding_views(split_id, spec, tag, interim_dir, processed_dir)
+        views, view_layers, meta = embedding_views(split_id, spec, tag, interim_dir, processed_dir, some)
         check_model_identity(spec, split_id, tag, meta, interim_dir, processed_dir)
         if meta.get("num_clips") != len(manifest):
             raise FeatureError(f"the {tag} embeddings of {split_id} have {meta.get('num_clips')} clips, its "
                                f"manifest {len(manifest)}: rerun `features.py --splits {split_id}`")
         untrained = bool(meta.get("untrained")) or str(meta.get("model", "")).startswith("random:")
     demo = bool(info.get("demo")) or bool(meta.get("demo"))
-    rows = np.arange(len(manifest))
-    if not keep_duplicates and "duplicate_of" in manifest.columns:
-        rows = np.flatnonzero(manifest["duplicate_of"].to_numpy(dtype=str) == "")
     kept = manifest.iloc[rows]
     return SplitFeatures(
         split_id=split_id, split_dir=split_dir, utt_ids=kept["utt_id"].to_numpy(dtype=str),
         labels=labels[rows], speakers=kept["speaker"].to_numpy(dtype=str),
-        attacks=kept["attack"].to_numpy(dtype=str), views={k: v[rows] for k, v in views.items()},
+        attacks=kept["attack"].to_numpy(dtype=str), views=views,
         view_layers=view_layers, meta=meta, info=info, untrained=untrained, demo=demo, rows=rows,
         left_out_duplicates=len(manifest) - len(rows), audio_sha1=kept["audio_sha1"].to_numpy(dtype=str),
         conditions={c: kept[c].to_numpy(dtype=str) for c in CONDITION_COLUMNS if c in kept.columns})

@@ -20,7 +20,9 @@ FORMATS = {
     "spectral": 1,
     # data/processed/<split>/embeddings/<tag>.json, beside <tag>.npy.
     # 2: the model's identity (formats/model_identity.py) and the software that computed them
-    "embeddings": 2,
+    # 3: the array is layers-major, (layers, clips, dim): one layer is one contiguous block
+    #    (formats/embedding_array.py); step 2 rewrites a format-2 file in place, recomputing nothing
+    "embeddings": 3,
     # results/<run>/config.json and metrics.json of steps 3 and 4. 1: the first recorded layout
     "run_config": 1,
     "run_metrics": 1,
