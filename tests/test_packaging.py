@@ -51,6 +51,9 @@ def test_the_version_is_the_packages_own():
     text = (ROOT / "deepfake_pipeline" / "__init__.py").read_text()
     (version,) = re.findall(r'^__version__ = "([^"]+)"$', text, re.M)
     assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    # CONTRIBUTING: the version changes with a CHANGELOG entry
+    headings = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert headings and headings[0] == version, f"CHANGELOG.md's newest entry is {headings[:1]}, not {version}"
 
 
 def test_entry_points_name_the_scripts_main_functions():
