@@ -55,6 +55,7 @@ def _lines(text, prefix):
     return [line for line in text.splitlines() if line.startswith(prefix)]
 
 
+@pytest.mark.slow
 def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdout, capsys):
     capsys.readouterr()
     assert _run(holdout, "--run", "c1") == 0
@@ -88,6 +89,7 @@ def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdou
     assert (run / "log.txt").read_text().rstrip().endswith(last)
 
 
+@pytest.mark.slow
 def test_same_command_same_numbers(holdout):
     assert _run(holdout, "--run", "same_a", "--layer-mix") == 0
     assert _run(holdout, "--run", "same_b", "--layer-mix") == 0
@@ -95,6 +97,7 @@ def test_same_command_same_numbers(holdout):
     assert first == (holdout / "results" / "same_b" / "scores" / "toy_eval.txt").read_text()
 
 
+@pytest.mark.slow
 def test_several_seeds_give_mean_and_sd_and_one_verdict_per_seed(holdout, capsys):
     capsys.readouterr()
     assert _run(holdout, "--run", "seeds", "--seeds", "2", "--seed", "5") == 0
@@ -147,6 +150,7 @@ def test_refuses_when_the_labels_changed_since_the_baseline(holdout, tmp_path, c
     assert "the manifest of toy_eval changed since the baseline run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_step_4_writes_the_score_files_step_3_writes(holdout, tmp_path, capsys):
     """Beside `utt_id score`, the four-field file of the ASVspoof 2019 t-DCF script wherever step 1
     found the split's 2019 ASV scores, with every score as the very float64 the run computed."""
@@ -242,6 +246,7 @@ def test_refuses_a_spectral_baseline(holdout, tmp_path, capsys):
     assert "eval_logreg.py --features embeddings" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys, monkeypatch):
     from deepfake_pipeline.baseline import logreg
     root = tmp_path
@@ -287,6 +292,7 @@ def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["wav2vec2-large", "wavlm-base"])
+@pytest.mark.slow
 def test_unfreezing_the_last_layer_of_a_tiny_model(tmp_path, capsys, tiny_ssl_folders, name):
     """End to end for wav2vec2 and for WavLM, whose layers also take the relative position bias."""
     root = tmp_path

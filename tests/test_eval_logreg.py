@@ -44,6 +44,7 @@ def _closing_lines(text):
     return [line for line in text.splitlines() if line.startswith("ROC-AUC test=")]
 
 
+@pytest.mark.slow
 def test_holdout_spectral_writes_every_output(dirs, capsys):
     _spectral_corpus(dirs)
     rc = main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
@@ -95,6 +96,7 @@ def test_holdout_spectral_writes_every_output(dirs, capsys):
     assert closing[0] in (run / "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_C_is_chosen_on_dev_not_on_test(dirs):
     """Train/dev reward weak regularisation, the test split strong: the run must pick dev's C."""
     rng = np.random.default_rng(0)
@@ -116,6 +118,7 @@ def test_C_is_chosen_on_dev_not_on_test(dirs):
     assert saved["tests"]["toy_eval"]["auc"] == pytest.approx(test_auc[100.0], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_layer_sweep_picks_the_best_dev_layer_and_flags_untrained_demo(dirs, capsys):
     for i, split in enumerate(("train", "dev", "eval")):
         labels, speakers = balanced_design(8, 10, seed=i)
@@ -143,6 +146,7 @@ def test_layer_sweep_picks_the_best_dev_layer_and_flags_untrained_demo(dirs, cap
     assert "chosen on dev: layer 2" in out
 
 
+@pytest.mark.slow
 def test_concatenated_layers(dirs):
     for i, split in enumerate(("train", "dev", "eval")):
         labels, speakers = balanced_design(6, 10, seed=i)
@@ -155,6 +159,7 @@ def test_concatenated_layers(dirs):
     assert not (dirs["results"] / "cat" / "layer_sweep.png").exists()
 
 
+@pytest.mark.slow
 def test_cross_validation_reports_cv_split_and_groups_speakers(dirs, capsys):
     labels, speakers = balanced_design(9, 10)
     make_split(dirs["interim"], dirs["processed"], "toy_dev", labels, speakers,
@@ -173,6 +178,7 @@ def test_cross_validation_reports_cv_split_and_groups_speakers(dirs, capsys):
     assert saved["tests"]["toy_dev(cv3)"]["silence_only"]["auc"] > 0.95
 
 
+@pytest.mark.slow
 def test_silence_only_check_is_near_chance_without_a_leak(dirs):
     _spectral_corpus(dirs, n_speakers=10, per_speaker=12)
     assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
@@ -240,6 +246,7 @@ def test_cv_refusals(dirs, capsys):
                     "--cv replaces")
 
 
+@pytest.mark.slow
 def test_existing_explicit_run_is_not_overwritten(dirs, capsys):
     _spectral_corpus(dirs, n_speakers=4, per_speaker=6)
     argv = ["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
@@ -280,6 +287,7 @@ def _write_wav(path, seed, spoof):
     return path
 
 
+@pytest.mark.slow
 def test_score_new_clips_through_steps_1_and_2(tmp_path, dirs, capsys):
     run = _run_from_audio(tmp_path, dirs, per_split=12)
     capsys.readouterr()
@@ -334,6 +342,7 @@ def _run_from_audio(tmp_path, dirs, model=None, per_split=10):
 
 
 @pytest.mark.parametrize("kind", ["spectral", "embeddings"])
+@pytest.mark.slow
 def test_a_clip_scores_the_same_alone_and_in_folders_of_any_size(tmp_path, dirs, capsys, monkeypatch, kind,
                                                                  tiny_wav2vec2_base):
     """One clip, one score: `--score FILE` and the same clips inside folders of 1, 3 and 17 clips
@@ -412,6 +421,7 @@ def test_refuses_a_test_split_with_one_class(dirs, capsys):
                      *_dir_args(dirs)], capsys, "only spoof clips", "--score")
 
 
+@pytest.mark.slow
 def test_demo_caveat_follows_the_data_of_each_test_split(dirs, capsys):
     """Fitted on real data, tested on a real and a demo split: only the demo split's line says so."""
     _spectral_corpus(dirs)

@@ -355,6 +355,7 @@ def _finished_files(split_dir: Path) -> set:
     return {p for p in split_dir.rglob("*") if p.is_file() and atomic.TMP_MARK not in p.name}
 
 
+@pytest.mark.slow
 def test_workers_stop_when_step1_is_killed(large_csv, tmp_path):
     interim = tmp_path / "interim"
     process = _start([str(REPO_ROOT / "preprocess_datasets.py"), *_step1_args(large_csv, interim, jobs=2)])
