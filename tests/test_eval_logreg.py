@@ -318,6 +318,36 @@ def test_score_new_clips_through_steps_1_and_2(tmp_path, dirs, capsys):
     assert sorted(line.split(" score=")[0] for line in out3) == sorted(str(p.resolve()) for p in clips[:2] + clips[3:])
 
 
+@pytest.mark.slow
+def test_score_verdict_follows_each_score_against_the_runs_threshold(tmp_path, dirs, capsys, monkeypatch):
+    """`-> bonafide` exactly when score >= the threshold model.json records (higher = more bona
+    fide, docs/DESIGN.md), `-> spoof` otherwise; the printed score and threshold are those
+    numbers. The verdict is recomputed here from the exact scores the run's model gave."""
+    from deepfake_pipeline.baseline import score_new
+    run = _run_from_audio(tmp_path, dirs, per_split=12)
+    threshold = json.loads((Path(run) / "model.json").read_text())["threshold"]
+    clips = [_write_wav(tmp_path / "new" / f"clip_{i}.wav", 950 + i, i % 2 == 1) for i in range(8)]
+    recorded = []
+    real_score = score_new.score_with_model
+    monkeypatch.setattr(score_new, "score_with_model",
+                        lambda bundle, views: recorded.append(real_score(bundle, views)) or recorded[-1])
+    capsys.readouterr()
+    assert main(["--score", *map(str, clips), "--from-run", run, "--jobs", "1"]) == 0
+    scored = [line for line in capsys.readouterr().out.splitlines() if " score=" in line]
+    exact = np.concatenate(recorded)
+    assert len(scored) == len(exact) == len(clips)
+    line_re = re.compile(r"^(?P<path>\S+) score=(?P<score>-?[0-9.]+) -> (?P<verdict>bonafide|spoof) "
+                         r"\(threshold (?P<threshold>-?[0-9.]+): EER threshold on the dev split\)$")
+    verdicts = []
+    for line, score in zip(scored, exact):
+        match = line_re.match(line)
+        assert match, line
+        assert match["score"] == f"{score:.6f}" and match["threshold"] == f"{threshold:.6f}"
+        verdicts.append(match["verdict"])
+        assert match["verdict"] == ("bonafide" if score >= threshold else "spoof"), (line, score, threshold)
+    assert set(verdicts) == {"bonafide", "spoof"}, "the clips must fall on both sides of the threshold"
+
+
 def _run_from_audio(tmp_path, dirs, model=None, per_split=10):
     """Steps 1-3 on generated wav files, as a user would run them: a baseline fitted on spectral
     features, or (with `model`) on layer 2 of that model's embeddings."""
