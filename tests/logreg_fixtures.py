@@ -32,10 +32,11 @@ def _clip(rng, lead_s, speech_s, trail_s):
 
 def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=None, *, seed=0,
                demo=False, silence_leak=False, spectral=None, embeddings=None,
-               model="random:base", embed_meta=None):
+               model="random:base", embed_meta=None, silences=None):
     """Write one split. `spectral`: (n, 15) array or None; `embeddings`: (n, layers, dim) or None.
     With `silence_leak`, bona fide clips get 0.4 s of leading silence and spoofed ones 0.05 s;
-    without it both draw the same amount. Returns the split folder."""
+    without it both draw the same amount. `silences`: (n, 3) seconds of leading silence, speech
+    and trailing silence per clip, instead of drawn ones. Returns the split folder."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels, dtype=int)
     n = len(labels)
@@ -44,11 +45,14 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
     (split_dir / "waves").mkdir(parents=True, exist_ok=True)
     samples, rows, offset = [], [], 0
     for i in range(n):
-        if silence_leak:
-            lead = 0.4 if labels[i] == 0 else 0.05
+        if silences is not None:
+            wave = _clip(rng, *silences[i])
         else:
-            lead = rng.uniform(0.05, 0.4)
-        wave = _clip(rng, lead, rng.uniform(0.3, 0.5), rng.uniform(0.05, 0.2))
+            if silence_leak:
+                lead = 0.4 if labels[i] == 0 else 0.05
+            else:
+                lead = rng.uniform(0.05, 0.4)
+            wave = _clip(rng, lead, rng.uniform(0.3, 0.5), rng.uniform(0.05, 0.2))
         # The levels a 16-bit file would hold, stored as the float32 the store keeps.
         pcm = np.round(wave * 32767).astype(np.int16).astype(np.float32) / 32768
         samples.append(pcm)

@@ -118,6 +118,63 @@ def test_C_is_chosen_on_dev_not_on_test(dirs):
     assert saved["tests"]["toy_eval"]["auc"] == pytest.approx(test_auc[100.0], abs=1e-9)
 
 
+def _silence_features_by_hand(split_dir):
+    """(duration, leading silence, trailing silence) per clip, from the stored samples with
+    librosa.effects.trim at the shortcut's documented settings (top_db 40, frame 2048, hop 512)."""
+    import librosa
+    manifest = pd.read_csv(split_dir / "manifest.csv")
+    store = np.load(split_dir / "waves" / "shard_00000.npy")
+    rows = []
+    for offset, length in zip(manifest["offset"], manifest["num_samples"]):
+        samples = store[offset:offset + length]
+        _, (start, end) = librosa.effects.trim(samples, top_db=40, frame_length=2048, hop_length=512)
+        rows.append((length / 16000, start / 16000, (length - end) / 16000))
+    return np.array(rows), manifest["label"].to_numpy()
+
+
+def _sklearn_logreg(C):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    return Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(C=C, max_iter=5000, random_state=0))])
+
+
+@pytest.mark.slow
+def test_the_silence_only_C_is_chosen_on_dev_not_on_test(dirs):
+    """The shortcut check follows the same protocol as the model: its C is the one sklearn picks
+    by dev ROC-AUC, on silences built so that the test split would pick the other C (leading
+    silence = label + a large shared noise that the trailing silence repeats on train and dev, so
+    weak regularisation cancels it; on test the trailing silence is independent noise)."""
+    from sklearn.metrics import roc_auc_score
+    grid = (1e-4, 100.0)
+    for i, (split, test_like) in enumerate((("train", False), ("dev", False), ("eval", True))):
+        x, labels = prefers_other_C_on_test(150, i, test_like, n_columns=2)
+        lead, trail = 0.7 + 0.05 * x[:, 0], 0.7 + 0.05 * x[:, 1]
+        silences = np.stack([lead, 3.0 - lead - trail, trail], axis=1)     # every clip lasts 3 s
+        speakers = [f"S{j % 10}" for j in range(len(labels))]
+        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
+                   spectral=informative(labels, 15, [0], seed=10 + i), silences=silences)
+    features = {split: _silence_features_by_hand(dirs["interim"] / f"toy_{split}") for split in ("train", "dev", "eval")}
+    fitted = {C: _sklearn_logreg(C).fit(*features["train"]) for C in grid}
+
+    def best_C(split):
+        x, labels = features[split]
+        aucs = [roc_auc_score(labels == 0, -fitted[C].decision_function(x)) for C in grid]
+        assert abs(aucs[0] - aucs[1]) > 0.03, f"{split} must prefer one C clearly: {aucs}"
+        return grid[int(np.argmax(aucs))]
+
+    assert best_C("dev") == 100.0 and best_C("eval") == 1e-4, "dev and test must prefer different C"
+
+    assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+                 "--run", "s", "--n-boot", "0", "--C-grid", *map(str, grid), *_dir_args(dirs)]) == 0
+    run = dirs["results"] / "s"
+    assert json.loads((run / "metrics.json").read_text())["selection"]["silence_only_C"] == 100.0
+    saved = np.load(run / "model.npz", allow_pickle=False)
+    regression = fitted[100.0].named_steps["logreg"]
+    np.testing.assert_allclose(saved["silence_coef"], regression.coef_, rtol=1e-6)
+    np.testing.assert_allclose(saved["silence_intercept"], regression.intercept_, rtol=1e-6)
+
+
 @pytest.mark.slow
 def test_layer_sweep_picks_the_best_dev_layer_and_flags_untrained_demo(dirs, capsys):
     for i, split in enumerate(("train", "dev", "eval")):
