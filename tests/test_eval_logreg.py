@@ -9,7 +9,8 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from logreg_fixtures import balanced_design, informative, layered, make_split, prefers_other_C_on_test
+from logreg_fixtures import (balanced_design, informative, layered, make_split, prefers_other_C_on_test,
+                             silence_features_by_hand, sklearn_logreg)
 
 from deepfake_pipeline.baseline.protocols import logreg
 from deepfake_pipeline.cli.eval_logreg import main
@@ -118,27 +119,6 @@ def test_C_is_chosen_on_dev_not_on_test(dirs):
     assert saved["tests"]["toy_eval"]["auc"] == pytest.approx(test_auc[100.0], abs=1e-9)
 
 
-def _silence_features_by_hand(split_dir):
-    """(duration, leading silence, trailing silence) per clip, from the stored samples with
-    librosa.effects.trim at the shortcut's documented settings (top_db 40, frame 2048, hop 512)."""
-    import librosa
-    manifest = pd.read_csv(split_dir / "manifest.csv")
-    store = np.load(split_dir / "waves" / "shard_00000.npy")
-    rows = []
-    for offset, length in zip(manifest["offset"], manifest["num_samples"]):
-        samples = store[offset:offset + length]
-        _, (start, end) = librosa.effects.trim(samples, top_db=40, frame_length=2048, hop_length=512)
-        rows.append((length / 16000, start / 16000, (length - end) / 16000))
-    return np.array(rows), manifest["label"].to_numpy()
-
-
-def _sklearn_logreg(C):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-    return Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(C=C, max_iter=5000, random_state=0))])
-
-
 @pytest.mark.slow
 def test_the_silence_only_C_is_chosen_on_dev_not_on_test(dirs):
     """The shortcut check follows the same protocol as the model: its C is the one sklearn picks
@@ -154,8 +134,8 @@ def test_the_silence_only_C_is_chosen_on_dev_not_on_test(dirs):
         speakers = [f"S{j % 10}" for j in range(len(labels))]
         make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
                    spectral=informative(labels, 15, [0], seed=10 + i), silences=silences)
-    features = {split: _silence_features_by_hand(dirs["interim"] / f"toy_{split}") for split in ("train", "dev", "eval")}
-    fitted = {C: _sklearn_logreg(C).fit(*features["train"]) for C in grid}
+    features = {split: silence_features_by_hand(dirs["interim"] / f"toy_{split}") for split in ("train", "dev", "eval")}
+    fitted = {C: sklearn_logreg(C).fit(*features["train"]) for C in grid}
 
     def best_C(split):
         x, labels = features[split]
