@@ -24,7 +24,7 @@ LOCK_FLAGS ?=
 COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe \
 	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 
-.PHONY: demo test venv bench lock mutate
+.PHONY: demo test test-fast venv bench lock mutate
 
 venv: $(STAMP)
 
@@ -46,8 +46,21 @@ lock:
 	$(COMPILE) --output-file requirements.txt requirements.in
 	$(COMPILE) --output-file requirements-mutate.txt requirements-mutate.in
 
+# The whole suite (CI runs this). test-fast leaves out the tests marked slow (pyproject.toml):
+# for the edit-test loop, not instead of `make test` before a commit.
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# test-fast keeps librosa's compiled numba kernels between its runs (TESTS_NUMBA_CACHE_DIR,
+# tests/conftest.py): compiling them costs about 15 s of CPU per session, a third of the tier.
+# The cache lives in .venv, so it goes when the environment is rebuilt; flock lets one test-fast
+# at a time use it, since numba fills a cache unsafely when processes compile at once.
+FAST_NUMBA_CACHE := $(VENV)/numba-cache-test-fast
+
+test-fast: $(STAMP)
+	mkdir -p $(FAST_NUMBA_CACHE)
+	TESTS_NUMBA_CACHE_DIR="$(abspath $(FAST_NUMBA_CACHE))" flock "$(FAST_NUMBA_CACHE).lock" \
+		$(PY) -m pytest -q -m "not slow"
 
 demo: $(STAMP)
 	$(PY) -m deepfake_pipeline.demo --out $(DEMO_ROOT)

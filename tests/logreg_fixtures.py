@@ -34,10 +34,11 @@ def _clip(rng, lead_s, speech_s, trail_s):
 
 def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=None, *, seed=0,
                demo=False, silence_leak=False, spectral=None, embeddings=None,
-               model="random:base", embed_meta=None):
+               model="random:base", embed_meta=None, silences=None):
     """Write one split. `spectral`: (n, 15) array or None; `embeddings`: (n, layers, dim) or None.
     With `silence_leak`, bona fide clips get 0.4 s of leading silence and spoofed ones 0.05 s;
-    without it both draw the same amount. Returns the split folder."""
+    without it both draw the same amount. `silences`: (n, 3) seconds of leading silence, speech
+    and trailing silence per clip, instead of drawn ones. Returns the split folder."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels, dtype=int)
     n = len(labels)
@@ -46,11 +47,14 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
     (split_dir / "waves").mkdir(parents=True, exist_ok=True)
     samples, rows, offset = [], [], 0
     for i in range(n):
-        if silence_leak:
-            lead = 0.4 if labels[i] == 0 else 0.05
+        if silences is not None:
+            wave = _clip(rng, *silences[i])
         else:
-            lead = rng.uniform(0.05, 0.4)
-        wave = _clip(rng, lead, rng.uniform(0.3, 0.5), rng.uniform(0.05, 0.2))
+            if silence_leak:
+                lead = 0.4 if labels[i] == 0 else 0.05
+            else:
+                lead = rng.uniform(0.05, 0.4)
+            wave = _clip(rng, lead, rng.uniform(0.3, 0.5), rng.uniform(0.05, 0.2))
         # The levels a 16-bit file would hold, stored as the float32 the store keeps.
         pcm = np.round(wave * 32767).astype(np.int16).astype(np.float32) / 32768
         samples.append(pcm)
@@ -145,3 +149,43 @@ def prefers_other_C_on_test(n, seed, test_like: bool, n_columns=4):
     x = np.zeros((n, n_columns))
     x[:, 0], x[:, 1] = f1, f2
     return x, labels
+
+
+def silence_features_by_hand(split_dir):
+    """(duration, leading silence, trailing silence) per clip, from the stored samples with
+    librosa.effects.trim at the shortcut's documented settings (top_db 40, frame 2048, hop 512)."""
+    import librosa
+
+    split_dir = Path(split_dir)
+    manifest = pd.read_csv(split_dir / "manifest.csv")
+    rows = []
+    for shard, offset, length in zip(manifest["shard"], manifest["offset"], manifest["num_samples"]):
+        samples = np.array(np.load(split_dir / "waves" / f"shard_{shard:05d}.npy", mmap_mode="r")[offset:offset + length])
+        _, (start, end) = librosa.effects.trim(samples, top_db=40, frame_length=2048, hop_length=512)
+        rows.append((length / 16000, start / 16000, (length - end) / 16000))
+    return np.array(rows), manifest["label"].to_numpy()
+
+
+def sklearn_logreg(C):
+    """Step 3's model as sklearn spells it: StandardScaler + LogisticRegression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    return Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(C=C, max_iter=5000, random_state=0))])
+
+
+def silence_only_auc_by_hand(interim_dir, train, dev, test, C_grid) -> float:
+    """Step 3's silence-only shortcut computed here: sklearn fitted on train's silences for each
+    C, the C with the best dev ROC-AUC (the smaller on a tie), its ROC-AUC on test."""
+    from sklearn.metrics import roc_auc_score
+
+    features = {name: silence_features_by_hand(Path(interim_dir) / name) for name in (train, dev, test)}
+    best = None
+    for C in sorted(C_grid):
+        model = sklearn_logreg(C).fit(*features[train])
+        x, labels = features[dev]
+        auc = roc_auc_score(labels == 0, -model.decision_function(x))
+        if best is None or auc > best[0]:
+            best = (auc, model)
+    x, labels = features[test]
+    return float(roc_auc_score(labels == 0, -best[1].decision_function(x)))

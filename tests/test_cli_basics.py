@@ -60,6 +60,7 @@ def test_a_wrong_thread_count_stops_at_once(capsys):
     assert "--threads must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_run_replays_from_its_config_and_says_what_differs(tmp_path, capsys):
     """--config results/<run>/config.json reruns step 3 with the recorded arguments (to a new run
     folder) and gives the same numbers; what differs from the recorded run is printed."""

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from contrastive_fixtures import one_torch_thread  # noqa: F401
-from logreg_fixtures import balanced_design, layered, make_split
+from logreg_fixtures import balanced_design, layered, make_split, silence_only_auc_by_hand
 from test_contrastive_verdict import VERDICT_RE
 
 from deepfake_pipeline.cli.eval_logreg import main as eval_logreg
@@ -55,6 +55,7 @@ def _lines(text, prefix):
     return [line for line in text.splitlines() if line.startswith(prefix)]
 
 
+@pytest.mark.slow
 def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdout, capsys):
     capsys.readouterr()
     assert _run(holdout, "--run", "c1") == 0
@@ -88,6 +89,7 @@ def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdou
     assert (run / "log.txt").read_text().rstrip().endswith(last)
 
 
+@pytest.mark.slow
 def test_same_command_same_numbers(holdout):
     assert _run(holdout, "--run", "same_a", "--layer-mix") == 0
     assert _run(holdout, "--run", "same_b", "--layer-mix") == 0
@@ -95,6 +97,7 @@ def test_same_command_same_numbers(holdout):
     assert first == (holdout / "results" / "same_b" / "scores" / "toy_eval.txt").read_text()
 
 
+@pytest.mark.slow
 def test_several_seeds_give_mean_and_sd_and_one_verdict_per_seed(holdout, capsys):
     capsys.readouterr()
     assert _run(holdout, "--run", "seeds", "--seeds", "2", "--seed", "5") == 0
@@ -109,6 +112,86 @@ def test_several_seeds_give_mean_and_sd_and_one_verdict_per_seed(holdout, capsys
     saved = json.loads((run / "metrics.json").read_text())["tests"]["toy_eval"]
     aucs = [saved["per_seed"][s]["auc"] for s in ("5", "6")]
     assert saved["auc_mean"] == pytest.approx(np.mean(aucs)) and saved["auc_std"] == pytest.approx(np.std(aucs, ddof=1))
+
+
+def _warning(label, silence_auc):
+    return (f"[train_contrastive] WARNING test={label}: the silence-only shortcut (ROC-AUC {silence_auc:.4f}) "
+            "scores as well as the contrastive system: it may have learned silence, not spoofing")
+
+
+def _seed_aucs(run, labels) -> dict:
+    """Each seed's test ROC-AUC, from its score file (bona fide = label 0 is the positive class)."""
+    from sklearn.metrics import roc_auc_score
+    aucs = {}
+    for path in sorted((run / "scores").glob("toy_eval.seed*.txt")):
+        ids, scores = read_score_file(path)
+        aucs[path.name] = (roc_auc_score(labels == 0, scores), scores)
+    return aucs
+
+
+@pytest.mark.slow
+def test_the_shortcut_warning_fires_when_silence_scores_as_well_as_any_seed(holdout, capsys, monkeypatch):
+    """Step 4 warns, per test split, when the silence-only shortcut's ROC-AUC reaches that of the
+    contrastive system, of its weakest seed with several. The rule is applied here to AUCs
+    computed from the score files (sklearn) and the silence-only AUC computed by hand; the
+    shortcut's scores are then replaced by ones whose AUC sits exactly at the weaker seed's and
+    just below it."""
+    from sklearn.metrics import roc_auc_score
+
+    from deepfake_pipeline.contrastive import experiment
+    labels = pd.read_csv(holdout / "interim" / "toy_eval" / "manifest.csv")["label"].to_numpy()
+    capsys.readouterr()
+    assert _run(holdout, "--run", "warn_plain", "--seeds", "2") == 0
+    out = capsys.readouterr().out
+    seeds = _seed_aucs(holdout / "results" / "warn_plain", labels)
+    assert len(seeds) == 2
+    silence_auc = silence_only_auc_by_hand(holdout / "interim", "toy_train", "toy_dev", "toy_eval", (0.01, 1.0))
+    weakest = min(auc for auc, _ in seeds.values())
+    assert silence_auc < weakest, "without a silence leak the shortcut must stay below the system"
+    assert "WARNING test=toy_eval" not in out
+    saved = json.loads((holdout / "results" / "warn_plain" / "metrics.json").read_text())["tests"]["toy_eval"]
+    assert saved["silence_only_auc"] == pytest.approx(silence_auc, abs=1e-9)
+
+    (low_auc, low_scores), (high_auc, _) = sorted(seeds.values(), key=lambda item: item[0])
+    assert low_auc < high_auc, "the two seeds must differ for the weakest one to matter"
+    just_below = low_scores.copy()
+    top_bonafide = np.flatnonzero(labels == 0)[np.argmax(low_scores[labels == 0])]
+    just_below[top_bonafide] = low_scores.min() - 1.0     # now below every spoof: one bona fide fewer ranked on top
+    for name, silence, fires in (("warn_equal", low_scores, True), ("warn_below", just_below, False)):
+        auc = roc_auc_score(labels == 0, silence)
+        assert (auc >= low_auc) is fires and auc < high_auc
+        monkeypatch.setattr(experiment, "_silence_scores", lambda baseline, splits, settings: {"toy_eval": silence})
+        assert _run(holdout, "--run", name, "--seeds", "2") == 0
+        out = capsys.readouterr().out
+        assert {k: v[0] for k, v in _seed_aucs(holdout / "results" / name, labels).items()} == \
+            {k: v[0] for k, v in seeds.items()}
+        warnings = [line for line in out.splitlines() if "WARNING test=" in line]
+        assert warnings == ([_warning("toy_eval", auc)] if fires else []), (name, auc, low_auc, out)
+
+
+@pytest.mark.slow
+def test_a_silence_leak_makes_step_4_warn(tmp_path, capsys):
+    """Bona fide clips with 0.4 s of leading silence, spoofs with 0.05 s, and embeddings that
+    carry little: the shortcut (by hand: near 1) beats the contrastive system, and the line says
+    so with the shortcut's ROC-AUC."""
+    from sklearn.metrics import roc_auc_score
+    root = tmp_path
+    for i, split in enumerate(("toy_train", "toy_dev", "toy_eval")):
+        labels, speakers = balanced_design(6, 10, seed=i)
+        make_split(root / "interim", root / "processed", split, labels, speakers, seed=i, silence_leak=True,
+                   embeddings=layered(labels, 3, 8, signal_layer=1, strength=0.3, seed=20 + i))
+    assert eval_logreg(["--features", "embeddings", "--model", "random:base", "--layer", "1", "--train", "toy_train",
+                        "--dev", "toy_dev", "--test", "toy_eval", "--run", "baseline", "--n-boot", "50",
+                        "--C-grid", "0.01", "1", *_dir_args(root)]) == 0
+    capsys.readouterr()
+    assert _run(root, "--run", "leak") == 0
+    out = capsys.readouterr().out
+    labels = pd.read_csv(root / "interim" / "toy_eval" / "manifest.csv")["label"].to_numpy()
+    _, scores = read_score_file(root / "results" / "leak" / "scores" / "toy_eval.txt")
+    system_auc = roc_auc_score(labels == 0, scores)
+    silence_auc = silence_only_auc_by_hand(root / "interim", "toy_train", "toy_dev", "toy_eval", (0.01, 1.0))
+    assert silence_auc >= system_auc and silence_auc > 0.95
+    assert [line for line in out.splitlines() if "WARNING test=" in line] == [_warning("toy_eval", silence_auc)]
 
 
 def _copy(holdout, tmp_path):
@@ -161,6 +244,7 @@ def test_step_4_reads_the_data_folders_its_baseline_read(holdout, tmp_path, caps
     assert f"under {explicit / 'toy_train'}" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_step_4_writes_the_score_files_step_3_writes(holdout, tmp_path, capsys):
     """Beside `utt_id score`, the four-field file of the ASVspoof 2019 t-DCF script wherever step 1
     found the split's 2019 ASV scores, with every score as the very float64 the run computed."""
@@ -256,6 +340,7 @@ def test_refuses_a_spectral_baseline(holdout, tmp_path, capsys):
     assert "eval_logreg.py --features embeddings" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys, monkeypatch):
     from deepfake_pipeline.baseline import logreg
     root = tmp_path
@@ -301,6 +386,7 @@ def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["wav2vec2-large", "wavlm-base"])
+@pytest.mark.slow
 def test_unfreezing_the_last_layer_of_a_tiny_model(tmp_path, capsys, tiny_ssl_folders, name):
     """End to end for wav2vec2 and for WavLM, whose layers also take the relative position bias."""
     root = tmp_path

@@ -230,6 +230,7 @@ def _independent_logreg_scores(x_fit, y_fit, x_score, C):
     return -model.decision_function(x_score)
 
 
+@pytest.mark.slow
 def test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones(monkeypatch):
     """The logistic regression on the projections takes C from the dev split: on projections
     where dev and test prefer different C, the run must follow dev. Training and projecting are

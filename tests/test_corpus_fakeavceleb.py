@@ -22,6 +22,7 @@ from deepfake_pipeline.ingest.shards import ClipSpec
 HEADER10 = "source,target1,target2,method,category,type,race,gender,filename,path"
 
 
+@pytest.mark.slow
 def test_real_metadata_parses(real_data_dir):
     meta = read_metadata(real_data_dir / "fakeavceleb_metadata" / "meta_data.csv")
     assert len(meta) == 21566
@@ -73,6 +74,7 @@ def _write_corpus(root, identities=6):
     (root / "FakeAVCeleb_v1.2" / "meta_data.csv").write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow
 def test_fakeavceleb_ingest_labels_split_and_duplicates(tmp_path, capsys):
     _write_corpus(tmp_path / "raw")
     args = ["--corpus", "fakeavceleb", "--root", str(tmp_path / "raw"), "--interim-dir",

@@ -202,6 +202,7 @@ def test_folder_without_label_subfolders_is_unlabelled(tmp_path):
     assert [c.label for c in clips] == [-1]
 
 
+@pytest.mark.slow
 def test_real_clips_as_a_csv_corpus(real_data_dir, tmp_path, capsys):
     import csv
 

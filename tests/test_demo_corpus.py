@@ -140,6 +140,7 @@ def test_default_plan_has_the_promised_shape_without_rendering_audio():
     }
 
 
+@pytest.mark.slow
 def test_asvspoof_layout_and_protocols_follow_the_real_corpus(tiny_corpus):
     root = tiny_corpus / "asvspoof"
     assert "SYNTHETIC" in (root / MARKER_NAME).read_text()
@@ -162,6 +163,7 @@ def test_asvspoof_layout_and_protocols_follow_the_real_corpus(tiny_corpus):
     assert not speakers_by_split["train"] & speakers_by_split["dev"]
 
 
+@pytest.mark.slow
 def test_fakeav_layout_metadata_and_decodable_audio(tiny_corpus):
     root = tiny_corpus / "fakeav"
     assert "SYNTHETIC" in (root / MARKER_NAME).read_text()
@@ -199,6 +201,7 @@ def test_fakeav_layout_metadata_and_decodable_audio(tiny_corpus):
     assert copies == TINY_IDENTITIES * 3
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_other_seed_differs_and_reruns_skip(tiny_corpus, tmp_path):
     first, second = tiny_corpus, tmp_path / "second"
     summary = generate_demo_corpus(second, seed=0, sizes=TINY_SIZES, fakeav_identities=TINY_IDENTITIES, jobs=2)
@@ -228,6 +231,7 @@ def test_same_seed_same_bytes_other_seed_differs_and_reruns_skip(tiny_corpus, tm
     assert not list(second.glob(".demo_corpus_staging*"))
 
 
+@pytest.mark.slow
 def test_command_line_labels_the_corpus_and_skips_a_complete_one(tiny_corpus, capsys, monkeypatch):
     assert "SYNTHETIC" in (tiny_corpus / "asvspoof" / MARKER_NAME).read_text()
     assert "SYNTHETIC" in (tiny_corpus / "fakeav" / MARKER_NAME).read_text()
@@ -252,10 +256,12 @@ def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path, capsys):
         plan_asvspoof(0, {"train": (1, 1), "dev": (1, 4), "eval": (1, 4)})
 
 
+@pytest.mark.slow
 def test_no_clip_clips(clip_table):
     assert max(r["peak"] for r in clip_table) < 0.999
 
 
+@pytest.mark.slow
 def test_duration_silence_and_loudness_do_not_give_the_label_away(clip_table):
     duration_auc = eval_auc(clip_table, "duration")
     silence_auc = eval_auc(clip_table, "silence_and_level")
@@ -263,6 +269,7 @@ def test_duration_silence_and_loudness_do_not_give_the_label_away(clip_table):
     assert 0.35 <= silence_auc <= 0.65, silence_auc
 
 
+@pytest.mark.slow
 def test_mean_mfccs_separate_bona_fide_from_spoofs_including_unseen_attacks(clip_table):
     auc = eval_auc(clip_table, "mfcc")
     assert auc > 0.8, f"mean-MFCC logistic regression, train -> eval: ROC-AUC {auc:.3f}"

@@ -9,7 +9,8 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from logreg_fixtures import balanced_design, informative, layered, make_split, prefers_other_C_on_test
+from logreg_fixtures import (balanced_design, informative, layered, make_split, prefers_other_C_on_test,
+                             silence_features_by_hand, sklearn_logreg)
 
 from deepfake_pipeline.baseline.protocols import logreg
 from deepfake_pipeline.cli.eval_logreg import main
@@ -44,6 +45,7 @@ def _closing_lines(text):
     return [line for line in text.splitlines() if line.startswith("ROC-AUC test=")]
 
 
+@pytest.mark.slow
 def test_holdout_spectral_writes_every_output(dirs, capsys):
     _spectral_corpus(dirs)
     rc = main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
@@ -95,6 +97,7 @@ def test_holdout_spectral_writes_every_output(dirs, capsys):
     assert closing[0] in (run / "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_C_is_chosen_on_dev_not_on_test(dirs):
     """Train/dev reward weak regularisation, the test split strong: the run must pick dev's C."""
     rng = np.random.default_rng(0)
@@ -116,6 +119,43 @@ def test_C_is_chosen_on_dev_not_on_test(dirs):
     assert saved["tests"]["toy_eval"]["auc"] == pytest.approx(test_auc[100.0], abs=1e-9)
 
 
+@pytest.mark.slow
+def test_the_silence_only_C_is_chosen_on_dev_not_on_test(dirs):
+    """The shortcut check follows the same protocol as the model: its C is the one sklearn picks
+    by dev ROC-AUC, on silences built so that the test split would pick the other C (leading
+    silence = label + a large shared noise that the trailing silence repeats on train and dev, so
+    weak regularisation cancels it; on test the trailing silence is independent noise)."""
+    from sklearn.metrics import roc_auc_score
+    grid = (1e-4, 100.0)
+    for i, (split, test_like) in enumerate((("train", False), ("dev", False), ("eval", True))):
+        x, labels = prefers_other_C_on_test(150, i, test_like, n_columns=2)
+        lead, trail = 0.7 + 0.05 * x[:, 0], 0.7 + 0.05 * x[:, 1]
+        silences = np.stack([lead, 3.0 - lead - trail, trail], axis=1)     # every clip lasts 3 s
+        speakers = [f"S{j % 10}" for j in range(len(labels))]
+        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
+                   spectral=informative(labels, 15, [0], seed=10 + i), silences=silences)
+    features = {split: silence_features_by_hand(dirs["interim"] / f"toy_{split}") for split in ("train", "dev", "eval")}
+    fitted = {C: sklearn_logreg(C).fit(*features["train"]) for C in grid}
+
+    def best_C(split):
+        x, labels = features[split]
+        aucs = [roc_auc_score(labels == 0, -fitted[C].decision_function(x)) for C in grid]
+        assert abs(aucs[0] - aucs[1]) > 0.03, f"{split} must prefer one C clearly: {aucs}"
+        return grid[int(np.argmax(aucs))]
+
+    assert best_C("dev") == 100.0 and best_C("eval") == 1e-4, "dev and test must prefer different C"
+
+    assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
+                 "--run", "s", "--n-boot", "0", "--C-grid", *map(str, grid), *_dir_args(dirs)]) == 0
+    run = dirs["results"] / "s"
+    assert json.loads((run / "metrics.json").read_text())["selection"]["silence_only_C"] == 100.0
+    saved = np.load(run / "model.npz", allow_pickle=False)
+    regression = fitted[100.0].named_steps["logreg"]
+    np.testing.assert_allclose(saved["silence_coef"], regression.coef_, rtol=1e-6)
+    np.testing.assert_allclose(saved["silence_intercept"], regression.intercept_, rtol=1e-6)
+
+
+@pytest.mark.slow
 def test_layer_sweep_picks_the_best_dev_layer_and_flags_untrained_demo(dirs, capsys):
     for i, split in enumerate(("train", "dev", "eval")):
         labels, speakers = balanced_design(8, 10, seed=i)
@@ -143,6 +183,7 @@ def test_layer_sweep_picks_the_best_dev_layer_and_flags_untrained_demo(dirs, cap
     assert "chosen on dev: layer 2" in out
 
 
+@pytest.mark.slow
 def test_concatenated_layers(dirs):
     for i, split in enumerate(("train", "dev", "eval")):
         labels, speakers = balanced_design(6, 10, seed=i)
@@ -155,6 +196,7 @@ def test_concatenated_layers(dirs):
     assert not (dirs["results"] / "cat" / "layer_sweep.png").exists()
 
 
+@pytest.mark.slow
 def test_cross_validation_reports_cv_split_and_groups_speakers(dirs, capsys):
     labels, speakers = balanced_design(9, 10)
     make_split(dirs["interim"], dirs["processed"], "toy_dev", labels, speakers,
@@ -173,6 +215,7 @@ def test_cross_validation_reports_cv_split_and_groups_speakers(dirs, capsys):
     assert saved["tests"]["toy_dev(cv3)"]["silence_only"]["auc"] > 0.95
 
 
+@pytest.mark.slow
 def test_silence_only_check_is_near_chance_without_a_leak(dirs):
     _spectral_corpus(dirs, n_speakers=10, per_speaker=12)
     assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
@@ -254,6 +297,7 @@ def test_cv_refusals(dirs, capsys):
                     "--cv replaces")
 
 
+@pytest.mark.slow
 def test_existing_explicit_run_is_not_overwritten(dirs, capsys):
     _spectral_corpus(dirs, n_speakers=4, per_speaker=6)
     argv = ["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
@@ -294,6 +338,7 @@ def _write_wav(path, seed, spoof):
     return path
 
 
+@pytest.mark.slow
 def test_score_new_clips_through_steps_1_and_2(tmp_path, dirs, capsys):
     run = _run_from_audio(tmp_path, dirs, per_split=12)
     capsys.readouterr()
@@ -324,6 +369,36 @@ def test_score_new_clips_through_steps_1_and_2(tmp_path, dirs, capsys):
     assert sorted(line.split(" score=")[0] for line in out3) == sorted(str(p.resolve()) for p in clips[:2] + clips[3:])
 
 
+@pytest.mark.slow
+def test_score_verdict_follows_each_score_against_the_runs_threshold(tmp_path, dirs, capsys, monkeypatch):
+    """`-> bonafide` exactly when score >= the threshold model.json records (higher = more bona
+    fide, docs/DESIGN.md), `-> spoof` otherwise; the printed score and threshold are those
+    numbers. The verdict is recomputed here from the exact scores the run's model gave."""
+    from deepfake_pipeline.baseline import score_new
+    run = _run_from_audio(tmp_path, dirs, per_split=12)
+    threshold = json.loads((Path(run) / "model.json").read_text())["threshold"]
+    clips = [_write_wav(tmp_path / "new" / f"clip_{i}.wav", 950 + i, i % 2 == 1) for i in range(8)]
+    recorded = []
+    real_score = score_new.score_with_model
+    monkeypatch.setattr(score_new, "score_with_model",
+                        lambda bundle, views: recorded.append(real_score(bundle, views)) or recorded[-1])
+    capsys.readouterr()
+    assert main(["--score", *map(str, clips), "--from-run", run, "--jobs", "1"]) == 0
+    scored = [line for line in capsys.readouterr().out.splitlines() if " score=" in line]
+    exact = np.concatenate(recorded)
+    assert len(scored) == len(exact) == len(clips)
+    line_re = re.compile(r"^(?P<path>\S+) score=(?P<score>-?[0-9.]+) -> (?P<verdict>bonafide|spoof) "
+                         r"\(threshold (?P<threshold>-?[0-9.]+): EER threshold on the dev split\)$")
+    verdicts = []
+    for line, score in zip(scored, exact):
+        match = line_re.match(line)
+        assert match, line
+        assert match["score"] == f"{score:.6f}" and match["threshold"] == f"{threshold:.6f}"
+        verdicts.append(match["verdict"])
+        assert match["verdict"] == ("bonafide" if score >= threshold else "spoof"), (line, score, threshold)
+    assert set(verdicts) == {"bonafide", "spoof"}, "the clips must fall on both sides of the threshold"
+
+
 def _run_from_audio(tmp_path, dirs, model=None, per_split=10):
     """Steps 1-3 on generated wav files, as a user would run them: a baseline fitted on spectral
     features, or (with `model`) on layer 2 of that model's embeddings."""
@@ -348,6 +423,7 @@ def _run_from_audio(tmp_path, dirs, model=None, per_split=10):
 
 
 @pytest.mark.parametrize("kind", ["spectral", "embeddings"])
+@pytest.mark.slow
 def test_a_clip_scores_the_same_alone_and_in_folders_of_any_size(tmp_path, dirs, capsys, monkeypatch, kind,
                                                                  tiny_wav2vec2_base):
     """One clip, one score: `--score FILE` and the same clips inside folders of 1, 3 and 17 clips
@@ -426,6 +502,7 @@ def test_refuses_a_test_split_with_one_class(dirs, capsys):
                      *_dir_args(dirs)], capsys, "only spoof clips", "--score")
 
 
+@pytest.mark.slow
 def test_demo_caveat_follows_the_data_of_each_test_split(dirs, capsys):
     """Fitted on real data, tested on a real and a demo split: only the demo split's line says so."""
     _spectral_corpus(dirs)

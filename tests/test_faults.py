@@ -21,6 +21,7 @@ from deepfake_pipeline.cli import preprocess as preprocess_cli
 from deepfake_pipeline.cli import train_contrastive as train_contrastive_cli
 from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.faults import CRASH_ENV, PAUSE_ENV, PAUSED
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INTERRUPTED = "interrupted: rerun the same command to resume"
@@ -232,21 +233,35 @@ def _start(args, **kwargs):
 
 
 def _wait_for_progress(process, marker) -> list:
-    """Standard error's lines up to the first progress line (the run is busy from then on)."""
+    """Standard error's lines up to the first one holding `marker`."""
     seen = []
     for line in process.stderr:
         seen.append(line)
         if marker in line:
             return seen
-    raise AssertionError(f"the run ended before its first progress line:\n{''.join(seen)}")
+    raise AssertionError(f"the run ended before printing {marker!r}:\n{''.join(seen)}")
+
+
+def _default_sigint():
+    """In the child before it starts Python: SIGINT back to its default disposition. A test run
+    started as a background job of a non-interactive shell (`bash -c 'pytest ... & wait'`, CI)
+    inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: Ctrl-C would
+    not reach the run at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_mid_run_ends_in_one_line_and_the_rerun_resumes(large_csv, tmp_path, sig, code):
+def test_signal_mid_run_ends_in_one_line_and_the_rerun_resumes(small_csv, tmp_path, sig, code, capsys):
+    """The run stops at a chosen point (after its first shard is written: file event 4 of 12,
+    faults.PAUSE_ENV) and waits there, so the signal lands mid-run whatever the machine's load;
+    racing a running step 1 once lost to it (it finished first)."""
     interim = tmp_path / "interim"
-    args = [str(REPO_ROOT / "preprocess_datasets.py"), *_step1_args(large_csv, interim)]
-    process = _start(args)
-    seen = _wait_for_progress(process, "[preprocess toy_all]")
+    args = [str(REPO_ROOT / "preprocess_datasets.py"), *_step1_args(small_csv, interim)]
+    env = {**os.environ, PAUSE_ENV: "4"}
+    env.pop(CRASH_ENV, None)
+    process = _start(args, env=env, preexec_fn=_default_sigint)
+    seen = _wait_for_progress(process, PAUSED)
+    assert (interim / "toy_all" / "parts" / "shard_00000.csv").is_file()
     process.send_signal(sig)
     rest = process.stderr.read()
     assert process.wait() == code, "".join(seen) + rest
@@ -255,7 +270,10 @@ def test_signal_mid_run_ends_in_one_line_and_the_rerun_resumes(large_csv, tmp_pa
     assert _last_line(err) == INTERRUPTED
     assert not (interim / "toy_all" / "info.json").exists(), "the run finished before the signal"
     assert not (interim / "toy_all.lock").exists(), "the interrupted run left its lock"
-    assert preprocess(_step1_args(large_csv, interim)) == 0
+    capsys.readouterr()
+    assert preprocess(_step1_args(small_csv, interim)) == 0
+    assert "resuming: 8 clips already done" in capsys.readouterr().err
+    assert (interim / "toy_all" / "info.json").is_file()
 
 
 # --- one run per output ------------------------------------------------------------------------
@@ -337,6 +355,7 @@ def _finished_files(split_dir: Path) -> set:
     return {p for p in split_dir.rglob("*") if p.is_file() and atomic.TMP_MARK not in p.name}
 
 
+@pytest.mark.slow
 def test_workers_stop_when_step1_is_killed(large_csv, tmp_path):
     interim = tmp_path / "interim"
     process = _start([str(REPO_ROOT / "preprocess_datasets.py"), *_step1_args(large_csv, interim, jobs=2)])

@@ -150,6 +150,7 @@ def _run(interim, processed, model, what, crash_after=None):
 
 # Embedding parts make two file events each (temporary file written, renamed), spectral parts one.
 @pytest.mark.parametrize("what,crash_after", [("embeddings", 1), ("embeddings", 4), ("spectral", 2)])
+@pytest.mark.slow
 def test_killed_run_resumes_to_an_identical_file(interim, tmp_path, tiny_wav2vec2_base, what, crash_after):
     model = str(tiny_wav2vec2_base)
     reference = _run(interim, tmp_path / "reference", model, what)
@@ -167,6 +168,7 @@ def test_killed_run_resumes_to_an_identical_file(interim, tmp_path, tiny_wav2vec
     assert not list((tmp_path / "resumed").rglob("*.parts"))
 
 
+@pytest.mark.slow
 def test_cluster_shards_merge_to_the_unsharded_result(interim, tmp_path, capsys):
     whole = tmp_path / "whole"
     assert features(_args(interim, whole, "--model", "random:tiny")) == 0

@@ -68,6 +68,7 @@ def _run(dirs, capsys):
     return parse_closing_line(lines[-1]), json.loads((run / "metrics.json").read_text())["tests"]["toy_eval"], run
 
 
+@pytest.mark.slow
 def test_closing_line_carries_the_official_eer_and_min_tdcf(dirs, capsys):
     _corpus(dirs, with_asv=True)
     parsed, saved, run = _run(dirs, capsys)
@@ -90,6 +91,7 @@ def test_closing_line_carries_the_official_eer_and_min_tdcf(dirs, capsys):
     assert abs(saved["eer"] - saved["eer_interpolated"]) <= 0.5 / min(np.sum(labels == 0), np.sum(labels == 1)) + 1e-12
 
 
+@pytest.mark.slow
 def test_no_asv_scores_is_said_not_guessed(dirs, capsys):
     _corpus(dirs, with_asv=False)
     parsed, saved, _ = _run(dirs, capsys)
@@ -103,6 +105,7 @@ def _labels(dirs):
     return pd.read_csv(dirs["interim"] / "toy_eval" / "manifest.csv")["label"].tolist()
 
 
+@pytest.mark.slow
 def test_breakdowns_by_condition_follow_the_evaluation_package(dirs, capsys):
     """Codec holds for both classes (each value scored on its own trials); the vocoder family is
     spoof-only (its spoofs against every bona fide trial), as in the 2021 package's config."""
@@ -137,6 +140,7 @@ def test_breakdowns_by_condition_follow_the_evaluation_package(dirs, capsys):
         assert row["auc"] == pytest.approx(roc_auc_score(labels[keep] == 0, scores[keep]), abs=1e-12)
 
 
+@pytest.mark.slow
 def test_asvspoof2019_splits_get_the_four_field_score_file_of_the_2019_package(dirs, capsys):
     _corpus(dirs, with_asv=True)
     _, _, run = _run(dirs, capsys)

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 from logreg_fixtures import balanced_design, informative, make_split, retie_spectral
 
 from deepfake_pipeline.baseline import leakage
@@ -41,6 +42,7 @@ def _copy_split(dirs, source, name):
     info.write_text(info.read_text().replace(source, name))
 
 
+@pytest.mark.slow
 def test_a_copy_of_dev_used_as_test_is_refused_then_reported_with_allow_overlap(tmp_path, capsys):
     dirs = _corpus(tmp_path)
     _copy_split(dirs, "toy_dev", "toy_devcopy")
@@ -55,6 +57,7 @@ def test_a_copy_of_dev_used_as_test_is_refused_then_reported_with_allow_overlap(
     assert {(e["other"], e["copies"]) for e in saved} == {("toy_train", 0), ("toy_dev", 48)}
 
 
+@pytest.mark.slow
 def test_disjoint_splits_print_zero_counts_and_shared_speakers_warn(tmp_path, capsys):
     dirs = _corpus(tmp_path, shared_speaker=True)
     assert main(_args(dirs)) == 0
@@ -64,6 +67,7 @@ def test_disjoint_splits_print_zero_counts_and_shared_speakers_warn(tmp_path, ca
     assert "WARNING: speakers are not disjoint" in out
 
 
+@pytest.mark.slow
 def test_copies_marked_in_the_manifest_are_left_out_and_counted(tmp_path, capsys):
     dirs = _corpus(tmp_path)
     manifest_path = dirs["interim"] / "toy_eval" / "manifest.csv"

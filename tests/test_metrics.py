@@ -732,6 +732,7 @@ def test_known_speakers_follow_the_clustering_rule():
     assert summary["n_clusters"] == 2 + 3
 
 
+@pytest.mark.slow
 def test_paired_eer_and_tdcf_changes_against_naive_loops_and_their_defaults():
     """The point estimates are the changes in official EER and min t-DCF computed trial by trial
     (tests/test_tdcf.py's loops); the defaults are 1000 resamples, seed 0, a 95% interval; a

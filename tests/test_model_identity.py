@@ -94,6 +94,7 @@ def test_the_same_checkpoint_in_two_folders_is_one_model(two_checkpoints, tmp_pa
     assert difference(identify(str(a)), identify(str(copy))) is None
 
 
+@pytest.mark.slow
 def test_weights_replaced_inside_one_folder_are_recomputed_and_step_3_reads_the_new_ones(
         interim, two_checkpoints, tmp_path, capsys):
     a, b = two_checkpoints

@@ -55,6 +55,7 @@ def extent(artist, fig):
     return artist.get_window_extent(fig.canvas.get_renderer())
 
 
+@pytest.mark.slow
 def test_every_figure_is_written_as_png_and_pdf(curves, tmp_path):
     speakers, named = curves
     written = [

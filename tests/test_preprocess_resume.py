@@ -68,6 +68,7 @@ def _snapshot(split_dir):
 # Four file events per shard (tmp written, renamed; rows tmp written, renamed) and 4 shards of
 # 8 clips: these kill points fall mid-write, between the two renames, and between shards.
 @pytest.mark.parametrize("jobs,crash_after", [(1, 1), (1, 2), (1, 7), (1, 13), (2, 2)])
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_output(corpus, tmp_path, jobs, crash_after):
     root, reference = corpus
     killed = _run(root, tmp_path / "out", jobs, crash_after)
@@ -81,6 +82,7 @@ def test_killed_run_resumes_to_identical_output(corpus, tmp_path, jobs, crash_af
     assert _snapshot(tmp_path / "out" / SPLIT) == _snapshot(reference)
 
 
+@pytest.mark.slow
 def test_parallel_run_matches_serial_run(corpus, tmp_path):
     root, reference = corpus
     assert _run(root, tmp_path / "out", 2).returncode == 0

@@ -134,6 +134,7 @@ def test_the_saved_model_scores_bit_for_bit_as_the_model_sklearn_fitted(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.npz"]
 
 
+@pytest.mark.slow
 def test_a_runs_model_scores_its_test_split_as_sklearn_refitted_on_its_train_split(fitted):
     metrics = json.loads((fitted / "metrics.json").read_text())
     spec = FeatureSpec("embeddings", model="random:base", layer=1)
@@ -169,6 +170,7 @@ def test_an_old_run_with_only_a_pickle_is_refused_unread(fitted, tmp_path, capsy
                     f"model again into model.json + model.npz with {_refit(run)}")
 
 
+@pytest.mark.slow
 def test_the_refit_command_rewrites_an_old_run_in_place(tmp_path, capsys):
     """A run fitted elsewhere (its config.json records another results folder) and handed on:
     the command in the refusal fits it again in its own folder, and nowhere else."""
@@ -314,6 +316,7 @@ def test_a_fit_killed_between_the_npz_and_the_json_never_reads_as_finished(tmp_p
 
 # --- step 4's checkpoints ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_checkpoint_naming_an_object_is_refused_unread(fitted, tmp_path, capsys):
     import torch
 

@@ -42,6 +42,7 @@ def test_a_run_name_that_is_not_a_plain_name_is_refused_before_any_work(corpus, 
     assert "is not a plain name" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_folder_holding_other_files_is_not_written_into_without_overwrite(corpus, capsys):
     folder = corpus["results"] / "shared"
     folder.mkdir(parents=True)
@@ -54,6 +55,7 @@ def test_a_folder_holding_other_files_is_not_written_into_without_overwrite(corp
     assert (folder / "metrics.json").is_file() and (folder / "notes.txt").read_text() == "a colleague's notes\n"
 
 
+@pytest.mark.slow
 def test_an_unfinished_run_is_resumed_only_by_the_same_arguments(corpus, capsys):
     folder = corpus["results"] / "killed"
     assert eval_logreg(_step3(corpus, "--run", "killed")) == 0
@@ -67,6 +69,7 @@ def test_an_unfinished_run_is_resumed_only_by_the_same_arguments(corpus, capsys)
     assert json.loads((folder / "config.json").read_text())["args"]["C_grid"] == recorded["C_grid"] == [1.0]
 
 
+@pytest.mark.slow
 def test_an_automatic_name_that_is_taken_by_other_files_gets_a_suffix(corpus, capsys):
     assert eval_logreg(_step3(corpus)) == 0
     (first,) = [p for p in corpus["results"].iterdir() if p.is_dir()]

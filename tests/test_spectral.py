@@ -54,6 +54,7 @@ def test_agrees_with_plain_librosa_calls_on_generated_audio(duration_s):
     assert_agrees_with_reference(spectral_features(clip), spectral_features_reference(clip))
 
 
+@pytest.mark.slow
 def test_agrees_with_plain_librosa_calls_on_real_speech(real_data_dir):
     import soundfile
     import soxr

@@ -57,6 +57,7 @@ def _independent_spectral(store):
     return np.stack([spectral_features(store.waveform(i)) for i in range(len(store))])
 
 
+@pytest.mark.slow
 def test_step1_rerun_on_changed_audio_makes_step2_recompute_and_step3_read_the_new_values(tmp_path, capsys):
     raw, interim, processed = tmp_path / "raw", tmp_path / "interim", tmp_path / "processed"
     write_asvspoof_layout(raw, splits=SPLITS, per_split=9, seed=0)
@@ -128,6 +129,7 @@ def one_split(tmp_path):
     return interim, processed
 
 
+@pytest.mark.slow
 def test_readers_refuse_stale_or_unrecorded_features_with_a_command_that_works(one_split, capsys):
     interim, processed = one_split
     split_id = "asvspoof2019_dev"

@@ -98,6 +98,7 @@ def test_a_shard_of_another_dtype_is_refused(awkward_split):
         WaveStore(awkward_split).waveform(0)
 
 
+@pytest.mark.slow
 def test_real_clips_features_from_the_store_match_the_decoder(real_data_dir, tmp_path):
     """Every real clip, MP3 included: spectral features of the stored waveform equal those of the
     decoder's output (within 1e-4 relative; the int16 store missed on most MP3 and resampled clips)."""

@@ -6,7 +6,7 @@ import platform
 import subprocess
 from importlib import metadata
 
-from deepfake_pipeline.formats.paths import REPO_ROOT
+from deepfake_pipeline.formats.paths import CHECKOUT_ROOT
 
 TRACKED_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "joblib", "librosa", "soundfile",
                     "matplotlib", "torch", "transformers")
@@ -24,9 +24,12 @@ def package_versions() -> dict:
     return versions
 
 
-def git_commit(repo_root=REPO_ROOT) -> dict:
+def git_commit(repo_root=CHECKOUT_ROOT) -> dict:
     """The commit the code ran at and whether the tree had uncommitted changes; "unknown"
-    outside a git checkout or without git."""
+    outside a git checkout or without git, and for an installed package (`repo_root` None: the
+    current directory's repository, if any, is not the code's)."""
+    if repo_root is None:
+        return {"commit": "unknown", "dirty": None}
     def git(*args):
         return subprocess.run(["git", "-C", str(repo_root), *args], capture_output=True, text=True,
                               timeout=30, check=True).stdout.strip()
