@@ -34,3 +34,37 @@ def test_close_scores_of_the_two_classes_stay_apart(tmp_path):
     written = np.loadtxt(path, dtype=str)[:, 3].astype(np.float64)
     assert len(np.unique(written)) == 1000
     assert np.array_equal(written, scores)
+
+
+def test_asvspoof5_score_file_reads_back_as_their_evaluation_py_reads_it(tmp_path):
+    """The ASVspoof 5 package's evaluation.py: pd.read_csv(sep='\\t'), columns filename, cm-score."""
+    import pandas as pd
+
+    from deepfake_pipeline.formats.score_files import write_score_file_asvspoof5
+
+    rng = np.random.default_rng(1)
+    scores = np.concatenate([AWKWARD, rng.standard_normal(2000) * 10.0 ** rng.integers(-12, 12, 2000)])
+    ids = [f"E_{i:07d}" for i in range(len(scores))]
+    path = write_score_file_asvspoof5(tmp_path / "s.asvspoof5.tsv", ids, scores)
+    assert path.read_text().splitlines()[0] == "filename\tcm-score"
+    table = pd.read_csv(path, sep="\t")
+    assert list(table.columns) == ["filename", "cm-score"]
+    assert table["filename"].tolist() == ids
+    read = table["cm-score"].to_numpy(dtype=np.float64)
+    assert np.array_equal(read.view(np.int64), scores.view(np.int64))
+
+
+def test_both_steps_write_the_asvspoof5_file_beside_the_plain_one(tmp_path):
+    import pandas as pd
+
+    from deepfake_pipeline.formats.run_dir import RunDir
+
+    class Split:
+        utt_ids = ["a", "b", "c"]
+        info = {}
+
+    run = RunDir(tmp_path, "r", explicit=True)
+    run.write_split_scores("demo_eval", Split, [0.5, -1 / 3, 2.0])
+    table = pd.read_csv(tmp_path / "r" / "scores" / "demo_eval.asvspoof5.tsv", sep="\t")
+    assert table["filename"].tolist() == ["a", "b", "c"]
+    assert table["cm-score"].tolist() == [0.5, -1 / 3, 2.0]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deepfake_pipeline.evaluation import closing, metrics, paired, plots, significance
+from deepfake_pipeline.evaluation import closing, metrics, paired, plots, recalibration, significance
 from deepfake_pipeline.evaluation.field_metrics import per_condition
 from deepfake_pipeline.evaluation.tdcf import official_eer
 
@@ -169,6 +169,7 @@ def report_run(run, settings, fit_split, selection, results, untrained, demo, ch
     }
     if chosen_on is not None:
         dev_summary = chosen_on["summary"]
+        run.write_scores(f"{chosen_on['split'].split_id}.dev", chosen_on["split"].utt_ids, chosen_on["scores"])
         payload["dev"] = {"split": chosen_on["split"].split_id, **dev_summary}
         payload["selection"]["silence_only_C"] = chosen_on["silence_C"]
         run.print(f"[eval_logreg] dev={chosen_on['split'].split_id} (used for the choice, not a test): ROC-AUC "
@@ -189,6 +190,13 @@ def report_run(run, settings, fit_split, selection, results, untrained, demo, ch
             run.print(*closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:", column))
         run.print(_shortcut_line(result.label, entry))
         score_file = run.write_split_scores(split.split_id, split, result.scores)
+        if chosen_on is not None and split.has_labels:  # affine calibration fitted on dev (issue 19)
+            cal, llrs = recalibration.calibrate_split(chosen_on["split"].labels, chosen_on["scores"], split.labels,
+                                                      result.scores, split.speakers, summary.get("prior_log_odds"),
+                                                      seed=settings.seed)
+            run.write_scores(f"{split.split_id}.llr", split.utt_ids, llrs)
+            run.print(recalibration.calibration_line(result.label, chosen_on["split"].split_id, cal, result_caveat))
+            summary["calibration"] = cal
         curves = {"model": (split.labels, result.scores), "silence-only": (split.labels, result.silence_scores)}
         safe = score_file.stem
         plots.plot_roc(curves, run.path / f"roc_{safe}.png", f"ROC test={result.label}", result_caveat,

@@ -15,7 +15,7 @@ import numpy as np
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.provenance import git_commit, package_versions  # noqa: F401  (re-exported)
-from deepfake_pipeline.formats.score_files import write_score_file, write_score_file_2019
+from deepfake_pipeline.formats.score_files import write_score_file, write_score_file_2019, write_score_file_asvspoof5
 
 class RunDirError(ValueError):
     pass
@@ -168,9 +168,12 @@ class RunDir:
 
     def write_split_scores(self, name: str, split, scores) -> Path:
         """The score files of one test split (feature_sets.SplitFeatures), as steps 3 and 4 both
-        write them: `scores/<name>.txt`, and `scores/<name>.2019.txt` where step 1 found the
+        write them: `scores/<name>.txt`, `scores/<name>.asvspoof5.tsv` (what the ASVspoof 5
+        package's evaluation.py reads), and `scores/<name>.2019.txt` where step 1 found the
         split's ASVspoof 2019 ASV scores (the t-DCF script reads both). Returns the first."""
         path = self.write_scores(name, split.utt_ids, scores)
+        write_score_file_asvspoof5(self.path / "scores" / f"{safe_run_name(name)}.asvspoof5.tsv", split.utt_ids,
+                                   scores)
         if (split.info.get("asv_scores") or {}).get("format") == "asvspoof2019":
             self.write_scores_2019(name, split.utt_ids, split.attacks, split.labels, scores)
         return path

@@ -2,7 +2,9 @@
 
 - `utt_id score`: what the ASVspoof 2021 evaluation package reads (`trial score`);
 - `utt_id attack key score`: what the ASVspoof 2019 t-DCF script (`evaluate_tDCF_asvspoof19.py`)
-  reads, attack `-` for bona fide, key `bonafide` / `spoof`."""
+  reads, attack `-` for bona fide, key `bonafide` / `spoof`;
+- `filename<TAB>cm-score` under that header: what the ASVspoof 5 evaluation package's
+  `evaluation.py` reads (`pd.read_csv(sep="\t")`, columns `filename`, `cm-score`)."""
 
 from pathlib import Path
 
@@ -56,3 +58,21 @@ def write_score_file_2019(path, utt_ids, attacks, labels, scores) -> Path:
             raise ValueError(f"{utt_id} is unlabelled: the 2019 score file needs every trial's key")
         lines.append(f"{utt_id} {attack if int(label) == 1 else '-'} {keys[int(label)]} {exact(score)}\n")
     return atomic.write_text(path, "".join(lines))
+
+
+ASVSPOOF5_HEADER = "filename\tcm-score"
+
+
+def write_score_file_asvspoof5(path, utt_ids, scores) -> Path:
+    """The ASVspoof 5 CM score file: a tab-separated table with header `filename<TAB>cm-score`,
+    one row per trial in input order, each score exact (shortest repr)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) != len(utt_ids):
+        raise ValueError(f"{len(utt_ids)} utterances but {len(scores)} scores")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"{int(np.sum(~np.isfinite(scores)))} scores are not finite; refusing to write {path}")
+    for utt_id in utt_ids:
+        if len(str(utt_id).split()) != 1:
+            raise ValueError(f"utt_id {utt_id!r} holds whitespace: it cannot go in a score file")
+    rows = "".join(f"{utt_id}\t{exact(score)}\n" for utt_id, score in zip(utt_ids, scores))
+    return atomic.write_text(path, f"{ASVSPOOF5_HEADER}\n{rows}")
