@@ -108,7 +108,8 @@ def test_several_seeds_give_mean_and_sd_and_one_verdict_per_seed(holdout, capsys
     assert re.search(r"over 2 seeds: \d\.\d{4} -> mean \d\.\d{4}, [+-]\d+\.\d{2} points \(sd \d+\.\d{2}\); "
                      r"[012]/2 seeds meet the 1-point rule", out.rstrip().splitlines()[-1])
     run = holdout / "results" / "seeds"
-    assert {p.name for p in (run / "scores").iterdir()} == {"toy_eval.seed5.txt", "toy_eval.seed6.txt"}
+    assert {p.name for p in (run / "scores").iterdir()} == {"toy_eval.seed5.txt", "toy_eval.seed6.txt",
+                                                          "toy_eval.seed5.asvspoof5.tsv", "toy_eval.seed6.asvspoof5.tsv"}
     saved = json.loads((run / "metrics.json").read_text())["tests"]["toy_eval"]
     aucs = [saved["per_seed"][s]["auc"] for s in ("5", "6")]
     assert saved["auc_mean"] == pytest.approx(np.mean(aucs)) and saved["auc_std"] == pytest.approx(np.std(aucs, ddof=1))
