@@ -30,20 +30,29 @@ venv: $(STAMP)
 
 # --no-deps: the lock is the whole environment; a package it forgot fails `pip check` instead of
 # being pulled in unpinned (a CUDA torch would fail there too, on its missing nvidia-* packages).
+# pip runs --quiet, so each long step says what it does first (the install takes 1-2 minutes).
 $(STAMP): requirements.txt
+	@echo "make venv: building $(VENV) from the lock requirements.txt (it changed, or there is no $(VENV))"
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
+	@echo "make venv: installing the pinned pip..."
 	$(PY) -m pip install --quiet --no-deps "$$(grep -E '^pip==' requirements.txt)"
+	@echo "make venv: installing the locked environment, $$(grep -cE '^[A-Za-z0-9_.-]+==' requirements.txt) packages (torch's CPU wheel among them; about 1-2 minutes)..."
 	$(PY) -m pip install --quiet --no-deps -r requirements.txt
+	@echo "make venv: checking that every package has its dependencies (pip check)..."
 	$(PY) -m pip check
 	touch $(STAMP)
+	@echo "make venv: $(VENV) is ready"
 
 # Regenerates the locks from the .in files; keeps every existing pin that the .in files still
 # allow unless LOCK_FLAGS says otherwise. Run on Linux x86_64 with CPython 3.11, like CI.
 lock:
 	$(PYTHON) -m venv $(LOCK_VENV)
+	@echo "make lock: installing $(PIP_TOOLS)..."
 	$(LOCK_VENV)/bin/python -m pip install --quiet $(LOCK_PIP) $(PIP_TOOLS)
+	@echo "make lock: compiling requirements.txt from requirements.in (resolving against the index: minutes)..."
 	$(COMPILE) --output-file requirements.txt requirements.in
+	@echo "make lock: compiling requirements-mutate.txt from requirements-mutate.in..."
 	$(COMPILE) --output-file requirements-mutate.txt requirements-mutate.in
 
 # The whole suite (CI runs this). test-fast leaves out the tests marked slow (pyproject.toml):
@@ -92,6 +101,7 @@ MUTATE_STAMP := $(VENV)/.installed-mutate
 MODULES ?=
 
 $(MUTATE_STAMP): $(STAMP) requirements-mutate.txt
+	@echo "make mutate: installing mutmut from requirements-mutate.txt..."
 	$(PY) -m pip install --quiet --no-deps -r requirements-mutate.txt
 	$(PY) -m pip check
 	touch $(MUTATE_STAMP)

@@ -243,6 +243,27 @@ def test_command_line_labels_the_corpus_and_skips_a_complete_one(tiny_corpus, ca
     assert "asvspoof eval: 1 bona fide, 4 spoof (A02, A04, A05, A06)" in printed
 
 
+@pytest.mark.slow
+def test_progress_goes_to_standard_error_and_counts_what_is_written(tmp_path, capsys, monkeypatch):
+    """Minutes of silence no more: each stage prints timestamped progress lines on stderr, the
+    last one counting every file of that stage on disk; stdout keeps only the summary."""
+    monkeypatch.setattr(demo_corpus, "DEFAULT_SIZES", TINY_SIZES)
+    monkeypatch.setattr(demo_corpus, "DEFAULT_FAKEAV_IDENTITIES", TINY_IDENTITIES)
+    assert demo_corpus.main(["--out", str(tmp_path), "--seed", "0", "--jobs", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("DEMO CORPUS (synthetic, not real speech) seed=0 written in ")
+    assert "[demo" not in captured.out
+    flacs = len(list((tmp_path / "asvspoof").rglob("*.flac")))
+    mp4s = len(list((tmp_path / "fakeav").rglob("*.mp4")))
+    assert flacs == len(plan_asvspoof(0, TINY_SIZES)) and mp4s == TINY_IDENTITIES * 8
+    stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+    assert re.search(stamp + rf"\[demo\] generating the demo corpus into {re.escape(str(tmp_path))} ", captured.err, re.M)
+    for label, count, unit in (("demo asvspoof", flacs, "clips"), ("demo fakeav mp4", mp4s, "files")):
+        lines = re.findall(stamp + rf"\[{label}\] (\d+)/(\d+) {unit} ", captured.err, re.M)
+        assert lines and lines[-1] == (str(count), str(count)), (label, lines)
+    assert re.search(stamp + r"\[demo fakeav audio\] (\d+)/\1 tracks \(100\.0%\)", captured.err, re.M)
+
+
 def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path, capsys):
     foreign = tmp_path / "asvspoof" / "LA"
     foreign.mkdir(parents=True)

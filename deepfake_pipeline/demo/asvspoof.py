@@ -21,6 +21,7 @@ import soundfile as sf
 from joblib import Parallel, delayed
 
 from deepfake_pipeline.common.numba_cache import warm_before_workers
+from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.demo.attacks import synthesize_clip, warm_numba_kernels
 from deepfake_pipeline.demo.speech import SAMPLE_RATE, Voice, random_voice
 
@@ -191,11 +192,14 @@ def write_asvspoof(root: Path, plan: list[PlannedClip], seed: int, jobs: int = 1
     counts per split."""
     la = root / "LA"
     warm_before_workers(warm_numba_kernels)  # workers then only read numba's cache
-    audio = Parallel(n_jobs=jobs)(delayed(render_clip)(clip, seed) for clip in plan)
+    # In plan order (an ordered generator), each clip written as it arrives, with progress lines.
+    progress = Progress("demo asvspoof", len(plan))
+    audio = Parallel(n_jobs=jobs, return_as="generator")(delayed(render_clip)(clip, seed) for clip in plan)
     for clip, samples in zip(plan, audio):
         folder = la / f"ASVspoof2019_LA_{clip.split}" / "flac"
         folder.mkdir(parents=True, exist_ok=True)
         sf.write(folder / f"{clip.utt_id}.flac", samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        progress.update(1, audio_seconds=len(samples) / SAMPLE_RATE)
     protocols = la / "ASVspoof2019_LA_cm_protocols"
     protocols.mkdir(parents=True, exist_ok=True)
     summary = {}

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.demo import fakeav as demo_fakeav
 from deepfake_pipeline.demo.asvspoof import (
     DEFAULT_SIZES,
@@ -109,6 +110,9 @@ def generate_demo_corpus(
     shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted run
     staging.mkdir()
     plan = plan_asvspoof(seed, sizes)
+    note(f"[demo] generating the demo corpus into {out_dir} (seed {seed}, {jobs} jobs): {len(plan)} clips in the "
+         f"ASVspoof 2019 LA layout, then {fakeav_identities} identities' FakeAVCeleb-layout mp4 files",
+         "[demo] loading librosa's numba kernels first (compiled on a cold cache: about 20 s)")
     asvspoof_summary = write_asvspoof(staging / "asvspoof", plan, seed, jobs)
     (staging / "asvspoof" / MARKER_NAME).write_text(_marker_text("ASVspoof 2019 LA layout", seed))
     fakeav_summary = demo_fakeav.write_fakeav(staging / "fakeav", seed, fakeav_identities, jobs)

@@ -23,6 +23,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from deepfake_pipeline.common.numba_cache import warm_before_workers
+from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.demo.asvspoof import LEVEL_DBFS, NOISE_DBFS
 from deepfake_pipeline.demo.attacks import ATTACKS, synthesize_clip, warm_numba_kernels
 from deepfake_pipeline.demo.speech import SAMPLE_RATE, random_voice
@@ -202,10 +203,16 @@ def write_fakeav(root: Path, seed: int, identities: int, jobs: int = 1) -> dict:
     for video in plan:
         distinct.setdefault((video.identity.name, video.audio_seed, video.attack), video)
     warm_before_workers(warm_numba_kernels)  # workers then only read numba's cache
-    rendered = dict(zip(distinct, Parallel(n_jobs=jobs)(delayed(_audio)(v) for v in distinct.values())))
-    Parallel(n_jobs=jobs)(
-        delayed(_write_video)(root, v, rendered[(v.identity.name, v.audio_seed, v.attack)]) for v in plan
-    )
+    progress = Progress("demo fakeav audio", len(distinct), unit="tracks")
+    rendered = {}
+    for key, audio in zip(distinct, Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(_audio)(v) for v in distinct.values())):
+        rendered[key] = audio
+        progress.update(1, audio_seconds=audio.shape[1] / distinct[key].identity.sample_rate)
+    progress = Progress("demo fakeav mp4", len(plan), unit="files")
+    for _ in Parallel(n_jobs=jobs, return_as="generator_unordered")(
+            delayed(_write_video)(root, v, rendered[(v.identity.name, v.audio_seed, v.attack)]) for v in plan):
+        progress.update(1)
     meta = root / "FakeAVCeleb_v1.2" / "meta_data.csv"
     with open(meta, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
