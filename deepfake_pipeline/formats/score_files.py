@@ -20,8 +20,8 @@ def exact(score) -> str:
     return repr(float(score))
 
 
-def write_score_file(path, utt_ids, scores) -> Path:
-    """ASVspoof score file: `utt_id score` per line, input order, higher = more bona fide."""
+def _checked(path, utt_ids, scores) -> np.ndarray:
+    """The scores as float64, once every trial has one finite score and a one-word utt_id."""
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) != len(utt_ids):
         raise ValueError(f"{len(utt_ids)} utterances but {len(scores)} scores")
@@ -30,6 +30,12 @@ def write_score_file(path, utt_ids, scores) -> Path:
     for utt_id in utt_ids:
         if len(str(utt_id).split()) != 1:
             raise ValueError(f"utt_id {utt_id!r} holds whitespace: it cannot go in a score file")
+    return scores
+
+
+def write_score_file(path, utt_ids, scores) -> Path:
+    """ASVspoof score file: `utt_id score` per line, input order, higher = more bona fide."""
+    scores = _checked(path, utt_ids, scores)
     return atomic.write_text(path, "".join(f"{utt_id} {exact(score)}\n" for utt_id, score in zip(utt_ids, scores)))
 
 
@@ -66,13 +72,6 @@ ASVSPOOF5_HEADER = "filename\tcm-score"
 def write_score_file_asvspoof5(path, utt_ids, scores) -> Path:
     """The ASVspoof 5 CM score file: a tab-separated table with header `filename<TAB>cm-score`,
     one row per trial in input order, each score exact (shortest repr)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if len(scores) != len(utt_ids):
-        raise ValueError(f"{len(utt_ids)} utterances but {len(scores)} scores")
-    if not np.all(np.isfinite(scores)):
-        raise ValueError(f"{int(np.sum(~np.isfinite(scores)))} scores are not finite; refusing to write {path}")
-    for utt_id in utt_ids:
-        if len(str(utt_id).split()) != 1:
-            raise ValueError(f"utt_id {utt_id!r} holds whitespace: it cannot go in a score file")
+    scores = _checked(path, utt_ids, scores)
     rows = "".join(f"{utt_id}\t{exact(score)}\n" for utt_id, score in zip(utt_ids, scores))
     return atomic.write_text(path, f"{ASVSPOOF5_HEADER}\n{rows}")
