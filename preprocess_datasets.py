@@ -1,4 +1,5 @@
 """Step 1: raw corpora -> manifests + 16 kHz mono waveform store. See README.md."""
+
 from deepfake_pipeline.cli.preprocess import main
 
 if __name__ == "__main__":

@@ -43,8 +43,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deepfake_pipeline.features.ssl_loading import load_model, native_bf16_support
 from deepfake_pipeline.features.ssl_embed import DEFAULT_BATCH_SECONDS, embed_waveforms, plan_batches
+from deepfake_pipeline.features.ssl_loading import load_model, native_bf16_support
 
 SAMPLE_RATE = 16000
 LA_DEV_CLIPS = 24_844
@@ -190,7 +190,10 @@ def relative_difference(approx: np.ndarray, reference: np.ndarray) -> np.ndarray
 
 def print_layer_differences(label: str, relative: np.ndarray) -> None:
     print(f"  {label}: relative difference per layer (max over clips / mean over clips):")
-    cells = [f"L{layer}: {relative[:, layer].max():.4f}/{relative[:, layer].mean():.4f}" for layer in range(relative.shape[1])]
+    cells = [
+        f"L{layer}: {relative[:, layer].max():.4f}/{relative[:, layer].mean():.4f}"
+        for layer in range(relative.shape[1])
+    ]
     for start in range(0, len(cells), 6):
         print("    " + "   ".join(cells[start : start + 6]))
 
@@ -200,16 +203,22 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     print(f"\n=== random:{arch} (UNTRAINED weights: speed and numerics only) ===")
     start = time.perf_counter()
     loaded = load_model(f"random:{arch}", device=args.device)
-    print(f"built in {time.perf_counter() - start:.1f} s: {loaded.arch}, {loaded.num_layers} hidden states x {loaded.dim}")
+    print(
+        f"built in {time.perf_counter() - start:.1f} s: {loaded.arch}, {loaded.num_layers} hidden states x {loaded.dim}"
+    )
     count_flops = FlopCounter(loaded.model)
     useful_flops = sum(count_flops(1, len(c)) for c in clips)
-    print(f"{len(clips)} clips, {audio_seconds:.1f} audio-s, {useful_flops / audio_seconds / 1e9:.1f} GFLOP per audio-second (useful)")
+    print(
+        f"{len(clips)} clips, {audio_seconds:.1f} audio-s, {useful_flops / audio_seconds / 1e9:.1f} GFLOP per audio-second (useful)"
+    )
 
     # The timed set has few clips, so its sorted batches pad more than the feature driver's calls
     # (one wave-store shard per call: 389 clips for LA dev); show what padding costs there.
     call_lengths = [len(c) for c in generate_clips(args.call_clips * 3.5, args.seed + 1)][: args.call_clips]
     call_useful = sum(count_flops(1, n) for n in call_lengths)
-    call_executed = sum(count_flops(len(b), max(call_lengths[i] for i in b)) for b in plan_batches(call_lengths, args.batch_seconds))
+    call_executed = sum(
+        count_flops(len(b), max(call_lengths[i] for i in b)) for b in plan_batches(call_lengths, args.batch_seconds)
+    )
     print(
         f"padding at {args.batch_seconds:g} s per batch: the timed set executes the FLOPs shown below; "
         f"a call of {len(call_lengths)} clips (the driver's) executes {call_executed / call_useful:.3f}x the useful FLOPs"
@@ -229,8 +238,9 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     def bf16_model(mode):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return load_model(f"random:{arch}", device=args.device, precision="bfloat16", bf16_mode=mode,
-                              allow_emulated_bf16=True)
+            return load_model(
+                f"random:{arch}", device=args.device, precision="bfloat16", bf16_mode=mode, allow_emulated_bf16=True
+            )
 
     def embed_with(model, attention="sdpa"):
         def run(unit_clips):
@@ -257,7 +267,9 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     ]
     for mode in ("autocast", "weights"):
         label = f"bf16 {mode}" + ("" if native_bf16 else " (emulated)")
-        ways.append(Way(label, bf16_part, planned(bf16_part, args.batch_seconds), embed_with(bf16_model(mode)), "bfloat16"))
+        ways.append(
+            Way(label, bf16_part, planned(bf16_part, args.batch_seconds), embed_with(bf16_model(mode)), "bfloat16")
+        )
 
     def unit_audio(way, unit):
         return sum(len(clips[way.clip_indices[k]]) for k in unit) / SAMPLE_RATE
@@ -328,15 +340,25 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
             f"{row['gflops']:>12.1f}{100 * row['gflops'] / row['peak']:>6.0f}%{row['executed']:>10.1f}"
             f"{row['waste']:>12.2f}{row['rss']:>12.0f}{LA_DEV_AUDIO_SECONDS / row['rate'] / 3600:>9.2f}"
         )
-    print(f"  matmul peak, best of {probe.tries} tries between the units: float32 {probe.peaks['float32']:.0f}, "
-          f"bfloat16 {probe.peaks['bfloat16']:.0f} GFLOP/s")
-    print(f"  (% peak: useful GFLOP/s over the measured matmul peak of the precision used; "
-          f"LA dev h: projected hours for ASVspoof 2019 LA dev, {LA_DEV_CLIPS} clips, ~{LA_DEV_AUDIO_SECONDS:.0f} audio-s)")
+    print(
+        f"  matmul peak, best of {probe.tries} tries between the units: float32 {probe.peaks['float32']:.0f}, "
+        f"bfloat16 {probe.peaks['bfloat16']:.0f} GFLOP/s"
+    )
+    print(
+        f"  (% peak: useful GFLOP/s over the measured matmul peak of the precision used; "
+        f"LA dev h: projected hours for ASVspoof 2019 LA dev, {LA_DEV_CLIPS} clips, ~{LA_DEV_AUDIO_SECONDS:.0f} audio-s)"
+    )
 
     reference = outputs["default (1 clip/pass)"]
-    print_layer_differences("naive vs default (padding leaking into the naive embeddings)", relative_difference(outputs["naive"], reference))
-    print_layer_differences("batched vs default (padding must not leak)", relative_difference(outputs["batched"], reference))
-    print_layer_differences("eager vs sdpa attention (both batched)", relative_difference(outputs["eager attention"], outputs["batched"]))
+    print_layer_differences(
+        "naive vs default (padding leaking into the naive embeddings)", relative_difference(outputs["naive"], reference)
+    )
+    print_layer_differences(
+        "batched vs default (padding must not leak)", relative_difference(outputs["batched"], reference)
+    )
+    print_layer_differences(
+        "eager vs sdpa attention (both batched)", relative_difference(outputs["eager attention"], outputs["batched"])
+    )
     for way in ways[4:]:
         print_layer_differences(f"{way.name} vs float32", relative_difference(way.output, reference[: len(bf16_clips)]))
     if not native_bf16:
@@ -348,9 +370,15 @@ def main(argv=None) -> int:
     parser.add_argument("--arch", nargs="+", default=["base", "large"], choices=["tiny", "base", "large"])
     parser.add_argument("--audio-seconds", type=float, default=60.0, help="generated audio per arch (default 60)")
     parser.add_argument("--bf16-seconds", type=float, default=8.0, help="audio timed under emulated bf16 (default 8)")
-    parser.add_argument("--batch-seconds", type=float, default=DEFAULT_BATCH_SECONDS,
-                        help=f"padded audio per forward pass of embed_waveforms (default {DEFAULT_BATCH_SECONDS:g})")
-    parser.add_argument("--call-clips", type=int, default=389, help="clips per embed_waveforms call in the driver (default 389)")
+    parser.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=DEFAULT_BATCH_SECONDS,
+        help=f"padded audio per forward pass of embed_waveforms (default {DEFAULT_BATCH_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--call-clips", type=int, default=389, help="clips per embed_waveforms call in the driver (default 389)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=1, help="timed rounds, each unit's fastest kept (default 1)")
     parser.add_argument("--seed", type=int, default=0)
@@ -373,7 +401,9 @@ def main(argv=None) -> int:
     clips = generate_clips(args.audio_seconds, args.seed)
     for arch in args.arch:
         run_arch(arch, clips, args)
-    print(f"\nload average after: {os.getloadavg()[0]:.2f} (above the core count means other work competed for the CPU)")
+    print(
+        f"\nload average after: {os.getloadavg()[0]:.2f} (above the core count means other work competed for the CPU)"
+    )
     return 0
 
 

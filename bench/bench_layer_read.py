@@ -45,7 +45,7 @@ def read_layer(way: str, path: str, layer: int) -> np.ndarray:
         array = np.load(path, mmap_mode="r")
         out = np.empty((shape[0], shape[2]), dtype=array.dtype)
         for start in range(0, shape[0], BLOCK):
-            out[start:start + BLOCK] = array[start:start + BLOCK, layer, :]
+            out[start : start + BLOCK] = array[start : start + BLOCK, layer, :]
         del array
         return out
     if way == "pread":
@@ -56,7 +56,7 @@ def read_layer(way: str, path: str, layer: int) -> np.ndarray:
             row_bytes, piece = layers * dim * 2, dim * 2
             view = memoryview(out).cast("B")
             for i in range(clips):
-                os.preadv(fd, [view[i * piece:(i + 1) * piece]], offset + i * row_bytes + layer * piece)
+                os.preadv(fd, [view[i * piece : (i + 1) * piece]], offset + i * row_bytes + layer * piece)
         finally:
             os.close(fd)
         return out
@@ -102,12 +102,13 @@ def measure(way, path, mode, cache, repeats) -> tuple:
     """(seconds, peak RSS MiB) of a fresh process, the median of `repeats`."""
     seconds, rss = [], []
     for _ in range(repeats):
-        if cache == "warm":       # a full read first, so the file is in the page cache
+        if cache == "warm":  # a full read first, so the file is in the page cache
             with open(path, "rb") as handle:
                 while handle.read(1 << 24):
                     pass
-        out = subprocess.run([sys.executable, __file__, "--child", way, path, mode, cache], capture_output=True,
-                             text=True, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", way, path, mode, cache], capture_output=True, text=True, check=True
+        ).stdout.split()
         seconds.append(float(out[0]))
         rss.append(float(out[1]))
     return float(np.median(seconds)), float(np.median(rss))
@@ -143,11 +144,18 @@ def main(argv=None) -> int:
         del array, source
     size = clips_major.stat().st_size / 1e9
     _, base_rss = measure("none", str(clips_major), "one", "warm", args.repeats)
-    print(f"file {args.clips:,} x {LAYERS} x {DIM} float16 = {size:.2f} GB; a process reading nothing: "
-          f"{base_rss:.0f} MiB RSS; one layer = {args.clips * DIM * 2 / 2**20:.0f} MiB float16")
+    print(
+        f"file {args.clips:,} x {LAYERS} x {DIM} float16 = {size:.2f} GB; a process reading nothing: "
+        f"{base_rss:.0f} MiB RSS; one layer = {args.clips * DIM * 2 / 2**20:.0f} MiB float16"
+    )
     print("| way | layout | read | cache | seconds | RSS above an idle process, MiB |\n|---|---|---|---|---|---|")
-    ways = [("fancy", clips_major), ("blocks", clips_major), ("pread", clips_major),
-            ("contiguous", layers_major), ("lmmap", layers_major)]
+    ways = [
+        ("fancy", clips_major),
+        ("blocks", clips_major),
+        ("pread", clips_major),
+        ("contiguous", layers_major),
+        ("lmmap", layers_major),
+    ]
     for mode in ("one", "sweep"):
         for way, path in ways:
             for cache in ("cold", "warm"):

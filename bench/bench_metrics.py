@@ -1,6 +1,7 @@
 """Clustered bootstrap of AUC and EER on an ASVspoof-2019-eval-sized set (71,237 trials):
 vectorised weighted sweep (significance.bootstrap_ci with roc_auc / eer) against the naive path
 that materialises every resample and calls the metric on it. Same draws, same intervals."""
+
 import sys
 import time
 from pathlib import Path
@@ -26,8 +27,10 @@ for name, groups in (("67 speakers", speakers), ("every trial its own cluster", 
         slow = bootstrap_ci(labels, scores, groups, naive, n_boot=n_naive, seed=1)
         t_slow = time.perf_counter() - t0
         assert np.allclose(fast, slow, atol=1e-12), (fast, slow)
-        print(f"{name:28s} {stat.__name__:8s} {n_naive} resamples: vectorised {t_fast:6.2f} s, "
-              f"materialised {t_slow:6.2f} s, ratio {t_slow / t_fast:5.1f}x")
+        print(
+            f"{name:28s} {stat.__name__:8s} {n_naive} resamples: vectorised {t_fast:6.2f} s, "
+            f"materialised {t_slow:6.2f} s, ratio {t_slow / t_fast:5.1f}x"
+        )
     t0 = time.perf_counter()
     summarize(labels, scores, groups, n_boot=1000)
     print(f"{name:28s} summarize (AUC + EER CIs), 1000 resamples: {time.perf_counter() - t0:.2f} s")

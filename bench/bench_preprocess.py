@@ -20,9 +20,9 @@ import soundfile as sf
 from joblib import Parallel, delayed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from deepfake_pipeline.formats.paths import REPO_ROOT  # noqa: E402
 from deepfake_pipeline.ingest.corpora.user_audio import csv_clips  # noqa: E402
 from deepfake_pipeline.ingest.shards import ingest_split  # noqa: E402
-from deepfake_pipeline.formats.paths import REPO_ROOT  # noqa: E402
 
 REAL_DIR = REPO_ROOT.parent / "shared" / "data" / "real"
 LA_DEV_CLIPS = 24844
@@ -65,7 +65,7 @@ def bare_decode(paths) -> float:
 def bare_decode_parallel(paths, jobs) -> float:
     """The parallel floor: the same bare decode split over `jobs` processes of the same joblib
     backend step 1 uses, pool start-up included as it is in step 1."""
-    chunks = [paths[i::jobs * 8] for i in range(jobs * 8)]
+    chunks = [paths[i :: jobs * 8] for i in range(jobs * 8)]
     start = time.perf_counter()
     Parallel(n_jobs=jobs)(delayed(_decode_all)(chunk) for chunk in chunks)
     return len(paths) / (time.perf_counter() - start)
@@ -86,12 +86,18 @@ def report(name, clips, jobs_max, work):
     print(f"{name}: {len(clips)} clips")
     print(f"  bare soundfile decode, 1 core : {bare:8.1f} clips/s")
     print(f"  step 1, 1 job                 : {one:8.1f} clips/s  ({bare / one:.2f}x slower than bare decode)")
-    print(f"  step 1, {jobs_max} jobs                : {many:8.1f} clips/s  (scaling {many / one:.2f}x "
-          f"on {jobs_max} jobs, {many / one / jobs_max:.0%} of linear)")
-    print(f"  bare decode, {jobs_max} processes     : {bare_many:8.1f} clips/s  (scaling {bare_many / bare:.2f}x: "
-          f"what this machine gives the floor itself)")
-    print(f"  projected ASVspoof 2019 LA dev ({LA_DEV_CLIPS:,} clips): {LA_DEV_CLIPS / one:.0f} s on 1 job, "
-          f"{LA_DEV_CLIPS / many:.0f} s on {jobs_max} jobs")
+    print(
+        f"  step 1, {jobs_max} jobs                : {many:8.1f} clips/s  (scaling {many / one:.2f}x "
+        f"on {jobs_max} jobs, {many / one / jobs_max:.0%} of linear)"
+    )
+    print(
+        f"  bare decode, {jobs_max} processes     : {bare_many:8.1f} clips/s  (scaling {bare_many / bare:.2f}x: "
+        f"what this machine gives the floor itself)"
+    )
+    print(
+        f"  projected ASVspoof 2019 LA dev ({LA_DEV_CLIPS:,} clips): {LA_DEV_CLIPS / one:.0f} s on 1 job, "
+        f"{LA_DEV_CLIPS / many:.0f} s on {jobs_max} jobs"
+    )
 
 
 def main():
@@ -110,8 +116,7 @@ def main():
                 writer.writerow(["path", "label"])
                 for row in csv.DictReader(open(REAL_DIR / "MANIFEST.csv")):
                     writer.writerow([REAL_DIR / row["relpath"], row["label"]])
-            report("real clips (mixed rates and formats)", csv_clips(work / "real.csv")["all"],
-                   args.jobs_max, work)
+            report("real clips (mixed rates and formats)", csv_clips(work / "real.csv")["all"], args.jobs_max, work)
         else:
             print(f"real clips: skipped ({REAL_DIR} not present)")
 

@@ -49,9 +49,11 @@ from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, STORE_DTYPE, write_
 
 CORPUS = "lascale"
 # split -> (clips, speakers, bona fide clips, attacks) of ASVspoof 2019 LA
-LA = {"train": (25_380, 20, 2_580, [f"A0{k}" for k in range(1, 7)]),
-      "dev": (24_844, 20, 2_548, [f"A0{k}" for k in range(1, 7)]),
-      "eval": (71_237, 67, 7_355, [f"A{k:02d}" for k in range(7, 20)])}
+LA = {
+    "train": (25_380, 20, 2_580, [f"A0{k}" for k in range(1, 7)]),
+    "dev": (24_844, 20, 2_548, [f"A0{k}" for k in range(1, 7)]),
+    "eval": (71_237, 67, 7_355, [f"A{k:02d}" for k in range(7, 20)]),
+}
 SHAPES = {"base": ("random:base", 13, 768), "large": ("random:large", 25, 1024)}
 CLIP_SAMPLES = SAMPLE_RATE // 10
 SIGNAL_DIMS = 16
@@ -71,8 +73,14 @@ def design(split: str, fraction: float, seed: int) -> pd.DataFrame:
     rng.shuffle(labels)
     speaker = np.array([f"{split[0].upper()}{s:04d}" for s in range(speakers)])[rng.integers(0, speakers, n)]
     attack = np.where(labels == 0, "-", np.array(attacks)[rng.integers(0, len(attacks), n)])
-    return pd.DataFrame({"utt_id": [f"{CORPUS}_{split}_{i:06d}" for i in range(n)], "label": labels,
-                         "speaker": speaker, "attack": attack})
+    return pd.DataFrame(
+        {
+            "utt_id": [f"{CORPUS}_{split}_{i:06d}" for i in range(n)],
+            "label": labels,
+            "speaker": speaker,
+            "attack": attack,
+        }
+    )
 
 
 def write_split(interim: Path, processed: Path, split: str, fraction: float, seed: int) -> None:
@@ -87,27 +95,53 @@ def write_split(interim: Path, processed: Path, split: str, fraction: float, see
     waves = np.empty((n, CLIP_SAMPLES), dtype=np.float32)
     for start in range(0, n, 8192):
         block = rng.normal(0, 0.1, (min(8192, n - start), CLIP_SAMPLES))
-        waves[start:start + len(block)] = np.round(block * 32767) / 32768
+        waves[start : start + len(block)] = np.round(block * 32767) / 32768
     (split_dir / "waves").mkdir(parents=True, exist_ok=True)
     write_shard(split_dir, 0, waves.reshape(-1))
-    manifest = table.assign(corpus=CORPUS, split=split, source_path=[f"/audio/{u}.flac" for u in table["utt_id"]],
-                            duration_s=CLIP_SAMPLES / SAMPLE_RATE, orig_sr=SAMPLE_RATE, num_samples=CLIP_SAMPLES,
-                            shard=0, offset=np.arange(n) * CLIP_SAMPLES,
-                            audio_sha1=[hashlib.sha1(w.tobytes()).hexdigest() for w in waves])
+    manifest = table.assign(
+        corpus=CORPUS,
+        split=split,
+        source_path=[f"/audio/{u}.flac" for u in table["utt_id"]],
+        duration_s=CLIP_SAMPLES / SAMPLE_RATE,
+        orig_sr=SAMPLE_RATE,
+        num_samples=CLIP_SAMPLES,
+        shard=0,
+        offset=np.arange(n) * CLIP_SAMPLES,
+        audio_sha1=[hashlib.sha1(w.tobytes()).hexdigest() for w in waves],
+    )
     del waves
     write_manifest(manifest[MANIFEST_COLUMNS], split_dir)
-    write_info(split_dir, {"corpus": CORPUS, "split": split, "split_id": split_id, "demo": False,
-                           "store_dtype": STORE_DTYPE, "sample_rate": SAMPLE_RATE, "num_clips": n})
+    write_info(
+        split_dir,
+        {
+            "corpus": CORPUS,
+            "split": split,
+            "split_id": split_id,
+            "demo": False,
+            "store_dtype": STORE_DTYPE,
+            "sample_rate": SAMPLE_RATE,
+            "num_clips": n,
+        },
+    )
     out = processed / split_id
     out.mkdir(parents=True, exist_ok=True)
-    spectral = pd.DataFrame(rng.normal(size=(n, len(feature_files.FEATURE_COLUMNS))),
-                            columns=feature_files.FEATURE_COLUMNS)
+    spectral = pd.DataFrame(
+        rng.normal(size=(n, len(feature_files.FEATURE_COLUMNS))), columns=feature_files.FEATURE_COLUMNS
+    )
     spectral.insert(0, "label", table["label"].to_numpy())
     spectral.insert(0, "file", table["utt_id"].to_numpy())
-    feature_files.write_spectral(spectral, feature_files.spectral_path(split_id, processed),
-                                 {"kind": "spectral", "manifest_sha256": manifest_sha256(split_dir),
-                                  "code_version": __version__, "num_clips": n, "split_id": split_id,
-                                  "demo": False})
+    feature_files.write_spectral(
+        spectral,
+        feature_files.spectral_path(split_id, processed),
+        {
+            "kind": "spectral",
+            "manifest_sha256": manifest_sha256(split_dir),
+            "code_version": __version__,
+            "num_clips": n,
+            "split_id": split_id,
+            "demo": False,
+        },
+    )
     shortcut.silence_table(split_dir, processed)
 
 
@@ -115,14 +149,14 @@ def embedding_rows(table: pd.DataFrame, layers: int, dim: int, split: str, seed:
     """Rows start..stop of a split's (clips, layers, dim) float16 embeddings."""
     strength = 0.05 + 0.3 * np.exp(-0.5 * ((np.arange(layers) - peak_layer(layers)) / (layers / 6)) ** 2)
     if split == "eval":
-        strength = 0.8 * strength                  # a little harder than dev, as unseen attacks are
+        strength = 0.8 * strength  # a little harder than dev, as unseen attacks are
     speakers = sorted(set(table["speaker"]))
     offsets = np.random.default_rng(seed + 7).normal(0, 0.15, (len(speakers), layers, SIGNAL_DIMS))
     speaker_index = np.searchsorted(speakers, table["speaker"].to_numpy()[start:stop])
     rng = np.random.default_rng([seed, start])
     block = rng.standard_normal((stop - start, layers, dim), dtype=np.float32)
-    bona = (table["label"].to_numpy()[start:stop] == 0)
-    block[:, :, :SIGNAL_DIMS] += (strength[None, :, None] * bona[:, None, None] + offsets[speaker_index])
+    bona = table["label"].to_numpy()[start:stop] == 0
+    block[:, :, :SIGNAL_DIMS] += strength[None, :, None] * bona[:, None, None] + offsets[speaker_index]
     return block.astype(np.float16)
 
 
@@ -134,15 +168,35 @@ def write_embeddings(interim: Path, processed: Path, split: str, shape: str, see
     if not (array_path.is_file() and meta_path.is_file()):
         table = pd.read_csv(interim / split_id / "manifest.csv", dtype={"speaker": str}, keep_default_na=False)
         n = len(table)
-        meta = {"model": model, "revision": None, "untrained": True, "arch": shape, "precision": "float32",
-                "dtype": "float16", "layers": list(range(layers)), "pooling": "mean", "sample_rate": SAMPLE_RATE,
-                "dim": dim, "manifest_sha256": manifest_sha256(interim / split_id), "code_version": __version__,
-                "model_identity": identify(model).as_json(), "num_clips": n, "split_id": split_id, "demo": False}
+        meta = {
+            "model": model,
+            "revision": None,
+            "untrained": True,
+            "arch": shape,
+            "precision": "float32",
+            "dtype": "float16",
+            "layers": list(range(layers)),
+            "pooling": "mean",
+            "sample_rate": SAMPLE_RATE,
+            "dim": dim,
+            "manifest_sha256": manifest_sha256(interim / split_id),
+            "code_version": __version__,
+            "model_identity": identify(model).as_json(),
+            "num_clips": n,
+            "split_id": split_id,
+            "demo": False,
+        }
         array_path.parent.mkdir(parents=True, exist_ok=True)
         # row blocks, as step 2 joins its parts: no whole (clips, layers, dim) array in memory
-        feature_files.write_embeddings(array_path, meta_path, (embedding_rows(table, layers, dim, split, seed, start,
-                                                                              min(n, start + ROW_BLOCK))
-                                                               for start in range(0, n, ROW_BLOCK)), meta)
+        feature_files.write_embeddings(
+            array_path,
+            meta_path,
+            (
+                embedding_rows(table, layers, dim, split, seed, start, min(n, start + ROW_BLOCK))
+                for start in range(0, n, ROW_BLOCK)
+            ),
+            meta,
+        )
     return array_path.stat().st_size
 
 
@@ -162,15 +216,33 @@ sys.exit(rc)
 
 def run_step3(root: Path, name: str, options: list, log_path: Path) -> dict:
     """eval_logreg main in a fresh process: wall seconds, peak RSS (GB), exit code."""
-    argv = ["--features", "embeddings", "--train", f"{CORPUS}_train", "--dev", f"{CORPUS}_dev",
-            "--test", f"{CORPUS}_eval", "--run", name, "--overwrite", "--interim-dir", str(root / "interim"),
-            "--processed-dir", str(root / "processed"), "--results-dir", str(root / "results"), *options]
+    argv = [
+        "--features",
+        "embeddings",
+        "--train",
+        f"{CORPUS}_train",
+        "--dev",
+        f"{CORPUS}_dev",
+        "--test",
+        f"{CORPUS}_eval",
+        "--run",
+        name,
+        "--overwrite",
+        "--interim-dir",
+        str(root / "interim"),
+        "--processed-dir",
+        str(root / "processed"),
+        "--results-dir",
+        str(root / "results"),
+        *options,
+    ]
     peak_path = log_path.with_suffix(".peak_kib")
     peak_path.unlink(missing_ok=True)
     with log_path.open("w") as log:
         start = time.perf_counter()
-        rc = subprocess.run([sys.executable, "-c", CHILD, str(peak_path), *argv], cwd=REPO, stdout=log,
-                            stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(peak_path), *argv], cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+        ).returncode
         wall = time.perf_counter() - start
     peak = int(peak_path.read_text()) * 1024 / 1e9 if peak_path.is_file() else float("nan")
     return {"wall_s": wall, "rss_gb": peak, "rc": rc}
@@ -182,9 +254,17 @@ def digest(run_dir: Path) -> str:
     for path in sorted((run_dir / "scores").glob("*.txt")):
         h.update(path.name.encode() + path.read_bytes())
     saved = json.loads((run_dir / "metrics.json").read_text())
-    h.update(json.dumps([saved["selection"], saved.get("layer_sweep"), saved["dev"]["auc"],
-                         {k: (t["auc"], t["eer"], t["auc_ci"]) for k, t in saved["tests"].items()}],
-                        sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            [
+                saved["selection"],
+                saved.get("layer_sweep"),
+                saved["dev"]["auc"],
+                {k: (t["auc"], t["eer"], t["auc_ci"]) for k, t in saved["tests"].items()},
+            ],
+            sort_keys=True,
+        ).encode()
+    )
     return h.hexdigest()[:12]
 
 
@@ -200,8 +280,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the synthetic study under --root")
     args = parser.parse_args(argv)
-    print(f"bench_scale: git {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, capture_output=True, text=True).stdout.strip()}, "
-          f"C grid {' '.join(args.C_grid)}, --n-boot {args.n_boot}, --threads {args.threads}", flush=True)
+    print(
+        f"bench_scale: git {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, capture_output=True, text=True).stdout.strip()}, "
+        f"C grid {' '.join(args.C_grid)}, --n-boot {args.n_boot}, --threads {args.threads}",
+        flush=True,
+    )
     rows = []
     for fraction in args.fraction:
         root = args.root / f"f{fraction:g}"
@@ -211,41 +294,68 @@ def main(argv=None) -> int:
         print(f"[{fraction:g}] splits written in {time.perf_counter() - start:.0f} s", flush=True)
         for shape in args.shape:
             start = time.perf_counter()
-            size = sum(write_embeddings(root / "interim", root / "processed", split, shape, args.seed + number)
-                       for number, split in enumerate(LA))
-            print(f"[{fraction:g} {shape}] embeddings {size / 1e9:.2f} GB written in "
-                  f"{time.perf_counter() - start:.0f} s", flush=True)
+            size = sum(
+                write_embeddings(root / "interim", root / "processed", split, shape, args.seed + number)
+                for number, split in enumerate(LA)
+            )
+            print(
+                f"[{fraction:g} {shape}] embeddings {size / 1e9:.2f} GB written in {time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
             model, layers, _ = SHAPES[shape]
             for kind in args.runs:
-                options = ["--model", model, "--n-boot", str(args.n_boot), "--C-grid", *args.C_grid,
-                           "--threads", str(args.threads)]
+                options = [
+                    "--model",
+                    model,
+                    "--n-boot",
+                    str(args.n_boot),
+                    "--C-grid",
+                    *args.C_grid,
+                    "--threads",
+                    str(args.threads),
+                ]
                 options += ["--layer-sweep"] if kind == "sweep" else ["--layer", str(peak_layer(layers))]
                 name = f"{shape}_{kind}"
                 (root / "results").mkdir(parents=True, exist_ok=True)
                 result = run_step3(root, name, options, root / "results" / f"{name}.log")
-                result.update(fraction=fraction, shape=shape, run=kind, gb=size / 1e9,
-                              digest=digest(root / "results" / name) if result["rc"] == 0 else "-")
+                result.update(
+                    fraction=fraction,
+                    shape=shape,
+                    run=kind,
+                    gb=size / 1e9,
+                    digest=digest(root / "results" / name) if result["rc"] == 0 else "-",
+                )
                 rows.append(result)
-                print(f"[{fraction:g} {shape} {kind}] rc {result['rc']}  {result['wall_s']:.0f} s  "
-                      f"peak RSS {result['rss_gb']:.2f} GB  digest {result['digest']}", flush=True)
+                print(
+                    f"[{fraction:g} {shape} {kind}] rc {result['rc']}  {result['wall_s']:.0f} s  "
+                    f"peak RSS {result['rss_gb']:.2f} GB  digest {result['digest']}",
+                    flush=True,
+                )
             if not args.keep:
                 for split in LA:
-                    for path in feature_files.embeddings_paths(f"{CORPUS}_{split}", feature_files.model_tag(model),
-                                                               root / "processed"):
+                    for path in feature_files.embeddings_paths(
+                        f"{CORPUS}_{split}", feature_files.model_tag(model), root / "processed"
+                    ):
                         path.unlink(missing_ok=True)
         if not args.keep:
             shutil.rmtree(root)
-    print("\n| fraction of LA | shape | run | embeddings GB | wall s | peak RSS GB | digest |\n|---|---|---|---|---|---|---|")
+    print(
+        "\n| fraction of LA | shape | run | embeddings GB | wall s | peak RSS GB | digest |\n|---|---|---|---|---|---|---|"
+    )
     for r in rows:
-        print(f"| {r['fraction']:g} | {r['shape']} | {r['run']} | {r['gb']:.2f} | {r['wall_s']:.0f} | "
-              f"{r['rss_gb']:.2f} | {r['digest']} |")
+        print(
+            f"| {r['fraction']:g} | {r['shape']} | {r['run']} | {r['gb']:.2f} | {r['wall_s']:.0f} | "
+            f"{r['rss_gb']:.2f} | {r['digest']} |"
+        )
     for shape in args.shape:
         for kind in args.runs:
             mine = [r for r in rows if r["shape"] == shape and r["run"] == kind and r["rc"] == 0]
             if len(mine) >= 2:
                 low, high = mine[0], mine[-1]
-                print(f"{shape} {kind}: {low['fraction']:g} -> {high['fraction']:g} of LA: peak RSS "
-                      f"x{high['rss_gb'] / low['rss_gb']:.2f}, wall x{high['wall_s'] / low['wall_s']:.2f}")
+                print(
+                    f"{shape} {kind}: {low['fraction']:g} -> {high['fraction']:g} of LA: peak RSS "
+                    f"x{high['rss_gb'] / low['rss_gb']:.2f}, wall x{high['wall_s'] / low['wall_s']:.2f}"
+                )
     return 0 if all(r["rc"] == 0 for r in rows) else 1
 
 

@@ -28,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from synthetic_clips import generated_clips as _generated_clips  # noqa: E402
+
 from deepfake_pipeline.features.spectral import spectral_features, spectral_features_reference  # noqa: E402
 
 SR = 16000
@@ -90,22 +91,16 @@ def compare(name: str, clips: list[np.ndarray], repeats: int) -> None:
         f" ({reference_nans} NaN values from the reference left out)"
     )
     print(
-        f"  reference (3 librosa calls): {len(clips) / reference_s:7.1f} clips/s "
-        f"{audio_s / reference_s:8.0f} audio-s/s"
+        f"  reference (3 librosa calls): {len(clips) / reference_s:7.1f} clips/s {audio_s / reference_s:8.0f} audio-s/s"
     )
-    print(
-        f"  fast (one STFT)            : {len(clips) / fast_s:7.1f} clips/s "
-        f"{audio_s / fast_s:8.0f} audio-s/s"
-    )
+    print(f"  fast (one STFT)            : {len(clips) / fast_s:7.1f} clips/s {audio_s / fast_s:8.0f} audio-s/s")
     print(f"  speed-up fast/reference    : {reference_s / fast_s:.2f}x")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=200, help="number of generated clips")
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="timings per clip and path; the quickest counts"
-    )
+    parser.add_argument("--repeats", type=int, default=3, help="timings per clip and path; the quickest counts")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.clips < 1 or args.repeats < 1:

@@ -49,18 +49,26 @@ def measure(name, encode, clips, folder: Path, repeats=3) -> np.ndarray:
         start = time.perf_counter()
         store, offset, back = np.load(folder / f"{name}.npy", mmap_mode="r"), 0, []
         for clip, (_, gain) in zip(clips, encoded):
-            piece = store[offset:offset + len(clip)]
+            piece = store[offset : offset + len(clip)]
             back.append(np.array(piece) if gain is None else piece.astype(np.float32) * gain)
             offset += len(clip)
         best_read = min(best_read, time.perf_counter() - start)
     size = (folder / f"{name}.npy").stat().st_size
     hours = sum(len(c) for c in clips) / 16000 / 3600
-    rel = np.array([np.max(np.abs(spectral_features(b) - spectral_features(c))
-                           / np.maximum(np.abs(spectral_features(c)), 1e-12)) for b, c in zip(back, clips)])
-    print(f"{name:16s} {size / 2**20:6.1f} MiB ({size / 2**30 / hours:.3f} GiB per audio-hour), "
-          f"write {best_write * 1000:4.0f} ms, read all {best_read * 1000:4.0f} ms; clips off by "
-          f"> 1e-4 {np.sum(rel > 1e-4)}, > 0.1% {np.sum(rel > 1e-3)}, > 1% {np.sum(rel > 1e-2)}, "
-          f"max {rel.max():.1e}")
+    rel = np.array(
+        [
+            np.max(
+                np.abs(spectral_features(b) - spectral_features(c)) / np.maximum(np.abs(spectral_features(c)), 1e-12)
+            )
+            for b, c in zip(back, clips)
+        ]
+    )
+    print(
+        f"{name:16s} {size / 2**20:6.1f} MiB ({size / 2**30 / hours:.3f} GiB per audio-hour), "
+        f"write {best_write * 1000:4.0f} ms, read all {best_read * 1000:4.0f} ms; clips off by "
+        f"> 1e-4 {np.sum(rel > 1e-4)}, > 0.1% {np.sum(rel > 1e-3)}, > 1% {np.sum(rel > 1e-2)}, "
+        f"max {rel.max():.1e}"
+    )
     return rel
 
 
@@ -73,11 +81,12 @@ def main():
     mp3 = np.array([row["relpath"].lower().endswith(".mp3") for row in rows])
     print(f"{len(clips)} real clips ({mp3.sum()} MP3), {sum(len(c) for c in clips) / 16000 / 3600:.3f} h")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, encode in (("int16 (old)", plain_int16), ("int16 + gain", int16_with_gain),
-                             ("float32", as_float32)):
+        for name, encode in (("int16 (old)", plain_int16), ("int16 + gain", int16_with_gain), ("float32", as_float32)):
             rel = measure(name, encode, clips, Path(tmp))
-            print(f"{'':16s} MP3 clips off by > 0.1%: {np.sum(rel[mp3] > 1e-3)} of {mp3.sum()}, "
-                  f"> 1%: {np.sum(rel[mp3] > 1e-2)}")
+            print(
+                f"{'':16s} MP3 clips off by > 0.1%: {np.sum(rel[mp3] > 1e-3)} of {mp3.sum()}, "
+                f"> 1%: {np.sum(rel[mp3] > 1e-2)}"
+            )
 
 
 if __name__ == "__main__":

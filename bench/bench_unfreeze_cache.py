@@ -29,13 +29,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from synthetic_clips import generated_clips as _generated_clips  # noqa: E402
+
 from deepfake_pipeline.contrastive.frame_cache import build_frame_cache  # noqa: E402
 from deepfake_pipeline.contrastive.head import ProjectionHead  # noqa: E402
 from deepfake_pipeline.contrastive.loss import supcon_loss  # noqa: E402
 from deepfake_pipeline.contrastive.model import ContrastiveModel  # noqa: E402
 from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, num_transformer_layers  # noqa: E402
-from deepfake_pipeline.features.ssl_embed import frame_hidden_state  # noqa: E402
-from deepfake_pipeline.features.ssl_embed import normalise_like_feature_extractor  # noqa: E402
+from deepfake_pipeline.features.ssl_embed import (
+    frame_hidden_state,  # noqa: E402
+    normalise_like_feature_extractor,  # noqa: E402
+)
 from deepfake_pipeline.features.ssl_loading import load_model  # noqa: E402
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS  # noqa: E402
 from deepfake_pipeline.formats.wavestore import STORE_DTYPE, WaveStore, write_shard  # noqa: E402
@@ -52,15 +55,29 @@ def write_store(folder: Path, clips: list) -> WaveStore:
     (folder / "waves").mkdir(parents=True)
     rows, offset = [], 0
     for i, clip in enumerate(clips):
-        rows.append({"utt_id": f"bench_{i:05d}", "corpus": "bench", "split": "bench", "label": i % 2,
-                     "attack": "-" if i % 2 == 0 else "A01", "speaker": f"S{i % 4}", "source_path": "-",
-                     "duration_s": len(clip) / SR, "orig_sr": SR, "num_samples": len(clip), "shard": 0,
-                     "offset": offset, "audio_sha1": f"{i:040x}"})
+        rows.append(
+            {
+                "utt_id": f"bench_{i:05d}",
+                "corpus": "bench",
+                "split": "bench",
+                "label": i % 2,
+                "attack": "-" if i % 2 == 0 else "A01",
+                "speaker": f"S{i % 4}",
+                "source_path": "-",
+                "duration_s": len(clip) / SR,
+                "orig_sr": SR,
+                "num_samples": len(clip),
+                "shard": 0,
+                "offset": offset,
+                "audio_sha1": f"{i:040x}",
+            }
+        )
         offset += len(clip)
     write_shard(folder, 0, np.concatenate([np.asarray(c, dtype=np.float32) for c in clips]))
     pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(folder / "manifest.csv", index=False)
-    (folder / "info.json").write_text(json.dumps({"corpus": "bench", "split": "bench", "split_id": "bench",
-                                                  "store_dtype": STORE_DTYPE}))
+    (folder / "info.json").write_text(
+        json.dumps({"corpus": "bench", "split": "bench", "split_id": "bench", "store_dtype": STORE_DTYPE})
+    )
     return WaveStore(folder)
 
 
@@ -69,8 +86,8 @@ def pad(states: list) -> tuple:
     frames = torch.zeros(len(states), longest, states[0].shape[1])
     mask = torch.zeros(len(states), longest, dtype=torch.bool)
     for row, state in enumerate(states):
-        frames[row, :len(state)] = state
-        mask[row, :len(state)] = True
+        frames[row, : len(state)] = state
+        mask[row, : len(state)] = True
     return frames, mask
 
 
@@ -102,14 +119,16 @@ def main(argv=None) -> int:
     hours = sum(len(c) for c in clips) / SR / 3600
     labels = np.arange(args.clips) % 2
     order = np.random.default_rng(args.seed).permutation(args.clips)
-    batches = [order[i:i + args.batch_size] for i in range(0, args.clips, args.batch_size)]
+    batches = [order[i : i + args.batch_size] for i in range(0, args.clips, args.batch_size)]
 
     def model_input(waveform):
         return torch.from_numpy(normalise_like_feature_extractor(loaded, waveform))[None]
 
-    print(f"model {args.model}{' (untrained; speed does not depend on the weights)' if loaded.untrained else ''}, "
-          f"{layers} transformer layers, unfreezing {first}..{layers}; {args.clips} clips, {hours * 3600:.1f} s of "
-          f"audio, batches of {args.batch_size}, torch threads {torch.get_num_threads()}")
+    print(
+        f"model {args.model}{' (untrained; speed does not depend on the weights)' if loaded.untrained else ''}, "
+        f"{layers} transformer layers, unfreezing {first}..{layers}; {args.clips} clips, {hours * 3600:.1f} s of "
+        f"audio, batches of {args.batch_size}, torch threads {torch.get_num_threads()}"
+    )
     pretrained = copy.deepcopy(loaded.model.state_dict())
 
     def fresh_model():
@@ -120,7 +139,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = write_store(Path(tmp) / "bench", clips)
         started = time.perf_counter()
-        cache = build_frame_cache(store, loaded, first, Path(tmp) / "frames", model_input, stream=open("/dev/null", "w"))
+        cache = build_frame_cache(
+            store, loaded, first, Path(tmp) / "frames", model_input, stream=open("/dev/null", "w")
+        )
         build_s = time.perf_counter() - started
         disk = sum(p.stat().st_size for p in (Path(tmp) / "frames").iterdir())
 
@@ -128,8 +149,7 @@ def main(argv=None) -> int:
 
         def recomputed_inputs(indices):
             with torch.no_grad():
-                states = [frame_hidden_state(loaded.model, model_input(clips[i]), first - 1)[0]
-                          for i in indices]
+                states = [frame_hidden_state(loaded.model, model_input(clips[i]), first - 1)[0] for i in indices]
             return pad(states)
 
         full_s = epoch(fresh_model(), batches, recomputed_inputs, labels)
@@ -138,8 +158,10 @@ def main(argv=None) -> int:
     print(f"epoch through the cache:       {cached_s:7.2f} s  ({cached_s / hours / 60:.2f} min per hour of audio)")
     print(f"epoch recomputing the model:   {full_s:7.2f} s  ({full_s / hours / 60:.2f} min per hour of audio)")
     print(f"speed-up per epoch:            {full_s / cached_s:7.1f}x")
-    print(f"cache on disk: {disk / 2**20:.1f} MiB float16 = {disk / 2**30 / hours:.2f} GiB per hour of audio "
-          f"(hidden size {loaded.dim}, about 50 frames per second)")
+    print(
+        f"cache on disk: {disk / 2**20:.1f} MiB float16 = {disk / 2**30 / hours:.2f} GiB per hour of audio "
+        f"(hidden size {loaded.dim}, about 50 frames per second)"
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ the two Verdicts must be equal in every number (so the line printed is the same 
 
     python bench/bench_verdict.py [--n-boot 1000] [--version 2019|2021] [--clusters speakers|trials]
 """
+
 import argparse
 import sys
 import tempfile
@@ -70,8 +71,10 @@ def main():
     (t_new, new), (t_old, old) = timed["new"], timed["old"]
     identical = new == old and new.line() == old.line()
     clusters = f"{N_SPEAKERS} speakers" if groups is not None else "every trial its own cluster"
-    print(f"verdict, {labels.size:,} trials ({N_BONA:,} bona fide), {clusters}, {args.n_boot} resamples, "
-          f"t-DCF {args.version}")
+    print(
+        f"verdict, {labels.size:,} trials ({N_BONA:,} bona fide), {clusters}, {args.n_boot} resamples, "
+        f"t-DCF {args.version}"
+    )
     print("| path | time | ratio | identical |")
     print("|---|---|---|---|")
     print(f"| old: materialised resamples, two passes | {t_old:.2f} s | | |")

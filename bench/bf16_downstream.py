@@ -19,16 +19,16 @@ from pathlib import Path
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from deepfake_pipeline.evaluation.closing import caveat_suffix  # noqa: E402
+from deepfake_pipeline.evaluation.verdict import compare  # noqa: E402
+from deepfake_pipeline.formats.manifest import manifest_sha256  # noqa: E402
+from deepfake_pipeline.formats.paths import INTERIM_DIR  # noqa: E402
 from deepfake_pipeline.formats.step3_run import (
     baseline_scores,
     check_labels_match,
     check_same_manifest,
     read_baseline_run,
 )
-from deepfake_pipeline.evaluation.verdict import compare  # noqa: E402
-from deepfake_pipeline.formats.manifest import manifest_sha256  # noqa: E402
-from deepfake_pipeline.formats.paths import INTERIM_DIR  # noqa: E402
-from deepfake_pipeline.evaluation.closing import caveat_suffix  # noqa: E402
 from deepfake_pipeline.formats.wavestore import WaveStore  # noqa: E402
 
 
@@ -40,24 +40,32 @@ def main(argv=None) -> int:
     parser.add_argument("--n-boot", type=int, default=1000)
     args = parser.parse_args(argv)
 
-    runs = {name: read_baseline_run(path) for name, path in
-            (("float32", args.float32_run), ("bfloat16", args.bfloat16_run))}
-    print(f"float32 run {args.float32_run} ({runs['float32'].model_tag}), bfloat16 run {args.bfloat16_run} "
-          f"({runs['bfloat16'].model_tag})")
+    runs = {
+        name: read_baseline_run(path) for name, path in (("float32", args.float32_run), ("bfloat16", args.bfloat16_run))
+    }
+    print(
+        f"float32 run {args.float32_run} ({runs['float32'].model_tag}), bfloat16 run {args.bfloat16_run} "
+        f"({runs['bfloat16'].model_tag})"
+    )
     if runs["float32"].tests != runs["bfloat16"].tests:
-        print(f"error: the runs tested different splits: {runs['float32'].tests} vs {runs['bfloat16'].tests}",
-              file=sys.stderr)
+        print(
+            f"error: the runs tested different splits: {runs['float32'].tests} vs {runs['bfloat16'].tests}",
+            file=sys.stderr,
+        )
         return 2
     for name, run in runs.items():
         precision = {f["features"].get("precision") for f in run.config["features"].values()}
         if precision != {name}:
-            print(f"error: the {name} run's embeddings were computed in {sorted(precision)}, not {name}",
-                  file=sys.stderr)
+            print(
+                f"error: the {name} run's embeddings were computed in {sorted(precision)}, not {name}", file=sys.stderr
+            )
             return 2
         print(f"  {name}: chosen layers {run.chosen_layers}")
     if runs["float32"].model_spec != runs["bfloat16"].model_spec:
-        print(f"error: the runs used different models: {runs['float32'].model_spec} vs {runs['bfloat16'].model_spec}",
-              file=sys.stderr)
+        print(
+            f"error: the runs used different models: {runs['float32'].model_spec} vs {runs['bfloat16'].model_spec}",
+            file=sys.stderr,
+        )
         return 2
     for split_id in runs["float32"].tests:
         store = WaveStore(args.interim_dir / split_id)
@@ -72,10 +80,12 @@ def main(argv=None) -> int:
         ci = f"95% CI {100 * verdict.ci[0]:+.2f} to {100 * verdict.ci[1]:+.2f}" if verdict.ci else "no CI"
         entry = runs["float32"].config["features"][split_id]
         caveat = caveat_suffix(bool(entry.get("untrained")), bool(entry.get("demo")))
-        print(f"bfloat16 vs float32 test={split_id}: ROC-AUC {verdict.baseline_auc:.4f} -> {verdict.contrastive_auc:.4f}, "
-              f"{100 * verdict.diff:+.2f} points ({ci}), DeLong p={verdict.delong_p:.3f}; "
-              f"score rank correlation {spearmanr(scores['float32'], scores['bfloat16']).statistic:.4f}; "
-              f"n={verdict.n_trials}{caveat}")
+        print(
+            f"bfloat16 vs float32 test={split_id}: ROC-AUC {verdict.baseline_auc:.4f} -> {verdict.contrastive_auc:.4f}, "
+            f"{100 * verdict.diff:+.2f} points ({ci}), DeLong p={verdict.delong_p:.3f}; "
+            f"score rank correlation {spearmanr(scores['float32'], scores['bfloat16']).statistic:.4f}; "
+            f"n={verdict.n_trials}{caveat}"
+        )
     return 0
 
 

@@ -36,15 +36,26 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", nargs="+", type=float, default=[20.0, 60.0])
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    GB = 1024 ** 3
+    GB = 1024**3
     for model in args.models:
         for seconds in args.seconds:
-            out = subprocess.run([sys.executable, "-c", CHILD, model, str(seconds), str(args.threads)],
-                                 capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            out = (
+                subprocess.run(
+                    [sys.executable, "-c", CHILD, model, str(seconds), str(args.threads)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             row = json.loads(out)
             growth = row["peak"] - row["after_load"]
-            print(f"{model} {seconds:.0f} s: after load {row['after_load'] / GB:.2f} GiB, peak {row['peak'] / GB:.2f} GiB, "
-                  f"growth {growth / GB:.2f} GiB = {growth / seconds / 2**20:.1f} MiB per audio-second", flush=True)
+            print(
+                f"{model} {seconds:.0f} s: after load {row['after_load'] / GB:.2f} GiB, peak {row['peak'] / GB:.2f} GiB, "
+                f"growth {growth / GB:.2f} GiB = {growth / seconds / 2**20:.1f} MiB per audio-second",
+                flush=True,
+            )
     return 0
 
 

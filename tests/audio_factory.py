@@ -36,7 +36,7 @@ def write_mp4(path, seconds=1.0, sr=44100, seed=0, channels=2) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("aac", rate=sr, layout="stereo" if channels == 2 else "mono")
         for start in range(0, len(samples), 1024):
-            block = np.ascontiguousarray(samples[start:start + 1024].T)
+            block = np.ascontiguousarray(samples[start : start + 1024].T)
             frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=stream.layout.name)
             frame.sample_rate = sr
             for packet in stream.encode(frame):

@@ -90,8 +90,9 @@ def save_tiny_ssl(out_dir: Path, name: str, seed: int = 0) -> Path:
         layerdrop=0.0,
     )
     if large is not None:
-        shape.update(num_conv_pos_embeddings=16, feat_extract_norm="layer" if large else "group",
-                     do_stable_layer_norm=large)
+        shape.update(
+            num_conv_pos_embeddings=16, feat_extract_norm="layer" if large else "group", do_stable_layer_norm=large
+        )
     config_class, model_class = {
         "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model"),
         "hubert": ("HubertConfig", "HubertModel"),

@@ -27,15 +27,31 @@ def make_split(interim_dir, split_id, n_clips=8, seed=0, durations_s=(0.4, 0.9),
         # The levels an int16 file would hold, stored as the float32 the store keeps.
         samples = np.clip(wave * 32768, -32768, 32767).astype(np.int16).astype(np.float32) / 32768
         chunks.append(samples)
-        rows.append({"utt_id": f"{split_id}_{i:04d}", "corpus": "tiny", "split": split_id, "label": label,
-                     "attack": "-" if label == 0 else f"A0{1 + i % 3}", "speaker": f"S{i % 3}",
-                     "source_path": f"clip{i}.wav", "duration_s": n / 16000, "orig_sr": 16000,
-                     "num_samples": n, "shard": 0, "offset": offset, "audio_sha1": f"{i:040d}"})
+        rows.append(
+            {
+                "utt_id": f"{split_id}_{i:04d}",
+                "corpus": "tiny",
+                "split": split_id,
+                "label": label,
+                "attack": "-" if label == 0 else f"A0{1 + i % 3}",
+                "speaker": f"S{i % 3}",
+                "source_path": f"clip{i}.wav",
+                "duration_s": n / 16000,
+                "orig_sr": 16000,
+                "num_samples": n,
+                "shard": 0,
+                "offset": offset,
+                "audio_sha1": f"{i:040d}",
+            }
+        )
         offset += n
     write_shard(folder, 0, np.concatenate(chunks))
     pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(folder / "manifest.csv", index=False)
-    (folder / "info.json").write_text(json.dumps({"corpus": "tiny", "split": split_id, "split_id": split_id,
-                                                  "demo": demo, "store_dtype": STORE_DTYPE}))
+    (folder / "info.json").write_text(
+        json.dumps(
+            {"corpus": "tiny", "split": split_id, "split_id": split_id, "demo": demo, "store_dtype": STORE_DTYPE}
+        )
+    )
     return WaveStore(folder)
 
 

@@ -18,8 +18,8 @@ from deepfake_pipeline.formats.feature_files import (
     write_embeddings,
     write_spectral,
 )
-from deepfake_pipeline.formats.model_identity import identify
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, manifest_sha256
+from deepfake_pipeline.formats.model_identity import identify
 from deepfake_pipeline.formats.wavestore import STORE_DTYPE, write_shard
 
 SR = 16000
@@ -27,14 +27,31 @@ SR = 16000
 
 def _clip(rng, lead_s, speech_s, trail_s):
     """Near-silent padding (about -80 dB) around a burst of noise standing in for speech."""
-    parts = [rng.normal(0, 1e-5, int(lead_s * SR)), rng.normal(0, 0.3, int(speech_s * SR)),
-             rng.normal(0, 1e-5, int(trail_s * SR))]
+    parts = [
+        rng.normal(0, 1e-5, int(lead_s * SR)),
+        rng.normal(0, 0.3, int(speech_s * SR)),
+        rng.normal(0, 1e-5, int(trail_s * SR)),
+    ]
     return np.clip(np.concatenate(parts), -1, 1)
 
 
-def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=None, *, seed=0,
-               demo=False, silence_leak=False, spectral=None, embeddings=None,
-               model="random:base", embed_meta=None, silences=None):
+def make_split(
+    interim_dir,
+    processed_dir,
+    split_id,
+    labels,
+    speakers,
+    attacks=None,
+    *,
+    seed=0,
+    demo=False,
+    silence_leak=False,
+    spectral=None,
+    embeddings=None,
+    model="random:base",
+    embed_meta=None,
+    silences=None,
+):
     """Write one split. `spectral`: (n, 15) array or None; `embeddings`: (n, layers, dim) or None.
     With `silence_leak`, bona fide clips get 0.4 s of leading silence and spoofed ones 0.05 s;
     without it both draw the same amount. `silences`: (n, 3) seconds of leading silence, speech
@@ -59,36 +76,77 @@ def make_split(interim_dir, processed_dir, split_id, labels, speakers, attacks=N
         pcm = np.round(wave * 32767).astype(np.int16).astype(np.float32) / 32768
         samples.append(pcm)
         utt = f"{split_id}_{i:04d}"
-        rows.append({"utt_id": utt, "corpus": split_id.rsplit("_", 1)[0], "split": split_id.rsplit("_", 1)[-1],
-                     "label": int(labels[i]), "attack": attacks[i], "speaker": speakers[i],
-                     "source_path": f"/audio/{utt}.flac", "duration_s": len(pcm) / SR, "orig_sr": SR,
-                     "num_samples": len(pcm), "shard": 0, "offset": offset,
-                     "audio_sha1": hashlib.sha1(pcm.tobytes()).hexdigest()})
+        rows.append(
+            {
+                "utt_id": utt,
+                "corpus": split_id.rsplit("_", 1)[0],
+                "split": split_id.rsplit("_", 1)[-1],
+                "label": int(labels[i]),
+                "attack": attacks[i],
+                "speaker": speakers[i],
+                "source_path": f"/audio/{utt}.flac",
+                "duration_s": len(pcm) / SR,
+                "orig_sr": SR,
+                "num_samples": len(pcm),
+                "shard": 0,
+                "offset": offset,
+                "audio_sha1": hashlib.sha1(pcm.tobytes()).hexdigest(),
+            }
+        )
         offset += len(pcm)
     write_shard(split_dir, 0, np.concatenate(samples))
     pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(split_dir / "manifest.csv", index=False)
-    (split_dir / "info.json").write_text(json.dumps(
-        {"corpus": rows[0]["corpus"], "split": rows[0]["split"], "split_id": split_id, "demo": demo,
-         "store_dtype": STORE_DTYPE}))
+    (split_dir / "info.json").write_text(
+        json.dumps(
+            {
+                "corpus": rows[0]["corpus"],
+                "split": rows[0]["split"],
+                "split_id": split_id,
+                "demo": demo,
+                "store_dtype": STORE_DTYPE,
+            }
+        )
+    )
     out = Path(processed_dir) / split_id
     out.mkdir(parents=True, exist_ok=True)
     if spectral is not None:
         table = pd.DataFrame(np.asarray(spectral, dtype=float), columns=FEATURE_COLUMNS)
         table.insert(0, "label", labels)
         table.insert(0, "file", [r["utt_id"] for r in rows])
-        write_spectral(table[SPECTRAL_COLUMNS], out / "spectral.csv",
-                       {"kind": "spectral", "manifest_sha256": manifest_sha256(split_dir), "code_version": __version__,
-                        "num_clips": n, "split_id": split_id, "demo": demo})
+        write_spectral(
+            table[SPECTRAL_COLUMNS],
+            out / "spectral.csv",
+            {
+                "kind": "spectral",
+                "manifest_sha256": manifest_sha256(split_dir),
+                "code_version": __version__,
+                "num_clips": n,
+                "split_id": split_id,
+                "demo": demo,
+            },
+        )
     if embeddings is not None:
         embeddings = np.asarray(embeddings, dtype=np.float16)
         array_path, meta_path = embeddings_paths(split_id, model_tag(model), processed_dir)
         array_path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"model": model, "revision": None, "untrained": model.startswith("random:"), "arch": "base",
-                "precision": "float32", "dtype": "float16", "layers": list(range(embeddings.shape[1])),
-                "pooling": "mean", "sample_rate": SR, "dim": int(embeddings.shape[2]),
-                "manifest_sha256": manifest_sha256(split_dir), "code_version": __version__,
-                "model_identity": identify(model).as_json(),
-                "num_clips": n, "split_id": split_id, "demo": demo}
+        meta = {
+            "model": model,
+            "revision": None,
+            "untrained": model.startswith("random:"),
+            "arch": "base",
+            "precision": "float32",
+            "dtype": "float16",
+            "layers": list(range(embeddings.shape[1])),
+            "pooling": "mean",
+            "sample_rate": SR,
+            "dim": int(embeddings.shape[2]),
+            "manifest_sha256": manifest_sha256(split_dir),
+            "code_version": __version__,
+            "model_identity": identify(model).as_json(),
+            "num_clips": n,
+            "split_id": split_id,
+            "demo": demo,
+        }
         meta.update(embed_meta or {})
         write_embeddings(array_path, meta_path, embeddings, meta)
     return split_dir
@@ -101,8 +159,11 @@ def retie_spectral(processed_dir, split_dir):
     split_dir = Path(split_dir)
     path = Path(processed_dir) / split_dir.name / "spectral.csv"
     meta = json.loads(path.with_suffix(".json").read_text())
-    write_spectral(pd.read_csv(path, dtype={"file": str}, keep_default_na=False), path,
-                   {**meta, "manifest_sha256": manifest_sha256(split_dir)})
+    write_spectral(
+        pd.read_csv(path, dtype={"file": str}, keep_default_na=False),
+        path,
+        {**meta, "manifest_sha256": manifest_sha256(split_dir)},
+    )
 
 
 def balanced_design(n_speakers, per_speaker, seed=0):
@@ -160,7 +221,9 @@ def silence_features_by_hand(split_dir):
     manifest = pd.read_csv(split_dir / "manifest.csv")
     rows = []
     for shard, offset, length in zip(manifest["shard"], manifest["offset"], manifest["num_samples"]):
-        samples = np.array(np.load(split_dir / "waves" / f"shard_{shard:05d}.npy", mmap_mode="r")[offset:offset + length])
+        samples = np.array(
+            np.load(split_dir / "waves" / f"shard_{shard:05d}.npy", mmap_mode="r")[offset : offset + length]
+        )
         _, (start, end) = librosa.effects.trim(samples, top_db=40, frame_length=2048, hop_length=512)
         rows.append((length / 16000, start / 16000, (length - end) / 16000))
     return np.array(rows), manifest["label"].to_numpy()
@@ -171,6 +234,7 @@ def sklearn_logreg(C):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
+
     return Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(C=C, max_iter=5000, random_state=0))])
 
 

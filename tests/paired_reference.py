@@ -23,8 +23,9 @@ def reference_min_tdcf(labels, scores, asv):
     """The official min t-DCF of one materialised set of trials, ASV rates recomputed."""
     asv_scores, version = asv
     compute = tdcf.min_tdcf_2019 if version == "2019" else tdcf.min_tdcf_2021
-    return compute(scores[labels == 0], scores[labels != 0], asv_scores.target, asv_scores.nontarget,
-                   asv_scores.spoof).min_tdcf
+    return compute(
+        scores[labels == 0], scores[labels != 0], asv_scores.target, asv_scores.nontarget, asv_scores.spoof
+    ).min_tdcf
 
 
 def reference_paired(labels, scores_a, scores_b, groups, n_boot, seed, asv):
@@ -46,8 +47,15 @@ def reference_paired(labels, scores_a, scores_b, groups, n_boot, seed, asv):
                 tdcf_a.append(reference_min_tdcf(labels[index], scores_a[index], asv))
                 tdcf_b.append(reference_min_tdcf(labels[index], scores_b[index], asv))
     tdcf_a, tdcf_b = np.array(tdcf_a), np.array(tdcf_b)
-    return dict(auc=np.concatenate(aucs), eer=np.concatenate(eers), min_tdcf=tdcf_b - tdcf_a if asv else None,
-                tdcf_a=tdcf_a, tdcf_b=tdcf_b, codes=codes, n_redrawn=redrawn[0])
+    return dict(
+        auc=np.concatenate(aucs),
+        eer=np.concatenate(eers),
+        min_tdcf=tdcf_b - tdcf_a if asv else None,
+        tdcf_a=tdcf_a,
+        tdcf_b=tdcf_b,
+        codes=codes,
+        n_redrawn=redrawn[0],
+    )
 
 
 def reference_compare(split, labels, groups, baseline_scores, contrastive_scores, n_boot=1000, seed=0, asv=None):
@@ -64,6 +72,14 @@ def reference_compare(split, labels, groups, baseline_scores, contrastive_scores
             tdcf_ci = _percentile_interval(resampled["min_tdcf"], ALPHA)
     eers = (tdcf.official_eer(labels, base).eer, tdcf.official_eer(labels, new).eer)
     tdcfs = None if asv is None else (reference_min_tdcf(labels, base, asv), reference_min_tdcf(labels, new, asv))
-    return Verdict(split=split, baseline_auc=delong.auc_a, contrastive_auc=delong.auc_b, diff=delong.diff,
-                   ci=ci, delong_p=delong.p_value, n_trials=len(labels), eer=(*eers, eers[1] - eers[0], *eer_ci),
-                   min_tdcf=None if tdcfs is None else (*tdcfs, tdcfs[1] - tdcfs[0], *tdcf_ci))
+    return Verdict(
+        split=split,
+        baseline_auc=delong.auc_a,
+        contrastive_auc=delong.auc_b,
+        diff=delong.diff,
+        ci=ci,
+        delong_p=delong.p_value,
+        n_trials=len(labels),
+        eer=(*eers, eers[1] - eers[0], *eer_ci),
+        min_tdcf=None if tdcfs is None else (*tdcfs, tdcfs[1] - tdcfs[0], *tdcf_ci),
+    )

@@ -28,8 +28,10 @@ class UnwritableFolder:
         self.root = Path(root).absolute()
         self.code = code
         self.refused = []
-        real = {name: getattr(os, name) for name in ("open", "mkdir", "link", "symlink", "replace", "rename",
-                                                      "unlink", "rmdir")}
+        real = {
+            name: getattr(os, name)
+            for name in ("open", "mkdir", "link", "symlink", "replace", "rename", "unlink", "rmdir")
+        }
         real_open = builtins.open
 
         def fail(path):
@@ -40,8 +42,10 @@ class UnwritableFolder:
             def call(*args, **kwargs):
                 for position in path_args:
                     if position < len(args):
-                        path = self._target(args[position], kwargs.get("dir_fd") if position == 0 else
-                                            kwargs.get("dst_dir_fd", kwargs.get("dir_fd")))
+                        path = self._target(
+                            args[position],
+                            kwargs.get("dir_fd") if position == 0 else kwargs.get("dst_dir_fd", kwargs.get("dir_fd")),
+                        )
                         if path is not None and self.inside(path):
                             if name == "mkdir" and path.exists():
                                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
@@ -49,6 +53,7 @@ class UnwritableFolder:
                                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
                             fail(path)
                 return real[name](*args, **kwargs)
+
             return call
 
         def os_open(path, flags, *args, **kwargs):
@@ -64,8 +69,15 @@ class UnwritableFolder:
             return real_open(file, mode, *args, **kwargs)
 
         monkeypatch.setattr(os, "open", os_open)
-        for name, positions in (("mkdir", (0,)), ("link", (1,)), ("symlink", (1,)), ("replace", (0, 1)),
-                                ("rename", (0, 1)), ("unlink", (0,)), ("rmdir", (0,))):
+        for name, positions in (
+            ("mkdir", (0,)),
+            ("link", (1,)),
+            ("symlink", (1,)),
+            ("replace", (0, 1)),
+            ("rename", (0, 1)),
+            ("unlink", (0,)),
+            ("rmdir", (0,)),
+        ):
             monkeypatch.setattr(os, name, checked(name, *positions))
         monkeypatch.setattr(builtins, "open", py_open)
         monkeypatch.setattr(io, "open", py_open)

@@ -20,11 +20,18 @@ HEAVY = ("torch", "transformers", "sklearn", "librosa", "pandas")
 @pytest.mark.parametrize("script", ["preprocess_datasets", "features", "eval_logreg", "train_contrastive"])
 def test_help_imports_no_heavy_library(script):
     module = {"preprocess_datasets": "preprocess"}.get(script, script)
-    code = (f"import sys\nfrom deepfake_pipeline.cli.{module} import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    code = (
+        f"import sys\nfrom deepfake_pipeline.cli.{module} import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]", f"{script} --help imported {done.stdout.splitlines()[-1]}"
@@ -38,7 +45,9 @@ def test_progress_lines_are_timestamped_and_go_to_stderr(capsys):
     assert captured.out == ""
     line = captured.err.strip()
     assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[features x\] 1/2 clips \(50\.0%\)", line), line
-    assert line.startswith(__import__("time").strftime("%Y-%m-%d %H:%M:%S", __import__("time").localtime(1_700_000_000)))
+    assert line.startswith(
+        __import__("time").strftime("%Y-%m-%d %H:%M:%S", __import__("time").localtime(1_700_000_000))
+    )
     assert "0.2 audio-s/s" in line  # 3 s of audio in 12 s
 
 
@@ -73,11 +82,45 @@ def test_a_run_replays_from_its_config_and_says_what_differs(tmp_path, capsys):
     dirs = [tmp_path / "interim", tmp_path / "processed", tmp_path / "results"]
     for i, split in enumerate(("train", "dev", "eval")):
         labels, speakers = balanced_design(6, 8, seed=i)
-        make_split(dirs[0], dirs[1], f"toy_{split}", labels, speakers, seed=i,
-                   spectral=informative(labels, 15, [0, 3], seed=10 + i))
-    assert main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
-                 "--run", "first", "--n-boot", "30", "--C-grid", "0.1", "1", "--seed", "3",
-                 "--interim-dir", str(dirs[0]), "--processed-dir", str(dirs[1]), "--results-dir", str(dirs[2])]) == 0
+        make_split(
+            dirs[0],
+            dirs[1],
+            f"toy_{split}",
+            labels,
+            speakers,
+            seed=i,
+            spectral=informative(labels, 15, [0, 3], seed=10 + i),
+        )
+    assert (
+        main(
+            [
+                "--features",
+                "spectral",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                "first",
+                "--n-boot",
+                "30",
+                "--C-grid",
+                "0.1",
+                "1",
+                "--seed",
+                "3",
+                "--interim-dir",
+                str(dirs[0]),
+                "--processed-dir",
+                str(dirs[1]),
+                "--results-dir",
+                str(dirs[2]),
+            ]
+        )
+        == 0
+    )
     first = capsys.readouterr().out
     config = dirs[2] / "first" / "config.json"
     recorded = json.loads(config.read_text())

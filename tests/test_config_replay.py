@@ -20,12 +20,42 @@ def recorded(tmp_path_factory):
     root = tmp_path_factory.mktemp("replay")
     for i, split in enumerate(("toy_train", "toy_dev", "toy_eval")):
         labels, speakers = balanced_design(4, 6, seed=i)
-        make_split(root / "interim", root / "processed", split, labels, speakers, seed=i,
-                   spectral=informative(labels, 15, [0, 3], seed=10 + i))
-    assert eval_logreg.main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test",
-                             "toy_eval", "--run", "r", "--n-boot", "0", "--C-grid", "1", "--interim-dir",
-                             str(root / "interim"), "--processed-dir", str(root / "processed"),
-                             "--results-dir", str(root / "results")]) == 0
+        make_split(
+            root / "interim",
+            root / "processed",
+            split,
+            labels,
+            speakers,
+            seed=i,
+            spectral=informative(labels, 15, [0, 3], seed=10 + i),
+        )
+    assert (
+        eval_logreg.main(
+            [
+                "--features",
+                "spectral",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                "r",
+                "--n-boot",
+                "0",
+                "--C-grid",
+                "1",
+                "--interim-dir",
+                str(root / "interim"),
+                "--processed-dir",
+                str(root / "processed"),
+                "--results-dir",
+                str(root / "results"),
+            ]
+        )
+        == 0
+    )
     run = root / "results" / "r"
     return run, json.loads((run / "config.json").read_text())
 
@@ -54,41 +84,56 @@ def _with_args(config, **changes):
     return {**config, "args": {**config["args"], **changes}}
 
 
-@pytest.mark.parametrize("changes,says", [
-    ({"score": ["clip.wav"], "from_run": "RUN"}, "it records --score/--from-run, which no run records"),
-    ({"from_run": "RUN"}, "it records --from-run, which no run records"),
-    ({"score": ["clip.wav"]}, "it records --score, which no run records"),
-    ({"bogus": 1}, "it records bogus, which is not an option of eval_logreg.py"),
-    ({"baseline_run": "RUN", "epochs": 3}, "it records baseline_run, epochs, which are not an option of eval_logreg.py"),
-    ({"seed": "three"}, "(argument --seed: invalid int value: 'three')"),
-    ({"seed": 2.5}, "(argument --seed: invalid int value: '2.5')"),
-    ({"C_grid": {"a": 1}}, "(argument --C-grid: invalid float value: \"{'a': 1}\")"),
-    ({"allow_overlap": "yes"}, "its recorded --allow-overlap 'yes' does not read back as a value of that option"),
-    ({"jobs": True}, "its recorded --jobs True does not read back as a value of that option"),
-    ({"results_dir": None}, "its recorded --results-dir None does not read back as a value of that option"),
-    ({"train": ["toy_train", "toy_dev"]}, "(unrecognized arguments: toy_dev)"),
-    ({"train": "--score=clip.wav"}, "(argument --train: expected one argument)"),
-    # a value that would read as more options: the scoring mode, smuggled in through --test
-    ({"test": ["toy_eval", "--from-run", "RUN", "--score", "clip.wav"]},
-     "its recorded --test ['toy_eval', '--from-run', 'RUN', '--score', 'clip.wav'] does not read back"),
-    ({"features": "pickles"}, "(argument --features: invalid choice: 'pickles'"),
-])
+@pytest.mark.parametrize(
+    "changes,says",
+    [
+        ({"score": ["clip.wav"], "from_run": "RUN"}, "it records --score/--from-run, which no run records"),
+        ({"from_run": "RUN"}, "it records --from-run, which no run records"),
+        ({"score": ["clip.wav"]}, "it records --score, which no run records"),
+        ({"bogus": 1}, "it records bogus, which is not an option of eval_logreg.py"),
+        (
+            {"baseline_run": "RUN", "epochs": 3},
+            "it records baseline_run, epochs, which are not an option of eval_logreg.py",
+        ),
+        ({"seed": "three"}, "(argument --seed: invalid int value: 'three')"),
+        ({"seed": 2.5}, "(argument --seed: invalid int value: '2.5')"),
+        ({"C_grid": {"a": 1}}, "(argument --C-grid: invalid float value: \"{'a': 1}\")"),
+        ({"allow_overlap": "yes"}, "its recorded --allow-overlap 'yes' does not read back as a value of that option"),
+        ({"jobs": True}, "its recorded --jobs True does not read back as a value of that option"),
+        ({"results_dir": None}, "its recorded --results-dir None does not read back as a value of that option"),
+        ({"train": ["toy_train", "toy_dev"]}, "(unrecognized arguments: toy_dev)"),
+        ({"train": "--score=clip.wav"}, "(argument --train: expected one argument)"),
+        # a value that would read as more options: the scoring mode, smuggled in through --test
+        (
+            {"test": ["toy_eval", "--from-run", "RUN", "--score", "clip.wav"]},
+            "its recorded --test ['toy_eval', '--from-run', 'RUN', '--score', 'clip.wav'] does not read back",
+        ),
+        ({"features": "pickles"}, "(argument --features: invalid choice: 'pickles'"),
+    ],
+)
 def test_a_crafted_config_cannot_make_the_replay_do_something_else(recorded, tmp_path, capsys, changes, says):
     run, config = recorded
-    changes = {k: [str(run) if v == "RUN" else v for v in value] if isinstance(value, list) else
-               (str(run) if value == "RUN" else value) for k, value in changes.items()}
+    changes = {
+        k: [str(run) if v == "RUN" else v for v in value]
+        if isinstance(value, list)
+        else (str(run) if value == "RUN" else value)
+        for k, value in changes.items()
+    }
     path = _crafted(tmp_path, _with_args(config, **changes))
     line = _refused(eval_logreg.main, ["--config", path], capsys, run.parent)
     assert line.startswith(f"error: --config {path}: ") and says.replace("RUN", str(run)) in line, line
     assert "give the arguments themselves" in line or "without --config" in line
 
 
-@pytest.mark.parametrize("content,says", [
-    ("[1, 2]", "not the config.json of a run (it holds no 'args' object)"),
-    ({"args": ["--score", "clip.wav"]}, "not the config.json of a run (it holds no 'args' object)"),
-    ({"seed": 0}, "not the config.json of a run (it holds no 'args' object)"),
-    ('{"args": {', "not a readable config.json of a run"),
-])
+@pytest.mark.parametrize(
+    "content,says",
+    [
+        ("[1, 2]", "not the config.json of a run (it holds no 'args' object)"),
+        ({"args": ["--score", "clip.wav"]}, "not the config.json of a run (it holds no 'args' object)"),
+        ({"seed": 0}, "not the config.json of a run (it holds no 'args' object)"),
+        ('{"args": {', "not a readable config.json of a run"),
+    ],
+)
 def test_a_file_that_is_not_a_runs_config_is_refused(recorded, tmp_path, capsys, content, says):
     run, _ = recorded
     path = _crafted(tmp_path, content)
@@ -100,24 +145,35 @@ def test_config_does_not_combine_with_score_or_from_run(recorded, tmp_path, caps
     run, _ = recorded
     config = str(run / "config.json")
     clip = str(tmp_path / "clip.wav")
-    for extra, flags in ((["--score", clip], "--score"), (["--from-run", str(run)], "--from-run"),
-                         (["--score", clip, "--from-run", str(run)], "--score/--from-run"),
-                         (["--sco", clip], "--score")):   # argparse's abbreviations count too
+    for extra, flags in (
+        (["--score", clip], "--score"),
+        (["--from-run", str(run)], "--from-run"),
+        (["--score", clip, "--from-run", str(run)], "--score/--from-run"),
+        (["--sco", clip], "--score"),
+    ):  # argparse's abbreviations count too
         line = _refused(eval_logreg.main, ["--config", config, *extra], capsys, run.parent)
-        assert line == (f"error: --config replays the run its config.json describes and does not combine with "
-                        f"{flags}: to score clips, give --score PATH --from-run results/<run> without --config")
+        assert line == (
+            f"error: --config replays the run its config.json describes and does not combine with "
+            f"{flags}: to score clips, give --score PATH --from-run results/<run> without --config"
+        )
 
 
 def test_config_given_twice_or_abbreviated_is_refused(recorded, capsys):
     run, _ = recorded
     config = str(run / "config.json")
     for argv in (["--config", config, "--config", config], ["--config", config, "--conf", config]):
-        assert _refused(eval_logreg.main, argv, capsys, run.parent) == \
-            "error: --config is given more than once: a replay reruns one run"
-    assert _refused(eval_logreg.main, ["--conf", config], capsys, run.parent) == \
-        "error: write --config in full (--config PATH or --config=PATH) to replay a run"
-    assert _refused(eval_logreg.main, ["--config"], capsys, run.parent) == \
-        "error: --config needs the path of a run's config.json (or of its folder)"
+        assert (
+            _refused(eval_logreg.main, argv, capsys, run.parent)
+            == "error: --config is given more than once: a replay reruns one run"
+        )
+    assert (
+        _refused(eval_logreg.main, ["--conf", config], capsys, run.parent)
+        == "error: write --config in full (--config PATH or --config=PATH) to replay a run"
+    )
+    assert (
+        _refused(eval_logreg.main, ["--config"], capsys, run.parent)
+        == "error: --config needs the path of a run's config.json (or of its folder)"
+    )
 
 
 def test_config_equals_path_and_a_folder_replay_the_same_arguments(recorded):
@@ -142,8 +198,24 @@ def test_a_step4_config_parses_back_to_what_it_recorded(tmp_path):
     """A genuine step-4 config (nargs=2, paths, the batch size _check_args fills in) replays as
     recorded: the parse-back check refuses nothing a real run wrote."""
     parser = train_contrastive.build_parser()
-    args = parser.parse_args(["--baseline-run", str(tmp_path / "base"), "--unfreeze-layers", "1", "2", "--lr",
-                              "0.0003", "--seeds", "2", "--attack-classes", "--device", "cpu", "--threads", "1"])
+    args = parser.parse_args(
+        [
+            "--baseline-run",
+            str(tmp_path / "base"),
+            "--unfreeze-layers",
+            "1",
+            "2",
+            "--lr",
+            "0.0003",
+            "--seeds",
+            "2",
+            "--attack-classes",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+        ]
+    )
     assert train_contrastive._check_args(args) is None
     recorded_args = json.loads(json.dumps({k: str(v) if hasattr(v, "is_dir") else v for k, v in vars(args).items()}))
     path = tmp_path / "config.json"
@@ -154,4 +226,3 @@ def test_a_step4_config_parses_back_to_what_it_recorded(tmp_path):
     for key, value in recorded_args.items():
         if key != "config":
             assert (str(replayed[key]) if hasattr(replayed[key], "is_dir") else replayed[key]) == value, key
-

@@ -25,15 +25,30 @@ FAST = ["--epochs", "3", "--batch-size", "32", "--n-boot", "50", "--hidden-dim",
 
 
 def _dir_args(root):
-    return ["--interim-dir", str(root / "interim"), "--processed-dir", str(root / "processed"),
-            "--results-dir", str(root / "results")]
+    return [
+        "--interim-dir",
+        str(root / "interim"),
+        "--processed-dir",
+        str(root / "processed"),
+        "--results-dir",
+        str(root / "results"),
+    ]
 
 
 def _corpus(root, splits, model="random:base", demo=True):
     for i, split in enumerate(splits):
         labels, speakers = balanced_design(6, 10, seed=i)
-        make_split(root / "interim", root / "processed", split, labels, speakers, seed=i, demo=demo, model=model,
-                   embeddings=layered(labels, 3, 8, signal_layer=1, strength=1.2, seed=20 + i))
+        make_split(
+            root / "interim",
+            root / "processed",
+            split,
+            labels,
+            speakers,
+            seed=i,
+            demo=demo,
+            model=model,
+            embeddings=layered(labels, 3, 8, signal_layer=1, strength=1.2, seed=20 + i),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +56,33 @@ def holdout(tmp_path_factory):
     """Three splits and a step-3 run on layer 1 of their embeddings."""
     root = tmp_path_factory.mktemp("holdout")
     _corpus(root, ["toy_train", "toy_dev", "toy_eval"])
-    assert eval_logreg(["--features", "embeddings", "--model", "random:base", "--layer", "1", "--train", "toy_train",
-                        "--dev", "toy_dev", "--test", "toy_eval", "--run", "baseline", "--n-boot", "50",
-                        "--C-grid", "0.01", "1", *_dir_args(root)]) == 0
+    assert (
+        eval_logreg(
+            [
+                "--features",
+                "embeddings",
+                "--model",
+                "random:base",
+                "--layer",
+                "1",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                "baseline",
+                "--n-boot",
+                "50",
+                "--C-grid",
+                "0.01",
+                "1",
+                *_dir_args(root),
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -63,8 +102,11 @@ def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdou
     run = holdout / "results" / "c1"
     last = out.rstrip().splitlines()[-1]
     match = VERDICT_RE.match(last)
-    assert match and match["split"] == "toy_eval" and match["caveats"] == \
-        " [untrained model: not a detection result] [demo corpus]"
+    assert (
+        match
+        and match["split"] == "toy_eval"
+        and match["caveats"] == " [untrained model: not a detection result] [demo corpus]"
+    )
     closing = _lines(out, "ROC-AUC test=")
     assert len(closing) == 1 and parse_closing_line(closing[0])["untrained"]
     assert out.index(closing[0]) < out.index(last)
@@ -105,24 +147,34 @@ def test_several_seeds_give_mean_and_sd_and_one_verdict_per_seed(holdout, capsys
     assert len(_lines(out, "ROC-AUC test=toy_eval")) == 2
     assert re.search(r"^ROC-AUC over 2 seeds test=toy_eval: mean \d\.\d{4} sd \d\.\d{4}", out, re.M)
     assert len(_lines(out, "contrastive seed 5 vs baseline")) == 1 and len(_lines(out, "contrastive seed 6 vs")) == 1
-    assert re.search(r"over 2 seeds: \d\.\d{4} -> mean \d\.\d{4}, [+-]\d+\.\d{2} points \(sd \d+\.\d{2}\); "
-                     r"[012]/2 seeds meet the 1-point rule", out.rstrip().splitlines()[-1])
+    assert re.search(
+        r"over 2 seeds: \d\.\d{4} -> mean \d\.\d{4}, [+-]\d+\.\d{2} points \(sd \d+\.\d{2}\); "
+        r"[012]/2 seeds meet the 1-point rule",
+        out.rstrip().splitlines()[-1],
+    )
     run = holdout / "results" / "seeds"
-    assert {p.name for p in (run / "scores").iterdir()} == {"toy_eval.seed5.txt", "toy_eval.seed6.txt",
-                                                          "toy_eval.seed5.asvspoof5.tsv", "toy_eval.seed6.asvspoof5.tsv"}
+    assert {p.name for p in (run / "scores").iterdir()} == {
+        "toy_eval.seed5.txt",
+        "toy_eval.seed6.txt",
+        "toy_eval.seed5.asvspoof5.tsv",
+        "toy_eval.seed6.asvspoof5.tsv",
+    }
     saved = json.loads((run / "metrics.json").read_text())["tests"]["toy_eval"]
     aucs = [saved["per_seed"][s]["auc"] for s in ("5", "6")]
     assert saved["auc_mean"] == pytest.approx(np.mean(aucs)) and saved["auc_std"] == pytest.approx(np.std(aucs, ddof=1))
 
 
 def _warning(label, silence_auc):
-    return (f"[train_contrastive] WARNING test={label}: the silence-only shortcut (ROC-AUC {silence_auc:.4f}) "
-            "scores as well as the contrastive system: it may have learned silence, not spoofing")
+    return (
+        f"[train_contrastive] WARNING test={label}: the silence-only shortcut (ROC-AUC {silence_auc:.4f}) "
+        "scores as well as the contrastive system: it may have learned silence, not spoofing"
+    )
 
 
 def _seed_aucs(run, labels) -> dict:
     """Each seed's test ROC-AUC, from its score file (bona fide = label 0 is the positive class)."""
     from sklearn.metrics import roc_auc_score
+
     aucs = {}
     for path in sorted((run / "scores").glob("toy_eval.seed*.txt")):
         ids, scores = read_score_file(path)
@@ -140,6 +192,7 @@ def test_the_shortcut_warning_fires_when_silence_scores_as_well_as_any_seed(hold
     from sklearn.metrics import roc_auc_score
 
     from deepfake_pipeline.contrastive import experiment
+
     labels = pd.read_csv(holdout / "interim" / "toy_eval" / "manifest.csv")["label"].to_numpy()
     capsys.readouterr()
     assert _run(holdout, "--run", "warn_plain", "--seeds", "2") == 0
@@ -157,15 +210,16 @@ def test_the_shortcut_warning_fires_when_silence_scores_as_well_as_any_seed(hold
     assert low_auc < high_auc, "the two seeds must differ for the weakest one to matter"
     just_below = low_scores.copy()
     top_bonafide = np.flatnonzero(labels == 0)[np.argmax(low_scores[labels == 0])]
-    just_below[top_bonafide] = low_scores.min() - 1.0     # now below every spoof: one bona fide fewer ranked on top
+    just_below[top_bonafide] = low_scores.min() - 1.0  # now below every spoof: one bona fide fewer ranked on top
     for name, silence, fires in (("warn_equal", low_scores, True), ("warn_below", just_below, False)):
         auc = roc_auc_score(labels == 0, silence)
         assert (auc >= low_auc) is fires and auc < high_auc
         monkeypatch.setattr(experiment, "_silence_scores", lambda baseline, splits, settings: {"toy_eval": silence})
         assert _run(holdout, "--run", name, "--seeds", "2") == 0
         out = capsys.readouterr().out
-        assert {k: v[0] for k, v in _seed_aucs(holdout / "results" / name, labels).items()} == \
-            {k: v[0] for k, v in seeds.items()}
+        assert {k: v[0] for k, v in _seed_aucs(holdout / "results" / name, labels).items()} == {
+            k: v[0] for k, v in seeds.items()
+        }
         warnings = [line for line in out.splitlines() if "WARNING test=" in line]
         assert warnings == ([_warning("toy_eval", auc)] if fires else []), (name, auc, low_auc, out)
 
@@ -176,14 +230,47 @@ def test_a_silence_leak_makes_step_4_warn(tmp_path, capsys):
     carry little: the shortcut (by hand: near 1) beats the contrastive system, and the line says
     so with the shortcut's ROC-AUC."""
     from sklearn.metrics import roc_auc_score
+
     root = tmp_path
     for i, split in enumerate(("toy_train", "toy_dev", "toy_eval")):
         labels, speakers = balanced_design(6, 10, seed=i)
-        make_split(root / "interim", root / "processed", split, labels, speakers, seed=i, silence_leak=True,
-                   embeddings=layered(labels, 3, 8, signal_layer=1, strength=0.3, seed=20 + i))
-    assert eval_logreg(["--features", "embeddings", "--model", "random:base", "--layer", "1", "--train", "toy_train",
-                        "--dev", "toy_dev", "--test", "toy_eval", "--run", "baseline", "--n-boot", "50",
-                        "--C-grid", "0.01", "1", *_dir_args(root)]) == 0
+        make_split(
+            root / "interim",
+            root / "processed",
+            split,
+            labels,
+            speakers,
+            seed=i,
+            silence_leak=True,
+            embeddings=layered(labels, 3, 8, signal_layer=1, strength=0.3, seed=20 + i),
+        )
+    assert (
+        eval_logreg(
+            [
+                "--features",
+                "embeddings",
+                "--model",
+                "random:base",
+                "--layer",
+                "1",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                "baseline",
+                "--n-boot",
+                "50",
+                "--C-grid",
+                "0.01",
+                "1",
+                *_dir_args(root),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert _run(root, "--run", "leak") == 0
     out = capsys.readouterr().out
@@ -222,6 +309,7 @@ def test_refuses_when_the_labels_changed_since_the_baseline(holdout, tmp_path, c
     # keep the embeddings' metadata in step with the edited manifest, so only the trials differ
     from deepfake_pipeline.formats.feature_files import embeddings_paths
     from deepfake_pipeline.formats.manifest import manifest_sha256
+
     meta_path = embeddings_paths("toy_eval", "random-base", root / "processed")[1]
     meta = json.loads(meta_path.read_text())
     meta["manifest_sha256"] = manifest_sha256(manifest_path.parent)
@@ -235,13 +323,39 @@ def test_step_4_reads_the_data_folders_its_baseline_read(holdout, tmp_path, caps
     """Without --interim-dir / --processed-dir, the folders the baseline's config.json records:
     it failed with "no embeddings ... under" the project's default data/ folders."""
     results = tmp_path / "results"
-    assert main(["--baseline-run", str(holdout / "results" / "baseline"), *FAST, "--results-dir", str(results),
-                 "--run", "defaults"]) == 0
+    assert (
+        main(
+            [
+                "--baseline-run",
+                str(holdout / "results" / "baseline"),
+                *FAST,
+                "--results-dir",
+                str(results),
+                "--run",
+                "defaults",
+            ]
+        )
+        == 0
+    )
     args = json.loads((results / "defaults" / "config.json").read_text())["args"]
     assert (args["interim_dir"], args["processed_dir"]) == (str(holdout / "interim"), str(holdout / "processed"))
     explicit = tmp_path / "nowhere"
-    assert main(["--baseline-run", str(holdout / "results" / "baseline"), *FAST, "--results-dir", str(results),
-                 "--processed-dir", str(explicit), "--run", "explicit"]) == 2
+    assert (
+        main(
+            [
+                "--baseline-run",
+                str(holdout / "results" / "baseline"),
+                *FAST,
+                "--results-dir",
+                str(results),
+                "--processed-dir",
+                str(explicit),
+                "--run",
+                "explicit",
+            ]
+        )
+        == 2
+    )
     assert f"under {explicit / 'toy_train'}" in capsys.readouterr().err
 
 
@@ -252,12 +366,17 @@ def test_step_4_writes_the_score_files_step_3_writes(holdout, tmp_path, capsys):
     root = _copy(holdout, tmp_path)
     rng = np.random.default_rng(3)
     asv = root / "asv_eval.txt"
-    asv.write_text("".join([f"bonafide target {x:.5f}\n" for x in rng.normal(3, 1, 40)]
-                           + [f"bonafide nontarget {x:.5f}\n" for x in rng.normal(-3, 1, 80)]
-                           + [f"A01 spoof {x:.5f}\n" for x in rng.normal(1, 1.5, 40)]))
+    asv.write_text(
+        "".join(
+            [f"bonafide target {x:.5f}\n" for x in rng.normal(3, 1, 40)]
+            + [f"bonafide nontarget {x:.5f}\n" for x in rng.normal(-3, 1, 80)]
+            + [f"A01 spoof {x:.5f}\n" for x in rng.normal(1, 1.5, 40)]
+        )
+    )
     info_path = root / "interim" / "toy_eval" / "info.json"
-    info_path.write_text(json.dumps({**json.loads(info_path.read_text()),
-                                     "asv_scores": {"format": "asvspoof2019", "path": str(asv)}}))
+    info_path.write_text(
+        json.dumps({**json.loads(info_path.read_text()), "asv_scores": {"format": "asvspoof2019", "path": str(asv)}})
+    )
     assert _run(root, "--run", "with_asv") == 0
     scores_dir = root / "results" / "with_asv" / "scores"
     two = np.loadtxt(scores_dir / "toy_eval.txt", dtype=str)
@@ -276,6 +395,7 @@ def test_refuses_embeddings_another_model_made_under_the_baselines_name(holdout,
     another model wrote since (another seed's random weights here) is refused, whatever it is called."""
     root = _copy(holdout, tmp_path)
     from deepfake_pipeline.formats.feature_files import embeddings_paths
+
     for split in ("toy_train", "toy_dev", "toy_eval"):
         meta_path = embeddings_paths(split, "random-base", root / "processed")[1]
         meta = json.loads(meta_path.read_text())
@@ -284,8 +404,10 @@ def test_refuses_embeddings_another_model_made_under_the_baselines_name(holdout,
     capsys.readouterr()
     assert _run(root, "--run", "refused") == 2
     err = capsys.readouterr().err
-    assert ("the random-base embeddings of toy_train are no longer those the baseline run baseline was fitted on: "
-            "the untrained weights were drawn with seed 0, now 7") in err
+    assert (
+        "the random-base embeddings of toy_train are no longer those the baseline run baseline was fitted on: "
+        "the untrained weights were drawn with seed 0, now 7"
+    ) in err
     assert "Traceback" not in err and not (root / "results" / "refused" / "metrics.json").exists()
 
 
@@ -299,9 +421,11 @@ def test_refuses_a_baseline_run_of_a_format_this_code_does_not_read(holdout, tmp
     capsys.readouterr()
     assert _run(root, "--run", "refused") == 2
     kind = "run_config" if name == "config.json" else "run_metrics"
-    assert (f"error: {path} is format 9 of {kind}, written by a newer version of the pipeline (this code reads "
-            f"format 1): update the code, or run `eval_logreg.py --config {path.parent / 'config.json'} --results-dir "
-            f"{path.parent.parent} --run baseline --overwrite` to write it again") in capsys.readouterr().err
+    assert (
+        f"error: {path} is format 9 of {kind}, written by a newer version of the pipeline (this code reads "
+        f"format 1): update the code, or run `eval_logreg.py --config {path.parent / 'config.json'} --results-dir "
+        f"{path.parent.parent} --run baseline --overwrite` to write it again"
+    ) in capsys.readouterr().err
 
 
 def test_refuses_a_baseline_that_records_no_model_identity(holdout, tmp_path, capsys):
@@ -315,17 +439,21 @@ def test_refuses_a_baseline_that_records_no_model_identity(holdout, tmp_path, ca
     assert _run(root, "--run", "refused") == 2
     err = capsys.readouterr().err
     assert "records no model identity for toy_train (made by an older version of the pipeline)" in err
-    assert (f"eval_logreg.py --config {config_path} --results-dir {config_path.parent.parent} --run baseline "
-            "--overwrite") in err
+    assert (
+        f"eval_logreg.py --config {config_path} --results-dir {config_path.parent.parent} --run baseline --overwrite"
+    ) in err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--unfreeze-last", "1", "--layer", "2"], "--unfreeze-last K pools the model's last layer"),
-    (["--unfreeze-layers", "2", "1"], "1 <= A <= B"),
-    (["--unfreeze-layers", "2", "3", "--layer", "2"], "below the unfrozen block's last layer"),
-    (["--unfreeze-last", "1", "--layer-mix"], "does not combine with unfreezing"),
-    (["--seeds", "0"], "--seeds must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--unfreeze-last", "1", "--layer", "2"], "--unfreeze-last K pools the model's last layer"),
+        (["--unfreeze-layers", "2", "1"], "1 <= A <= B"),
+        (["--unfreeze-layers", "2", "3", "--layer", "2"], "below the unfrozen block's last layer"),
+        (["--unfreeze-last", "1", "--layer-mix"], "does not combine with unfreezing"),
+        (["--seeds", "0"], "--seeds must be at least 1"),
+    ],
+)
 def test_wrong_arguments_stop_with_a_message(holdout, capsys, args, message):
     assert _run(holdout, *args) == 2
     assert message in capsys.readouterr().err
@@ -344,10 +472,32 @@ def test_refuses_a_spectral_baseline(holdout, tmp_path, capsys):
 @pytest.mark.slow
 def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys, monkeypatch):
     from deepfake_pipeline.baseline import logreg
+
     root = tmp_path
     _corpus(root, ["toy_all"], demo=False)
-    assert eval_logreg(["--features", "embeddings", "--layer", "1", "--cv", "toy_all", "--folds", "3",
-                        "--run", "baseline", "--n-boot", "50", "--C-grid", "0.01", "1", *_dir_args(root)]) == 0
+    assert (
+        eval_logreg(
+            [
+                "--features",
+                "embeddings",
+                "--layer",
+                "1",
+                "--cv",
+                "toy_all",
+                "--folds",
+                "3",
+                "--run",
+                "baseline",
+                "--n-boot",
+                "50",
+                "--C-grid",
+                "0.01",
+                "1",
+                *_dir_args(root),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     # C is chosen, per fold, on that fold's fitting part only: never on the trials it then scores
     # (the projections are the 16-dim rows: the silence-only shortcut check fits on 3 features;
@@ -392,9 +542,30 @@ def test_unfreezing_the_last_layer_of_a_tiny_model(tmp_path, capsys, tiny_ssl_fo
     """End to end for wav2vec2 and for WavLM, whose layers also take the relative position bias."""
     root = tmp_path
     _corpus(root, ["toy_train", "toy_dev", "toy_eval"], model=str(tiny_ssl_folders(name)), demo=False)
-    assert eval_logreg(["--features", "embeddings", "--layer", "1", "--train", "toy_train", "--dev", "toy_dev",
-                        "--test", "toy_eval", "--run", "baseline", "--n-boot", "0", "--C-grid", "1",
-                        *_dir_args(root)]) == 0
+    assert (
+        eval_logreg(
+            [
+                "--features",
+                "embeddings",
+                "--layer",
+                "1",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                "baseline",
+                "--n-boot",
+                "0",
+                "--C-grid",
+                "1",
+                *_dir_args(root),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert _run(root, "--run", "too_deep", "--unfreeze-layers", "2", "5") == 2
     assert "this model has 3 transformer layers" in capsys.readouterr().err

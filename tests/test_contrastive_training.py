@@ -72,6 +72,7 @@ def test_supcon_prefers_clustered_classes():
 
 # ------------------------------------------------------------------ the training loop
 
+
 def _setup(seed=0, layer_mix=False):
     features, labels, attacks = planted_embeddings(240, seed=5)
     train_x, dev_x = features[:160], features[160:]
@@ -85,15 +86,35 @@ def _setup(seed=0, layer_mix=False):
     return model, train_source, dev_source, labels[:160], labels[160:]
 
 
-def _train(tmp_path, name, epochs=6, patience=50, seed=0, layer_mix=False, run_config=None, log=None,
-           wrap_train_source=None, checkpoint_every_s=600.0):
+def _train(
+    tmp_path,
+    name,
+    epochs=6,
+    patience=50,
+    seed=0,
+    layer_mix=False,
+    run_config=None,
+    log=None,
+    wrap_train_source=None,
+    checkpoint_every_s=600.0,
+):
     model, train_source, dev_source, y_train, y_dev = _setup(seed, layer_mix)
     if wrap_train_source is not None:
         train_source = wrap_train_source(train_source)
     config = TrainConfig(epochs=epochs, patience=patience, batch_size=32, lr=3e-3, seed=seed)
-    outcome = train(model, train_source, y_train, y_train, dev_source, y_dev, config,
-                    tmp_path / name / "checkpoint.pt", run_config or {"test": 1}, log=log or (lambda line: None),
-                    checkpoint_every_s=checkpoint_every_s)
+    outcome = train(
+        model,
+        train_source,
+        y_train,
+        y_train,
+        dev_source,
+        y_dev,
+        config,
+        tmp_path / name / "checkpoint.pt",
+        run_config or {"test": 1},
+        log=log or (lambda line: None),
+        checkpoint_every_s=checkpoint_every_s,
+    )
     return model, outcome, project(model, dev_source, 64), y_dev
 
 
@@ -168,13 +189,17 @@ def test_killed_in_the_middle_of_an_epoch_resumes_to_the_uninterrupted_result(tm
     _, full, projections_full, _ = _train(tmp_path, "uninterrupted", epochs=4)
     # 5 batches per epoch: die on the 3rd batch of epoch 3, with a checkpoint after every batch
     with pytest.raises(Killed):
-        _train(tmp_path, "killed", epochs=4, checkpoint_every_s=0.0,
-               wrap_train_source=lambda source: DiesAtBatch(source, 5 + 5 + 3))
+        _train(
+            tmp_path,
+            "killed",
+            epochs=4,
+            checkpoint_every_s=0.0,
+            wrap_train_source=lambda source: DiesAtBatch(source, 5 + 5 + 3),
+        )
     payload = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
     assert payload["state"]["epoch"] == 2 and payload["state"]["partial"]["batches_done"] == 2
     lines = []
-    _, resumed, projections_resumed, _ = _train(tmp_path, "killed", epochs=4, log=lines.append,
-                                                checkpoint_every_s=0.0)
+    _, resumed, projections_resumed, _ = _train(tmp_path, "killed", epochs=4, log=lines.append, checkpoint_every_s=0.0)
     assert "2 batches into epoch 3" in lines[0]
     assert resumed.history == full.history and resumed.steps == full.steps == 4 * 5
     assert np.array_equal(projections_resumed, projections_full)
@@ -197,6 +222,7 @@ def test_early_stopping_keeps_the_best_dev_epoch(tmp_path):
 
 def test_attack_ids_as_finer_supcon_classes():
     from deepfake_pipeline.contrastive.experiment import supcon_classes
+
     labels = np.array([0, 1, 1, 0, 1])
     attacks = np.array(["-", "A07", "A01", "-", "A07"])
     assert supcon_classes(labels, attacks, attack_classes=False).tolist() == [0, 1, 1, 0, 1]
@@ -205,15 +231,16 @@ def test_attack_ids_as_finer_supcon_classes():
 
 # ------------------------------------------------------------ one clip, one projection
 
+
 @pytest.mark.parametrize("layer_mix", [False, True])
 def test_a_clip_projects_the_same_alone_and_in_batches_of_any_size(layer_mix):
     """project() feeds step 4's logistic regression; in float32 a clip's projection changed with
     the number of clips batched beside it (~1e-7 here), and so did its score. The documented
     tolerance (contrastive/train.py, baseline/logreg.py) is 1e-12."""
     model, train_source, _, _, _ = _setup(layer_mix=layer_mix)
-    features = train_source.features.numpy() * 300.0 + 1000.0   # large values round the most
+    features = train_source.features.numpy() * 300.0 + 1000.0  # large values round the most
     source = EmbeddingSource(features)
-    alone = np.concatenate([project(model, EmbeddingSource(features[i:i + 1]), 1) for i in range(len(features))])
+    alone = np.concatenate([project(model, EmbeddingSource(features[i : i + 1]), 1) for i in range(len(features))])
     for batch_size in (2, 3, 17, 64, len(features)):
         np.testing.assert_allclose(project(model, source, batch_size), alone, rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(alone, axis=1), 1.0, atol=1e-12)
@@ -221,11 +248,13 @@ def test_a_clip_projects_the_same_alone_and_in_batches_of_any_size(layer_mix):
 
 # ------------------------------------------------------------ C chosen on dev, best epoch kept
 
+
 def _independent_logreg_scores(x_fit, y_fit, x_score, C):
     """Step 3's model written out with scikit-learn directly: log-odds of bona fide (label 0)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)).fit(x_fit, y_fit)
     return -model.decision_function(x_score)
 
@@ -241,10 +270,13 @@ def test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones(monkeypatch):
     from sklearn.metrics import roc_auc_score
 
     from deepfake_pipeline.contrastive import experiment
+
     grid = (1e-4, 100.0)
-    data = {"toy_train": prefers_other_C_on_test(400, 0, test_like=False),
-            "toy_dev": prefers_other_C_on_test(400, 1, test_like=False),
-            "toy_eval": prefers_other_C_on_test(400, 2, test_like=True)}
+    data = {
+        "toy_train": prefers_other_C_on_test(400, 0, test_like=False),
+        "toy_dev": prefers_other_C_on_test(400, 1, test_like=False),
+        "toy_eval": prefers_other_C_on_test(400, 2, test_like=True),
+    }
     x_train, y_train = data["toy_train"]
 
     def best_C(split):
@@ -254,23 +286,43 @@ def test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones(monkeypatch):
 
     assert best_C("toy_dev") != best_C("toy_eval"), "the construction must make dev and test disagree"
 
-    outcome = SimpleNamespace(best_epoch=1, best_dev_auc=1.0, epochs_run=1, steps=1, stopped_early=False,
-                              resumed_at_epoch=0, history=[])
+    outcome = SimpleNamespace(
+        best_epoch=1, best_dev_auc=1.0, epochs_run=1, steps=1, stopped_early=False, resumed_at_epoch=0, history=[]
+    )
     monkeypatch.setattr(experiment, "train", lambda *args, **kwargs: outcome)
     monkeypatch.setattr(experiment, "project", lambda model, source, batch_size: source.x)
     monkeypatch.setattr(experiment, "_identity", lambda *args: {})
     model = SimpleNamespace(fit_standardiser=lambda source, batch_size: None, head=SimpleNamespace(mix=None))
-    baseline = SimpleNamespace(train="toy_train", dev="toy_dev", tests=["toy_eval"], C_grid=grid, seed=0,
-                               select_by="auc")
+    baseline = SimpleNamespace(
+        train="toy_train", dev="toy_dev", tests=["toy_eval"], C_grid=grid, seed=0, select_by="auc"
+    )
     settings = experiment.ContrastiveSettings(representation=None, train=TrainConfig(), jobs=1)
     splits = {sid: SimpleNamespace(labels=y, attacks=np.where(y == 0, "-", "A01")) for sid, (_, y) in data.items()}
     sources = {sid: SimpleNamespace(x=x) for sid, (x, _) in data.items()}
-    result = experiment._run_holdout_seed(0, baseline, settings, splits, sources,
-                                          SimpleNamespace(build=lambda seed: model), "unused", log=lambda line: None)
-    assert result.training == [{
-        "layer_weights": None, "best_epoch": 1, "best_dev_centroid_auc": 1.0, "epochs_run": 1, "steps": 1,
-        "stopped_early": False, "resumed_at_epoch": 0, "logreg_C": best_C("toy_dev"), "logreg_converged": True,
-        "history": []}]
+    result = experiment._run_holdout_seed(
+        0,
+        baseline,
+        settings,
+        splits,
+        sources,
+        SimpleNamespace(build=lambda seed: model),
+        "unused",
+        log=lambda line: None,
+    )
+    assert result.training == [
+        {
+            "layer_weights": None,
+            "best_epoch": 1,
+            "best_dev_centroid_auc": 1.0,
+            "epochs_run": 1,
+            "steps": 1,
+            "stopped_early": False,
+            "resumed_at_epoch": 0,
+            "logreg_C": best_C("toy_dev"),
+            "logreg_converged": True,
+            "history": [],
+        }
+    ]
     assert result.seed == 0 and list(result.test_scores) == ["toy_eval"]
     for split, got in (("toy_eval", result.test_scores["toy_eval"]), ("toy_dev", result.dev_scores)):
         expected = _independent_logreg_scores(x_train, y_train, data[split][0], best_C("toy_dev"))
@@ -290,8 +342,18 @@ def test_training_leaves_the_model_with_the_weights_of_its_best_dev_epoch(tmp_pa
             snapshots[epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     config = TrainConfig(epochs=40, patience=2, batch_size=32, lr=3e-3, seed=0)
-    outcome = train(model, train_source, y_train, y_train, dev_source, y_dev, config, tmp_path / "checkpoint.pt",
-                    {"test": "best epoch"}, log=log)
+    outcome = train(
+        model,
+        train_source,
+        y_train,
+        y_train,
+        dev_source,
+        y_dev,
+        config,
+        tmp_path / "checkpoint.pt",
+        {"test": "best epoch"},
+        log=log,
+    )
     aucs = [row["dev_auc"] for row in outcome.history]
     best, last = 1 + aucs.index(max(aucs)), len(aucs)
     assert sorted(snapshots) == list(range(1, last + 1))
@@ -302,6 +364,7 @@ def test_training_leaves_the_model_with_the_weights_of_its_best_dev_epoch(tmp_pa
 
 
 # ------------------------------------------------------------ the loop written out by hand
+
 
 def _weak_setup(seed=0, signal=0.3):
     """_setup with a weak planted signal: dev AUCs stay near 0.7-0.8, so that any change to the
@@ -320,8 +383,8 @@ def _trained_by_hand(model, train_source, y_train, dev_source, y_dev, config):
     seeded with config.seed, SupCon at config.temperature on consecutive slices of it, then dev
     clips scored by cosine to each class's mean training projection of the epoch (float64)."""
     from sklearn.metrics import roc_auc_score
-    optimizer = torch.optim.AdamW(model.parameter_groups(config.lr, config.block_lr),
-                                  weight_decay=config.weight_decay)
+
+    optimizer = torch.optim.AdamW(model.parameter_groups(config.lr, config.block_lr), weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     n, classes = len(train_source), torch.as_tensor(y_train)
@@ -331,7 +394,7 @@ def _trained_by_hand(model, train_source, y_train, dev_source, y_dev, config):
         model.train()
         losses, z_train = [], np.zeros((n, 8))
         for start in range(0, n, config.batch_size):
-            indices = permutation[start:start + config.batch_size]
+            indices = permutation[start : start + config.batch_size]
             z = model(train_source.batch(indices.numpy()))
             loss = supcon_loss(z, classes[indices], config.temperature)
             optimizer.zero_grad()
@@ -346,8 +409,14 @@ def _trained_by_hand(model, train_source, y_train, dev_source, y_dev, config):
         # AUC compares scores; the module's float32 centroids move them by ~1e-7, so no pair may be closer
         gaps = np.abs(scores[y_dev == 0][:, None] - scores[y_dev == 1][None, :])
         assert gaps.min() > 1e-5
-        rows.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
-                     "dev_auc": roc_auc_score(y_dev == 0, scores), "step": epoch * len(losses)})
+        rows.append(
+            {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)),
+                "dev_auc": roc_auc_score(y_dev == 0, scores),
+                "step": epoch * len(losses),
+            }
+        )
         weights.append({k: v.detach().clone() for k, v in model.state_dict().items()})
     return rows, weights
 
@@ -355,14 +424,25 @@ def _trained_by_hand(model, train_source, y_train, dev_source, y_dev, config):
 def test_planted_signal_training_matches_a_loop_written_out_by_hand(tmp_path):
     config = TrainConfig(epochs=3, patience=50, batch_size=32, lr=3e-3, weight_decay=0.2, temperature=0.3, seed=0)
     model, train_source, dev_source, y_train, y_dev = _weak_setup()
-    outcome = train(model, train_source, y_train, y_train, dev_source, y_dev, config, tmp_path / "checkpoint.pt",
-                    {"test": "by hand"}, log=lambda line: None)
+    outcome = train(
+        model,
+        train_source,
+        y_train,
+        y_train,
+        dev_source,
+        y_dev,
+        config,
+        tmp_path / "checkpoint.pt",
+        {"test": "by hand"},
+        log=lambda line: None,
+    )
     reference, train_source, dev_source, y_train, y_dev = _weak_setup()
     rows, weights = _trained_by_hand(reference, train_source, y_train, dev_source, y_dev, config)
     assert [row["epoch"] for row in outcome.history] == [1, 2, 3]
     assert [row["step"] for row in outcome.history] == [row["step"] for row in rows] == [5, 10, 15]
-    assert [row["train_loss"] for row in outcome.history] == pytest.approx([row["train_loss"] for row in rows],
-                                                                          rel=1e-6)
+    assert [row["train_loss"] for row in outcome.history] == pytest.approx(
+        [row["train_loss"] for row in rows], rel=1e-6
+    )
     aucs = [row["dev_auc"] for row in rows]
     assert [row["dev_auc"] for row in outcome.history] == pytest.approx(aucs, abs=1e-12)
     assert len(set(aucs)) == 3 and max(aucs) < 0.9, "the dev AUCs must be far from saturated"
@@ -376,6 +456,7 @@ def test_planted_signal_training_matches_a_loop_written_out_by_hand(tmp_path):
 
 def test_planted_signal_scored_by_cosine_to_each_class_centroid():
     from deepfake_pipeline.contrastive.train import centroid_scores
+
     z = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
     scores = centroid_scores(z, np.array([3.0, 0.0]), np.array([1.0, 1.0]))
     # cos to (1, 0) minus cos to (1, 1) / sqrt(2)
@@ -385,15 +466,20 @@ def test_planted_signal_scored_by_cosine_to_each_class_centroid():
 
 # ------------------------------------------------------------ early stopping on given dev AUCs
 
+
 def test_early_stopping_counts_only_consecutive_epochs_without_improvement(tmp_path, monkeypatch):
     """The dev AUCs are given (metrics.roc_auc replaced), so the stopping epoch is worked out by
     hand: with patience 2, epoch 2 is worse but epoch 3 improves, which must reset the count;
     epochs 4 and 5 (a tie is no improvement) then stop the run after epoch 5, best epoch 3."""
     from deepfake_pipeline.contrastive import train as train_module
     from deepfake_pipeline.evaluation import metrics
+
     given = iter([0.6, 0.5, 0.7, 0.65, 0.7, 0.9, 0.95, 0.99, 1.0, 1.0])
-    monkeypatch.setattr(train_module, "metrics",
-                        SimpleNamespace(check_labels=metrics.check_labels, roc_auc=lambda labels, scores: next(given)))
+    monkeypatch.setattr(
+        train_module,
+        "metrics",
+        SimpleNamespace(check_labels=metrics.check_labels, roc_auc=lambda labels, scores: next(given)),
+    )
     _, outcome, _, _ = _train(tmp_path, "given", epochs=10, patience=2)
     assert [row["dev_auc"] for row in outcome.history] == [0.6, 0.5, 0.7, 0.65, 0.7]
     assert (outcome.best_epoch, outcome.best_dev_auc, outcome.epochs_run, outcome.steps) == (3, 0.7, 5, 25)
@@ -401,6 +487,7 @@ def test_early_stopping_counts_only_consecutive_epochs_without_improvement(tmp_p
 
 
 # ------------------------------------------------------------ checkpoints on a clock of our own
+
 
 class Clock:
     def __init__(self, now):
@@ -435,6 +522,7 @@ def test_resumes_from_checkpoints_written_every_checkpoint_every_s(tmp_path, mon
     the batches the run asked for and the projections it computed."""
     from deepfake_pipeline.contrastive import checkpoint as checkpoint_module
     from deepfake_pipeline.contrastive import train as train_module
+
     saved = []
 
     def recording_save(path, payload):
@@ -443,24 +531,44 @@ def test_resumes_from_checkpoints_written_every_checkpoint_every_s(tmp_path, mon
 
     monkeypatch.setattr(train_module, "save_checkpoint", recording_save)
     config = TrainConfig(epochs=2, patience=50, batch_size=32, lr=3e-3, seed=0)
-    identity = {"run": {"test": "clock"},
-                "train": {"epochs": 2, "patience": 50, "batch_size": 32, "lr": 3e-3, "block_lr": 2e-5,
-                          "weight_decay": 1e-4, "temperature": 0.1, "seed": 0}}
-    keys = {"epoch", "step", "best_epoch", "best_dev_auc", "best_model", "bad_epochs", "finished", "history",
-            "partial"}
+    identity = {
+        "run": {"test": "clock"},
+        "train": {
+            "epochs": 2,
+            "patience": 50,
+            "batch_size": 32,
+            "lr": 3e-3,
+            "block_lr": 2e-5,
+            "weight_decay": 1e-4,
+            "temperature": 0.1,
+            "seed": 0,
+        },
+    }
+    keys = {"epoch", "step", "best_epoch", "best_dev_auc", "best_model", "bad_epochs", "finished", "history", "partial"}
 
     def run(folder, tick, dies_at=None, start=1000.0):
         model, train_source, dev_source, y_train, y_dev = _setup(seed=0)
         clock = Clock(start)
         monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=clock.monotonic))
         source = TickingSource(train_source, clock, tick, dies_at)
-        projections = []   # every training projection, as computed
+        projections = []  # every training projection, as computed
         model.register_forward_hook(
-            lambda module, inputs, output: projections.append(output.detach().clone()) if module.training else None)
+            lambda module, inputs, output: projections.append(output.detach().clone()) if module.training else None
+        )
         lines, saved[:] = [], []
         try:
-            outcome = train(model, source, y_train, y_train, dev_source, y_dev, config, tmp_path / folder / "c.pt",
-                            {"test": "clock"}, log=lines.append)
+            outcome = train(
+                model,
+                source,
+                y_train,
+                y_train,
+                dev_source,
+                y_dev,
+                config,
+                tmp_path / folder / "c.pt",
+                {"test": "clock"},
+                log=lines.append,
+            )
         except Killed:
             outcome = None
         return outcome, lines, list(saved), source.batches, projections, y_train
@@ -472,14 +580,20 @@ def test_resumes_from_checkpoints_written_every_checkpoint_every_s(tmp_path, mon
 
     # 2. 600 s a batch
     outcome, lines, checkpoints, batches, projections, y_train = run("ticking", tick=600.0)
-    assert [(c["state"]["epoch"], c["state"]["partial"] and c["state"]["partial"]["batches_done"])
-            for c in checkpoints] == [(0, 1), (0, 2), (0, 3), (0, 4), (1, None),
-                                      (1, 1), (1, 2), (1, 3), (1, 4), (2, None)]
+    assert [
+        (c["state"]["epoch"], c["state"]["partial"] and c["state"]["partial"]["batches_done"]) for c in checkpoints
+    ] == [(0, 1), (0, 2), (0, 3), (0, 4), (1, None), (1, 1), (1, 2), (1, 3), (1, 4), (2, None)]
     assert all(c["config"] == identity and set(c["state"]) == keys for c in checkpoints)
-    for c in checkpoints[:4]:   # nothing is known about the dev split yet
+    for c in checkpoints[:4]:  # nothing is known about the dev split yet
         state = c["state"]
-        assert (state["best_epoch"], state["best_dev_auc"], state["best_model"], state["bad_epochs"],
-                state["finished"], state["history"]) == (0, -np.inf, None, 0, False, [])
+        assert (
+            state["best_epoch"],
+            state["best_dev_auc"],
+            state["best_model"],
+            state["bad_epochs"],
+            state["finished"],
+            state["history"],
+        ) == (0, -np.inf, None, 0, False, [])
     for i, c in enumerate(checkpoints):
         partial = c["state"]["partial"]
         if partial is None:
@@ -491,16 +605,19 @@ def test_resumes_from_checkpoints_written_every_checkpoint_every_s(tmp_path, mon
         np.testing.assert_array_equal(partial["counts"], [np.sum(y_train[indices] == 0), np.sum(y_train[indices] == 1)])
         z = torch.cat([projections[b] for b in epoch_batches]).double().numpy()
         classes = np.concatenate([y_train[batches[b]] for b in epoch_batches])
-        np.testing.assert_allclose(partial["sums"].numpy(), np.stack([z[classes == 0].sum(0), z[classes == 1].sum(0)]),
-                                   rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(
+            partial["sums"].numpy(), np.stack([z[classes == 0].sum(0), z[classes == 1].sum(0)]), rtol=1e-5, atol=1e-4
+        )
         assert len(partial["losses"]) == done and c["state"]["step"] == 5 * c["state"]["epoch"] + done
     assert [c["state"]["finished"] for c in checkpoints if c["state"]["partial"] is None] == [False, True]
     history = outcome.history
     aucs = [row["dev_auc"] for row in history]
     assert lines == [
         f"[contrastive seed 0] epoch {row['epoch']}/2 train-loss {row['train_loss']:.4f} dev-AUC {row['dev_auc']:.4f} "
-        f"(best {max(aucs[:i + 1]):.4f} @ epoch {1 + aucs.index(max(aucs[:i + 1]))}) "
-        f"elapsed {3000.0 * (i + 1):.1f}s" for i, row in enumerate(history)]
+        f"(best {max(aucs[: i + 1]):.4f} @ epoch {1 + aucs.index(max(aucs[: i + 1]))}) "
+        f"elapsed {3000.0 * (i + 1):.1f}s"
+        for i, row in enumerate(history)
+    ]
     # started again, the finished run says so and trains no more
     _, lines, checkpoints, batches, _, _ = run("ticking", tick=600.0)
     assert lines == [f"[contrastive seed 0] resuming from {tmp_path / 'ticking' / 'c.pt'} after epoch 2 (step 10)"]
@@ -509,18 +626,23 @@ def test_resumes_from_checkpoints_written_every_checkpoint_every_s(tmp_path, mon
     # 3. killed asking for the 3rd batch of epoch 2, resumed
     _, _, _, first_batches, first_projections, _ = run("killed", tick=600.0, dies_at=5 + 3)
     outcome, lines, checkpoints, batches, projections, _ = run("killed", tick=600.0)
-    assert lines[0] == (f"[contrastive seed 0] resuming from {tmp_path / 'killed' / 'c.pt'} after epoch 1, "
-                        "2 batches into epoch 2 (step 7)")
+    assert lines[0] == (
+        f"[contrastive seed 0] resuming from {tmp_path / 'killed' / 'c.pt'} after epoch 1, "
+        "2 batches into epoch 2 (step 7)"
+    )
     assert [c["state"]["partial"] and c["state"]["partial"]["batches_done"] for c in checkpoints] == [3, 4, None]
     batches, projections = first_batches[5:] + batches, first_projections[5:] + projections
     for c in checkpoints[:2]:
         partial = c["state"]["partial"]
-        indices = np.concatenate(batches[:partial["batches_done"]])
+        indices = np.concatenate(batches[: partial["batches_done"]])
         np.testing.assert_array_equal(partial["counts"], [np.sum(y_train[indices] == 0), np.sum(y_train[indices] == 1)])
-        z = torch.cat(projections[:partial["batches_done"]]).double().numpy()
-        np.testing.assert_allclose(partial["sums"].numpy(),
-                                   np.stack([z[y_train[indices] == 0].sum(0), z[y_train[indices] == 1].sum(0)]),
-                                   rtol=1e-5, atol=1e-4)
+        z = torch.cat(projections[: partial["batches_done"]]).double().numpy()
+        np.testing.assert_allclose(
+            partial["sums"].numpy(),
+            np.stack([z[y_train[indices] == 0].sum(0), z[y_train[indices] == 1].sum(0)]),
+            rtol=1e-5,
+            atol=1e-4,
+        )
     assert lines[1].endswith(" elapsed 1800.0s")
 
 
@@ -529,8 +651,13 @@ def test_resumes_a_mid_epoch_checkpoint_without_writing_another(tmp_path):
     inside an epoch: the epoch's own checkpoint must not carry the finished partial epoch on."""
     _, full, projections_full, _ = _train(tmp_path, "uninterrupted", epochs=4)
     with pytest.raises(Killed):
-        _train(tmp_path, "killed", epochs=4, checkpoint_every_s=0.0,
-               wrap_train_source=lambda source: DiesAtBatch(source, 5 + 5 + 3))
+        _train(
+            tmp_path,
+            "killed",
+            epochs=4,
+            checkpoint_every_s=0.0,
+            wrap_train_source=lambda source: DiesAtBatch(source, 5 + 5 + 3),
+        )
     _, resumed, projections_resumed, _ = _train(tmp_path, "killed", epochs=4, checkpoint_every_s=1e9)
     assert resumed.steps == 20 and [row["step"] for row in resumed.history] == [5, 10, 15, 20]
     assert resumed.history == full.history
@@ -578,18 +705,30 @@ class FramesSource:
 def test_planted_signal_trains_an_unfrozen_block_at_block_lr(tmp_path):
     """The head at config.lr, the block's layers at config.block_lr, both with config.weight_decay
     (read back from the optimiser's state in the checkpoint)."""
-    features, labels, _ = planted_embeddings(96, seed=5)   # the 3 layers serve as 3 frames
+    features, labels, _ = planted_embeddings(96, seed=5)  # the 3 layers serve as 3 frames
     torch.manual_seed(0)
     model = ContrastiveModel(ProjectionHead(16, hidden_dim=16, out_dim=8), block=TinyBlock(16))
     source = FramesSource(features)
     model.fit_standardiser(source, 64)
     block_before = copy.deepcopy(model.block.state_dict())
     config = TrainConfig(epochs=1, batch_size=32, lr=3e-3, block_lr=1e-4, weight_decay=0.05, seed=0)
-    train(model, source, labels, labels, source, labels, config, tmp_path / "c.pt", {"test": "block"},
-          log=lambda line: None)
+    train(
+        model,
+        source,
+        labels,
+        labels,
+        source,
+        labels,
+        config,
+        tmp_path / "c.pt",
+        {"test": "block"},
+        log=lambda line: None,
+    )
     groups = torch.load(tmp_path / "c.pt", weights_only=True)["optimizer"]["param_groups"]
     assert [(group["lr"], group["weight_decay"], len(group["params"])) for group in groups] == [
-        (3e-3, 0.05, 4), (1e-4, 0.05, 2)]
+        (3e-3, 0.05, 4),
+        (1e-4, 0.05, 2),
+    ]
     assert not torch.equal(model.block.layer.weight, block_before["layer.weight"])
 
 
@@ -601,29 +740,39 @@ def test_step_4_holdout_seed_passes_each_split_to_training_and_scoring(monkeypat
     learned layer mix in the training record."""
     from deepfake_pipeline.baseline import logreg
     from deepfake_pipeline.contrastive import experiment
+
     rng = np.random.default_rng(0)
     y = {sid: np.array([0, 1, 1, 0, 1, 1] * 5) for sid in ("toy_train", "toy_dev", "toy_eval")}
-    attacks = {sid: np.where(labels == 0, "-", np.where(np.arange(30) % 3 == 1, "A07", "A02"))
-               for sid, labels in y.items()}
+    attacks = {
+        sid: np.where(labels == 0, "-", np.where(np.arange(30) % 3 == 1, "A07", "A02")) for sid, labels in y.items()
+    }
     sources = {sid: SimpleNamespace(x=rng.normal(size=(30, 4)) + labels[:, None]) for sid, labels in y.items()}
     splits = {sid: SimpleNamespace(labels=y[sid], attacks=attacks[sid]) for sid in y}
     mix = SimpleNamespace(weights=lambda: torch.tensor([0.25, 0.75]))
     calls = {"build": [], "standardise": [], "train": [], "project": [], "identity": [], "fit": []}
-    model = SimpleNamespace(head=SimpleNamespace(mix=mix),
-                            fit_standardiser=lambda source, batch_size: calls["standardise"].append((source, batch_size)))
-    outcome = SimpleNamespace(best_epoch=2, best_dev_auc=0.9, epochs_run=4, steps=8, stopped_early=True,
-                              resumed_at_epoch=0, history=[])
+    model = SimpleNamespace(
+        head=SimpleNamespace(mix=mix),
+        fit_standardiser=lambda source, batch_size: calls["standardise"].append((source, batch_size)),
+    )
+    outcome = SimpleNamespace(
+        best_epoch=2, best_dev_auc=0.9, epochs_run=4, steps=8, stopped_early=True, resumed_at_epoch=0, history=[]
+    )
     monkeypatch.setattr(experiment, "train", lambda *args, **kwargs: calls["train"].append((args, kwargs)) or outcome)
-    monkeypatch.setattr(experiment, "project", lambda m, source, batch_size: (
-        calls["project"].append((m, source, batch_size)) or source.x))
+    monkeypatch.setattr(
+        experiment,
+        "project",
+        lambda m, source, batch_size: calls["project"].append((m, source, batch_size)) or source.x,
+    )
     monkeypatch.setattr(experiment, "_identity", lambda *args: calls["identity"].append(args) or {"run": "id"})
     fit = logreg.fit
     monkeypatch.setattr(logreg, "fit", lambda x, labels, C, seed: calls["fit"].append(seed) or fit(x, labels, C, seed))
     factory = SimpleNamespace(build=lambda seed: calls["build"].append(seed) or model)
-    baseline = SimpleNamespace(train="toy_train", dev="toy_dev", tests=["toy_eval"], C_grid=(0.1, 1.0), seed=5,
-                               select_by="auc")
-    settings = experiment.ContrastiveSettings(representation=None, train=TrainConfig(batch_size=7), jobs=1,
-                                              attack_classes=True)
+    baseline = SimpleNamespace(
+        train="toy_train", dev="toy_dev", tests=["toy_eval"], C_grid=(0.1, 1.0), seed=5, select_by="auc"
+    )
+    settings = experiment.ContrastiveSettings(
+        representation=None, train=TrainConfig(batch_size=7), jobs=1, attack_classes=True
+    )
 
     def log(line):
         pass
@@ -632,7 +781,7 @@ def test_step_4_holdout_seed_passes_each_split_to_training_and_scoring(monkeypat
     assert calls["build"] == [3]
     assert calls["standardise"] == [(sources["toy_train"], 7)]
     assert calls["identity"] == [(baseline, settings, splits, None)]
-    (args, kwargs), = calls["train"]
+    ((args, kwargs),) = calls["train"]
     assert args[0] is model and args[1] is sources["toy_train"] and args[4] is sources["toy_dev"]
     expected_classes = np.array([0 if a == "-" else {"A02": 1, "A07": 2}[a] for a in attacks["toy_train"]])
     np.testing.assert_array_equal(args[2], expected_classes)
@@ -641,8 +790,10 @@ def test_step_4_holdout_seed_passes_each_split_to_training_and_scoring(monkeypat
     assert args[6] == TrainConfig(batch_size=7, seed=3)
     assert args[7] == Path(tmp_path / "run" / "seed_3" / "checkpoint.pt") and args[8] == {"run": "id"}
     assert kwargs == {"log": log, "name": "train_contrastive seed 3"}
-    assert sorted((source_id, m is model, batch) for m, source, batch in calls["project"]
-                  for source_id in [next(k for k, v in sources.items() if v is source)]) == [
-        ("toy_dev", True, 7), ("toy_eval", True, 7), ("toy_train", True, 7)]
+    assert sorted(
+        (source_id, m is model, batch)
+        for m, source, batch in calls["project"]
+        for source_id in [next(k for k, v in sources.items() if v is source)]
+    ) == [("toy_dev", True, 7), ("toy_eval", True, 7), ("toy_train", True, 7)]
     assert calls["fit"][-1] == 5
     assert result.training[0]["layer_weights"] == [0.25, 0.75]

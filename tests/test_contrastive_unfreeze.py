@@ -45,8 +45,9 @@ def tiny_split(tmp_path):
 
 @pytest.mark.parametrize("first,last,pooled", [(1, 1, 2), (2, 2, 3), (3, 3, 3)])
 def test_cached_block_equals_full_model(tiny_model, tiny_split, tmp_path, first, last, pooled):
-    cache = build_frame_cache(tiny_split, tiny_model, first, tmp_path / "frames", _model_input(tiny_model),
-                              clips_per_part=3)
+    cache = build_frame_cache(
+        tiny_split, tiny_model, first, tmp_path / "frames", _model_input(tiny_model), clips_per_part=3
+    )
     block = UnfrozenBlock(tiny_model.model, first, last, pooled).eval()
     waveforms = [tiny_split.waveform(i) for i in range(len(tiny_split))]
     # the full model, the way step 2 pools it
@@ -77,8 +78,8 @@ def test_cache_without_float16_rounding_matches_to_float32_precision(tiny_model,
         padded = torch.zeros(len(states), longest, tiny_model.dim)
         mask = torch.zeros(len(states), longest, dtype=torch.bool)
         for row, state in enumerate(states):
-            padded[row, :len(state)] = state
-            mask[row, :len(state)] = True
+            padded[row, : len(state)] = state
+            mask[row, : len(state)] = True
         cached = block(padded, mask).numpy()
     expected = embed_waveforms(tiny_model, waveforms, layers=[pooled])[:, 0]
     np.testing.assert_allclose(cached, expected, rtol=1e-4, atol=1e-5)
@@ -130,11 +131,13 @@ def test_a_clip_projects_the_same_alone_and_in_padded_batches(tiny_model, tiny_s
     train.project's float64 pass. In float32 the padding's extra frames and the batch's size
     changed it by ~1e-7."""
     from deepfake_pipeline.contrastive.train import project
+
     cache = build_frame_cache(tiny_split, tiny_model, 2, tmp_path / "frames", _model_input(tiny_model))
     assert len(set(cache.lengths.tolist())) > 1, "the clips must differ in length to test padding"
     torch.manual_seed(0)
-    model = ContrastiveModel(ProjectionHead(tiny_model.dim, hidden_dim=16, out_dim=8),
-                             UnfrozenBlock(tiny_model.model, 2, 2, 3))
+    model = ContrastiveModel(
+        ProjectionHead(tiny_model.dim, hidden_dim=16, out_dim=8), UnfrozenBlock(tiny_model.model, 2, 2, 3)
+    )
     source = FrameSource(cache)
     model.fit_standardiser(source, 4)
     alone = np.concatenate([project(model, _OneClip(source, i), 1) for i in range(len(source))])

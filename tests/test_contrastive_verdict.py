@@ -15,23 +15,28 @@ VERDICT_RE = re.compile(
     r"^contrastive vs baseline test=(?P<split>\S+): (?P<base>\d\.\d{4}) -> (?P<new>\d\.\d{4}), "
     r"(?P<diff>[+-]\d+\.\d{2}) points \(95% CI (?P<lo>[+-]\d+\.\d{2}) to (?P<hi>[+-]\d+\.\d{2})\), "
     r"DeLong p=(?P<p>[0-9.e+-]+): (?P<outcome>meets the 1-point rule|does not meet the 1-point rule \(.+\))"
-    r"(?P<caveats>( \[untrained model: not a detection result\])?( \[demo corpus\])?)$")
+    r"(?P<caveats>( \[untrained model: not a detection result\])?( \[demo corpus\])?)$"
+)
 
 
 def _verdict(diff, ci, p):
-    return Verdict(split="x_eval", baseline_auc=0.9, contrastive_auc=0.9 + diff, diff=diff, ci=ci, delong_p=p,
-                   n_trials=100)
+    return Verdict(
+        split="x_eval", baseline_auc=0.9, contrastive_auc=0.9 + diff, diff=diff, ci=ci, delong_p=p, n_trials=100
+    )
 
 
-@pytest.mark.parametrize("diff,ci,p,meets,reason", [
-    (0.0107, (0.006, 0.015), 0.002, True, None),
-    (0.0100, (0.001, 0.02), 0.04, True, None),              # exactly one point counts
-    (0.0099, (0.001, 0.02), 0.001, False, "under 1 point"),
-    (0.0150, (-0.001, 0.03), 0.01, False, "CI is not above 0"),
-    (0.0150, (0.001, 0.03), 0.05, False, "DeLong p >= 0.05"),
-    (-0.0300, (-0.05, -0.01), 0.001, False, "a loss"),
-    (0.0150, None, 0.001, False, "no bootstrap interval"),
-])
+@pytest.mark.parametrize(
+    "diff,ci,p,meets,reason",
+    [
+        (0.0107, (0.006, 0.015), 0.002, True, None),
+        (0.0100, (0.001, 0.02), 0.04, True, None),  # exactly one point counts
+        (0.0099, (0.001, 0.02), 0.001, False, "under 1 point"),
+        (0.0150, (-0.001, 0.03), 0.01, False, "CI is not above 0"),
+        (0.0150, (0.001, 0.03), 0.05, False, "DeLong p >= 0.05"),
+        (-0.0300, (-0.05, -0.01), 0.001, False, "a loss"),
+        (0.0150, None, 0.001, False, "no bootstrap interval"),
+    ],
+)
 def test_the_one_point_rule(diff, ci, p, meets, reason):
     verdict = _verdict(diff, ci, p)
     assert verdict.meets_rule is meets
@@ -45,12 +50,22 @@ def test_the_one_point_rule(diff, ci, p, meets, reason):
 
 
 def test_line_format_matches_the_spec_example():
-    verdict = Verdict(split="asvspoof2019_eval", baseline_auc=0.9744, contrastive_auc=0.9851, diff=0.0107,
-                      ci=(0.006, 0.015), delong_p=0.002, n_trials=71237)
-    assert verdict.line() == ("contrastive vs baseline test=asvspoof2019_eval: 0.9744 -> 0.9851, +1.07 points "
-                              "(95% CI +0.60 to +1.50), DeLong p=0.002: meets the 1-point rule")
+    verdict = Verdict(
+        split="asvspoof2019_eval",
+        baseline_auc=0.9744,
+        contrastive_auc=0.9851,
+        diff=0.0107,
+        ci=(0.006, 0.015),
+        delong_p=0.002,
+        n_trials=71237,
+    )
+    assert verdict.line() == (
+        "contrastive vs baseline test=asvspoof2019_eval: 0.9744 -> 0.9851, +1.07 points "
+        "(95% CI +0.60 to +1.50), DeLong p=0.002: meets the 1-point rule"
+    )
     assert verdict.line(untrained=True, demo=True).endswith(
-        "meets the 1-point rule [untrained model: not a detection result] [demo corpus]")
+        "meets the 1-point rule [untrained model: not a detection result] [demo corpus]"
+    )
     assert VERDICT_RE.match(verdict.line(untrained=True, demo=True))
     assert "p=3.0e-05" in _verdict(0.02, (0.01, 0.03), 3e-5).line()
 
@@ -100,12 +115,15 @@ def test_align_scores_reorders_by_utterance():
     assert aligned.tolist() == [1.0, 2.0, 3.0]
 
 
-@pytest.mark.parametrize("score_ids,message", [
-    (["a", "b"], "1 of this run's 3 utterances are not in it"),
-    (["a", "b", "c", "d"], "it has 1 that this run lacks"),
-    (["a", "b", "x"], "scored other trials"),
-    (["a", "a", "b", "c"], "twice"),
-])
+@pytest.mark.parametrize(
+    "score_ids,message",
+    [
+        (["a", "b"], "1 of this run's 3 utterances are not in it"),
+        (["a", "b", "c", "d"], "it has 1 that this run lacks"),
+        (["a", "b", "x"], "scored other trials"),
+        (["a", "a", "b", "c"], "twice"),
+    ],
+)
 def test_align_scores_refuses_other_trials(score_ids, message):
     with pytest.raises(TrialMismatch, match=message):
         align_scores(score_ids, np.zeros(len(score_ids)), ["a", "b", "c"], "the baseline run")
@@ -115,21 +133,36 @@ def _baseline_run(tmp_path, split_id, split_dir, utt_ids, n_bonafide, n_spoof):
     """A step-3 holdout run that tested `split_id` with the given label counts."""
     import hashlib
 
-    from deepfake_pipeline.formats.score_files import write_score_file
     from deepfake_pipeline.formats.model_identity import ModelIdentity
+    from deepfake_pipeline.formats.score_files import write_score_file
     from deepfake_pipeline.formats.step3_run import BaselineRun
+
     run = tmp_path / "baseline"
     (run / "scores").mkdir(parents=True)
     write_score_file(run / "scores" / f"{split_id}.txt", utt_ids, np.linspace(-1, 1, len(utt_ids)))
     sha = hashlib.sha256((split_dir / "manifest.csv").read_bytes()).hexdigest()
     return BaselineRun(
-        path=run, config={"features": {split_id: {"manifest_sha256": sha}}},
-        metrics={"tests": {split_id: {"n_bonafide": n_bonafide, "n_spoof": n_spoof,
-                                      "score_file": f"scores/{split_id}.txt"}}},
-        protocol="holdout", train="toy_train", dev="toy_dev", tests=[split_id], test_labels={split_id: split_id},
-        model_spec="random:base", model_tag="random-base",
-        model_identities={split_id: ModelIdentity("random", "base", seed=0)}, chosen_layers=[1], C_grid=(1.0,),
-        select_by="auc", seed=0, top_db=40.0, folds=None, inner_folds=None)
+        path=run,
+        config={"features": {split_id: {"manifest_sha256": sha}}},
+        metrics={
+            "tests": {split_id: {"n_bonafide": n_bonafide, "n_spoof": n_spoof, "score_file": f"scores/{split_id}.txt"}}
+        },
+        protocol="holdout",
+        train="toy_train",
+        dev="toy_dev",
+        tests=[split_id],
+        test_labels={split_id: split_id},
+        model_spec="random:base",
+        model_tag="random-base",
+        model_identities={split_id: ModelIdentity("random", "base", seed=0)},
+        chosen_layers=[1],
+        C_grid=(1.0,),
+        select_by="auc",
+        seed=0,
+        top_db=40.0,
+        folds=None,
+        inner_folds=None,
+    )
 
 
 def test_step_4_refuses_labels_whose_counts_differ_from_the_baseline(tmp_path):
@@ -140,16 +173,23 @@ def test_step_4_refuses_labels_whose_counts_differ_from_the_baseline(tmp_path):
     from logreg_fixtures import balanced_design, make_split
 
     from deepfake_pipeline.contrastive.experiment import _check_trials
-    labels, speakers = balanced_design(4, 7, seed=3)          # 12 bona fide, 16 spoof: unequal on purpose
+
+    labels, speakers = balanced_design(4, 7, seed=3)  # 12 bona fide, 16 spoof: unequal on purpose
     split_dir = make_split(tmp_path / "interim", tmp_path / "processed", "toy_eval", labels, speakers)
     utt_ids = [f"toy_eval_{i:04d}" for i in range(len(labels))]
-    n_bonafide, n_spoof = int(np.sum(labels == 0)), int(np.sum(labels == 1))      # counted here, not by the code
+    n_bonafide, n_spoof = int(np.sum(labels == 0)), int(np.sum(labels == 1))  # counted here, not by the code
     assert (n_bonafide, n_spoof) == (12, 16)
     baseline = _baseline_run(tmp_path, "toy_eval", split_dir, utt_ids, n_bonafide, n_spoof)
 
     def split(split_labels):
-        return {"toy_eval": SimpleNamespace(split_dir=split_dir, labels=split_labels, utt_ids=np.array(utt_ids),
-                                            meta={"model_identity": {"source": "random", "name": "base", "seed": 0}})}
+        return {
+            "toy_eval": SimpleNamespace(
+                split_dir=split_dir,
+                labels=split_labels,
+                utt_ids=np.array(utt_ids),
+                meta={"model_identity": {"source": "random", "name": "base", "seed": 0}},
+            )
+        }
 
     aligned = _check_trials(baseline, split(labels))
     assert aligned["toy_eval"].tolist() == pytest.approx(np.linspace(-1, 1, len(labels)).tolist())
@@ -167,9 +207,15 @@ def test_step_4_refuses_labels_whose_counts_differ_from_the_baseline(tmp_path):
 
 def test_failures_list_every_reason_in_order():
     assert _verdict(0.0, (0.0, 0.02), 0.05).failures == [
-        "the change is under 1 point", "the 95% CI is not above 0", "DeLong p >= 0.05"]
+        "the change is under 1 point",
+        "the 95% CI is not above 0",
+        "DeLong p >= 0.05",
+    ]
     assert _verdict(-0.001, None, 0.5).failures == [
-        "the change is a loss", "no bootstrap interval (--n-boot 0)", "DeLong p >= 0.05"]
+        "the change is a loss",
+        "no bootstrap interval (--n-boot 0)",
+        "DeLong p >= 0.05",
+    ]
     assert _verdict(0.01, (1e-9, 0.02), 0.0499).failures == []
 
 
@@ -181,33 +227,72 @@ def test_p_values_print_in_fixed_notation_down_to_one_in_a_thousand():
 
 def test_line_shows_eer_and_min_tdcf_beside_the_rule():
     eer, tdcf = (0.05, 0.04, -0.01, -0.02, 0.02), (0.2, 0.15, -0.05, -0.08, -0.01)
-    verdict = Verdict(split="s", baseline_auc=0.9, contrastive_auc=0.92, diff=0.02, ci=(0.01, 0.03),
-                      delong_p=0.5, n_trials=10, eer=eer, min_tdcf=tdcf)
+    verdict = Verdict(
+        split="s",
+        baseline_auc=0.9,
+        contrastive_auc=0.92,
+        diff=0.02,
+        ci=(0.01, 0.03),
+        delong_p=0.5,
+        n_trials=10,
+        eer=eer,
+        min_tdcf=tdcf,
+    )
     assert verdict.line(name="head") == (
         "head vs baseline test=s: 0.9000 -> 0.9200, +2.00 points (95% CI +1.00 to +3.00), DeLong p=0.500: "
         "does not meet the 1-point rule (DeLong p >= 0.05); beside it: EER 5.00% -> 4.00% (-1.00 points, "
-        "95% CI -2.00 to +2.00); min-tDCF 0.2000 -> 0.1500 (-0.0500, 95% CI -0.0800 to -0.0100)")
-    no_ci = Verdict(split="s", baseline_auc=0.9, contrastive_auc=0.92, diff=0.02, ci=None, delong_p=0.5,
-                    n_trials=10, eer=(*eer[:3], None, None), min_tdcf=(*tdcf[:3], None, None))
+        "95% CI -2.00 to +2.00); min-tDCF 0.2000 -> 0.1500 (-0.0500, 95% CI -0.0800 to -0.0100)"
+    )
+    no_ci = Verdict(
+        split="s",
+        baseline_auc=0.9,
+        contrastive_auc=0.92,
+        diff=0.02,
+        ci=None,
+        delong_p=0.5,
+        n_trials=10,
+        eer=(*eer[:3], None, None),
+        min_tdcf=(*tdcf[:3], None, None),
+    )
     assert no_ci.line().endswith(
         "(no CI), DeLong p=0.500: does not meet the 1-point rule (no bootstrap interval (--n-boot 0); "
-        "DeLong p >= 0.05); beside it: EER 5.00% -> 4.00% (-1.00 points); min-tDCF 0.2000 -> 0.1500 (-0.0500)")
-    tdcf_only = Verdict(split="s", baseline_auc=0.9, contrastive_auc=0.92, diff=0.02, ci=None, delong_p=0.5,
-                        n_trials=10, min_tdcf=tdcf)
-    assert tdcf_only.line().endswith("DeLong p >= 0.05); beside it: min-tDCF 0.2000 -> 0.1500 "
-                                     "(-0.0500, 95% CI -0.0800 to -0.0100)")
+        "DeLong p >= 0.05); beside it: EER 5.00% -> 4.00% (-1.00 points); min-tDCF 0.2000 -> 0.1500 (-0.0500)"
+    )
+    tdcf_only = Verdict(
+        split="s", baseline_auc=0.9, contrastive_auc=0.92, diff=0.02, ci=None, delong_p=0.5, n_trials=10, min_tdcf=tdcf
+    )
+    assert tdcf_only.line().endswith(
+        "DeLong p >= 0.05); beside it: min-tDCF 0.2000 -> 0.1500 (-0.0500, 95% CI -0.0800 to -0.0100)"
+    )
     assert "beside it" not in _verdict(0.02, (0.01, 0.03), 0.001).line()
 
 
 def test_to_json_records_the_rule_and_the_numbers_beside_it():
     eer, tdcf = (0.05, 0.04, -0.01, -0.02, 0.001), (0.2, 0.15, -0.05, -0.08, -0.01)
-    verdict = Verdict(split="s", baseline_auc=0.9, contrastive_auc=0.92, diff=0.02, ci=(0.01, 0.03),
-                      delong_p=0.5, n_trials=10, eer=eer, min_tdcf=tdcf)
+    verdict = Verdict(
+        split="s",
+        baseline_auc=0.9,
+        contrastive_auc=0.92,
+        diff=0.02,
+        ci=(0.01, 0.03),
+        delong_p=0.5,
+        n_trials=10,
+        eer=eer,
+        min_tdcf=tdcf,
+    )
     assert verdict.to_json() == {
-        "split": "s", "baseline_auc": 0.9, "contrastive_auc": 0.92, "diff": 0.02, "ci": [0.01, 0.03],
-        "delong_p": 0.5, "n_trials": 10, "meets_rule": False, "failures": ["DeLong p >= 0.05"],
+        "split": "s",
+        "baseline_auc": 0.9,
+        "contrastive_auc": 0.92,
+        "diff": 0.02,
+        "ci": [0.01, 0.03],
+        "delong_p": 0.5,
+        "n_trials": 10,
+        "meets_rule": False,
+        "failures": ["DeLong p >= 0.05"],
         "eer": {"baseline": 0.05, "contrastive": 0.04, "diff": -0.01, "lo": -0.02, "hi": 0.001},
-        "min_tdcf": {"baseline": 0.2, "contrastive": 0.15, "diff": -0.05, "lo": -0.08, "hi": -0.01}}
+        "min_tdcf": {"baseline": 0.2, "contrastive": 0.15, "diff": -0.05, "lo": -0.08, "hi": -0.01},
+    }
     bare = _verdict(0.02, None, 0.001).to_json()
     assert (bare["ci"], bare["eer"], bare["min_tdcf"], bare["meets_rule"]) == (None, None, None, False)
     assert bare["failures"] == ["no bootstrap interval (--n-boot 0)"]
@@ -220,10 +305,15 @@ def test_compare_reports_official_eer_and_min_tdcf_against_naive_loops(version):
     from test_tdcf import naive_asv_rates, naive_min_tdcf, naive_official_eer
 
     from deepfake_pipeline.formats.asv_scores import ASVScores
+
     labels, speakers, baseline, better = _scores(n=120, seed=1)
     rng = np.random.default_rng(5)
-    asv_scores = ASVScores(target=rng.normal(2, 1, 30), nontarget=rng.normal(0, 1, 50),
-                           spoof=rng.normal(1, 1, 45), spoof_attack=np.array(["A01"] * 45))
+    asv_scores = ASVScores(
+        target=rng.normal(2, 1, 30),
+        nontarget=rng.normal(0, 1, 50),
+        spoof=rng.normal(1, 1, 45),
+        spoof_attack=np.array(["A01"] * 45),
+    )
     verdict = compare("toy", labels, speakers, baseline, better, n_boot=50, seed=0, asv=(asv_scores, version))
     bona, spoof = labels == 0, labels == 1
     eers = [naive_official_eer(s[bona].tolist(), s[spoof].tolist())[0] for s in (baseline, better)]
@@ -246,10 +336,18 @@ def test_compare_draws_the_resamples_it_is_asked_for():
     """Seed and number of resamples reach all three intervals (AUC, EER and min t-DCF
     differences); the defaults are 1000 resamples from seed 0."""
     from deepfake_pipeline.formats.asv_scores import ASVScores
+
     labels, speakers, baseline, better = _scores(n=120, seed=1)
     rng = np.random.default_rng(5)
-    asv = (ASVScores(target=rng.normal(2, 1, 30), nontarget=rng.normal(0, 1, 50), spoof=rng.normal(1, 1, 45),
-                     spoof_attack=np.array(["A01"] * 45)), "2021")
+    asv = (
+        ASVScores(
+            target=rng.normal(2, 1, 30),
+            nontarget=rng.normal(0, 1, 50),
+            spoof=rng.normal(1, 1, 45),
+            spoof_attack=np.array(["A01"] * 45),
+        ),
+        "2021",
+    )
     verdict = compare("toy", labels, speakers, baseline, better, n_boot=30, seed=3, asv=asv)
     assert verdict.split == "toy"
     again = compare("toy", labels, speakers, baseline, better, n_boot=30, seed=3, asv=asv)

@@ -27,8 +27,10 @@ def test_csv_relative_paths_resolve_against_the_csv_folder(tmp_path, monkeypatch
 def test_csv_label_spellings_and_split_column(tmp_path):
     for name in "abcdef":
         write_clip(tmp_path / f"{name}.flac", seed=ord(name))
-    (tmp_path / "l.csv").write_text("path,label,split,attack\na.flac,bonafide,train,-\nb.flac,spoof,train,X\n"
-                                    "c.flac,0,test,-\nd.flac,1,test,Y\ne.flac,real,test,-\nf.flac,FAKE,test,Z\n")
+    (tmp_path / "l.csv").write_text(
+        "path,label,split,attack\na.flac,bonafide,train,-\nb.flac,spoof,train,X\n"
+        "c.flac,0,test,-\nd.flac,1,test,Y\ne.flac,real,test,-\nf.flac,FAKE,test,Z\n"
+    )
     clips = csv_clips(tmp_path / "l.csv")
     assert sorted(clips) == ["test", "train"]
     assert [c.label for c in clips["test"]] == [0, 1, 0, 1]
@@ -59,12 +61,26 @@ def test_csv_repeated_utt_ids_are_refused_naming_the_lines(tmp_path):
 def test_csv_listing_one_file_twice_is_refused_even_under_both_labels(tmp_path, capsys):
     write_clip(tmp_path / "clips" / "a.wav", seed=1)
     write_clip(tmp_path / "clips" / "b.wav", seed=2)
-    (tmp_path / "twice.csv").write_text("path,label\nclips/a.wav,real\nclips/b.wav,fake\n"
-                                        f"{tmp_path / 'clips' / '..' / 'clips' / 'a.wav'},fake\n")
+    (tmp_path / "twice.csv").write_text(
+        f"path,label\nclips/a.wav,real\nclips/b.wav,fake\n{tmp_path / 'clips' / '..' / 'clips' / 'a.wav'},fake\n"
+    )
     with pytest.raises(ValueError, match=r"twice.csv:4: .*a.wav is already on line 2"):
         csv_clips(tmp_path / "twice.csv")
-    assert preprocess(["--corpus", "csv", "--root", str(tmp_path / "twice.csv"),
-                       "--interim-dir", str(tmp_path / "out"), "--jobs", "1"]) == 2
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "csv",
+                "--root",
+                str(tmp_path / "twice.csv"),
+                "--interim-dir",
+                str(tmp_path / "out"),
+                "--jobs",
+                "1",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "twice.csv:4" in err[0]
 
@@ -74,8 +90,9 @@ def test_csv_split_must_be_a_plain_name(tmp_path, capsys, split):
     write_clip(tmp_path / "data" / "a.wav", seed=1)
     (tmp_path / "data" / "l.csv").write_text(f"path,label,split\na.wav,real,{split}\n")
     interim = tmp_path / "deep" / "er" / "interim"
-    code = preprocess(["--corpus", "csv", "--root", str(tmp_path / "data" / "l.csv"),
-                       "--interim-dir", str(interim), "--jobs", "1"])
+    code = preprocess(
+        ["--corpus", "csv", "--root", str(tmp_path / "data" / "l.csv"), "--interim-dir", str(interim), "--jobs", "1"]
+    )
     if split.strip() == "":  # an empty split means the default, `all`
         assert code == 0 and (interim / "l_all" / "manifest.csv").is_file()
         return
@@ -100,11 +117,23 @@ def test_folder_with_real_and_fake_subfolders(tmp_path, capsys):
     write_clip(tmp_path / "mine" / "fake" / "one.wav", seed=2)
     write_clip(tmp_path / "mine" / "fake" / "two.flac", seed=3)
     (tmp_path / "mine" / "fake" / "notes.txt").write_text("not audio")
-    assert preprocess(["--corpus", "folder", "--root", str(tmp_path / "mine"),
-                       "--interim-dir", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "folder",
+                "--root",
+                str(tmp_path / "mine"),
+                "--interim-dir",
+                str(tmp_path / "out"),
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     manifest = read_manifest(tmp_path / "out" / "mine_all" / "manifest.csv")
-    assert dict(zip(manifest["utt_id"], manifest["label"])) == {
-        "fake_one": 1, "fake_two": 1, "real_x_one": 0}
+    assert dict(zip(manifest["utt_id"], manifest["label"])) == {"fake_one": 1, "fake_two": 1, "real_x_one": 0}
     assert "PREPROCESS split=mine_all clips=3" in capsys.readouterr().out
 
 
@@ -134,12 +163,13 @@ def test_links_leaving_the_corpus_or_crossing_labels_are_not_followed(tmp_path, 
     (mine / "fake" / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     (mine / "fake" / "ext.wav").symlink_to(tmp_path / "elsewhere" / "linked.wav")
     write_clip(mine / "real" / "r.wav", seed=7)
-    (mine / "real" / "sneaky.wav").symlink_to(mine / "fake" / "own.wav")       # a fake clip
+    (mine / "real" / "sneaky.wav").symlink_to(mine / "fake" / "own.wav")  # a fake clip
     (mine / "real" / "sneaky_dir").symlink_to(mine / "fake" / "deep", target_is_directory=True)
     clips = folder_clips(mine)["all"]
     assert _labels(clips) == {"fake_own": 1, "fake_deep_x": 1, "real_r": 0}
-    assert {c.source_path for c in clips} == {str((mine / p).resolve()) for p in
-                                              ("fake/own.wav", "fake/deep/x.wav", "real/r.wav")}
+    assert {c.source_path for c in clips} == {
+        str((mine / p).resolve()) for p in ("fake/own.wav", "fake/deep/x.wav", "real/r.wav")
+    }
     log = [line for line in capsys.readouterr().out.splitlines() if "not following" in line]
     assert len(log) == 4
     assert sum("outside" in line for line in log) == 2
@@ -188,12 +218,17 @@ def test_link_loop_and_broken_link_are_rejects_not_a_crash(tmp_path, capsys):
     (mine / "fake" / "x.wav").symlink_to(mine / "fake" / "y.wav")
     (mine / "fake" / "y.wav").symlink_to(mine / "fake" / "x.wav")
     (mine / "fake" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
-    assert preprocess(["--corpus", "folder", "--root", str(mine), "--interim-dir", str(tmp_path / "out"),
-                       "--jobs", "1"]) == 0
+    assert (
+        preprocess(["--corpus", "folder", "--root", str(mine), "--interim-dir", str(tmp_path / "out"), "--jobs", "1"])
+        == 0
+    )
     assert "PREPROCESS split=mine_all clips=2" in capsys.readouterr().out
     rejects = pd.read_csv(tmp_path / "out" / "mine_all" / "rejects.csv")
     assert dict(zip(rejects["utt_id"], rejects["reason"])) == {
-        "fake_gone": "broken_link", "fake_x": "broken_link", "fake_y": "broken_link"}
+        "fake_gone": "broken_link",
+        "fake_x": "broken_link",
+        "fake_y": "broken_link",
+    }
 
 
 def test_folder_without_label_subfolders_is_unlabelled(tmp_path):
@@ -212,8 +247,23 @@ def test_real_clips_as_a_csv_corpus(real_data_dir, tmp_path, capsys):
         writer.writerow(["path", "label", "speaker"])
         for row in rows:
             writer.writerow([os.path.join(real_data_dir, row["relpath"]), row["label"], row["dataset"]])
-    assert preprocess(["--corpus", "csv", "--root", str(tmp_path / "real.csv"), "--name", "real",
-                       "--interim-dir", str(tmp_path / "out"), "--jobs", "2"]) == 0
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "csv",
+                "--root",
+                str(tmp_path / "real.csv"),
+                "--name",
+                "real",
+                "--interim-dir",
+                str(tmp_path / "out"),
+                "--jobs",
+                "2",
+            ]
+        )
+        == 0
+    )
     manifest = read_manifest(tmp_path / "out" / "real_all" / "manifest.csv")
     assert len(manifest) == len(rows) and (manifest["label"] == 0).sum() == 54
     assert set(manifest["orig_sr"]) == {16000, 22050, 24000, 44100, 48000} & set(manifest["orig_sr"])
@@ -222,6 +272,7 @@ def test_real_clips_as_a_csv_corpus(real_data_dir, tmp_path, capsys):
 
 # The tests below pin what the mutation run (docs/mutation.md) found unchecked: each expectation is
 # written out by hand, each message matched whole.
+
 
 def _spec(utt_id, source, label, attack="-", speaker="-"):
     return ClipSpec(utt_id=utt_id, source_path=str(source), label=label, attack=attack, speaker=speaker)
@@ -234,9 +285,14 @@ def test_csv_blank_lines_are_skipped_but_counted_in_the_line_numbers(tmp_path):
     (tmp / "gaps.csv").write_text("path,label\n\na.wav,real\n\n,\nb.wav,fake\n\n")
     assert csv_clips(tmp / "gaps.csv") == {"all": [_spec("a", tmp / "a.wav", 0), _spec("b", tmp / "b.wav", 1)]}
     (tmp / "bad.csv").write_text("path,label\na.wav,real\n\n\nb.wav,maybe\n")
-    with pytest.raises(ValueError, match=r"^" + re.escape(
-            f"{tmp / 'bad.csv'}:5: unknown label 'maybe': use bonafide/spoof (also accepted: real/fake, genuine, "
-            "0/1)") + "$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^"
+        + re.escape(
+            f"{tmp / 'bad.csv'}:5: unknown label 'maybe': use bonafide/spoof (also accepted: real/fake, genuine, 0/1)"
+        )
+        + "$",
+    ):
         csv_clips(tmp / "bad.csv")
 
 
@@ -246,12 +302,20 @@ def test_csv_cells_are_text_and_empty_attack_or_speaker_is_a_dash(tmp_path):
         write_clip(tmp / f"{name}.wav", seed=ord(name))
     # Digits stay text: speaker 0012 is not the number 12, utt_id 007 not 7.
     (tmp / "digits.csv").write_text("path,label,utt_id,speaker,attack\na.wav,0,007,0012,01\nb.wav,1,008,0034,02\n")
-    assert csv_clips(tmp / "digits.csv") == {"all": [_spec("007", tmp / "a.wav", 0, attack="01", speaker="0012"),
-                                                     _spec("008", tmp / "b.wav", 1, attack="02", speaker="0034")]}
+    assert csv_clips(tmp / "digits.csv") == {
+        "all": [
+            _spec("007", tmp / "a.wav", 0, attack="01", speaker="0012"),
+            _spec("008", tmp / "b.wav", 1, attack="02", speaker="0034"),
+        ]
+    }
     (tmp / "blanks.csv").write_text("path,label,speaker,attack\na.wav,real,,\nb.wav,fake, ,A07\nc.wav,fake,s3,  \n")
-    assert csv_clips(tmp / "blanks.csv") == {"all": [_spec("a", tmp / "a.wav", 0),
-                                                     _spec("b", tmp / "b.wav", 1, attack="A07"),
-                                                     _spec("c", tmp / "c.wav", 1, speaker="s3")]}
+    assert csv_clips(tmp / "blanks.csv") == {
+        "all": [
+            _spec("a", tmp / "a.wav", 0),
+            _spec("b", tmp / "b.wav", 1, attack="A07"),
+            _spec("c", tmp / "c.wav", 1, speaker="s3"),
+        ]
+    }
     (tmp / "bare.csv").write_text("path,label\na.wav,real\nb.wav,fake\n")
     assert csv_clips(tmp / "bare.csv") == {"all": [_spec("a", tmp / "a.wav", 0), _spec("b", tmp / "b.wav", 1)]}
 
@@ -260,8 +324,11 @@ def test_csv_listing_no_clips_is_refused(tmp_path):
     """A header with no clips below it would give a step 1 that writes nothing and says nothing."""
     for name, text in (("empty.csv", "path,label,split\n\n"), ("header.csv", "path,label\n")):
         (tmp_path / name).write_text(text)
-        with pytest.raises(CorpusLayoutError, match=rf"^{tmp_path / name} lists no clips: add one line per clip "
-                                                    r"below the header$"):
+        with pytest.raises(
+            CorpusLayoutError,
+            match=rf"^{tmp_path / name} lists no clips: add one line per clip "
+            r"below the header$",
+        ):
             csv_clips(tmp_path / name)
 
 
@@ -274,15 +341,17 @@ def test_csv_absolute_paths_are_kept_as_written(tmp_path):
     (tmp / "data" / "links" / "a.wav").symlink_to("../clips/x.wav")
     (tmp / "data" / "links" / "gone.wav").symlink_to("nowhere.wav")
     (tmp / "data" / "l.csv").write_text(f"path,label\n{tmp}/data/links/a.wav,real\n{tmp}/data/links/gone.wav,fake\n")
-    as_links = {"all": [_spec("a", tmp / "data" / "links" / "a.wav", 0),
-                        _spec("gone", tmp / "data" / "links" / "gone.wav", 1)]}
+    as_links = {
+        "all": [_spec("a", tmp / "data" / "links" / "a.wav", 0), _spec("gone", tmp / "data" / "links" / "gone.wav", 1)]
+    }
     assert csv_clips(tmp / "data" / "l.csv") == as_links
     # written relative to the CSV, the same links are the same clips with the same ids
     (tmp / "data" / "r.csv").write_text("path,label\nlinks/a.wav,real\nlinks/../links/gone.wav,fake\n")
     assert csv_clips(tmp / "data" / "r.csv") == as_links
     # and an absolute path is normalised too, without following its links
-    (tmp / "data" / "n.csv").write_text(f"path,label\n{tmp}/data/clips/../links/a.wav,real\n"
-                                        f"{tmp}/data//links/./gone.wav,fake\n")
+    (tmp / "data" / "n.csv").write_text(
+        f"path,label\n{tmp}/data/clips/../links/a.wav,real\n{tmp}/data//links/./gone.wav,fake\n"
+    )
     assert csv_clips(tmp / "data" / "n.csv") == as_links
 
 
@@ -298,8 +367,11 @@ def test_ids_made_from_paths_take_the_first_free_number(tmp_path):
         write_clip(tmp / "clips" / name, seed=len(name) + 10)
     (tmp / "clips" / "a.ogg").unlink()
     assert [(c.utt_id, c.source_path) for c in folder_clips(tmp / "clips")["all"]] == [
-        ("a_1", str(tmp / "clips" / "a 1.wav")), ("a", str(tmp / "clips" / "a.flac")),
-        ("a_2", str(tmp / "clips" / "a.wav")), ("a_1_1", str(tmp / "clips" / "a_1.wav"))]
+        ("a_1", str(tmp / "clips" / "a 1.wav")),
+        ("a", str(tmp / "clips" / "a.flac")),
+        ("a_2", str(tmp / "clips" / "a.wav")),
+        ("a_1_1", str(tmp / "clips" / "a_1.wav")),
+    ]
 
 
 def test_csv_refusals_name_the_file_line_and_fix(tmp_path):
@@ -311,38 +383,69 @@ def test_csv_refusals_name_the_file_line_and_fix(tmp_path):
     write_clip(tmp / "clips" / "b.wav", seed=2)
     for header, columns in (("Path, Speaker", "['path', 'speaker']"), ("audio,Label", "['audio', 'label']")):
         (tmp / "cols.csv").write_text(f"{header}\nclips/a.wav,real\n")
-        with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+        with pytest.raises(
+            CorpusLayoutError,
+            match=r"^"
+            + re.escape(
                 f"{tmp / 'cols.csv'} needs a path column (one of path, file, filename, relpath) and a `label` "
-                f"column (bonafide/spoof); it has {columns}") + "$"):
+                f"column (bonafide/spoof); it has {columns}"
+            )
+            + "$",
+        ):
             csv_clips(tmp / "cols.csv")
     (tmp / "split.csv").write_text("path,label,split\nclips/a.wav,real,train\nclips/b.wav,fake,a/b\n")
-    with pytest.raises(ValueError, match=r"^" + re.escape(
+    with pytest.raises(
+        ValueError,
+        match=r"^"
+        + re.escape(
             f"{tmp / 'split.csv'}:3: split 'a/b' is not a plain name: use letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit (it names the folder <name>_<split>/)") + "$"):
+            "starting with a letter or digit (it names the folder <name>_<split>/)"
+        )
+        + "$",
+    ):
         csv_clips(tmp / "split.csv")
     # One file twice: under the same label, and under the other one (named as the CSV spells it).
     for second, other in (("Real", ""), ("fake", " under the other label ('Real')")):
-        (tmp / "twice.csv").write_text(f"path,label\nclips/a.wav,Real\nclips/b.wav,fake\n"
-                                       f"clips/../clips/a.wav,{second}\n")
-        with pytest.raises(ValueError, match=r"^" + re.escape(
+        (tmp / "twice.csv").write_text(
+            f"path,label\nclips/a.wav,Real\nclips/b.wav,fake\nclips/../clips/a.wav,{second}\n"
+        )
+        with pytest.raises(
+            ValueError,
+            match=r"^"
+            + re.escape(
                 f"{tmp / 'twice.csv'}:4: the file {tmp / 'clips' / 'a.wav'} is already on line 2{other}: "
-                "list each clip once, with its own id") + "$"):
+                "list each clip once, with its own id"
+            )
+            + "$",
+        ):
             csv_clips(tmp / "twice.csv")
 
 
 def test_folder_refusals_name_the_expected_layout(tmp_path):
     tmp = tmp_path.resolve()
-    with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+    with pytest.raises(
+        CorpusLayoutError,
+        match=r"^"
+        + re.escape(
             f"folder {tmp / 'nope'} does not exist; expected <folder>/real/ (or bonafide/) and "
-            "<folder>/fake/ (or spoof/) holding audio files") + "$"):
+            "<folder>/fake/ (or spoof/) holding audio files"
+        )
+        + "$",
+    ):
         folder_clips(tmp / "nope")
     (tmp / "mine" / "real").mkdir(parents=True)
     (tmp / "mine" / "real" / "notes.txt").write_text("not audio")
     (tmp / "loose").mkdir()
     for folder in (tmp / "mine", tmp / "loose"):
-        with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+        with pytest.raises(
+            CorpusLayoutError,
+            match=r"^"
+            + re.escape(
                 "no audio files (.aac, .aif, .aiff, .avi, .flac, .m4a, .mkv, .mov, .mp3, .mp4, .ogg, .opus, "
-                f".wav, .webm, .wma) under {folder}") + "$"):
+                f".wav, .webm, .wma) under {folder}"
+            )
+            + "$",
+        ):
             folder_clips(folder)
 
 
@@ -363,11 +466,17 @@ def test_top_links_are_unlabelled_inputs_and_the_walk_logs_where_it_is_told(tmp_
     (staged / "real").symlink_to(tmp / "elsewhere" / "r", target_is_directory=True)
     lines = []
     clips = folder_clips(staged, inputs_are_top_links=True, log=lines.append)
-    assert clips == {"all": [_spec("00000_x", tmp / "elsewhere" / "x.wav", -1),
-                             _spec("00001_dir_y", tmp / "elsewhere" / "dir" / "y.wav", -1),
-                             _spec("real_z", tmp / "elsewhere" / "r" / "z.wav", -1)]}
-    assert lines == [f"[preprocess] not following {staged}/00001_dir/out.wav -> {tmp}/elsewhere/other.wav: "
-                     f"outside the corpus folder {staged}"]
+    assert clips == {
+        "all": [
+            _spec("00000_x", tmp / "elsewhere" / "x.wav", -1),
+            _spec("00001_dir_y", tmp / "elsewhere" / "dir" / "y.wav", -1),
+            _spec("real_z", tmp / "elsewhere" / "r" / "z.wav", -1),
+        ]
+    }
+    assert lines == [
+        f"[preprocess] not following {staged}/00001_dir/out.wav -> {tmp}/elsewhere/other.wav: "
+        f"outside the corpus folder {staged}"
+    ]
     assert capsys.readouterr().out == ""
 
 
@@ -376,9 +485,15 @@ def test_label_folder_refusals_are_worded_whole(tmp_path):
     mine = tmp / "mine"
     write_clip(mine / "fake" / "b.wav", seed=2)
     (mine / "bonafide").symlink_to(mine, target_is_directory=True)  # label 0, the corpus itself
-    with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+    with pytest.raises(
+        CorpusLayoutError,
+        match=r"^"
+        + re.escape(
             f"{mine}/bonafide leads to {mine}, which holds the corpus folder itself: point it at the clips of "
-            "that label only") + "$"):
+            "that label only"
+        )
+        + "$",
+    ):
         folder_clips(mine)
     # Three label folders (sorted: bonafide, fake, real); fake/ lies inside bonafide/ without being it.
     (mine / "bonafide").unlink()
@@ -387,25 +502,38 @@ def test_label_folder_refusals_are_worded_whole(tmp_path):
     write_clip(mine / "bonafide" / "sub" / "x.wav", seed=3)
     write_clip(mine / "real" / "r.wav", seed=4)
     (mine / "fake").symlink_to(mine / "bonafide" / "sub", target_is_directory=True)
-    with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+    with pytest.raises(
+        CorpusLayoutError,
+        match=r"^"
+        + re.escape(
             f"{mine}/bonafide and {mine}/fake lead to the same clips ({mine}/bonafide, {mine}/bonafide/sub): "
-            "each label needs its own folder") + "$"):
+            "each label needs its own folder"
+        )
+        + "$",
+    ):
         folder_clips(mine)
     # Two label folders of one label that hold one another are fine: a file met twice is listed once.
     (mine / "fake").unlink()
     (mine / "genuine").symlink_to(mine / "bonafide" / "sub", target_is_directory=True)
     lines = []
-    assert folder_clips(mine, log=lines.append) == {"all": [_spec("bonafide_sub_x", mine / "bonafide/sub/x.wav", 0),
-                                                            _spec("real_r", mine / "real/r.wav", 0)]}
+    assert folder_clips(mine, log=lines.append) == {
+        "all": [_spec("bonafide_sub_x", mine / "bonafide/sub/x.wav", 0), _spec("real_r", mine / "real/r.wav", 0)]
+    }
     assert lines == [f"[preprocess] {mine}/genuine/x.wav is {mine}/bonafide/sub/x.wav again: listed once"]
     # One pool file linked into both labels: refused, naming both links and the file.
     write_clip(mine / "pool" / "p.wav", seed=5)
     (mine / "fake").mkdir()
     (mine / "fake" / "p.wav").symlink_to(mine / "pool" / "p.wav")
     (mine / "real" / "p.wav").symlink_to(mine / "pool" / "p.wav")
-    with pytest.raises(CorpusLayoutError, match=r"^" + re.escape(
+    with pytest.raises(
+        CorpusLayoutError,
+        match=r"^"
+        + re.escape(
             f"{mine}/fake/p.wav and {mine}/real/p.wav are the same file ({mine}/pool/p.wav) under two labels: "
-            "keep it in one label folder") + "$"):
+            "keep it in one label folder"
+        )
+        + "$",
+    ):
         folder_clips(mine, log=lines.append)
 
 
@@ -425,15 +553,21 @@ def test_walk_log_lines_whole(tmp_path):
     (mine / "real" / "e" / "s").symlink_to("../../pool/sub", target_is_directory=True)  # walked after c_pool/sub
     (mine / "real" / "f.wav").symlink_to("../pool/p.wav")
     lines = []
-    assert folder_clips(mine, log=lines.append) == {"all": [
-        _spec("fake_z", mine / "fake/z.wav", 1), _spec("real_b_r", mine / "real/b/r.wav", 0),
-        _spec("real_c_pool_sub_q", mine / "pool/sub/q.wav", 0), _spec("real_f", mine / "pool/p.wav", 0)]}
+    assert folder_clips(mine, log=lines.append) == {
+        "all": [
+            _spec("fake_z", mine / "fake/z.wav", 1),
+            _spec("real_b_r", mine / "real/b/r.wav", 0),
+            _spec("real_c_pool_sub_q", mine / "pool/sub/q.wav", 0),
+            _spec("real_f", mine / "pool/p.wav", 0),
+        ]
+    }
     assert lines == [
         f"[preprocess] not following {mine}/real/a_up -> {mine}: a folder above the link: its clips would be "
         "listed again under this label",
         f"[preprocess] not following {mine}/real/d_pool -> {mine}/pool: a folder listed already",
         f"[preprocess] not following {mine}/real/e/s -> {mine}/pool/sub: a folder listed already",
-        f"[preprocess] {mine}/real/c_pool/p.wav is {mine}/real/f.wav again: listed once"]
+        f"[preprocess] {mine}/real/c_pool/p.wav is {mine}/real/f.wav again: listed once",
+    ]
 
 
 def test_a_corpus_folder_whose_name_ends_in_a_space_keeps_its_pool(tmp_path):
@@ -444,8 +578,9 @@ def test_a_corpus_folder_whose_name_ends_in_a_space_keeps_its_pool(tmp_path):
     (mine / "real").mkdir()
     (mine / "real" / "p.wav").symlink_to(mine / "pool" / "p.wav")
     lines = []
-    assert folder_clips(mine, log=lines.append) == {"all": [_spec("fake_f", mine / "fake/f.wav", 1),
-                                                            _spec("real_p", mine / "pool/p.wav", 0)]}
+    assert folder_clips(mine, log=lines.append) == {
+        "all": [_spec("fake_f", mine / "fake/f.wav", 1), _spec("real_p", mine / "pool/p.wav", 0)]
+    }
     assert lines == []
 
 
@@ -460,9 +595,13 @@ def test_a_staged_input_that_leads_nowhere_stays_the_link(tmp_path):
     (staged / "00001_x.wav").symlink_to(tmp / "elsewhere" / "x.wav")
     (staged / "00002_loop.wav").symlink_to(staged / "00002_loop.wav")
     lines = []
-    assert folder_clips(staged, inputs_are_top_links=True, log=lines.append) == {"all": [
-        _spec("00000_gone", staged / "00000_gone.wav", -1), _spec("00001_x", tmp / "elsewhere" / "x.wav", -1),
-        _spec("00002_loop", staged / "00002_loop.wav", -1)]}
+    assert folder_clips(staged, inputs_are_top_links=True, log=lines.append) == {
+        "all": [
+            _spec("00000_gone", staged / "00000_gone.wav", -1),
+            _spec("00001_x", tmp / "elsewhere" / "x.wav", -1),
+            _spec("00002_loop", staged / "00002_loop.wav", -1),
+        ]
+    }
     assert lines == []
 
 
@@ -475,9 +614,15 @@ def test_a_pool_folder_linked_from_two_label_folders_is_refused(tmp_path):
     write_clip(mine / "fake" / "f.wav", seed=3)
     (mine / "fake" / "a").symlink_to("../pool/sub", target_is_directory=True)
     (mine / "bonafide" / "b").symlink_to("../pool/sub", target_is_directory=True)
-    with pytest.raises(CorpusLayoutError, match="^" + re.escape(
+    with pytest.raises(
+        CorpusLayoutError,
+        match="^"
+        + re.escape(
             f"{mine / 'bonafide' / 'b' / 'q.wav'} and {mine / 'fake' / 'a' / 'q.wav'} are the same file "
-            f"({mine / 'pool' / 'sub' / 'q.wav'}) under two labels: keep it in one label folder") + "$"):
+            f"({mine / 'pool' / 'sub' / 'q.wav'}) under two labels: keep it in one label folder"
+        )
+        + "$",
+    ):
         folder_clips(mine)
     # linked from one label folder only, the pool is walked and its clip takes that label
     (mine / "bonafide" / "b").unlink()

@@ -136,7 +136,10 @@ def test_default_plan_has_the_promised_shape_without_rendering_audio():
     videos = plan_fakeav(seed=0)
     assert len({v.identity.name for v in videos}) == demo_corpus.DEFAULT_FAKEAV_IDENTITIES
     assert {v.type for v in videos} == {
-        "RealVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio"
+        "RealVideo-RealAudio",
+        "RealVideo-FakeAudio",
+        "FakeVideo-RealAudio",
+        "FakeVideo-FakeAudio",
     }
 
 
@@ -172,7 +175,10 @@ def test_fakeav_layout_metadata_and_decodable_audio(tiny_corpus):
         assert next(reader) == META_COLUMNS
         rows = [dict(zip(META_COLUMNS, values)) for values in reader]
     assert {r["type"] for r in rows} == {
-        "RealVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio"
+        "RealVideo-RealAudio",
+        "RealVideo-FakeAudio",
+        "FakeVideo-RealAudio",
+        "FakeVideo-FakeAudio",
     }
     real_audio = {}
     decoded = []
@@ -257,7 +263,9 @@ def test_progress_goes_to_standard_error_and_counts_what_is_written(tmp_path, ca
     mp4s = len(list((tmp_path / "fakeav").rglob("*.mp4")))
     assert flacs == len(plan_asvspoof(0, TINY_SIZES)) and mp4s == TINY_IDENTITIES * 8
     stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
-    assert re.search(stamp + rf"\[demo\] generating the demo corpus into {re.escape(str(tmp_path))} ", captured.err, re.M)
+    assert re.search(
+        stamp + rf"\[demo\] generating the demo corpus into {re.escape(str(tmp_path))} ", captured.err, re.M
+    )
     for label, count, unit in (("demo asvspoof", flacs, "clips"), ("demo fakeav mp4", mp4s, "files")):
         lines = re.findall(stamp + rf"\[{label}\] (\d+)/(\d+) {unit} ", captured.err, re.M)
         assert lines and lines[-1] == (str(count), str(count)), (label, lines)

@@ -60,20 +60,27 @@ def test_row_blocks_of_any_sizes_write_the_same_file_as_one_array(tmp_path):
     values = np.random.default_rng(0).normal(size=(23, 4, 3)).astype(np.float32)
     meta = {"num_clips": 23, "layers": [0, 1, 2, 3], "dim": 3, "dtype": "float32"}
     write_embeddings(tmp_path / "one.npy", tmp_path / "one.json", values, meta)
-    write_embeddings(tmp_path / "blocks.npy", tmp_path / "blocks.json",
-                     (values[a:b] for a, b in ((0, 1), (1, 9), (9, 9), (9, 23))), meta)
+    write_embeddings(
+        tmp_path / "blocks.npy",
+        tmp_path / "blocks.json",
+        (values[a:b] for a, b in ((0, 1), (1, 9), (9, 9), (9, 23))),
+        meta,
+    )
     assert (tmp_path / "one.npy").read_bytes() == (tmp_path / "blocks.npy").read_bytes()
     np.testing.assert_array_equal(np.load(tmp_path / "one.npy"), values.transpose(1, 0, 2))
     write_embeddings(tmp_path / "empty.npy", tmp_path / "empty.json", [], {**meta, "num_clips": 0})
     assert np.load(tmp_path / "empty.npy").shape == (4, 0, 3)
 
 
-@pytest.mark.parametrize("blocks, says", [
-    ([np.zeros((23, 4, 3), np.float16)], "expected (rows, 4, 3) float32"),
-    ([np.zeros((23, 3, 3), np.float32)], "expected (rows, 4, 3) float32"),
-    ([np.zeros((20, 4, 3), np.float32)], "20 clips written"),
-    ([np.zeros((20, 4, 3), np.float32)] * 2, "more than the 23 clips announced"),
-])
+@pytest.mark.parametrize(
+    "blocks, says",
+    [
+        ([np.zeros((23, 4, 3), np.float16)], "expected (rows, 4, 3) float32"),
+        ([np.zeros((23, 3, 3), np.float32)], "expected (rows, 4, 3) float32"),
+        ([np.zeros((20, 4, 3), np.float32)], "20 clips written"),
+        ([np.zeros((20, 4, 3), np.float32)] * 2, "more than the 23 clips announced"),
+    ],
+)
 def test_the_writer_refuses_rows_that_are_not_what_the_metadata_says_and_leaves_no_file(tmp_path, blocks, says):
     meta = {"num_clips": 23, "layers": [0, 1, 2, 3], "dim": 3, "dtype": "float32"}
     with pytest.raises(embedding_array.ArrayError, match=re.escape(says)):
@@ -88,7 +95,7 @@ def test_a_truncated_or_reshaped_array_is_refused_with_the_command_that_recomput
     array_path.write_bytes(intact[:-100])
     with pytest.raises(FeatureError, match=r"is truncated .*run `features.py --splits toy_dev --model random:base"):
         open_embeddings(SPLIT, "random-base", processed, interim)
-    np.save(array_path, values)                      # clips-major under a format-3 record
+    np.save(array_path, values)  # clips-major under a format-3 record
     with pytest.raises(FeatureError, match=r"shape \(40, 5, 6\) but metadata says 40 clips .*--overwrite"):
         open_embeddings(SPLIT, "random-base", processed, interim)
     np.save(array_path, values.transpose(1, 0, 2)[:4])
@@ -102,7 +109,7 @@ def test_views_are_read_when_asked_for_and_match_the_whole_array(stored):
     assert list(sweep.views) == [f"layer_{k}" for k in range(5)] and len(sweep.views) == 5
     for layer in range(5):
         first, again = sweep.views[f"layer_{layer}"], sweep.views[f"layer_{layer}"]
-        assert first.dtype == np.float16 and first is not again     # read each time, nothing kept
+        assert first.dtype == np.float16 and first is not again  # read each time, nothing kept
         np.testing.assert_array_equal(first, values[:, layer, :])
     joined = load_split(SPLIT, FeatureSpec("embeddings", model="random:base", layers=(4, 0, 2)), interim, processed)
     (view,) = joined.views.values()
@@ -132,7 +139,11 @@ def test_a_layer_with_nan_is_refused_before_any_work(tmp_path):
     values[5, 2, 1] = np.nan
     make_split(tmp_path / "interim", tmp_path / "processed", SPLIT, labels, speakers, embeddings=values)
     spec = FeatureSpec("embeddings", model="random:base", layer=1)
-    load_split(SPLIT, spec, tmp_path / "interim", tmp_path / "processed")      # layer 1 is finite
+    load_split(SPLIT, spec, tmp_path / "interim", tmp_path / "processed")  # layer 1 is finite
     with pytest.raises(FeatureError, match=r"hold NaN or inf \(layer 2\): rerun features.py"):
-        load_split(SPLIT, FeatureSpec("embeddings", model="random:base", sweep=True), tmp_path / "interim",
-                   tmp_path / "processed")
+        load_split(
+            SPLIT,
+            FeatureSpec("embeddings", model="random:base", sweep=True),
+            tmp_path / "interim",
+            tmp_path / "processed",
+        )

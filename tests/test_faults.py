@@ -3,7 +3,6 @@ model's weights, Ctrl-C and SIGTERM, a second run on the same output, and a kill
 workers. Each ends with one line on standard error that says how to go on, never a traceback."""
 
 import errno
-import json
 import os
 import signal
 import socket
@@ -63,9 +62,11 @@ def _no_traceback(text: str) -> None:
 
 # --- disk full ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fault", ["enospc", "numpy_short_write"])
-def test_disk_full_in_step1_ends_in_one_line_and_leaves_nothing_half_written(small_csv, tmp_path, monkeypatch,
-                                                                             capsys, fault):
+def test_disk_full_in_step1_ends_in_one_line_and_leaves_nothing_half_written(
+    small_csv, tmp_path, monkeypatch, capsys, fault
+):
     real_write_csv = atomic.write_csv
     calls = []
 
@@ -85,8 +86,7 @@ def test_disk_full_in_step1_ends_in_one_line_and_leaves_nothing_half_written(sma
     err = capsys.readouterr().err
     _no_traceback(err)
     split_dir = interim / "toy_all"
-    assert _last_line(err) == (f"error: disk full writing {calls[1]}: free space and rerun the same command to "
-                               "resume")
+    assert _last_line(err) == (f"error: disk full writing {calls[1]}: free space and rerun the same command to resume")
     assert not list(split_dir.rglob(f"*{atomic.TMP_MARK}*")), "a temporary file was left behind"
     assert not (split_dir / "info.json").exists() and not (split_dir / "manifest.csv").exists()
     assert not Path(calls[1]).exists()
@@ -98,6 +98,7 @@ def test_disk_full_in_step1_ends_in_one_line_and_leaves_nothing_half_written(sma
 
 # --- damaged step-3 runs -----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
     from logreg_fixtures import balanced_design, layered, make_split
@@ -105,17 +106,54 @@ def baseline(tmp_path_factory):
     root = tmp_path_factory.mktemp("baseline")
     for i, split in enumerate(["toy_train", "toy_dev", "toy_eval"]):
         labels, speakers = balanced_design(6, 10, seed=i)
-        make_split(root / "interim", root / "processed", split, labels, speakers, seed=i, model="random:base",
-                   embeddings=layered(labels, 3, 8, signal_layer=1, strength=1.2, seed=20 + i))
-    assert eval_logreg_cli.main(["--features", "embeddings", "--model", "random:base", "--layer", "1",
-                                 "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval", "--run",
-                                 "baseline", "--n-boot", "20", "--C-grid", "1", *_dirs(root)]) == 0
+        make_split(
+            root / "interim",
+            root / "processed",
+            split,
+            labels,
+            speakers,
+            seed=i,
+            model="random:base",
+            embeddings=layered(labels, 3, 8, signal_layer=1, strength=1.2, seed=20 + i),
+        )
+    assert (
+        eval_logreg_cli.main(
+            [
+                "--features",
+                "embeddings",
+                "--model",
+                "random:base",
+                "--layer",
+                "1",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                "baseline",
+                "--n-boot",
+                "20",
+                "--C-grid",
+                "1",
+                *_dirs(root),
+            ]
+        )
+        == 0
+    )
     return root
 
 
 def _dirs(root):
-    return ["--interim-dir", str(root / "interim"), "--processed-dir", str(root / "processed"),
-            "--results-dir", str(root / "results")]
+    return [
+        "--interim-dir",
+        str(root / "interim"),
+        "--processed-dir",
+        str(root / "processed"),
+        "--results-dir",
+        str(root / "results"),
+    ]
 
 
 def _copy(root, tmp_path):
@@ -131,21 +169,24 @@ def _damage(path: Path, how: str) -> None:
         path.write_bytes(b"")
     elif how == "truncated":
         data = path.read_bytes()
-        path.write_bytes(data[:len(data) // 2])
+        path.write_bytes(data[: len(data) // 2])
     elif how == "deleted":
         import shutil
 
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-@pytest.mark.parametrize("target,how,says", [
-    ("metrics.json", "truncated", "is damaged or cut short"),
-    ("metrics.json", "empty", "is damaged or cut short"),
-    ("config.json", "truncated", "is damaged or cut short"),
-    ("scores", "deleted", "is missing"),
-    ("scores/toy_eval.txt", "deleted", "is missing"),
-    ("scores/toy_eval.txt", "truncated", "unreadable"),
-])
+@pytest.mark.parametrize(
+    "target,how,says",
+    [
+        ("metrics.json", "truncated", "is damaged or cut short"),
+        ("metrics.json", "empty", "is damaged or cut short"),
+        ("config.json", "truncated", "is damaged or cut short"),
+        ("scores", "deleted", "is missing"),
+        ("scores/toy_eval.txt", "deleted", "is missing"),
+        ("scores/toy_eval.txt", "truncated", "unreadable"),
+    ],
+)
 def test_step4_on_a_damaged_step3_run_says_what_to_rerun(baseline, tmp_path, capsys, target, how, says):
     root = _copy(baseline, tmp_path)
     run = root / "results" / "baseline"
@@ -155,8 +196,23 @@ def test_step4_on_a_damaged_step3_run_says_what_to_rerun(baseline, tmp_path, cap
     else:
         _damage(run / target, how)
     capsys.readouterr()
-    code = train_contrastive_cli.main(["--baseline-run", str(run), "--epochs", "1", "--n-boot", "0",
-                                       "--hidden-dim", "8", "--proj-dim", "4", "--run", "c", *_dirs(root)])
+    code = train_contrastive_cli.main(
+        [
+            "--baseline-run",
+            str(run),
+            "--epochs",
+            "1",
+            "--n-boot",
+            "0",
+            "--hidden-dim",
+            "8",
+            "--proj-dim",
+            "4",
+            "--run",
+            "c",
+            *_dirs(root),
+        ]
+    )
     err = capsys.readouterr().err
     _no_traceback(err)
     assert code == 2
@@ -164,13 +220,16 @@ def test_step4_on_a_damaged_step3_run_says_what_to_rerun(baseline, tmp_path, cap
     assert "eval_logreg.py" in _last_line(err)
 
 
-@pytest.mark.parametrize("target,how,says", [
-    ("model.npz", "truncated", "model.npz is damaged or is not the one model.json was written with"),
-    ("model.npz", "empty", "model.npz is damaged or is not the one model.json was written with"),
-    ("model.npz", "deleted", "model.npz is missing"),
-    ("model.json", "truncated", "model.json is damaged"),
-    ("model.json", "empty", "model.json is damaged"),
-])
+@pytest.mark.parametrize(
+    "target,how,says",
+    [
+        ("model.npz", "truncated", "model.npz is damaged or is not the one model.json was written with"),
+        ("model.npz", "empty", "model.npz is damaged or is not the one model.json was written with"),
+        ("model.npz", "deleted", "model.npz is missing"),
+        ("model.json", "truncated", "model.json is damaged"),
+        ("model.json", "empty", "model.json is damaged"),
+    ],
+)
 def test_score_with_damaged_model_says_how_to_fit_it_again(baseline, tmp_path, capsys, target, how, says):
     root = _copy(baseline, tmp_path)
     run = root / "results" / "baseline"
@@ -183,11 +242,13 @@ def test_score_with_damaged_model_says_how_to_fit_it_again(baseline, tmp_path, c
     assert code == 2
     line = _last_line(err)
     assert line.startswith("error: ") and says in line, line
-    assert line.endswith(f"`eval_logreg.py --config {run}/config.json --results-dir {run.parent} --run baseline "
-                         "--overwrite`"), line
+    assert line.endswith(
+        f"`eval_logreg.py --config {run}/config.json --results-dir {run.parent} --run baseline --overwrite`"
+    ), line
 
 
 # --- damaged model weights ---------------------------------------------------------------------
+
 
 def test_truncated_safetensors_weights_say_they_are_damaged(small_csv, tmp_path, capsys):
     from conftest import save_tiny_ssl
@@ -195,12 +256,24 @@ def test_truncated_safetensors_weights_say_they_are_damaged(small_csv, tmp_path,
     model = save_tiny_ssl(tmp_path / "model", "wav2vec2-base")
     weights = model / "model.safetensors"
     data = weights.read_bytes()
-    weights.write_bytes(data[:len(data) // 2])
+    weights.write_bytes(data[: len(data) // 2])
     interim = tmp_path / "interim"
     assert preprocess(_step1_args(small_csv, interim)) == 0
     capsys.readouterr()
-    code = features_cli.main(["--splits", "toy_all", "--what", "embeddings", "--model", str(model),
-                              "--interim-dir", str(interim), "--processed-dir", str(tmp_path / "processed")])
+    code = features_cli.main(
+        [
+            "--splits",
+            "toy_all",
+            "--what",
+            "embeddings",
+            "--model",
+            str(model),
+            "--interim-dir",
+            str(interim),
+            "--processed-dir",
+            str(tmp_path / "processed"),
+        ]
+    )
     err = capsys.readouterr().err
     _no_traceback(err)
     assert code == 2
@@ -210,6 +283,7 @@ def test_truncated_safetensors_weights_say_they_are_damaged(small_csv, tmp_path,
 
 
 # --- Ctrl-C and SIGTERM ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("module", [preprocess_cli, features_cli, eval_logreg_cli, train_contrastive_cli])
 @pytest.mark.parametrize("fault,code", [(KeyboardInterrupt, 130)])
@@ -228,8 +302,9 @@ def test_every_script_ends_an_interrupt_in_one_line(module, fault, code, monkeyp
 
 
 def _start(args, **kwargs):
-    return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            **kwargs)
+    return subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kwargs
+    )
 
 
 def _wait_for_progress(process, marker) -> list:
@@ -278,6 +353,7 @@ def test_signal_mid_run_ends_in_one_line_and_the_rerun_resumes(small_csv, tmp_pa
 
 # --- one run per output ------------------------------------------------------------------------
 
+
 def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -318,18 +394,56 @@ def test_features_and_step3_runs_are_locked_too(baseline, tmp_path, capsys):
     assert features_cli.main(["--splits", "toy_eval", "--what", "spectral", "--jobs", "1", *_dirs(root)[:4]]) == 2
     assert f"PID {holder}" in _last_line(capsys.readouterr().err)
     (root / "results" / "again.lock").write_text(f"{holder} {host}\n")
-    assert eval_logreg_cli.main(["--features", "embeddings", "--model", "random:base", "--layer", "1",
-                                 "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval", "--run", "again",
-                                 "--n-boot", "0", "--C-grid", "1", *_dirs(root)]) == 2
+    assert (
+        eval_logreg_cli.main(
+            [
+                "--features",
+                "embeddings",
+                "--model",
+                "random:base",
+                "--layer",
+                "1",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                "again",
+                "--n-boot",
+                "0",
+                "--C-grid",
+                "1",
+                *_dirs(root),
+            ]
+        )
+        == 2
+    )
     assert f"PID {holder}" in _last_line(capsys.readouterr().err)
     assert not (root / "results" / "again" / "metrics.json").exists()
     (root / "results" / "c.lock").write_text(f"{holder} {host}\n")
-    assert train_contrastive_cli.main(["--baseline-run", str(root / "results" / "baseline"), "--run", "c",
-                                       "--epochs", "1", "--n-boot", "0", *_dirs(root)]) == 2
+    assert (
+        train_contrastive_cli.main(
+            [
+                "--baseline-run",
+                str(root / "results" / "baseline"),
+                "--run",
+                "c",
+                "--epochs",
+                "1",
+                "--n-boot",
+                "0",
+                *_dirs(root),
+            ]
+        )
+        == 2
+    )
     assert f"PID {holder}" in _last_line(capsys.readouterr().err)
 
 
 # --- pool workers of a killed run --------------------------------------------------------------
+
 
 def _children(pid: int) -> list:
     found = []
@@ -360,8 +474,12 @@ def test_workers_stop_when_step1_is_killed(large_csv, tmp_path):
     interim = tmp_path / "interim"
     process = _start([str(REPO_ROOT / "preprocess_datasets.py"), *_step1_args(large_csv, interim, jobs=2)])
     _wait_for_progress(process, "[preprocess toy_all]")
-    workers = [pid for pid in _children(process.pid) if "loky" in Path(f"/proc/{pid}/cmdline").read_text()
-               and "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()]
+    workers = [
+        pid
+        for pid in _children(process.pid)
+        if "loky" in Path(f"/proc/{pid}/cmdline").read_text()
+        and "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()
+    ]
     assert workers, "no pool workers found"
     process.kill()
     process.wait()

@@ -48,9 +48,12 @@ def test_a_split_whose_every_clip_is_rejected_says_why_and_reruns_once_fixed(tmp
     csv.write_text("path,label\nb0.wav,real\nb1.wav,fake\nb2.wav,fake\n")
     interim = tmp_path / "interim"
     split_dir = interim / "toy_all"
-    _expect_refusal(capsys, preprocess(_step1(csv, interim)),
-                    f"error: every one of the 3 clips of toy_all was rejected (empty 2, silent 1): see "
-                    f"{split_dir / 'rejects.csv'}, fix or replace those clips and rerun the same command")
+    _expect_refusal(
+        capsys,
+        preprocess(_step1(csv, interim)),
+        f"error: every one of the 3 clips of toy_all was rejected (empty 2, silent 1): see "
+        f"{split_dir / 'rejects.csv'}, fix or replace those clips and rerun the same command",
+    )
     rejects = read_rejects(split_dir)
     assert sorted(rejects["reason"]) == ["empty", "empty", "silent"]
     assert not (split_dir / "info.json").exists() and not (split_dir / "manifest.csv").exists()
@@ -76,9 +79,11 @@ def test_the_other_splits_are_finished_before_the_empty_one_is_named(tmp_path, c
     (folder / "clips.csv").write_text("\n".join(rows) + "\n")
     interim = tmp_path / "interim"
     captured = _expect_refusal(
-        capsys, preprocess(_step1(folder / "clips.csv", interim)),
+        capsys,
+        preprocess(_step1(folder / "clips.csv", interim)),
         f"error: every one of the 3 clips of toy_bad was rejected (empty 2, silent 1): see "
-        f"{interim / 'toy_bad' / 'rejects.csv'}, fix or replace those clips and rerun the same command")
+        f"{interim / 'toy_bad' / 'rejects.csv'}, fix or replace those clips and rerun the same command",
+    )
     assert json.loads((interim / "toy_good" / "info.json").read_text())["num_clips"] == 4
     assert "PREPROCESS split=toy_good clips=4" in captured.out
     assert not (interim / "toy_bad" / "info.json").exists()
@@ -91,12 +96,42 @@ def spectral_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     for i, split in enumerate(["toy_train", "toy_dev", "toy_eval"]):
         labels, speakers = balanced_design(4, 6, seed=i)
-        make_split(root / "interim", root / "processed", split, labels, speakers, seed=i,
-                   spectral=informative(labels, 15, [0, 1], seed=10 + i))
-    assert eval_logreg_cli.main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test",
-                                 "toy_eval", "--run", "r", "--n-boot", "0", "--C-grid", "1",
-                                 "--interim-dir", str(root / "interim"), "--processed-dir", str(root / "processed"),
-                                 "--results-dir", str(root / "results")]) == 0
+        make_split(
+            root / "interim",
+            root / "processed",
+            split,
+            labels,
+            speakers,
+            seed=i,
+            spectral=informative(labels, 15, [0, 1], seed=10 + i),
+        )
+    assert (
+        eval_logreg_cli.main(
+            [
+                "--features",
+                "spectral",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                "r",
+                "--n-boot",
+                "0",
+                "--C-grid",
+                "1",
+                "--interim-dir",
+                str(root / "interim"),
+                "--processed-dir",
+                str(root / "processed"),
+                "--results-dir",
+                str(root / "results"),
+            ]
+        )
+        == 0
+    )
     return root / "results" / "r"
 
 

@@ -57,16 +57,46 @@ def splits(tmp_path_factory):
     root = tmp_path_factory.mktemp("splits")
     for i, split in enumerate(["toy_train", "toy_dev", "toy_eval"]):
         labels, speakers = balanced_design(4, 6, seed=i)
-        make_split(root / "interim", root / "processed", split, labels, speakers, seed=i, model="random:base",
-                   embeddings=layered(labels, 2, 4, signal_layer=1, seed=10 + i))
+        make_split(
+            root / "interim",
+            root / "processed",
+            split,
+            labels,
+            speakers,
+            seed=i,
+            model="random:base",
+            embeddings=layered(labels, 2, 4, signal_layer=1, seed=10 + i),
+        )
     return root
 
 
 def _step3(root, results, run="r"):
-    return ["--features", "embeddings", "--model", "random:base", "--layer", "1", "--train", "toy_train",
-            "--dev", "toy_dev", "--test", "toy_eval", "--run", run, "--n-boot", "0", "--C-grid", "1",
-            "--interim-dir", str(root / "interim"), "--processed-dir", str(root / "processed"),
-            "--results-dir", str(results)]
+    return [
+        "--features",
+        "embeddings",
+        "--model",
+        "random:base",
+        "--layer",
+        "1",
+        "--train",
+        "toy_train",
+        "--dev",
+        "toy_dev",
+        "--test",
+        "toy_eval",
+        "--run",
+        run,
+        "--n-boot",
+        "0",
+        "--C-grid",
+        "1",
+        "--interim-dir",
+        str(root / "interim"),
+        "--processed-dir",
+        str(root / "processed"),
+        "--results-dir",
+        str(results),
+    ]
 
 
 def _expect_one_line(capsys, code, returned, folder, reason, option):
@@ -74,11 +104,13 @@ def _expect_one_line(capsys, code, returned, folder, reason, option):
     assert "Traceback" not in err, err
     assert returned == code, err
     way = "remount it read-write" if reason == READ_ONLY else "fix its permissions"
-    assert _last_line(err) == (f"error: cannot write to {folder} {reason}: choose a writable {option} or {way}, "
-                               "then rerun the same command")
+    assert _last_line(err) == (
+        f"error: cannot write to {folder} {reason}: choose a writable {option} or {way}, then rerun the same command"
+    )
 
 
 # --- the atomic writes' clean-up -----------------------------------------------------------------
+
 
 def test_a_failed_clean_up_does_not_replace_the_error_that_stopped_the_write(tmp_path, monkeypatch):
     def unlink_refused(path, *args, **kwargs):
@@ -107,6 +139,7 @@ def test_a_write_on_a_read_only_folder_raises_its_own_error_once(tmp_path, monke
 
 # --- steps 1, 2 and 3 ----------------------------------------------------------------------------
 
+
 def test_step1_on_a_read_only_interim_dir_names_it(corpus, tmp_path, monkeypatch, capsys):
     csv, _ = corpus
     interim = tmp_path / "interim"
@@ -129,17 +162,20 @@ def test_step1_whose_store_cannot_be_written_names_the_waves_folder(corpus, tmp_
     csv, _ = corpus
     interim = tmp_path / "interim"
     monkeypatch.setattr(atomic, "save_npy", _refusing(atomic.save_npy, errno.EACCES))
-    _expect_one_line(capsys, 1, preprocess(_step1(csv, interim)), interim / "toy_all" / "waves", DENIED,
-                     "--interim-dir")
+    _expect_one_line(
+        capsys, 1, preprocess(_step1(csv, interim)), interim / "toy_all" / "waves", DENIED, "--interim-dir"
+    )
     assert not list((interim / "toy_all").rglob(f"*{atomic.TMP_MARK}*"))
 
 
 def _refusing(write, code):
     """`write`, whose target folder refuses the write once the temporary file is open."""
+
     def refused(path, *args, **kwargs):
         with atomic.atomic_path(path) as tmp:
             tmp.write_bytes(b"")
             raise OSError(code, os.strerror(code), str(tmp))
+
     return refused
 
 
@@ -148,16 +184,40 @@ def test_step2_on_a_read_only_processed_dir_names_it(corpus, tmp_path, monkeypat
     processed = tmp_path / "processed"
     processed.mkdir()
     UnwritableFolder(monkeypatch, processed)
-    returned = features_cli.main(["--splits", "toy_all", "--what", "spectral", "--jobs", "1", "--interim-dir",
-                                  str(interim), "--processed-dir", str(processed)])
+    returned = features_cli.main(
+        [
+            "--splits",
+            "toy_all",
+            "--what",
+            "spectral",
+            "--jobs",
+            "1",
+            "--interim-dir",
+            str(interim),
+            "--processed-dir",
+            str(processed),
+        ]
+    )
     _expect_one_line(capsys, 1, returned, processed, READ_ONLY, "--processed-dir")
 
 
 def test_step2_below_a_read_only_folder_names_the_folder_it_could_not_write(corpus, tmp_path, monkeypatch, capsys):
     _, interim = corpus
     UnwritableFolder(monkeypatch, tmp_path)  # --processed-dir does not exist yet and cannot be made
-    returned = features_cli.main(["--splits", "toy_all", "--what", "spectral", "--jobs", "1", "--interim-dir",
-                                  str(interim), "--processed-dir", str(tmp_path / "new" / "processed")])
+    returned = features_cli.main(
+        [
+            "--splits",
+            "toy_all",
+            "--what",
+            "spectral",
+            "--jobs",
+            "1",
+            "--interim-dir",
+            str(interim),
+            "--processed-dir",
+            str(tmp_path / "new" / "processed"),
+        ]
+    )
     _expect_one_line(capsys, 1, returned, tmp_path, READ_ONLY, "--processed-dir")
 
 
@@ -172,8 +232,7 @@ def test_step3_in_a_run_folder_without_write_permission_names_it(splits, tmp_pat
     results = tmp_path / "results"
     (results / "r").mkdir(parents=True)
     UnwritableFolder(monkeypatch, results / "r", errno.EACCES)
-    _expect_one_line(capsys, 1, eval_logreg_cli.main(_step3(splits, results)), results / "r", DENIED,
-                     "--results-dir")
+    _expect_one_line(capsys, 1, eval_logreg_cli.main(_step3(splits, results)), results / "r", DENIED, "--results-dir")
 
 
 def test_a_permission_error_reading_an_input_is_not_called_an_output_problem(corpus, tmp_path, monkeypatch):
@@ -209,8 +268,9 @@ def _mode_stops_writes(folder: Path) -> bool:
 def test_a_real_folder_without_write_permission(corpus, splits, tmp_path, capsys, step):
     if not _mode_stops_writes(tmp_path):
         # As root: setpriv --bounding-set=-dac_override,-dac_read_search --inh-caps=-dac_override,-dac_read_search
-        pytest.skip("this process writes into a folder whatever its mode (root); setpriv without "
-                    "CAP_DAC_OVERRIDE runs it")
+        pytest.skip(
+            "this process writes into a folder whatever its mode (root); setpriv without CAP_DAC_OVERRIDE runs it"
+        )
     csv, interim = corpus
     out = tmp_path / "out"
     out.mkdir()
@@ -219,8 +279,20 @@ def test_a_real_folder_without_write_permission(corpus, splits, tmp_path, capsys
         if step == 1:
             returned, option = preprocess(_step1(csv, out)), "--interim-dir"
         elif step == 2:
-            returned = features_cli.main(["--splits", "toy_all", "--what", "spectral", "--jobs", "1",
-                                          "--interim-dir", str(interim), "--processed-dir", str(out)])
+            returned = features_cli.main(
+                [
+                    "--splits",
+                    "toy_all",
+                    "--what",
+                    "spectral",
+                    "--jobs",
+                    "1",
+                    "--interim-dir",
+                    str(interim),
+                    "--processed-dir",
+                    str(out),
+                ]
+            )
             option = "--processed-dir"
         else:
             returned, option = eval_logreg_cli.main(_step3(splits, out)), "--results-dir"

@@ -36,8 +36,23 @@ def interim(tmp_path_factory):
         write_clip(root / f"c{i}.wav", seconds=0.4, seed=i)
         rows.append(f"c{i}.wav,{'real' if i else 'fake'}")
     (root / "clips.csv").write_text("\n".join(rows) + "\n")
-    assert preprocess(["--corpus", "csv", "--root", str(root / "clips.csv"), "--name", "toy", "--interim-dir",
-                       str(root / "interim"), "--jobs", "1"]) == 0
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "csv",
+                "--root",
+                str(root / "clips.csv"),
+                "--name",
+                "toy",
+                "--interim-dir",
+                str(root / "interim"),
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     return root / "interim"
 
 
@@ -45,8 +60,20 @@ def _features(model: Path, interim: Path, tmp_path: Path, capfd) -> tuple:
     """features.py on `model`: (exit code, its closing line), after checking that it printed no
     traceback and none of transformers' load report."""
     capfd.readouterr()
-    code = features_cli.main(["--splits", "toy_all", "--what", "embeddings", "--model", str(model),
-                              "--interim-dir", str(interim), "--processed-dir", str(tmp_path / "processed")])
+    code = features_cli.main(
+        [
+            "--splits",
+            "toy_all",
+            "--what",
+            "embeddings",
+            "--model",
+            str(model),
+            "--interim-dir",
+            str(interim),
+            "--processed-dir",
+            str(tmp_path / "processed"),
+        ]
+    )
     err = capfd.readouterr().err
     assert "Traceback" not in err, err
     assert "LOAD REPORT" not in err and "MISMATCH" not in err and "MISSING" not in err, err
@@ -61,20 +88,26 @@ def _edit_config(folder: Path, **changes) -> None:
 
 def _rewrite_weights(folder: Path, rename) -> None:
     weights = load_file(folder / "model.safetensors")
-    save_file({rename(key): tensor for key, tensor in weights.items()}, folder / "model.safetensors",
-              metadata={"format": "pt"})
+    save_file(
+        {rename(key): tensor for key, tensor in weights.items()},
+        folder / "model.safetensors",
+        metadata={"format": "pt"},
+    )
 
 
 # --- weights that do not fit the config --------------------------------------------------------
+
 
 def test_weights_smaller_than_the_config_says_name_the_first_tensor_that_differs(interim, tmp_path, capfd):
     model = save_tiny_ssl(tmp_path / "model", "wav2vec2-base")  # hidden size 32
     _edit_config(model, hidden_size=48)
     code, line = _features(model, interim, tmp_path, capfd)
     assert code == 2
-    assert line.startswith(f"error: the weights in '{model}' do not fit its config.json: "
-                           "feature_projection.projection.weight is 32x16 in the weights but 48x16 by the "
-                           "config (")
+    assert line.startswith(
+        f"error: the weights in '{model}' do not fit its config.json: "
+        "feature_projection.projection.weight is 32x16 in the weights but 48x16 by the "
+        "config ("
+    )
     assert "tensors differ" in line and "fix config.json" in line and "rerun the same command" in line
 
 
@@ -97,12 +130,23 @@ def test_weights_of_another_architecture_are_refused_not_filled_in_at_random(int
 
 # --- checkpoints as real models are published -----------------------------------------------------
 
+
 def _tiny_config(**extra):
     from transformers import Wav2Vec2Config
 
-    return Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                          conv_dim=(16,) * 7, num_conv_pos_embedding_groups=2, num_conv_pos_embeddings=16,
-                          codevector_dim=8, proj_codevector_dim=8, num_codevectors_per_group=4, **extra)
+    return Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embedding_groups=2,
+        num_conv_pos_embeddings=16,
+        codevector_dim=8,
+        proj_codevector_dim=8,
+        num_codevectors_per_group=4,
+        **extra,
+    )
 
 
 def _hidden_states(model, waveform):
@@ -112,8 +156,9 @@ def _hidden_states(model, waveform):
 
 def _same_model(loaded, reference) -> None:
     waveform = torch.randn(1, 8000, generator=torch.Generator().manual_seed(0))
-    for ours, theirs in zip(_hidden_states(loaded.model, waveform), _hidden_states(reference.eval(), waveform),
-                            strict=True):
+    for ours, theirs in zip(
+        _hidden_states(loaded.model, waveform), _hidden_states(reference.eval(), waveform), strict=True
+    ):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
 
 
@@ -139,9 +184,13 @@ def test_a_fine_tuned_bin_checkpoint_with_old_names_and_no_masked_spec_embed_loa
 
     torch.manual_seed(0)
     fine_tuned = Wav2Vec2ForCTC(_tiny_config(vocab_size=10)).eval()
-    old_names = {key.replace("parametrizations.weight.original0", "weight_g")
-                 .replace("parametrizations.weight.original1", "weight_v"): tensor
-                 for key, tensor in fine_tuned.state_dict().items() if not key.endswith("masked_spec_embed")}
+    old_names = {
+        key.replace("parametrizations.weight.original0", "weight_g").replace(
+            "parametrizations.weight.original1", "weight_v"
+        ): tensor
+        for key, tensor in fine_tuned.state_dict().items()
+        if not key.endswith("masked_spec_embed")
+    }
     assert "wav2vec2.encoder.pos_conv_embed.conv.weight_g" in old_names
     folder = tmp_path / "model"
     fine_tuned.config.save_pretrained(folder)
@@ -161,6 +210,7 @@ def test_every_family_saved_by_save_pretrained_loads_without_complaint(tiny_ssl_
 
 
 # --- a pytorch_model.bin holding more than tensors -------------------------------------------------
+
 
 class _RunsCode:
     """Unpickling this calls os.mkdir(marker): what a pickle can make any loader do."""
@@ -209,11 +259,16 @@ def test_no_code_loads_a_pickle_that_could_run_code():
             if not isinstance(node, ast.Call):
                 continue
             keywords = {k.arg: k.value for k in node.keywords}
-            if "weights_only" in keywords and not (isinstance(keywords["weights_only"], ast.Constant)
-                                                   and keywords["weights_only"].value is True):
+            if "weights_only" in keywords and not (
+                isinstance(keywords["weights_only"], ast.Constant) and keywords["weights_only"].value is True
+            ):
                 problems.append(f"{path}:{node.lineno}: weights_only is not True")
-            is_torch_load = (isinstance(node.func, ast.Attribute) and node.func.attr == "load"
-                             and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch")
+            is_torch_load = (
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "torch"
+            )
             if is_torch_load and "weights_only" not in keywords:
                 problems.append(f"{path}:{node.lineno}: torch.load without weights_only=True")
     assert not problems, problems

@@ -22,10 +22,15 @@ from deepfake_pipeline.cli.features import main as features
 from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.common.faults import CRASH_ENV
 from deepfake_pipeline.features.spectral import spectral_features
-from deepfake_pipeline.formats.feature_files import SPECTRAL_COLUMNS
 from deepfake_pipeline.features.ssl_embed import embed_waveforms
 from deepfake_pipeline.features.ssl_loading import load_model
-from deepfake_pipeline.formats.feature_files import FeatureError, load_embeddings, load_spectral, model_tag
+from deepfake_pipeline.formats.feature_files import (
+    SPECTRAL_COLUMNS,
+    FeatureError,
+    load_embeddings,
+    load_spectral,
+    model_tag,
+)
 from deepfake_pipeline.formats.wavestore import WaveStore
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,14 +42,28 @@ def interim(tmp_path_factory):
     root = tmp_path_factory.mktemp("raw")
     write_asvspoof_layout(root, splits=("dev",), per_split=20)  # 3 store shards -> 3 parts
     out = tmp_path_factory.mktemp("interim")
-    assert preprocess(["--corpus", "asvspoof2019", "--root", str(root), "--splits", "dev",
-                       "--interim-dir", str(out), "--jobs", "1"]) == 0
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "asvspoof2019",
+                "--root",
+                str(root),
+                "--splits",
+                "dev",
+                "--interim-dir",
+                str(out),
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def _args(interim, processed, *extra):
-    return ["--splits", SPLIT, "--interim-dir", str(interim), "--processed-dir", str(processed),
-            "--jobs", "1", *extra]
+    return ["--splits", SPLIT, "--interim-dir", str(interim), "--processed-dir", str(processed), "--jobs", "1", *extra]
 
 
 def test_spectral_csv_has_the_design_columns_and_the_per_clip_values(interim, tmp_path):
@@ -55,8 +74,7 @@ def test_spectral_csv_has_the_design_columns_and_the_per_clip_values(interim, tm
     assert table["file"].tolist() == store.manifest["utt_id"].tolist()
     assert table["label"].tolist() == store.manifest["label"].tolist()
     for i in (0, 9, len(store) - 1):
-        np.testing.assert_allclose(table.iloc[i, 2:].to_numpy(float), spectral_features(store.waveform(i)),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(table.iloc[i, 2:].to_numpy(float), spectral_features(store.waveform(i)), rtol=1e-12)
     assert np.isfinite(table.iloc[:, 2:].to_numpy(float)).all()
 
 
@@ -71,7 +89,7 @@ def test_embeddings_match_single_clip_computation_and_carry_metadata(interim, tm
     assert vectors.shape == (len(store), loaded.num_layers, loaded.dim)
     for i in (0, 7, len(store) - 1):
         alone = embed_waveforms(loaded, [store.waveform(i)])[0]
-        np.testing.assert_allclose(vectors[i], alone, atol=1e-4)    # padded batches: within 1e-4
+        np.testing.assert_allclose(vectors[i], alone, atol=1e-4)  # padded batches: within 1e-4
         # on CPU the driver runs one clip per pass: the very bits of the clip alone, whatever
         # clips share its part (the promise `eval_logreg.py --score` relies on)
         np.testing.assert_array_equal(vectors[i], embed_waveforms(loaded, [store.waveform(i)], batch_seconds=0)[0])
@@ -96,8 +114,9 @@ def test_embeddings_refuse_a_changed_manifest(interim, tmp_path, tiny_wav2vec2_b
 
 
 def test_random_model_says_untrained_everywhere(interim, tmp_path, capsys):
-    assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny",
-                          "--layers", "0", "1")) == 0
+    assert (
+        features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny", "--layers", "0", "1")) == 0
+    )
     out = capsys.readouterr().out
     assert "untrained" in out and "FEATURES split=" in out
     _, meta = load_embeddings(SPLIT, "random-tiny", tmp_path, interim)
@@ -120,8 +139,21 @@ def test_bf16_embeddings_go_beside_the_float32_ones(interim, tmp_path):
 
 def test_wrong_arguments_stop_at_once(interim, tmp_path, capsys):
     assert features(_args(interim, tmp_path, "--model", "random:tiny", "--shard", "3/2")) == 2
-    assert features(["--splits", "nope_dev", "--interim-dir", str(interim), "--model", "random:tiny",
-                     "--processed-dir", str(tmp_path)]) == 2
+    assert (
+        features(
+            [
+                "--splits",
+                "nope_dev",
+                "--interim-dir",
+                str(interim),
+                "--model",
+                "random:tiny",
+                "--processed-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "K must be between 1 and N" in err and "preprocess_datasets.py" in err
     assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:nonsense")) == 2
@@ -143,9 +175,12 @@ def _run(interim, processed, model, what, crash_after=None):
     env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
     if crash_after is not None:
         env[CRASH_ENV] = str(crash_after)
-    return subprocess.run([sys.executable, str(REPO_ROOT / "features.py"),
-                           *_args(interim, processed, "--what", what, "--model", model)],
-                          env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "features.py"), *_args(interim, processed, "--what", what, "--model", model)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 # Embedding parts make two file events each (temporary file written, renamed), spectral parts one.
@@ -161,10 +196,15 @@ def test_killed_run_resumes_to_an_identical_file(interim, tmp_path, tiny_wav2vec
     assert resumed.returncode == 0, resumed.stderr
     if crash_after > 1:
         assert "resuming" in resumed.stderr  # it did not start from scratch
-    names = (["spectral.csv"] if what == "spectral"
-             else [f"embeddings/{model_tag(model)}.npy", f"embeddings/{model_tag(model)}.json"])
+    names = (
+        ["spectral.csv"]
+        if what == "spectral"
+        else [f"embeddings/{model_tag(model)}.npy", f"embeddings/{model_tag(model)}.json"]
+    )
     for name in names:
-        assert (tmp_path / "resumed" / SPLIT / name).read_bytes() == (tmp_path / "reference" / SPLIT / name).read_bytes()
+        assert (tmp_path / "resumed" / SPLIT / name).read_bytes() == (
+            tmp_path / "reference" / SPLIT / name
+        ).read_bytes()
     assert not list((tmp_path / "resumed").rglob("*.parts"))
 
 
@@ -191,8 +231,23 @@ def test_cluster_shards_merge_to_the_unsharded_result(interim, tmp_path, capsys)
 
 def test_parts_made_with_other_settings_are_refused(interim, tmp_path, capsys):
     assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny", "--shard", "1/2")) == 0
-    assert features(_args(interim, tmp_path, "--what", "embeddings", "--model", "random:tiny",
-                          "--shard", "2/2", "--dtype", "float32")) == 2
+    assert (
+        features(
+            _args(
+                interim,
+                tmp_path,
+                "--what",
+                "embeddings",
+                "--model",
+                "random:tiny",
+                "--shard",
+                "2/2",
+                "--dtype",
+                "float32",
+            )
+        )
+        == 2
+    )
     assert "different settings (dtype)" in capsys.readouterr().err
 
 
@@ -204,7 +259,9 @@ def test_every_part_appears_by_a_rename_never_written_in_place(interim, tmp_path
     assert watch.finish() == []
     assert len(watch.renamed_matching("spectral.parts/part_*.csv")) == 3
     assert len(watch.renamed_matching("random-tiny.parts/part_*.npy")) == 3
-    assert (tmp_path / SPLIT / "spectral.csv").is_file() and (tmp_path / SPLIT / "embeddings" / "random-tiny.npy").is_file()
+    assert (tmp_path / SPLIT / "spectral.csv").is_file() and (
+        tmp_path / SPLIT / "embeddings" / "random-tiny.npy"
+    ).is_file()
 
 
 @pytest.mark.parametrize("what", ["spectral", "embeddings"])
@@ -248,6 +305,7 @@ def test_parts_made_with_other_settings_named_key_by_key(tmp_path):
     """The parts' config.json written once (sorted, in an existing or a new folder), then every
     setting that differs named, also one that only the earlier run had."""
     from deepfake_pipeline.features.jobs import _write_config
+
     folder = tmp_path / "spectral.parts"
     folder.mkdir()  # a folder left without its config.json by a kill before the write
     _write_config(folder, {"what": "spectral", "num_parts": 3})
@@ -255,24 +313,35 @@ def test_parts_made_with_other_settings_named_key_by_key(tmp_path):
     _write_config(folder, {"what": "spectral", "num_parts": 3})  # the same settings: resumed
     _write_config(tmp_path / "new" / "x.parts", {"what": "spectral"})
     assert (tmp_path / "new" / "x.parts" / "config.json").is_file()
-    with pytest.raises(FeatureError, match="^" + re.escape(
-            f"{folder} holds parts made with different settings (num_parts, what): pass --overwrite to start again")
-            + "$"):
+    with pytest.raises(
+        FeatureError,
+        match="^"
+        + re.escape(
+            f"{folder} holds parts made with different settings (num_parts, what): pass --overwrite to start again"
+        )
+        + "$",
+    ):
         _write_config(folder, {"what": "embeddings"})
 
 
 def test_other_settings_missing_parts_name_the_first_ten_and_their_jobs():
     from deepfake_pipeline.features.jobs import ShardSpec, _describe_missing
+
     missing = list(range(12))
     assert _describe_missing(missing, 12, ShardSpec(1, 1)) == "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing"
     # 12 parts over 3 jobs: 0-3, 4-7, 8-11; parts 0 and 9 missing -> jobs 1 and 3
-    assert _describe_missing([0, 9], 12, ShardSpec(2, 3)) == "parts [0, 9] are missing (jobs [1, 3] of 3 have not finished)"
+    assert (
+        _describe_missing([0, 9], 12, ShardSpec(2, 3))
+        == "parts [0, 9] are missing (jobs [1, 3] of 3 have not finished)"
+    )
     assert _describe_missing(missing, 12, ShardSpec(1, 3)) == (
-        "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing (jobs [1, 2, 3] of 3 have not finished)")
+        "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing (jobs [1, 2, 3] of 3 have not finished)"
+    )
 
 
 def test_other_settings_cluster_job_leaves_the_join_and_merge_only_refuses(tmp_path):
     from deepfake_pipeline.features.jobs import ShardSpec, _all_parts_present
+
     parts = tmp_path / "spectral.parts"
     parts.mkdir()
     for p in (0, 1, 2, 3, 4, 5):  # of 9 parts over 3 jobs (0-2, 3-5, 6-8): job 3's are missing
@@ -280,12 +349,23 @@ def test_other_settings_cluster_job_leaves_the_join_and_merge_only_refuses(tmp_p
     store = SimpleNamespace(split_id="toy_dev")
     printed = io.StringIO()
     assert _all_parts_present(parts, 9, ".csv", "spectral", store, ShardSpec(2, 3), False, printed) is False
-    assert re.fullmatch(r"\S+ \S+ " + re.escape(
-        "[features toy_dev spectral] job 2/3 done; parts [6, 7, 8] are missing (jobs [3] of 3 have not "
-        "finished); the last job to finish, or --merge-only, joins them") + "\n", printed.getvalue())
-    with pytest.raises(FeatureError, match="^" + re.escape(
-            "cannot join the spectral parts of toy_dev: parts [6, 7, 8] are missing (jobs [3] of 3 have not "
-            "finished)") + "$"):
+    assert re.fullmatch(
+        r"\S+ \S+ "
+        + re.escape(
+            "[features toy_dev spectral] job 2/3 done; parts [6, 7, 8] are missing (jobs [3] of 3 have not "
+            "finished); the last job to finish, or --merge-only, joins them"
+        )
+        + "\n",
+        printed.getvalue(),
+    )
+    with pytest.raises(
+        FeatureError,
+        match="^"
+        + re.escape(
+            "cannot join the spectral parts of toy_dev: parts [6, 7, 8] are missing (jobs [3] of 3 have not finished)"
+        )
+        + "$",
+    ):
         _all_parts_present(parts, 9, ".csv", "spectral", store, ShardSpec(2, 3), True, io.StringIO())
     for p in (6, 7, 8):
         (parts / f"part_{p:05d}.csv").write_text("x\n")
@@ -294,6 +374,7 @@ def test_other_settings_cluster_job_leaves_the_join_and_merge_only_refuses(tmp_p
 
 def test_wrong_arguments_shard_spec_refusals_are_worded_whole():
     from deepfake_pipeline.features.jobs import ShardSpec
+
     assert ShardSpec.parse("2/5") == ShardSpec(2, 5)
     with pytest.raises(ValueError, match=r"^--shard takes K/N, e.g\. 3/10 \(got '3-10'\)$"):
         ShardSpec.parse("3-10")

@@ -39,8 +39,15 @@ def _corpus(dirs, with_asv: bool):
             # Unequal class sizes: the official EER then falls off the interpolated crossing.
             labels = np.array([0] * 23 + [1] * 57)
             speakers = [f"s{k % 8}" for k in range(80)]
-        split_dir = make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
-                               spectral=informative(labels, 15, [0, 3], strength=0.6, seed=10 + i))
+        split_dir = make_split(
+            dirs["interim"],
+            dirs["processed"],
+            f"toy_{split}",
+            labels,
+            speakers,
+            seed=i,
+            spectral=informative(labels, 15, [0, 3], strength=0.6, seed=10 + i),
+        )
         if with_asv and split == "eval":
             rng = np.random.default_rng(5)
             asv = dirs["interim"].parent / "asv_eval.txt"
@@ -59,9 +66,31 @@ def dirs(tmp_path):
 
 
 def _run(dirs, capsys):
-    rc = main(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
-               "--run", "r", "--n-boot", "40", "--C-grid", "0.1", "1", "--interim-dir", str(dirs["interim"]),
-               "--processed-dir", str(dirs["processed"]), "--results-dir", str(dirs["results"])])
+    rc = main(
+        [
+            "--features",
+            "spectral",
+            "--train",
+            "toy_train",
+            "--dev",
+            "toy_dev",
+            "--test",
+            "toy_eval",
+            "--run",
+            "r",
+            "--n-boot",
+            "40",
+            "--C-grid",
+            "0.1",
+            "1",
+            "--interim-dir",
+            str(dirs["interim"]),
+            "--processed-dir",
+            str(dirs["processed"]),
+            "--results-dir",
+            str(dirs["results"]),
+        ]
+    )
     assert rc == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ROC-AUC test=")]
     run = dirs["results"] / "r"
@@ -78,8 +107,9 @@ def test_closing_line_carries_the_official_eer_and_min_tdcf(dirs, capsys):
     assert saved["eer"] == pytest.approx(expected_eer, abs=1e-12)
     assert parsed["eer"] == pytest.approx(100 * expected_eer, abs=5e-3)
     asv = read_asv2019_scores(dirs["interim"].parent / "asv_eval.txt")
-    expected_tdcf = tdcf.min_tdcf_2019(scores[labels == 0], scores[labels == 1], asv.target, asv.nontarget,
-                                       asv.spoof).min_tdcf
+    expected_tdcf = tdcf.min_tdcf_2019(
+        scores[labels == 0], scores[labels == 1], asv.target, asv.nontarget, asv.spoof
+    ).min_tdcf
     assert saved["min_tdcf"] == pytest.approx(expected_tdcf, abs=1e-12) and saved["min_tdcf_version"] == "2019"
     assert parsed["min_tdcf"] == pytest.approx(expected_tdcf, abs=5e-5)
     # ASVspoof 5's metrics beside them; Cllr on the scores made LLRs with the training prior.

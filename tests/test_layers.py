@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "deepfake_pipeline"
 # Lower numbers sit lower. Packages on the same level may not import one another: each step
 # stands on the layers below it only.
 LAYERS = {
-    "": 0,            # deepfake_pipeline/__init__.py: the version string
+    "": 0,  # deepfake_pipeline/__init__.py: the version string
     "common": 1,
     "formats": 2,
     "evaluation": 3,
@@ -91,7 +91,7 @@ def test_no_import_cycle():
             if target == node or target.startswith(node + "."):
                 continue  # a package importing its own submodule is not a cycle
             if state.get(target) == "open":
-                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
             elif target not in state:
                 visit(target)
         stack.pop()
@@ -136,6 +136,8 @@ def test_default_paths_anchor_on_the_repository_root():
 
     root = PACKAGE.parent
     assert paths.REPO_ROOT == root
-    assert all((root / script).is_file() for script in ("preprocess_datasets.py", "features.py", "eval_logreg.py",
-                                                        "train_contrastive.py"))
+    assert all(
+        (root / script).is_file()
+        for script in ("preprocess_datasets.py", "features.py", "eval_logreg.py", "train_contrastive.py")
+    )
     assert paths.INTERIM_DIR == root / "data" / "interim" and paths.RESULTS_DIR == root / "results"

@@ -17,9 +17,29 @@ from deepfake_pipeline.ingest.corpora.asvspoof import read_protocol
 
 
 def _args(dirs, test="toy_eval", *extra):
-    return ["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", test, "--run", "r",
-            "--n-boot", "20", "--C-grid", "1", "--interim-dir", str(dirs["interim"]),
-            "--processed-dir", str(dirs["processed"]), "--results-dir", str(dirs["results"]), *extra]
+    return [
+        "--features",
+        "spectral",
+        "--train",
+        "toy_train",
+        "--dev",
+        "toy_dev",
+        "--test",
+        test,
+        "--run",
+        "r",
+        "--n-boot",
+        "20",
+        "--C-grid",
+        "1",
+        "--interim-dir",
+        str(dirs["interim"]),
+        "--processed-dir",
+        str(dirs["processed"]),
+        "--results-dir",
+        str(dirs["results"]),
+        *extra,
+    ]
 
 
 def _corpus(tmp_path, shared_speaker=False):
@@ -29,8 +49,15 @@ def _corpus(tmp_path, shared_speaker=False):
         speakers = [f"{split}_{s}" for s in speakers]
         if shared_speaker and split == "eval":
             speakers[0] = "train_" + balanced_design(6, 8, seed=0)[1][0]
-        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
-                   spectral=informative(labels, 15, [0, 3], seed=10 + i))
+        make_split(
+            dirs["interim"],
+            dirs["processed"],
+            f"toy_{split}",
+            labels,
+            speakers,
+            seed=i,
+            spectral=informative(labels, 15, [0, 3], seed=10 + i),
+        )
     return dirs
 
 
@@ -92,8 +119,9 @@ def test_the_official_2019_la_splits_keep_speakers_disjoint(real_data_dir):
         entries = read_protocol(folder / f"ASVspoof2019.LA.cm.{name}.txt")
         ids = np.array([e["utt_id"] for e in entries])
         # Content cannot be compared without the audio; utt ids stand in for distinct clips.
-        splits[split] = SimpleNamespace(split_id=split, utt_ids=ids, audio_sha1=ids,
-                                        speakers=np.array([e["speaker"] for e in entries]))
+        splits[split] = SimpleNamespace(
+            split_id=split, utt_ids=ids, audio_sha1=ids, speakers=np.array([e["speaker"] for e in entries])
+        )
     found = leakage.check_holdout([splits["train"], splits["dev"]], [splits["eval"]], allow_overlap=False)
     assert [(e.other, e.copies, e.shared_speakers) for e in found] == [("train", 0, 0), ("dev", 0, 0)]
     dev_vs_train = leakage.overlap(splits["dev"], splits["train"])

@@ -34,8 +34,10 @@ def test_C_is_chosen_on_dev_even_when_test_prefers_another():
     x_train, y_train = prefers_other_C_on_test(400, 0, test_like=False)
     x_dev, y_dev = prefers_other_C_on_test(400, 1, test_like=False)
     x_test, y_test = prefers_other_C_on_test(400, 2, test_like=True)
-    test_auc = {C: metrics.roc_auc(y_test, logreg.bonafide_scores(logreg.fit(x_train, y_train, C)[0], x_test))
-                for C in (C_SMALL, C_LARGE)}
+    test_auc = {
+        C: metrics.roc_auc(y_test, logreg.bonafide_scores(logreg.fit(x_train, y_train, C)[0], x_test))
+        for C in (C_SMALL, C_LARGE)
+    }
     assert test_auc[C_SMALL] > test_auc[C_LARGE] + 0.2, "the construction must make test prefer the small C"
 
     selection = logreg.select_on_dev({"v": x_train}, y_train, {"v": x_dev}, y_dev, (C_SMALL, C_LARGE))
@@ -131,14 +133,14 @@ def test_a_row_scores_the_same_alone_and_in_batches_of_any_size(dim):
     same clip scored differently alone and in a folder (on AMD Zen 4: 2.917478 vs 2.917477)."""
     x, labels = _stored_features(300, dim, seed=dim)
     model, _ = logreg.fit(x, labels, 1.0)
-    alone = np.array([logreg.bonafide_scores(model, x[i:i + 1])[0] for i in range(len(x))])
-    assert metrics.roc_auc(labels, alone) > 0.7     # a real model, not a constant
+    alone = np.array([logreg.bonafide_scores(model, x[i : i + 1])[0] for i in range(len(x))])
+    assert metrics.roc_auc(labels, alone) > 0.7  # a real model, not a constant
     allowed = SCORE_RTOL * np.maximum(1.0, np.abs(alone))
     for size in BATCH_SIZES + (len(x),):
-        for start in (0, 1):                        # and the same rows at other positions of a batch
+        for start in (0, 1):  # and the same rows at other positions of a batch
             batched = np.full(len(x), np.nan)
             for first in range(start, len(x), size):
-                batched[first:first + size] = logreg.bonafide_scores(model, x[first:first + size])
+                batched[first : first + size] = logreg.bonafide_scores(model, x[first : first + size])
             batched[:start] = alone[:start]
             worst = np.max(np.abs(batched - alone) / allowed)
             assert worst <= 1.0, f"batches of {size} (from row {start}): {worst:.3g} x the tolerance"
@@ -162,11 +164,16 @@ def test_pick_takes_the_best_view_by_the_chosen_metric(select_by, view):
     grid = {("x", 1.0): X_SCORES, ("y", 1.0): Y_SCORES}
     converged = {("x", 1.0): True, ("y", 1.0): False}
     selection = logreg._pick(PICK_LABELS, grid, converged, ["x", "y"], (1.0,), select_by)
-    assert (selection.key, selection.C, selection.best_C, selection.select_by) == (view, 1.0, {"x": 1.0, "y": 1.0},
-                                                                                   select_by)
+    assert (selection.key, selection.C, selection.best_C, selection.select_by) == (
+        view,
+        1.0,
+        {"x": 1.0, "y": 1.0},
+        select_by,
+    )
     assert selection.table == [
         {"view": "x", "C": 1.0, "auc": 58 / 64, "eer": 0.25, "converged": True},
-        {"view": "y", "C": 1.0, "auc": 56 / 64, "eer": 0.125, "converged": False}]
+        {"view": "y", "C": 1.0, "auc": 56 / 64, "eer": 0.125, "converged": False},
+    ]
     assert selection.row("y", 1.0)["eer"] == 0.125
 
 
@@ -195,9 +202,12 @@ def test_refusals_of_a_grid_a_criterion_and_one_class_name_the_problem():
         with pytest.raises(ValueError, match=rf"^the C grid must hold positive numbers, got {shown}$"):
             logreg.select_by_cv({"v": x}, y, ["a", "b", "c", "d"], 2, grid)
     for labels, held in (([0, 0], "only bona fide"), ([1, 1], "only spoof"), ([], "only no")):
-        with pytest.raises(logreg.ProtocolError, match=rf"^the dev split holds {held} trials; a classifier needs "
-                                                        r"both classes there: choose other splits or more folds' "
-                                                        r"data$"):
+        with pytest.raises(
+            logreg.ProtocolError,
+            match=rf"^the dev split holds {held} trials; a classifier needs "
+            r"both classes there: choose other splits or more folds' "
+            r"data$",
+        ):
             logreg.check_both_classes(labels, "the dev split")
     logreg.check_both_classes([1, 0], "the dev split")  # both: no error
 
@@ -213,21 +223,33 @@ def test_the_grid_is_tried_in_ascending_order_as_floats():
 def test_cv_refusals_name_the_problem():
     with pytest.raises(logreg.ProtocolError, match=r"^--folds must be at least 2, got 1$"):
         logreg.cv_groups(["a", "b", "c"], 1)
-    with pytest.raises(logreg.ProtocolError, match=r"^every clip's speaker is unknown \('-'\), so speaker-grouped "
-                                                    r"cross-validation cannot keep a speaker out"):
+    with pytest.raises(
+        logreg.ProtocolError,
+        match=r"^every clip's speaker is unknown \('-'\), so speaker-grouped "
+        r"cross-validation cannot keep a speaker out",
+    ):
         logreg.cv_groups(["-"], 2)
-    with pytest.raises(logreg.ProtocolError, match=r"^only 1 distinct speaker: grouped cross-validation needs at "
-                                                    r"least 2; use --train/--dev/--test splits instead$"):
+    with pytest.raises(
+        logreg.ProtocolError,
+        match=r"^only 1 distinct speaker: grouped cross-validation needs at "
+        r"least 2; use --train/--dev/--test splits instead$",
+    ):
         logreg.cv_groups(["a", "a", "a"], 2)
-    with pytest.raises(logreg.ProtocolError, match=r"^only 3 distinct speakers for --folds 4: each fold must hold "
-                                                    r"out whole speakers\. Use --folds 3 or fewer$"):
+    with pytest.raises(
+        logreg.ProtocolError,
+        match=r"^only 3 distinct speakers for --folds 4: each fold must hold "
+        r"out whole speakers\. Use --folds 3 or fewer$",
+    ):
         logreg.cv_groups(["a", "b", "c", "a"], 4)
     assert list(logreg.cv_groups(["a", "b", "a"], 2)) == ["a", "b", "a"]  # as many speakers as folds is enough
     labels, speakers = balanced_design(3, 3)
     x = informative(labels, 3, [0])
-    with pytest.raises(logreg.ProtocolError, match=r"^too few speakers in a fitting part to choose C by inner "
-                                                    r"cross-validation; use fewer --folds or a corpus with more "
-                                                    r"speakers$"):
+    with pytest.raises(
+        logreg.ProtocolError,
+        match=r"^too few speakers in a fitting part to choose C by inner "
+        r"cross-validation; use fewer --folds or a corpus with more "
+        r"speakers$",
+    ):
         logreg.select_by_cv({"v": x}, labels, ["s"] * len(labels), 3, (1.0,))
 
 
@@ -238,6 +260,7 @@ def test_cv_pools_out_of_fold_scores_of_models_fitted_on_the_other_speakers(monk
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
     labels, speakers = balanced_design(9, 6, seed=5)
     x = informative(labels, 3, [0], 0.7, seed=5)
     folds = logreg.grouped_folds(labels, speakers, 3, seed=2)
@@ -253,8 +276,9 @@ def test_cv_pools_out_of_fold_scores_of_models_fitted_on_the_other_speakers(monk
     for C in (0.01, 1.0):
         pooled = np.full(len(labels), np.nan)
         for fit_idx, score_idx in folds:
-            model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)).fit(x[fit_idx],
-                                                                                             labels[fit_idx])
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)).fit(
+                x[fit_idx], labels[fit_idx]
+            )
             pooled[score_idx] = -model.decision_function(x[score_idx])
         row = selection.row("v", C)
         assert row["auc"] == pytest.approx(metrics.roc_auc(labels, pooled), abs=1e-9)
@@ -265,12 +289,18 @@ def test_cv_pools_out_of_fold_scores_of_models_fitted_on_the_other_speakers(monk
 
 def test_folds_are_seeded():
     labels, speakers = balanced_design(10, 6, seed=6)
+
     def as_lists(folds):
         return [(a.tolist(), b.tolist()) for a, b in folds]
+
     assert as_lists(logreg.grouped_folds(labels, speakers, 3)) == as_lists(logreg.grouped_folds(labels, speakers, 3, 0))
-    assert as_lists(logreg.grouped_folds(labels, speakers, 3, 5)) == as_lists(logreg.grouped_folds(labels, speakers, 3, 5))
-    assert any(as_lists(logreg.grouped_folds(labels, speakers, 3, s)) != as_lists(logreg.grouped_folds(labels, speakers, 3, 0))
-               for s in (1, 2, 3))
+    assert as_lists(logreg.grouped_folds(labels, speakers, 3, 5)) == as_lists(
+        logreg.grouped_folds(labels, speakers, 3, 5)
+    )
+    assert any(
+        as_lists(logreg.grouped_folds(labels, speakers, 3, s)) != as_lists(logreg.grouped_folds(labels, speakers, 3, 0))
+        for s in (1, 2, 3)
+    )
 
 
 def test_more_refusals_name_the_problem():
@@ -280,15 +310,21 @@ def test_more_refusals_name_the_problem():
     with pytest.raises(logreg.ProtocolError, match=r"^the dev split holds only spoof trials"):
         logreg.select_on_dev({"v": x}, [0, 1, 0, 1, 0, 1], {"v": x}, [1] * 6, (1.0,))
     assert logreg.select_on_dev({"v": x}, [0, 1, 0, 1, 0, 1], {"v": x}, [0, 1, 0, 1, 0, 1], (1.0,)).select_by == "auc"
-    with pytest.raises(logreg.ProtocolError, match=r"^only 2 distinct speakers for --folds 3: each fold must hold "
-                                                    r"out whole speakers\. Use --folds 2 or fewer$"):
+    with pytest.raises(
+        logreg.ProtocolError,
+        match=r"^only 2 distinct speakers for --folds 3: each fold must hold "
+        r"out whole speakers\. Use --folds 2 or fewer$",
+    ):
         logreg.cv_groups(["a", "b", "a"], 3)
-    with pytest.raises(logreg.ProtocolError, match=r"^every clip's speaker is unknown \('-'\), so speaker-grouped "
-                                                    r"cross-validation cannot keep a speaker out of both the fitting "
-                                                    r"and the scoring part\. Give the corpus a speaker column \(a CSV "
-                                                    r"corpus takes path,label,speaker\) and rerun "
-                                                    r"preprocess_datasets\.py, or evaluate with --train/--dev/--test "
-                                                    r"splits instead of --cv$"):
+    with pytest.raises(
+        logreg.ProtocolError,
+        match=r"^every clip's speaker is unknown \('-'\), so speaker-grouped "
+        r"cross-validation cannot keep a speaker out of both the fitting "
+        r"and the scoring part\. Give the corpus a speaker column \(a CSV "
+        r"corpus takes path,label,speaker\) and rerun "
+        r"preprocess_datasets\.py, or evaluate with --train/--dev/--test "
+        r"splits instead of --cv$",
+    ):
         logreg.cv_groups(["-", "-"], 2)
     assert logreg.cv_groups([1, 2, 1], 2).tolist() == ["1", "2", "1"]  # speaker ids come back as text
 
@@ -310,6 +346,7 @@ def test_cv_selection_defaults_to_seed_0_for_its_folds():
 
 
 # ------------------------------------------------------------ one view at a time
+
 
 class _ViewsOnDisk(Mapping):
     """Views made afresh each time they are asked for, as formats/embedding_views.py reads them
@@ -334,17 +371,21 @@ class _ViewsOnDisk(Mapping):
 
 
 def _layers(labels, seed):
-    return {f"layer_{k}": informative(labels, 4, [0], 0.3 + 0.4 * k, seed=seed + k).astype(np.float16)
-            for k in range(3)}
+    return {
+        f"layer_{k}": informative(labels, 4, [0], 0.3 + 0.4 * k, seed=seed + k).astype(np.float16) for k in range(3)
+    }
 
 
 def test_the_dev_selection_reads_each_view_once_and_holds_one_view_at_a_time():
     labels, _ = balanced_design(10, 8, seed=1)
     dev_labels, _ = balanced_design(10, 8, seed=2)
     train, dev, log = _layers(labels, 10), _layers(dev_labels, 20), []
-    selection = logreg.select_on_dev(_ViewsOnDisk(train, log, "train"), labels, _ViewsOnDisk(dev, log, "dev"),
-                                     dev_labels, (0.01, 1.0))
-    assert [(name, key) for name, key, _ in log] == [(name, f"layer_{k}") for k in range(3) for name in ("train", "dev")]
+    selection = logreg.select_on_dev(
+        _ViewsOnDisk(train, log, "train"), labels, _ViewsOnDisk(dev, log, "dev"), dev_labels, (0.01, 1.0)
+    )
+    assert [(name, key) for name, key, _ in log] == [
+        (name, f"layer_{k}") for k in range(3) for name in ("train", "dev")
+    ]
     assert selection.table == logreg.select_on_dev(train, labels, dev, dev_labels, (0.01, 1.0)).table
 
 
@@ -371,13 +412,19 @@ def test_the_selection_keeps_the_model_of_each_view_at_its_best_C_as_sklearn_fit
     selection = logreg.select_on_dev(train, labels, dev, dev_labels, (0.001, 0.1, 10.0))
     assert set(selection.models) == set(selection.held_out_scores) == set(train)
     for key, model in selection.models.items():
-        direct = Pipeline([("scale", StandardScaler()),
-                           ("logreg", LogisticRegression(C=selection.best_C[key], max_iter=5000, random_state=0))])
+        direct = Pipeline(
+            [
+                ("scale", StandardScaler()),
+                ("logreg", LogisticRegression(C=selection.best_C[key], max_iter=5000, random_state=0)),
+            ]
+        )
         direct.fit(train[key].astype(np.float64), labels)
         np.testing.assert_array_equal(model[-1].coef_, direct[-1].coef_)
         np.testing.assert_array_equal(model[-1].intercept_, direct[-1].intercept_)
         np.testing.assert_array_equal(model[0].scale_, direct[0].scale_)
-        np.testing.assert_array_equal(selection.held_out_scores[key],
-                                      -direct.decision_function(dev[key].astype(np.float64)))
-        assert selection.row(key, selection.best_C[key])["auc"] == metrics.roc_auc(dev_labels,
-                                                                                   selection.held_out_scores[key])
+        np.testing.assert_array_equal(
+            selection.held_out_scores[key], -direct.decision_function(dev[key].astype(np.float64))
+        )
+        assert selection.row(key, selection.best_C[key])["auc"] == metrics.roc_auc(
+            dev_labels, selection.held_out_scores[key]
+        )

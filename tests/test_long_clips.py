@@ -29,8 +29,7 @@ def _corpus(root):
 
 
 def _step1(root, interim, *extra):
-    return preprocess(["--corpus", "folder", "--root", str(root), "--interim-dir", str(interim),
-                       "--jobs", "1", *extra])
+    return preprocess(["--corpus", "folder", "--root", str(root), "--interim-dir", str(interim), "--jobs", "1", *extra])
 
 
 def test_a_clip_over_max_duration_is_rejected_with_its_duration_and_kept_when_raised(tmp_path, capsys):
@@ -45,8 +44,8 @@ def test_a_clip_over_max_duration_is_rejected_with_its_duration_and_kept_when_ra
     assert rejects["reason"].tolist() == ["too_long"]
     assert rejects["source_path"].iloc[0].endswith("long.wav")
     assert f"{LONG_S:.1f} s > 60 s" in rejects["detail"].iloc[0]
-    assert "rejected 1 clips (too_long 1)" in out           # the summary counts them
-    store = WaveStore(split_dir)                             # not decoded into the store
+    assert "rejected 1 clips (too_long 1)" in out  # the summary counts them
+    store = WaveStore(split_dir)  # not decoded into the store
     stored = sum(np.load(p, mmap_mode="r").shape[0] for p in (split_dir / "waves").glob("shard_*.npy"))
     assert stored == manifest["num_samples"].astype(int).sum() < 10 * 16000
     assert max(len(store.waveform(i)) for i in range(len(store))) < 2 * 16000
@@ -60,8 +59,23 @@ def test_a_clip_over_max_duration_is_rejected_with_its_duration_and_kept_when_ra
 
     # Step 2 refuses that clip in one line when the memory budget cannot hold its forward pass.
     capsys.readouterr()
-    assert features(["--splits", "corpus_all", "--interim-dir", str(raised), "--processed-dir",
-                     str(tmp_path / "processed"), "--model", "random:tiny", "--memory-gb", "1"]) == 2
+    assert (
+        features(
+            [
+                "--splits",
+                "corpus_all",
+                "--interim-dir",
+                str(raised),
+                "--processed-dir",
+                str(tmp_path / "processed"),
+                "--model",
+                "random:tiny",
+                "--memory-gb",
+                "1",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     error_lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "Traceback" not in err, err
@@ -92,9 +106,9 @@ def test_crop_keeps_a_long_clip_as_its_first_seconds_and_records_what_was_cut(tm
     assert sorted(rows) == ["long.wav", "short0.wav", "short1.wav", "short2.wav", "short3.wav"]
     source, _ = sf.read(root / "fake" / "long.wav", dtype="float32")
     row, kept = rows["long.wav"]
-    np.testing.assert_array_equal(kept, source[:17600])                 # 1.1 s at 16 kHz
+    np.testing.assert_array_equal(kept, source[:17600])  # 1.1 s at 16 kHz
     assert (row.duration_s, float(row.source_duration_s), float(row.crop_start_s)) == (1.1, LONG_S, 0.0)
-    row, kept = rows["short0.wav"]                                        # 1.0 s: shorter than the crop
+    row, kept = rows["short0.wav"]  # 1.0 s: shorter than the crop
     np.testing.assert_array_equal(kept, sf.read(root / "real" / "short0.wav", dtype="float32")[0])
     assert (float(row.source_duration_s), float(row.crop_start_s)) == (1.0, 0.0)
     assert json.loads((split_dir / "info.json").read_text())["crop"] == {"seconds": 1.1, "at": "start"}
@@ -104,7 +118,7 @@ def test_crop_keeps_a_long_clip_as_its_first_seconds_and_records_what_was_cut(tm
     assert _step1(root, centred, "--crop", "1.1", "--crop-at", "centre") == 0
     row, kept = _stored_by_source(centred / "corpus_all")["long.wav"]
     start = (len(source) - 17600) // 2
-    np.testing.assert_array_equal(kept, source[start:start + 17600])
+    np.testing.assert_array_equal(kept, source[start : start + 17600])
     assert float(row.crop_start_s) == round(start / 16000, 4)
 
     # another crop on the same output is a changed input: refused, not mixed in
@@ -113,11 +127,14 @@ def test_crop_keeps_a_long_clip_as_its_first_seconds_and_records_what_was_cut(tm
     assert "crop" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--crop", "0.1"], "--crop 0.1 must lie between --min-duration (0.25) and --max-duration (60) seconds"),
-    (["--crop", "90"], "--crop 90 must lie between --min-duration (0.25) and --max-duration (60) seconds"),
-    (["--crop-at", "centre"], "--crop-at says where --crop cuts: give --crop SECONDS too"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--crop", "0.1"], "--crop 0.1 must lie between --min-duration (0.25) and --max-duration (60) seconds"),
+        (["--crop", "90"], "--crop 90 must lie between --min-duration (0.25) and --max-duration (60) seconds"),
+        (["--crop-at", "centre"], "--crop-at says where --crop cuts: give --crop SECONDS too"),
+    ],
+)
 def test_crop_arguments_that_cannot_work_stop_at_once(tmp_path, capsys, args, says):
     assert _step1(tmp_path / "nowhere", tmp_path / "interim", *args) == 2
     assert f"error: {says}" in capsys.readouterr().err
@@ -131,10 +148,37 @@ def test_score_takes_step_1s_length_options(tmp_path, capsys):
     dirs = {name: tmp_path / name for name in ("interim", "processed", "results")}
     for i, split in enumerate(("train", "dev", "eval")):
         labels, speakers = balanced_design(4, 6, seed=i)
-        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
-                   spectral=informative(labels, 15, [0], seed=10 + i))
-    assert eval_logreg(["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
-                        "--run", "r", "--n-boot", "0", "--C-grid", "1", *(f"--{k}-dir={v}" for k, v in dirs.items())]) == 0
+        make_split(
+            dirs["interim"],
+            dirs["processed"],
+            f"toy_{split}",
+            labels,
+            speakers,
+            seed=i,
+            spectral=informative(labels, 15, [0], seed=10 + i),
+        )
+    assert (
+        eval_logreg(
+            [
+                "--features",
+                "spectral",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                "r",
+                "--n-boot",
+                "0",
+                "--C-grid",
+                "1",
+                *(f"--{k}-dir={v}" for k, v in dirs.items()),
+            ]
+        )
+        == 0
+    )
     root = tmp_path / "corpus"
     _corpus(root)
     long_clip = root / "fake" / "long.wav"

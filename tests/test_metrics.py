@@ -227,9 +227,7 @@ def test_vectorised_bootstrap_equals_materialised_resamples():
     groups[::7] = "-"  # unknown speakers: single-trial clusters
     for fast, slow in ((roc_auc, lambda y, s: roc_auc(y, s)), (eer, lambda y, s: eer(y, s))):
         expected = bootstrap_ci(labels, scores, groups, slow, n_boot=100, seed=3)
-        assert bootstrap_ci(labels, scores, groups, fast, n_boot=100, seed=3) == pytest.approx(
-            expected, abs=1e-12
-        )
+        assert bootstrap_ci(labels, scores, groups, fast, n_boot=100, seed=3) == pytest.approx(expected, abs=1e-12)
 
 
 def test_clustered_bootstrap_is_wider_when_trials_repeat_within_clusters():
@@ -331,8 +329,9 @@ def cluster_bootstrap_aucs(labels, systems, groups, n_boot, seed):
         np.add.at(table, (pair_rows, pair_cols), per_pair.ravel())
         credit.append(table)
     rng = np.random.default_rng(seed)
-    copies = np.array([np.bincount(rng.choice(n, size=n, replace=True), minlength=n) for _ in range(n_boot)],
-                      dtype=float)
+    copies = np.array(
+        [np.bincount(rng.choice(n, size=n, replace=True), minlength=n) for _ in range(n_boot)], dtype=float
+    )
     copies = copies[(copies @ n_bona > 0) & (copies @ n_spoof > 0)]
     pairs = (copies @ n_bona) * (copies @ n_spoof)
     return [np.einsum("rc,cd,rd->r", copies, table, copies) / pairs for table in credit]
@@ -467,16 +466,25 @@ def test_refusals_name_the_problem():
     with pytest.raises(ValueError, match=r"^labels contain no bona fide \(0\) trials: AUC and EER need both"):
         eer([1, 1, 1, 1], scores)
     for text_or_bool in (["bonafide", "spoof", "spoof", "bonafide"], [False, True, True, False]):
-        with pytest.raises(ValueError, match=r"^labels must be integers 0 \(bona fide\) or 1 \(spoof\), got dtype "
-                                             r".*; map text labels \('bonafide'/'spoof'\) to 0/1 first"):
+        with pytest.raises(
+            ValueError,
+            match=r"^labels must be integers 0 \(bona fide\) or 1 \(spoof\), got dtype "
+            r".*; map text labels \('bonafide'/'spoof'\) to 0/1 first",
+        ):
             eer(text_or_bool, scores)
-    with pytest.raises(ValueError, match=r"^labels must be 0 \(bona fide\) or 1 \(spoof\); 2 trial\(s\) have other "
-                                         r"values, e\.g\. -1, 2 \(drop unlabelled trials, label -1, before scoring\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^labels must be 0 \(bona fide\) or 1 \(spoof\); 2 trial\(s\) have other "
+        r"values, e\.g\. -1, 2 \(drop unlabelled trials, label -1, before scoring\)",
+    ):
         eer([0, 2, -1, 1], scores)
     with pytest.raises(ValueError, match=r"^scores must be numbers: "):
         eer([0, 1, 0, 1], ["a", "b", "c", "d"])
-    with pytest.raises(ValueError, match=r"^scores must be one-dimensional with one score per label \(4\), "
-                                         r"got shape \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^scores must be one-dimensional with one score per label \(4\), "
+        r"got shape \(3,\)",
+    ):
         eer([0, 1, 0, 1], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match=r"^scores contain 1 NaN or infinite value\(s\)"):
         eer([0, 1, 0, 1], [0.1, math.nan, 0.3, 0.4])
@@ -511,8 +519,11 @@ def test_resampling_and_delong_refusals_name_the_problem():
         with pytest.raises(ValueError, match=r"^n_boot must be a positive integer"):
             paired_bootstrap_auc_diff(labels, scores, scores, None, n_boot=n_boot)
     for alpha in (0, 1, 1.5, -0.05):
-        with pytest.raises(ValueError, match=rf"^alpha must be between 0 and 1 \(0\.05 for a 95% interval\), "
-                                             rf"got {alpha!r}$"):
+        with pytest.raises(
+            ValueError,
+            match=rf"^alpha must be between 0 and 1 \(0\.05 for a 95% interval\), "
+            rf"got {alpha!r}$",
+        ):
             bootstrap_ci(labels, scores, None, roc_auc, n_boot=10, alpha=alpha)
         with pytest.raises(ValueError, match=r"^alpha must be between 0 and 1"):
             summarize(labels, scores, None, n_boot=10, alpha=alpha)
@@ -526,10 +537,13 @@ def test_resampling_and_delong_refusals_name_the_problem():
         delong_test(labels, scores, scores[:3])
     with pytest.raises(ValueError, match=r"^scores_b must be one-dimensional"):
         paired_bootstrap_auc_diff(labels, scores, scores[:3], None, n_boot=10)
-    with pytest.raises(ValueError, match=r"^more than half of the bootstrap resamples of the 2 clusters lack "
-                                         r"bona fide or spoof trials: too few clusters of one class for a "
-                                         r"cluster bootstrap \(give finer groups, or none to resample single "
-                                         r"trials\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^more than half of the bootstrap resamples of the 2 clusters lack "
+        r"bona fide or spoof trials: too few clusters of one class for a "
+        r"cluster bootstrap \(give finer groups, or none to resample single "
+        r"trials\)$",
+    ):
         for seed in range(20):  # half of all resamples lack a class; some seeds draw more than half
             bootstrap_ci([0, 0, 1, 1], scores, ["b", "b", "s", "s"], roc_auc, n_boot=20, seed=seed)
 
@@ -546,7 +560,7 @@ def test_delong_with_zero_variance_and_different_aucs_is_infinitely_significant(
 def test_summarize_reports_official_and_interpolated_eer_and_the_resampling():
     labels, scores = make_trials(30, 40, 1.0, seed=19, decimals=1)
     groups = speakers_for(labels, 6, seed=19).astype(object)
-    groups[:5] = "-"          # five trials of unknown speaker: clusters of their own, not speakers
+    groups[:5] = "-"  # five trials of unknown speaker: clusters of their own, not speakers
     attacks = np.where(labels == 0, "-", np.where(np.arange(labels.size) % 2, "A07", "A08"))
     summary = summarize(labels, scores, groups, attacks=attacks, n_boot=50, seed=2, alpha=0.1)
     bona, spoof = scores[labels == 0], scores[labels == 1]
@@ -611,11 +625,14 @@ def test_results_do_not_depend_on_the_block_sizes(monkeypatch, draw_block, sweep
     """Resample i is the i-th draw whatever the blocks it is drawn and swept in (one resample a
     block, or a few), redraws and the refusal of too many degenerate resamples included."""
     from deepfake_pipeline.evaluation import significance
+
     labels, scores = redraw_design()
     groups = [f"g{i // 2}" for i in range(31)]
     cases = [(scores, None), (scores, groups)]
-    expected = [bootstrap_ci(labels, s, g, statistic, n_boot=60, seed=2) for s, g in cases for statistic in (roc_auc, eer)]
-    expected_paired = paired_bootstrap_auc_diff(labels, scores, scores ** 3, None, n_boot=60, seed=2)
+    expected = [
+        bootstrap_ci(labels, s, g, statistic, n_boot=60, seed=2) for s, g in cases for statistic in (roc_auc, eer)
+    ]
+    expected_paired = paired_bootstrap_auc_diff(labels, scores, scores**3, None, n_boot=60, seed=2)
     expected_raises = []
     for seed in range(12):
         try:
@@ -628,7 +645,7 @@ def test_results_do_not_depend_on_the_block_sizes(monkeypatch, draw_block, sweep
     got = [bootstrap_ci(labels, s, g, statistic, n_boot=60, seed=2) for s, g in cases for statistic in (roc_auc, eer)]
     for a, b in zip(got, expected):
         assert tuple(a) == pytest.approx(tuple(b), abs=1e-12) and a.n_redrawn == b.n_redrawn
-    paired = paired_bootstrap_auc_diff(labels, scores, scores ** 3, None, n_boot=60, seed=2)
+    paired = paired_bootstrap_auc_diff(labels, scores, scores**3, None, n_boot=60, seed=2)
     assert tuple(paired) == pytest.approx(tuple(expected_paired), abs=1e-12)
     for seed, raised in enumerate(expected_raises):
         if raised:
@@ -662,12 +679,14 @@ def test_vectorised_bootstrap_equals_materialised_resamples_for_clusters_out_of_
     for statistic in (roc_auc, eer):
         slow = bootstrap_ci(labels, scores, groups, lambda y, s: statistic(y, s), n_boot=60, seed=5)
         assert tuple(bootstrap_ci(labels, scores, groups, statistic, n_boot=60, seed=5)) == pytest.approx(
-            tuple(slow), abs=1e-12)
+            tuple(slow), abs=1e-12
+        )
     one_bona = np.array([0, 1, 1, 1, 1, 1, 1])
     for statistic in (roc_auc, eer):
         slow = bootstrap_ci(one_bona, scores, None, lambda y, s: statistic(y, s), n_boot=30, seed=5)
         assert tuple(bootstrap_ci(one_bona, scores, None, statistic, n_boot=30, seed=5)) == pytest.approx(
-            tuple(slow), abs=1e-12)
+            tuple(slow), abs=1e-12
+        )
 
 
 def test_a_cluster_without_spoof_trials_can_have_the_highest_code():
@@ -695,7 +714,8 @@ def test_defaults_are_1000_resamples_from_seed_0():
     assert paired != paired_bootstrap_auc_diff(labels, scores, other, None, 999, 0)
     assert paired != paired_bootstrap_auc_diff(labels, scores, other, None, 1000, 1)
     assert paired_bootstrap_auc_diff(labels, scores, other, None, 50, 7) == paired_bootstrap_auc_diff(
-        labels, scores, other, None, 50, 7)
+        labels, scores, other, None, 50, 7
+    )
     summary = summarize(labels, scores, None)
     assert summary["auc_ci"] == list(bootstrap_ci(labels, scores, None, roc_auc, 1000, 0))
     assert summary["n_boot"] == 1000
@@ -708,10 +728,15 @@ def test_summarize_passes_asv_scores_and_the_prior_to_the_field_metrics():
     from test_tdcf import naive_asv_rates, naive_min_tdcf
 
     from deepfake_pipeline.formats.asv_scores import ASVScores
+
     labels, scores = make_trials(20, 30, 1.0, seed=23)
     rng = np.random.default_rng(6)
-    asv = ASVScores(target=rng.normal(2, 1, 20), nontarget=rng.normal(0, 1, 25), spoof=rng.normal(1, 1, 15),
-                    spoof_attack=np.array(["A01"] * 15))
+    asv = ASVScores(
+        target=rng.normal(2, 1, 20),
+        nontarget=rng.normal(0, 1, 25),
+        spoof=rng.normal(1, 1, 15),
+        spoof_attack=np.array(["A01"] * 15),
+    )
     summary = summarize(labels, scores, None, n_boot=0, asv=(asv, "2021"), prior_log_odds=0.5)
     rates = naive_asv_rates(asv.target.tolist(), asv.nontarget.tolist(), asv.spoof.tolist())
     expected = naive_min_tdcf(scores[labels == 0].tolist(), scores[labels == 1].tolist(), rates, 2021)
@@ -741,11 +766,16 @@ def test_paired_eer_and_tdcf_changes_against_naive_loops_and_their_defaults():
 
     from deepfake_pipeline.evaluation.paired import paired_eer_tdcf_diffs
     from deepfake_pipeline.formats.asv_scores import ASVScores
+
     labels, scores = make_trials(12, 14, 1.0, seed=31, decimals=1)
     other = np.round(scores + np.random.default_rng(5).normal(scale=0.9, size=labels.size), 1)
     rng = np.random.default_rng(8)
-    asv = ASVScores(target=rng.normal(2, 1, 15), nontarget=rng.normal(0, 1, 15), spoof=rng.normal(1, 1, 10),
-                    spoof_attack=np.array(["A01"] * 10))
+    asv = ASVScores(
+        target=rng.normal(2, 1, 15),
+        nontarget=rng.normal(0, 1, 15),
+        spoof=rng.normal(1, 1, 10),
+        spoof_attack=np.array(["A01"] * 10),
+    )
     rates = naive_asv_rates(asv.target.tolist(), asv.nontarget.tolist(), asv.spoof.tolist())
     bona, spoof = labels == 0, labels == 1
     eers = [naive_official_eer(s[bona].tolist(), s[spoof].tolist())[0] for s in (scores, other)]
@@ -766,6 +796,9 @@ def test_known_speakers_counted_by_the_bootstrap_rule_whatever_the_container():
     None, NaN), whether they come as a list mixing text and NaN, an object array or a text array."""
     labels = np.array([0, 1, 0, 1, 0, 1])
     scores = np.array([0.9, 0.1, 0.8, 0.3, 0.7, 0.2])
-    for groups in (["a", "a", np.nan, np.nan, "b", "-"], np.array(["a", "a", None, "-", "b", "b"], dtype=object),
-                   np.array(["a", "a", "-", "-", "b", "b"])):
+    for groups in (
+        ["a", "a", np.nan, np.nan, "b", "-"],
+        np.array(["a", "a", None, "-", "b", "b"], dtype=object),
+        np.array(["a", "a", "-", "-", "b", "b"]),
+    ):
         assert summarize(labels, scores, groups, n_boot=0)["n_speakers"] == 2

@@ -28,8 +28,11 @@ SPLITS = ("asvspoof2019_train", "asvspoof2019_dev", "asvspoof2019_eval")
 
 def folder_sha256_by_hand(folder: Path) -> str:
     """The digest the identity promises: each model file's name and SHA-256, in name order."""
-    names = sorted(p.name for p in folder.iterdir()
-                   if p.name in ("config.json", "preprocessor_config.json") or p.suffix == ".safetensors")
+    names = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name in ("config.json", "preprocessor_config.json") or p.suffix == ".safetensors"
+    )
     lines = "".join(f"{name}\0{hashlib.sha256((folder / name).read_bytes()).hexdigest()}\n" for name in names)
     return hashlib.sha256(lines.encode()).hexdigest()
 
@@ -47,13 +50,29 @@ def interim(tmp_path_factory):
 def two_checkpoints(tmp_path_factory):
     """/exp/a/ckpt and /exp/b/ckpt: same folder name, different weights (as training frameworks name them)."""
     root = tmp_path_factory.mktemp("exp")
-    return (save_tiny_ssl(root / "a" / "ckpt", "wav2vec2-base", seed=0),
-            save_tiny_ssl(root / "b" / "ckpt", "wav2vec2-base", seed=1))
+    return (
+        save_tiny_ssl(root / "a" / "ckpt", "wav2vec2-base", seed=0),
+        save_tiny_ssl(root / "b" / "ckpt", "wav2vec2-base", seed=1),
+    )
 
 
 def _features(interim, processed, model, *splits):
-    return features(["--splits", *(splits or SPLITS), "--what", "embeddings", "--model", str(model),
-                     "--interim-dir", str(interim), "--processed-dir", str(processed), "--jobs", "1"])
+    return features(
+        [
+            "--splits",
+            *(splits or SPLITS),
+            "--what",
+            "embeddings",
+            "--model",
+            str(model),
+            "--interim-dir",
+            str(interim),
+            "--processed-dir",
+            str(processed),
+            "--jobs",
+            "1",
+        ]
+    )
 
 
 def _embeddings(processed, split=SPLITS[1]) -> dict:
@@ -62,8 +81,9 @@ def _embeddings(processed, split=SPLITS[1]) -> dict:
     return {p.stem: (np.load(p.with_suffix(".npy")), json.loads(p.read_text())) for p in folder.glob("*.json")}
 
 
-def test_two_checkpoints_in_folders_of_the_same_name_get_their_own_embeddings(interim, two_checkpoints, tmp_path,
-                                                                                capsys):
+def test_two_checkpoints_in_folders_of_the_same_name_get_their_own_embeddings(
+    interim, two_checkpoints, tmp_path, capsys
+):
     a, b = two_checkpoints
     assert _features(interim, tmp_path, a, SPLITS[1]) == 0
     assert _features(interim, tmp_path, b, SPLITS[1]) == 0
@@ -72,45 +92,75 @@ def test_two_checkpoints_in_folders_of_the_same_name_get_their_own_embeddings(in
     found = _embeddings(tmp_path)
     digest_a, digest_b = folder_sha256_by_hand(a), folder_sha256_by_hand(b)
     closing = [line for line in printed.out.splitlines() if line.startswith("FEATURES")]
-    assert closing == [f"FEATURES split={SPLITS[1]} clips=12 what=embeddings model={a} "
-                       f"embeddings=local-ckpt-{digest_a[:12]} shard=1/1",
-                       f"FEATURES split={SPLITS[1]} clips=12 what=embeddings model={b} "
-                       f"embeddings=local-ckpt-{digest_b[:12]} shard=1/1"]
+    assert closing == [
+        f"FEATURES split={SPLITS[1]} clips=12 what=embeddings model={a} "
+        f"embeddings=local-ckpt-{digest_a[:12]} shard=1/1",
+        f"FEATURES split={SPLITS[1]} clips=12 what=embeddings model={b} "
+        f"embeddings=local-ckpt-{digest_b[:12]} shard=1/1",
+    ]
     assert digest_a != digest_b
     assert sorted(found) == sorted([f"local-ckpt-{digest_a[:12]}", f"local-ckpt-{digest_b[:12]}"])
     array_a, meta_a = found[f"local-ckpt-{digest_a[:12]}"]
     array_b, meta_b = found[f"local-ckpt-{digest_b[:12]}"]
     assert not np.array_equal(array_a, array_b)
-    assert meta_a["model_identity"] == {"source": "local", "name": "ckpt", "revision": None,
-                                        "weights_sha256": digest_a, "seed": None, "path": str(a.resolve())}
+    assert meta_a["model_identity"] == {
+        "source": "local",
+        "name": "ckpt",
+        "revision": None,
+        "weights_sha256": digest_a,
+        "seed": None,
+        "path": str(a.resolve()),
+    }
     assert meta_b["model_identity"]["weights_sha256"] == digest_b
 
 
 def test_the_same_checkpoint_in_two_folders_is_one_model(two_checkpoints, tmp_path):
     a, _ = two_checkpoints
     copy = shutil.copytree(a, tmp_path / "elsewhere" / "renamed")
-    (copy / "trainer_state.json").write_text("{}")   # not a model file: it changes nothing
+    (copy / "trainer_state.json").write_text("{}")  # not a model file: it changes nothing
     assert identify(str(copy)).weights_sha256 == identify(str(a)).weights_sha256 == folder_sha256_by_hand(a)
     assert difference(identify(str(a)), identify(str(copy))) is None
 
 
 @pytest.mark.slow
 def test_weights_replaced_inside_one_folder_are_recomputed_and_step_3_reads_the_new_ones(
-        interim, two_checkpoints, tmp_path, capsys):
+    interim, two_checkpoints, tmp_path, capsys
+):
     a, b = two_checkpoints
     folder = shutil.copytree(a, tmp_path / "exp" / "ckpt")
     processed = tmp_path / "processed"
     assert _features(interim, processed, folder) == 0
     for name in ("model.safetensors", "config.json"):
-        shutil.copy(b / name, folder / name)             # training wrote a new checkpoint in place
+        shutil.copy(b / name, folder / name)  # training wrote a new checkpoint in place
     capsys.readouterr()
     assert _features(interim, processed, folder) == 0
     assert "already complete" not in capsys.readouterr().err
     new_tag = f"local-ckpt-{folder_sha256_by_hand(b)[:12]}"
     assert new_tag in _embeddings(processed)
-    run_args = ["--features", "embeddings", "--model", str(folder), "--layer", "1", "--train", SPLITS[0],
-                "--dev", SPLITS[1], "--test", SPLITS[2], "--interim-dir", str(interim), "--processed-dir",
-                str(processed), "--results-dir", str(tmp_path / "results"), "--run", "new", "--n-boot", "0"]
+    run_args = [
+        "--features",
+        "embeddings",
+        "--model",
+        str(folder),
+        "--layer",
+        "1",
+        "--train",
+        SPLITS[0],
+        "--dev",
+        SPLITS[1],
+        "--test",
+        SPLITS[2],
+        "--interim-dir",
+        str(interim),
+        "--processed-dir",
+        str(processed),
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--run",
+        "new",
+        "--n-boot",
+        "0",
+    ]
     assert eval_logreg(run_args) == 0
     config = json.loads((tmp_path / "results" / "new" / "config.json").read_text())
     recorded = config["features"][SPLITS[2]]["features"]
@@ -123,17 +173,39 @@ def test_weights_replaced_inside_one_folder_are_recomputed_and_step_3_reads_the_
     capsys.readouterr()
     assert eval_logreg(["--score", str(tmp_path / "new.wav"), "--from-run", str(tmp_path / "results" / "new")]) == 2
     err = capsys.readouterr().err
-    assert (f"was fitted on embeddings of the model folder {folder.resolve()} (files sha256 "
-            f"{folder_sha256_by_hand(b)[:12]}...), but {folder} now holds another model (the model files differ") in err
+    assert (
+        f"was fitted on embeddings of the model folder {folder.resolve()} (files sha256 "
+        f"{folder_sha256_by_hand(b)[:12]}...), but {folder} now holds another model (the model files differ"
+    ) in err
 
 
-def test_step_3_refuses_another_models_embeddings_under_the_name_it_asks_for(interim, two_checkpoints, tmp_path,
-                                                                              capsys):
+def test_step_3_refuses_another_models_embeddings_under_the_name_it_asks_for(
+    interim, two_checkpoints, tmp_path, capsys
+):
     a, b = two_checkpoints
     assert _features(interim, tmp_path, a) == 0
-    run = ["--features", "embeddings", "--model", str(b), "--layer", "1", "--train", SPLITS[0], "--dev", SPLITS[1],
-           "--test", SPLITS[2], "--interim-dir", str(interim), "--processed-dir", str(tmp_path),
-           "--results-dir", str(tmp_path / "results"), "--n-boot", "0"]
+    run = [
+        "--features",
+        "embeddings",
+        "--model",
+        str(b),
+        "--layer",
+        "1",
+        "--train",
+        SPLITS[0],
+        "--dev",
+        SPLITS[1],
+        "--test",
+        SPLITS[2],
+        "--interim-dir",
+        str(interim),
+        "--processed-dir",
+        str(tmp_path),
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--n-boot",
+        "0",
+    ]
     capsys.readouterr()
     assert eval_logreg(run) == 2
     err = capsys.readouterr().err
@@ -146,14 +218,16 @@ def test_step_3_refuses_another_models_embeddings_under_the_name_it_asks_for(int
             (folder / f"{tag_a}{suffix}").rename(folder / f"{tag_b}{suffix}")
     assert eval_logreg(run) == 2
     err = capsys.readouterr().err
-    assert (f"the {tag_b} embeddings of {SPLITS[0]} are not those of --model {b}: the model files differ "
-            f"(sha256 {tag_a[-12:]}... then, {tag_b[-12:]}... now)") in err
+    assert (
+        f"the {tag_b} embeddings of {SPLITS[0]} are not those of --model {b}: the model files differ "
+        f"(sha256 {tag_a[-12:]}... then, {tag_b[-12:]}... now)"
+    ) in err
     assert "Traceback" not in err and not list((tmp_path / "results").glob("*/config.json"))
 
 
 def test_embeddings_record_the_software_that_computed_them(interim, tmp_path):
     assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
-    (_, meta), = _embeddings(tmp_path).values()
+    ((_, meta),) = _embeddings(tmp_path).values()
     assert meta["format"] == "embeddings" and meta["format_version"] == 3
     for package in ("torch", "transformers", "numpy"):
         assert meta["software"]["versions"][package] == metadata.version(package)
@@ -169,7 +243,7 @@ def test_a_random_model_whose_weights_differ_is_recomputed(interim, tmp_path, ca
     assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
     meta_path = tmp_path / SPLITS[1] / "embeddings" / "random-tiny.json"
     meta = json.loads(meta_path.read_text())
-    meta["model_identity"]["weights_sha256"] = "0" * 64   # as if another torch had drawn them
+    meta["model_identity"]["weights_sha256"] = "0" * 64  # as if another torch had drawn them
     meta_path.write_text(json.dumps(meta))
     capsys.readouterr()
     assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
@@ -178,14 +252,21 @@ def test_a_random_model_whose_weights_differ_is_recomputed(interim, tmp_path, ca
     assert json.loads(meta_path.read_text())["model_identity"]["weights_sha256"] != "0" * 64
 
 
-@pytest.mark.parametrize("recorded, says", [
-    (None, "has no format version"),
-    (1, "is format 1 of embeddings (this code reads format 3)"),
-    (4, "is format 4 of embeddings, written by a newer version of the pipeline (this code reads format 3): "
-        "update the code, or run"),
-])
-def test_embeddings_of_another_format_are_refused_by_readers_and_recomputed_by_step_2(interim, tmp_path, capsys,
-                                                                                       recorded, says):
+@pytest.mark.parametrize(
+    "recorded, says",
+    [
+        (None, "has no format version"),
+        (1, "is format 1 of embeddings (this code reads format 3)"),
+        (
+            4,
+            "is format 4 of embeddings, written by a newer version of the pipeline (this code reads format 3): "
+            "update the code, or run",
+        ),
+    ],
+)
+def test_embeddings_of_another_format_are_refused_by_readers_and_recomputed_by_step_2(
+    interim, tmp_path, capsys, recorded, says
+):
     assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
     meta_path = tmp_path / SPLITS[1] / "embeddings" / "random-tiny.json"
     meta = json.loads(meta_path.read_text())
@@ -211,7 +292,7 @@ def test_format_2_embeddings_are_refused_by_readers_and_rewritten_in_place_by_st
     clips_major = np.ascontiguousarray(layers_major.transpose(1, 0, 2))
     meta = json.loads((folder / "random-tiny.json").read_text())
     assert layers_major.shape == (len(meta["layers"]), meta["num_clips"], meta["dim"])
-    np.save(folder / "random-tiny.npy", clips_major)       # what format 2 wrote
+    np.save(folder / "random-tiny.npy", clips_major)  # what format 2 wrote
     (folder / "random-tiny.json").write_text(json.dumps({**meta, "format_version": 2}))
     with pytest.raises(FeatureError, match=r"is format 2 of embeddings \(this code reads format 3\)"):
         read_embeddings_meta(SPLITS[1], "random-tiny", tmp_path)
@@ -219,7 +300,7 @@ def test_format_2_embeddings_are_refused_by_readers_and_rewritten_in_place_by_st
     assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
     err = capsys.readouterr().err
     assert "was format 2, (clips, layers, dim): rewritten layers-major (format 3), nothing recomputed" in err
-    assert "stale" not in err and "clips/s" not in err                  # no clip was embedded again
+    assert "stale" not in err and "clips/s" not in err  # no clip was embedded again
     assert not list(folder.glob("*.parts"))
     np.testing.assert_array_equal(np.load(folder / "random-tiny.npy"), layers_major)
     assert json.loads((folder / "random-tiny.json").read_text()) == meta
@@ -230,7 +311,7 @@ def test_a_format_2_file_that_cannot_be_rewritten_is_recomputed(interim, tmp_pat
     folder = tmp_path / SPLITS[1] / "embeddings"
     layers_major = np.load(folder / "random-tiny.npy")
     meta = json.loads((folder / "random-tiny.json").read_text())
-    np.save(folder / "random-tiny.npy", layers_major.transpose(1, 0, 2)[:-1])     # a clip short
+    np.save(folder / "random-tiny.npy", layers_major.transpose(1, 0, 2)[:-1])  # a clip short
     (folder / "random-tiny.json").write_text(json.dumps({**meta, "format_version": 2}))
     capsys.readouterr()
     assert _features(interim, tmp_path, "random:tiny", SPLITS[1]) == 0
@@ -244,46 +325,76 @@ def _identity(**fields):
     return ModelIdentity(**{"source": "hub", "name": "org/model", **fields})
 
 
-@pytest.mark.parametrize("recorded, current, same", [
-    (_identity(revision="a" * 40), _identity(revision="a" * 40), True),
-    (_identity(revision="a" * 40), _identity(revision="b" * 40), False),     # the hub moved on
-    (_identity(revision="a" * 40), _identity(revision=None), True),          # not in this cache: not held against it
-    (_identity(revision="a" * 40), _identity(name="org/other", revision="a" * 40), False),
-    (_identity(source="local", name="ckpt", weights_sha256="1" * 64, path="/a/ckpt"),
-     _identity(source="local", name="ckpt", weights_sha256="2" * 64, path="/a/ckpt"), False),
-    (_identity(source="local", name="ckpt", weights_sha256="1" * 64, path="/a/ckpt"),
-     _identity(source="local", name="copy", weights_sha256="1" * 64, path="/b/copy"), True),
-    (_identity(source="random", name="base", seed=0), _identity(source="random", name="base", seed=1), False),
-    (_identity(source="random", name="base", seed=0), _identity(source="random", name="tiny", seed=0), False),
-    (_identity(source="random", name="base", seed=0, weights_sha256="1" * 64),
-     _identity(source="random", name="base", seed=0, weights_sha256="2" * 64), False),
-    (_identity(source="random", name="base", seed=0), _identity(source="local", name="base", weights_sha256="1" * 64),
-     False),
-    (None, _identity(revision="a" * 40), False),
-])
+@pytest.mark.parametrize(
+    "recorded, current, same",
+    [
+        (_identity(revision="a" * 40), _identity(revision="a" * 40), True),
+        (_identity(revision="a" * 40), _identity(revision="b" * 40), False),  # the hub moved on
+        (_identity(revision="a" * 40), _identity(revision=None), True),  # not in this cache: not held against it
+        (_identity(revision="a" * 40), _identity(name="org/other", revision="a" * 40), False),
+        (
+            _identity(source="local", name="ckpt", weights_sha256="1" * 64, path="/a/ckpt"),
+            _identity(source="local", name="ckpt", weights_sha256="2" * 64, path="/a/ckpt"),
+            False,
+        ),
+        (
+            _identity(source="local", name="ckpt", weights_sha256="1" * 64, path="/a/ckpt"),
+            _identity(source="local", name="copy", weights_sha256="1" * 64, path="/b/copy"),
+            True,
+        ),
+        (_identity(source="random", name="base", seed=0), _identity(source="random", name="base", seed=1), False),
+        (_identity(source="random", name="base", seed=0), _identity(source="random", name="tiny", seed=0), False),
+        (
+            _identity(source="random", name="base", seed=0, weights_sha256="1" * 64),
+            _identity(source="random", name="base", seed=0, weights_sha256="2" * 64),
+            False,
+        ),
+        (
+            _identity(source="random", name="base", seed=0),
+            _identity(source="local", name="base", weights_sha256="1" * 64),
+            False,
+        ),
+        (None, _identity(revision="a" * 40), False),
+    ],
+)
 def test_which_identities_are_one_model(recorded, current, same):
     assert (difference(recorded, current) is None) is same
 
 
 def test_tags_of_different_models_differ():
     assert _identity().tag() == "hub-org--model" and _identity().tag("bfloat16") == "hub-org--model+bfloat16"
-    tags = {_identity().tag(), _identity(name="org__model").tag(), _identity(name="random-org__model").tag(),
-            _identity(name="org/model-bfloat16").tag(),
-            _identity(source="local", name="org__model", weights_sha256="1" * 64).tag(),
-            _identity(source="local", name="org__model", weights_sha256="2" * 64).tag(),
-            _identity(source="random", name="org__model", seed=0).tag(),
-            _identity().tag("bfloat16")}
+    tags = {
+        _identity().tag(),
+        _identity(name="org__model").tag(),
+        _identity(name="random-org__model").tag(),
+        _identity(name="org/model-bfloat16").tag(),
+        _identity(source="local", name="org__model", weights_sha256="1" * 64).tag(),
+        _identity(source="local", name="org__model", weights_sha256="2" * 64).tag(),
+        _identity(source="random", name="org__model", seed=0).tag(),
+        _identity().tag("bfloat16"),
+    }
     assert len(tags) == 8
 
 
 def test_step_2_reuses_only_embeddings_of_the_same_model_and_settings():
-    expected = {"model": "org/model", "model_identity": _identity(revision="a" * 40).as_json(),
-                "layers": [0, 1], "dtype": "float16", "precision": "float32", "pooling": "mean",
-                "sample_rate": 16000, "dim": 32, "manifest_sha256": "m" * 64}
+    expected = {
+        "model": "org/model",
+        "model_identity": _identity(revision="a" * 40).as_json(),
+        "layers": [0, 1],
+        "dtype": "float16",
+        "precision": "float32",
+        "pooling": "mean",
+        "sample_rate": 16000,
+        "dim": 32,
+        "manifest_sha256": "m" * 64,
+    }
     same = versions.stamp("embeddings", dict(expected))
     assert embeddings_reuse_problem(same, expected, "m" * 64) is None
     moved = {**same, "model_identity": _identity(revision="b" * 40).as_json()}
     assert "another model" in embeddings_reuse_problem(moved, expected, "m" * 64)
     fewer = {**same, "layers": [0]}
-    assert embeddings_reuse_problem(fewer, expected, "m" * 64) == "was computed with other settings (layers [0], now [0, 1])"
+    assert (
+        embeddings_reuse_problem(fewer, expected, "m" * 64)
+        == "was computed with other settings (layers [0], now [0, 1])"
+    )
     assert "another manifest" in embeddings_reuse_problem(same, expected, "n" * 64)

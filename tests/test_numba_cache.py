@@ -92,8 +92,9 @@ def test_the_session_has_a_numba_cache_of_its_own():
 @pytest.mark.slow
 def test_on_a_first_run_the_workers_write_nothing_to_the_numba_cache(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache"), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", FIRST_RUN, str(tmp_path / "store")], env=env, cwd=REPO,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_RUN, str(tmp_path / "store")], env=env, cwd=REPO, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["empty_at_start"]

@@ -58,8 +58,12 @@ def test_the_version_is_the_packages_own():
 
 def test_entry_points_name_the_scripts_main_functions():
     scripts = _project()["scripts"]
-    expected = {"deepfake-preprocess": "preprocess_datasets.py", "deepfake-features": "features.py",
-                "deepfake-eval-logreg": "eval_logreg.py", "deepfake-train-contrastive": "train_contrastive.py"}
+    expected = {
+        "deepfake-preprocess": "preprocess_datasets.py",
+        "deepfake-features": "features.py",
+        "deepfake-eval-logreg": "eval_logreg.py",
+        "deepfake-train-contrastive": "train_contrastive.py",
+    }
     for name, script in expected.items():
         module, function = scripts[name].split(":")
         assert callable(getattr(importlib.import_module(module), function))
@@ -80,12 +84,20 @@ def test_an_installed_package_puts_data_and_results_in_the_current_directory(tmp
         target.write_text((ROOT / "deepfake_pipeline" / module).read_text())
     work = tmp_path / "work"
     work.mkdir()
-    subprocess.run(["git", "init", "-q", str(work)], check=True)   # someone else's repository
-    code = ("from deepfake_pipeline.formats import paths, provenance; "
-            "print(paths.CHECKOUT_ROOT); print(paths.RESULTS_DIR); print(paths.INTERIM_DIR); "
-            "print(paths.DEFAULT_CORPUS_ROOTS['asvspoof2019']); print(provenance.git_commit()['commit'])")
-    done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True, check=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)})
+    subprocess.run(["git", "init", "-q", str(work)], check=True)  # someone else's repository
+    code = (
+        "from deepfake_pipeline.formats import paths, provenance; "
+        "print(paths.CHECKOUT_ROOT); print(paths.RESULTS_DIR); print(paths.INTERIM_DIR); "
+        "print(paths.DEFAULT_CORPUS_ROOTS['asvspoof2019']); print(provenance.git_commit()['commit'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)},
+    )
     checkout, results, interim, raw, commit = done.stdout.splitlines()
     assert checkout == "None" and commit == "unknown"
     assert results == str(work.resolve() / "results")
@@ -95,6 +107,12 @@ def test_an_installed_package_puts_data_and_results_in_the_current_directory(tmp
 
 def test_a_checkout_keeps_its_own_root_whatever_the_current_directory(tmp_path):
     code = "from deepfake_pipeline.formats import paths; print(paths.CHECKOUT_ROOT); print(paths.RESULTS_DIR)"
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
     assert done.stdout.splitlines() == [str(ROOT), str(ROOT / "results")]

@@ -31,8 +31,12 @@ from deepfake_pipeline.formats.asv_scores import ASVScores
 def make_asv(seed, n_tar=60, n_non=200, n_spoof=150, decimals=None):
     rng = np.random.default_rng(seed)
     draw = lambda n, mu, sd: rng.normal(mu, sd, n) if decimals is None else np.round(rng.normal(mu, sd, n), decimals)
-    return ASVScores(target=draw(n_tar, 4, 1.5), nontarget=draw(n_non, -4, 1.5), spoof=draw(n_spoof, 1, 2),
-                     spoof_attack=np.array(["A01"] * n_spoof))
+    return ASVScores(
+        target=draw(n_tar, 4, 1.5),
+        nontarget=draw(n_non, -4, 1.5),
+        spoof=draw(n_spoof, 1, 2),
+        spoof_attack=np.array(["A01"] * n_spoof),
+    )
 
 
 def make_pair(n_bona, n_spoof, n_speakers, seed, decimals=None, unknown=0.0):
@@ -69,8 +73,10 @@ def assert_same_as_reference(labels, groups, a, b, asv, n_boot, seed):
         assert np.array_equal(np.concatenate([system(block) for block in blocks]), expected["tdcf_a"]), strategy
     # and the intervals and point estimates the verdict prints
     out = paired_bootstrap(labels, a, b, groups, n_boot, seed, 0.05, asv)
-    assert out["min_tdcf"] == (reference_min_tdcf(labels, b, asv) - reference_min_tdcf(labels, a, asv),
-                               *_percentile_interval(expected["min_tdcf"], 0.05))
+    assert out["min_tdcf"] == (
+        reference_min_tdcf(labels, b, asv) - reference_min_tdcf(labels, a, asv),
+        *_percentile_interval(expected["min_tdcf"], 0.05),
+    )
     assert out["eer"][1:] == _percentile_interval(expected["eer"], 0.05)
     assert tuple(out["auc"]) == (roc_auc(labels, b) - roc_auc(labels, a), *_percentile_interval(expected["auc"], 0.05))
     return expected
@@ -209,8 +215,12 @@ def test_resamples_of_fewer_than_3_distinct_scores_are_refused_as_the_reference_
 def test_asv_rates_that_make_the_tdcf_undefined_are_refused_once():
     labels, groups, a, b = make_pair(30, 60, 5, seed=1)
     # the ASV rejects every spoof: C2 of the 2019 t-DCF, and so its normaliser, is 0
-    asv = ASVScores(target=np.array([2.0, 3.0]), nontarget=np.array([0.0, 1.0]),
-                    spoof=np.array([-5.0, -4.0]), spoof_attack=np.array(["A01", "A01"]))
+    asv = ASVScores(
+        target=np.array([2.0, 3.0]),
+        nontarget=np.array([0.0, 1.0]),
+        spoof=np.array([-5.0, -4.0]),
+        spoof_attack=np.array(["A01", "A01"]),
+    )
     with pytest.raises(ValueError) as expected:
         reference_paired(labels, a, b, groups, 10, 0, (asv, "2019"))
     with pytest.raises(ValueError) as got:

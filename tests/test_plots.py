@@ -33,21 +33,32 @@ def curves():
     labels, speakers, model = trials()
     silence = trials(separation=0.2, system=1)[2]
     contrastive = trials(separation=2.5, system=2)[2]
-    return speakers, {"baseline (step 3)": (labels, model), "silence-only": (labels, silence),
-                      "contrastive": (labels, contrastive)}
+    return speakers, {
+        "baseline (step 3)": (labels, model),
+        "silence-only": (labels, silence),
+        "contrastive": (labels, contrastive),
+    }
 
 
 def every_figure(curves):
     speakers, named = curves
     layers = list(range(5))
-    series = {"dev=toy_dev": {"auc": [0.7, 0.8, 0.9, 0.85, 0.8], "eer": [0.3, 0.2, 0.1, 0.15, 0.2]},
-              "test=toy_eval": {"auc": [0.6, 0.7, 0.8, 0.75, 0.7], "eer": [0.4, 0.3, 0.2, 0.25, 0.3]}}
+    series = {
+        "dev=toy_dev": {"auc": [0.7, 0.8, 0.9, 0.85, 0.8], "eer": [0.3, 0.2, 0.1, 0.15, 0.2]},
+        "test=toy_eval": {"auc": [0.6, 0.7, 0.8, 0.75, 0.7], "eer": [0.4, 0.3, 0.2, 0.25, 0.3]},
+    }
     return {
         "roc": plots.roc_figure(named, LONG_TITLE, CAVEAT, speakers=speakers, bands=("baseline (step 3)",), n_boot=50),
         "det": plots.det_figure(named, "DET test=toy_eval", CAVEAT),
         "det_narrow": plots.det_figure({"model": named["contrastive"]}, "DET test=toy_eval"),
-        "sweep": plots.layer_sweep_figure(layers, series, 2, "layer sweep, layer chosen on dev: 2", CAVEAT,
-                                          references={"test=toy_eval": {"auc": 0.55, "eer": 0.45}}),
+        "sweep": plots.layer_sweep_figure(
+            layers,
+            series,
+            2,
+            "layer sweep, layer chosen on dev: 2",
+            CAVEAT,
+            references={"test=toy_eval": {"auc": 0.55, "eer": 0.45}},
+        ),
     }
 
 
@@ -59,11 +70,13 @@ def extent(artist, fig):
 def test_every_figure_is_written_as_png_and_pdf(curves, tmp_path):
     speakers, named = curves
     written = [
-        plots.plot_roc(named, tmp_path / "roc_toy.png", "ROC", CAVEAT, speakers=speakers, bands=("contrastive",),
-                       n_boot=20),
+        plots.plot_roc(
+            named, tmp_path / "roc_toy.png", "ROC", CAVEAT, speakers=speakers, bands=("contrastive",), n_boot=20
+        ),
         plots.plot_det(named, tmp_path / "det_toy.png", "DET", CAVEAT),
-        plots.plot_layer_sweep([0, 1], {"test=toy": {"auc": [0.6, 0.7], "eer": [0.4, 0.3]}}, 1,
-                               tmp_path / "layer_sweep.png", "layer sweep"),
+        plots.plot_layer_sweep(
+            [0, 1], {"test=toy": {"auc": [0.6, 0.7], "eer": [0.4, 0.3]}}, 1, tmp_path / "layer_sweep.png", "layer sweep"
+        ),
     ]
     for png in written:
         assert png.suffix == ".png" and png.is_file()
@@ -72,7 +85,9 @@ def test_every_figure_is_written_as_png_and_pdf(curves, tmp_path):
         assert width >= 5.5 * 150 and height >= 5 * 150  # at least 150 dpi (200 written)
 
 
-@pytest.mark.parametrize(("which", "expected"), [("det", plots.DET_WIDE_TICKS_PCT), ("det_narrow", plots.DET_TICKS_PCT)])
+@pytest.mark.parametrize(
+    ("which", "expected"), [("det", plots.DET_WIDE_TICKS_PCT), ("det_narrow", plots.DET_TICKS_PCT)]
+)
 def test_det_ticks_are_the_usual_percentages_and_never_touch(curves, which, expected):
     fig = every_figure(curves)[which]
     ax = fig.axes[0]
@@ -163,6 +178,7 @@ def test_coinciding_systems_both_show_and_bands_only_where_they_mean_something(m
     two_speakers = np.where(np.arange(labels.size) % 2 == 0, "a", "b")
     fig = plots.roc_figure({"model": (labels, scores)}, "ROC", speakers=two_speakers, bands=("model",), n_boot=20)
     assert not fig.axes[0].collections
+
     # the bootstrap refuses when most resamples lack a class: the figure goes on without a band
     def refuses(*args, **kwargs):
         raise ValueError("more than half of the bootstrap resamples lack bona fide or spoof trials")

@@ -35,8 +35,23 @@ def corpus(tmp_path_factory):
     write_asvspoof_layout(root, splits=("dev",), per_split=30)
     (root / "LA" / "ASVspoof2019_LA_dev" / "flac" / "LA_D_1000007.flac").write_bytes(b"corrupt")
     reference = tmp_path_factory.mktemp("reference")
-    assert preprocess(["--corpus", "asvspoof2019", "--root", str(root), "--splits", "dev",
-                       "--interim-dir", str(reference), "--jobs", "1"]) == 0
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "asvspoof2019",
+                "--root",
+                str(root),
+                "--splits",
+                "dev",
+                "--interim-dir",
+                str(reference),
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     return root, reference / SPLIT
 
 
@@ -50,9 +65,24 @@ def _run(root, out, jobs, crash_after=None):
     log = out.parent / f"{out.name}-{crash_after}.log"
     with open(log, "w") as handle:
         process = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "preprocess_datasets.py"), "--corpus", "asvspoof2019",
-             "--root", str(root), "--splits", "dev", "--interim-dir", str(out), "--jobs", str(jobs)],
-            env=env, stdout=handle, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                str(REPO_ROOT / "preprocess_datasets.py"),
+                "--corpus",
+                "asvspoof2019",
+                "--root",
+                str(root),
+                "--splits",
+                "dev",
+                "--interim-dir",
+                str(out),
+                "--jobs",
+                str(jobs),
+            ],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     process.stdout = process.stderr = log.read_text()
     return process
 
@@ -91,8 +121,18 @@ def test_parallel_run_matches_serial_run(corpus, tmp_path):
 
 def test_changed_inputs_are_refused_not_mixed(corpus, tmp_path, capsys):
     root, _ = corpus
-    args = ["--corpus", "asvspoof2019", "--root", str(root), "--splits", "dev",
-            "--interim-dir", str(tmp_path), "--jobs", "1"]
+    args = [
+        "--corpus",
+        "asvspoof2019",
+        "--root",
+        str(root),
+        "--splits",
+        "dev",
+        "--interim-dir",
+        str(tmp_path),
+        "--jobs",
+        "1",
+    ]
     assert preprocess(args) == 0
     assert preprocess(args + ["--min-duration", "0.6"]) == 2
     assert "--overwrite" in capsys.readouterr().err
@@ -105,27 +145,59 @@ def test_every_file_appears_by_a_rename_never_written_in_place(corpus, tmp_path,
     in-place write would leave a half-written part that the rerun takes as done."""
     root, reference = corpus
     watch = RenameOnlyWatch(monkeypatch, tmp_path / "out")
-    assert preprocess(["--corpus", "asvspoof2019", "--root", str(root), "--splits", "dev",
-                       "--interim-dir", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "asvspoof2019",
+                "--root",
+                str(root),
+                "--splits",
+                "dev",
+                "--interim-dir",
+                str(tmp_path / "out"),
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert watch.finish() == []
     assert len(watch.renamed_matching("waves/shard_*.npy")) == len(watch.renamed_matching("parts/shard_*.csv")) == 4
-    assert watch.checks > 8          # checked at every rename and between every write and its rename
+    assert watch.checks > 8  # checked at every rename and between every write and its rename
     assert _snapshot(tmp_path / "out" / SPLIT) == _snapshot(reference)
 
 
-@pytest.mark.parametrize("column,value", [("label", "bonafide"), ("speaker", "SPK_other"), ("attack", "A09"),
-                                          (None, None)])
+@pytest.mark.parametrize(
+    "column,value", [("label", "bonafide"), ("speaker", "SPK_other"), ("attack", "A09"), (None, None)]
+)
 def test_a_rerun_with_one_label_speaker_or_attack_changed_is_refused(tmp_path, capsys, column, value):
     """Same clips, same split, one field of one clip changed: the first run's shards were made
     for other clip lists, so the rerun must refuse rather than mix (None: nothing changed, the
     rerun is accepted)."""
-    rows = [{"path": str(write_clip(tmp_path / "audio" / f"c{i}.wav", seconds=0.5, seed=i)),
-             "label": "spoof" if i % 2 else "bonafide", "speaker": f"SPK{i % 2}", "attack": "A01" if i % 2 else "-"}
-            for i in range(4)]
+    rows = [
+        {
+            "path": str(write_clip(tmp_path / "audio" / f"c{i}.wav", seconds=0.5, seed=i)),
+            "label": "spoof" if i % 2 else "bonafide",
+            "speaker": f"SPK{i % 2}",
+            "attack": "A01" if i % 2 else "-",
+        }
+        for i in range(4)
+    ]
     listing = tmp_path / "clips.csv"
     pd.DataFrame(rows).to_csv(listing, index=False)
-    args = ["--corpus", "csv", "--root", str(listing), "--name", "mine", "--interim-dir", str(tmp_path / "out"),
-            "--jobs", "1"]
+    args = [
+        "--corpus",
+        "csv",
+        "--root",
+        str(listing),
+        "--name",
+        "mine",
+        "--interim-dir",
+        str(tmp_path / "out"),
+        "--jobs",
+        "1",
+    ]
     assert preprocess(args) == 0
     manifest = (tmp_path / "out" / "mine_all" / "manifest.csv").read_bytes()
     capsys.readouterr()
@@ -155,47 +227,74 @@ def _wave(path, samples, seed):
 def test_info_json_counts_written_out_by_hand(tmp_path):
     """Labels, attacks, rejects by reason and the hours of the clips kept: 5921 + 4000 + 8000 +
     4000 + 4000 = 25921 samples = 0.00045002 h, which rounds to 0.0005 (at 3601 s an hour: 0.0004)."""
-    clips = [ClipSpec("b1", _wave(tmp_path / "b1.wav", 5921, 1), 0, speaker="S1"),
-             ClipSpec("b3", _wave(tmp_path / "b3.wav", 4000, 6), 0, speaker="S3"),
-             ClipSpec("b2", _wave(tmp_path / "b2.wav", 8000, 2), 0, speaker="S2"),
-             ClipSpec("s1", _wave(tmp_path / "s1.wav", 4000, 3), 1, attack="A07", speaker="S1"),
-             ClipSpec("s2", str(tmp_path / "absent.wav"), 1, attack="A08"),
-             ClipSpec("s3", _wave(tmp_path / "s3.wav", 2000, 4), 1, attack="A08"),
-             ClipSpec("u1", _wave(tmp_path / "u1.wav", 4000, 5), -1)]
+    clips = [
+        ClipSpec("b1", _wave(tmp_path / "b1.wav", 5921, 1), 0, speaker="S1"),
+        ClipSpec("b3", _wave(tmp_path / "b3.wav", 4000, 6), 0, speaker="S3"),
+        ClipSpec("b2", _wave(tmp_path / "b2.wav", 8000, 2), 0, speaker="S2"),
+        ClipSpec("s1", _wave(tmp_path / "s1.wav", 4000, 3), 1, attack="A07", speaker="S1"),
+        ClipSpec("s2", str(tmp_path / "absent.wav"), 1, attack="A08"),
+        ClipSpec("s3", _wave(tmp_path / "s3.wav", 2000, 4), 1, attack="A08"),
+        ClipSpec("u1", _wave(tmp_path / "u1.wav", 4000, 5), -1),
+    ]
     printed = io.StringIO()
-    summary = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, source_root="/data/x",
-                           stream=printed)
-    assert re.fullmatch(r"\S+ \S+ \[preprocess mycorpus_eval\] 7/7 clips \(100\.0%\) \| .* \| rejected 2\n",
-                        printed.getvalue())
-    expected = {"corpus": "mycorpus", "split": "eval", "split_id": "mycorpus_eval", "demo": False,
-                "source_root": "/data/x", "sample_rate": 16000, "store_dtype": "float32",
-                "code_version": __version__, "min_duration_s": 0.25, "max_duration_s": 60.0,
-                "num_clips": 5, "num_rejected": 2, "rejected_by_reason": {"missing": 1, "too_short": 1},
-                "hours": 0.0005, "num_bonafide": 3, "num_spoof": 1, "num_unlabelled": 1,
-                "spoof_per_attack": {"A07": 1}}
+    summary = ingest_split(
+        clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, source_root="/data/x", stream=printed
+    )
+    assert re.fullmatch(
+        r"\S+ \S+ \[preprocess mycorpus_eval\] 7/7 clips \(100\.0%\) \| .* \| rejected 2\n", printed.getvalue()
+    )
+    expected = {
+        "corpus": "mycorpus",
+        "split": "eval",
+        "split_id": "mycorpus_eval",
+        "demo": False,
+        "source_root": "/data/x",
+        "sample_rate": 16000,
+        "store_dtype": "float32",
+        "code_version": __version__,
+        "min_duration_s": 0.25,
+        "max_duration_s": 60.0,
+        "num_clips": 5,
+        "num_rejected": 2,
+        "rejected_by_reason": {"missing": 1, "too_short": 1},
+        "hours": 0.0005,
+        "num_bonafide": 3,
+        "num_spoof": 1,
+        "num_unlabelled": 1,
+        "spoof_per_attack": {"A07": 1},
+    }
     assert (summary.split_id, summary.split_dir) == ("mycorpus_eval", tmp_path / "interim" / "mycorpus_eval")
     expected = {**expected, "format": "split_info", "format_version": 1}
     assert summary.info == expected
     assert read_info(summary.split_dir) == expected
     plan = json.loads((summary.split_dir / "plan.json").read_text())
-    assert sorted(plan) == ["clips_sha256", "corpus", "max_duration_s", "min_duration_s", "num_clips",
-                            "plan_version", "shard_size", "split"]
+    assert sorted(plan) == [
+        "clips_sha256",
+        "corpus",
+        "max_duration_s",
+        "min_duration_s",
+        "num_clips",
+        "plan_version",
+        "shard_size",
+        "split",
+    ]
     assert (plan["corpus"], plan["split"], plan["num_clips"], plan["shard_size"]) == ("mycorpus", "eval", 7, 8)
     # a finished split is read back, not redone
     printed = io.StringIO()
-    again = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, source_root="/data/x",
-                         stream=printed)
+    again = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, source_root="/data/x", stream=printed)
     assert printed.getvalue() == ""
     assert (again.split_id, again.split_dir, again.info) == (summary.split_id, summary.split_dir, expected)
     # the same clips with one speaker changed: refused, naming what changed
     changed = [*clips[:3], ClipSpec("s1", clips[3].source_path, 1, attack="A07", speaker="S9"), *clips[4:]]
-    with pytest.raises(PlanMismatch, match=r"^.*mycorpus_eval holds output of a run with different inputs "
-                                           r"\(clips_sha256 changed\)\. Pass --overwrite to rebuild it, or "
-                                           r"--interim-dir for a separate copy\.$"):
+    with pytest.raises(
+        PlanMismatch,
+        match=r"^.*mycorpus_eval holds output of a run with different inputs "
+        r"\(clips_sha256 changed\)\. Pass --overwrite to rebuild it, or "
+        r"--interim-dir for a separate copy\.$",
+    ):
         ingest_split(changed, tmp_path / "interim", "mycorpus", "eval", jobs=1, source_root="/data/x")
     with pytest.raises(PlanMismatch, match=r"\(max_duration_s, min_duration_s changed\)"):
-        ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, min_duration_s=0.1,
-                     max_duration_s=30.0)
+        ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, min_duration_s=0.1, max_duration_s=30.0)
     # the defaults: no source root recorded, not the demo corpus
     plain = ingest_split(clips[:1], tmp_path / "other", "c", "dev", jobs=1)
     assert (plain.info["source_root"], plain.info["demo"]) == ("", False)
@@ -204,8 +303,10 @@ def test_info_json_counts_written_out_by_hand(tmp_path):
 def test_manifest_cells_stay_text_and_name_their_corpus_and_split(tmp_path):
     """Ids and speakers that look like numbers or like pandas' missing values are kept as
     written; every row names its corpus and split; the demo flag reaches info.json."""
-    clips = [ClipSpec("007", _wave(tmp_path / "a.wav", 8000, 1), 0, speaker="NA"),
-             ClipSpec("012", _wave(tmp_path / "b.wav", 8000, 2), 1, attack="None", speaker="0012")]
+    clips = [
+        ClipSpec("007", _wave(tmp_path / "a.wav", 8000, 1), 0, speaker="NA"),
+        ClipSpec("012", _wave(tmp_path / "b.wav", 8000, 2), 1, attack="None", speaker="0012"),
+    ]
     summary = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, demo=True)
     manifest = read_manifest(summary.split_dir)
     assert manifest["utt_id"].tolist() == ["007", "012"]
@@ -222,8 +323,11 @@ def test_a_split_with_no_clips_is_written_empty(tmp_path):
 
 def test_repeated_ids_are_refused_naming_the_split(tmp_path):
     clips = [ClipSpec("x", "a.wav", 0), ClipSpec("x", "b.wav", 1), ClipSpec("y", "c.wav", 1)]
-    with pytest.raises(ValueError, match=r"^1 utt_ids of mycorpus_dev are listed more than once \(e\.g\. \['x'\]\): "
-                                         r"every clip needs its own id; fix the corpus list$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^1 utt_ids of mycorpus_dev are listed more than once \(e\.g\. \['x'\]\): "
+        r"every clip needs its own id; fix the corpus list$",
+    ):
         ingest_split(clips, tmp_path / "interim", "mycorpus", "dev", jobs=1)
 
 
@@ -231,16 +335,21 @@ def test_shards_cover_each_clip_once_and_a_resumed_split_says_so(tmp_path):
     """12 clips make two shards of 8 and 4 (one too short in each): each clip is in exactly one
     shard, the progress line counts the rejects of both, and a split whose second shard is lost
     resumes from the first, saying so."""
-    clips = [ClipSpec(f"c{i:02d}", _wave(tmp_path / f"c{i}.wav", 2000 if i in (3, 10) else 8000, i), i % 2)
-             for i in range(12)]
+    clips = [
+        ClipSpec(f"c{i:02d}", _wave(tmp_path / f"c{i}.wav", 2000 if i in (3, 10) else 8000, i), i % 2)
+        for i in range(12)
+    ]
     printed = io.StringIO()
     first = ingest_split(clips, tmp_path / "interim", "mycorpus", "eval", jobs=1, stream=printed)
     assert (first.info["num_clips"], first.info["num_rejected"]) == (10, 2)
     assert sorted(read_manifest(first.split_dir)["utt_id"]) == [f"c{i:02d}" for i in range(12) if i not in (3, 10)]
     progress = printed.getvalue().splitlines()
     assert [line.rsplit(" | ", 1)[1] for line in progress] == ["rejected 1", "rejected 2"]
-    assert re.fullmatch(r"\S+ \S+ \[preprocess mycorpus_eval\] 12/12 clips \(100\.0%\) \| [\d.]+ clips/s \| "
-                        r"[1-9][\d.]* audio-s/s \| elapsed \S+ \| rejected 2", progress[-1])
+    assert re.fullmatch(
+        r"\S+ \S+ \[preprocess mycorpus_eval\] 12/12 clips \(100\.0%\) \| [\d.]+ clips/s \| "
+        r"[1-9][\d.]* audio-s/s \| elapsed \S+ \| rejected 2",
+        progress[-1],
+    )
     (first.split_dir / "info.json").unlink()
     (first.split_dir / "parts" / "shard_00001.csv").unlink()
     printed = io.StringIO()

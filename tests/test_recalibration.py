@@ -21,7 +21,7 @@ def _trials(n_bona, n_spoof, seed):
 
 
 def _miscalibrated(x):
-    return 0.3 * (2 * x) + 4.0                 # the true LLR 2x, scaled and shifted
+    return 0.3 * (2 * x) + 4.0  # the true LLR 2x, scaled and shifted
 
 
 def test_fit_matches_a_direct_minimisation_of_the_weighted_cross_entropy():
@@ -34,11 +34,13 @@ def test_fit_matches_a_direct_minimisation_of_the_weighted_cross_entropy():
 
     def cost(p):
         a, b = p
-        return (pi * np.mean(np.logaddexp(0, -(a * bona + b + logit)))
-                + (1 - pi) * np.mean(np.logaddexp(0, a * spoof + b + logit)))
+        return pi * np.mean(np.logaddexp(0, -(a * bona + b + logit))) + (1 - pi) * np.mean(
+            np.logaddexp(0, a * spoof + b + logit)
+        )
 
-    direct = minimize(cost, [1.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-14,
-                                                                        "maxiter": 20000}).x
+    direct = minimize(
+        cost, [1.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000}
+    ).x
     cal = recalibration.fit(labels, s)
     assert np.allclose([cal.a, cal.b], direct, atol=1e-5)
     # and it undoes the miscalibration: a ~ 1/0.3, b ~ -4/0.3
@@ -71,8 +73,9 @@ def test_calibration_brings_actdcf_and_cllr_to_their_minima_and_leaves_the_minim
     dev_labels, dev_x = _trials(800, 2400, 1)
     labels, x = _trials(900, 2700, 2)
     speakers = np.array([f"spk{i % 60}" for i in range(labels.size)])
-    record, llrs = recalibration.calibrate_split(dev_labels, _miscalibrated(dev_x), labels, _miscalibrated(x),
-                                                 speakers, n_boot=30)
+    record, llrs = recalibration.calibrate_split(
+        dev_labels, _miscalibrated(dev_x), labels, _miscalibrated(x), speakers, n_boot=30
+    )
     before, after = record["before"], record["after"]
     raw = _miscalibrated(x)
     assert math.isclose(before["act_dcf"], _act_dcf(labels, raw), rel_tol=1e-12)

@@ -49,19 +49,57 @@ def _live_plant(tmp_path) -> _Plant:
 
 
 def _dirs(root: Path) -> list:
-    return ["--interim-dir", str(root / "interim"), "--processed-dir", str(root / "processed"),
-            "--results-dir", str(root / "results")]
+    return [
+        "--interim-dir",
+        str(root / "interim"),
+        "--processed-dir",
+        str(root / "processed"),
+        "--results-dir",
+        str(root / "results"),
+    ]
 
 
 def _fit_run(root: Path, name="r") -> Path:
     """A tiny step-3 run on layer 1 of random:base embeddings."""
     for i, split in enumerate(("toy_train", "toy_dev", "toy_eval")):
         labels, speakers = balanced_design(6, 8, seed=i)
-        make_split(root / "interim", root / "processed", split, labels, speakers, seed=i, model="random:base",
-                   embeddings=layered(labels, 3, 8, signal_layer=1, strength=1.2, seed=30 + i))
-    assert eval_logreg.main(["--features", "embeddings", "--model", "random:base", "--layer", "1", "--train",
-                             "toy_train", "--dev", "toy_dev", "--test", "toy_eval", "--run", name, "--n-boot", "0",
-                             "--C-grid", "0.1", "1", *_dirs(root)]) == 0
+        make_split(
+            root / "interim",
+            root / "processed",
+            split,
+            labels,
+            speakers,
+            seed=i,
+            model="random:base",
+            embeddings=layered(labels, 3, 8, signal_layer=1, strength=1.2, seed=30 + i),
+        )
+    assert (
+        eval_logreg.main(
+            [
+                "--features",
+                "embeddings",
+                "--model",
+                "random:base",
+                "--layer",
+                "1",
+                "--train",
+                "toy_train",
+                "--dev",
+                "toy_dev",
+                "--test",
+                "toy_eval",
+                "--run",
+                name,
+                "--n-boot",
+                "0",
+                "--C-grid",
+                "0.1",
+                "1",
+                *_dirs(root),
+            ]
+        )
+        == 0
+    )
     return root / "results" / name
 
 
@@ -83,14 +121,14 @@ def _score_refusal(run, tmp_path, capsys) -> str:
 
 
 def _refit(run: Path) -> str:
-    return (f"`eval_logreg.py --config {run}/config.json --results-dir {run.parent} --run {run.name} "
-            "--overwrite`")
+    return f"`eval_logreg.py --config {run}/config.json --results-dir {run.parent} --run {run.name} --overwrite`"
 
 
 def _direct_pipeline(X, y, C):
     """StandardScaler + LogisticRegression as sklearn fits it, spelled here, not by the pipeline."""
-    return Pipeline([("scale", StandardScaler()),
-                     ("logreg", LogisticRegression(C=C, max_iter=5000, random_state=0))]).fit(X, y)
+    return Pipeline(
+        [("scale", StandardScaler()), ("logreg", LogisticRegression(C=C, max_iter=5000, random_state=0))]
+    ).fit(X, y)
 
 
 def _bundle(seed=7, n=150, width=40):
@@ -99,32 +137,55 @@ def _bundle(seed=7, n=150, width=40):
     y = rng.integers(0, 2, n)
     X[y == 0, :3] += 2.0
     silence = rng.normal(size=(n, 3))
-    bundle = {"pipeline": _direct_pipeline(X, y, 0.37), "silence_pipeline": _direct_pipeline(silence, y, 10.0),
-              "view": "layers_3+4", "layers": [3, 4], "C": 0.37, "threshold": -0.12345678901234567,
-              "threshold_source": "EER threshold on the dev split",
-              "feature_meta": {"kind": "embeddings", "model": "random:base", "dim": width // 2, "revision": None},
-              "untrained": True, "demo": False, "top_db": 40.0, "fitted_on": "toy_train",
-              "feature_spec": {"kind": "embeddings", "model": "random:base", "layer": None, "layers": [3, 4],
-                               "sweep": False}}
+    bundle = {
+        "pipeline": _direct_pipeline(X, y, 0.37),
+        "silence_pipeline": _direct_pipeline(silence, y, 10.0),
+        "view": "layers_3+4",
+        "layers": [3, 4],
+        "C": 0.37,
+        "threshold": -0.12345678901234567,
+        "threshold_source": "EER threshold on the dev split",
+        "feature_meta": {"kind": "embeddings", "model": "random:base", "dim": width // 2, "revision": None},
+        "untrained": True,
+        "demo": False,
+        "top_db": 40.0,
+        "fitted_on": "toy_train",
+        "feature_spec": {"kind": "embeddings", "model": "random:base", "layer": None, "layers": [3, 4], "sweep": False},
+    }
     return bundle, X, silence
 
 
 # --- the model files score as the fitted model -----------------------------------------------
 
+
 def test_the_saved_model_scores_bit_for_bit_as_the_model_sklearn_fitted(tmp_path):
     bundle, X, silence = _bundle()
     save_model_bundle(tmp_path, bundle)
     loaded = load_model_bundle(tmp_path)
-    for name in ("view", "layers", "C", "threshold", "threshold_source", "feature_meta", "untrained", "demo",
-                 "top_db", "fitted_on", "feature_spec"):
+    for name in (
+        "view",
+        "layers",
+        "C",
+        "threshold",
+        "threshold_source",
+        "feature_meta",
+        "untrained",
+        "demo",
+        "top_db",
+        "fitted_on",
+        "feature_spec",
+    ):
         assert loaded[name] == bundle[name], name
     assert loaded["n_features"] == X.shape[1]
     for rows in (slice(None), slice(0, 1), slice(17, 18), slice(3, 40), slice(100, 150)):
         # -decision_function: the log-odds of bona fide (class 0), computed by the directly fitted model
-        assert np.array_equal(bonafide_scores(loaded["pipeline"], X[rows]),
-                              -bundle["pipeline"].decision_function(X[rows]))
-        assert np.array_equal(bonafide_scores(loaded["silence_pipeline"], silence[rows]),
-                              -bundle["silence_pipeline"].decision_function(silence[rows]))
+        assert np.array_equal(
+            bonafide_scores(loaded["pipeline"], X[rows]), -bundle["pipeline"].decision_function(X[rows])
+        )
+        assert np.array_equal(
+            bonafide_scores(loaded["silence_pipeline"], silence[rows]),
+            -bundle["silence_pipeline"].decision_function(silence[rows]),
+        )
     meta = json.loads((tmp_path / "model.json").read_text())
     assert meta["format"] == "baseline_model" and meta["format_version"] == 1
     assert meta["npz_sha256"] == hashlib.sha256((tmp_path / "model.npz").read_bytes()).hexdigest()
@@ -140,17 +201,19 @@ def test_a_runs_model_scores_its_test_split_as_sklearn_refitted_on_its_train_spl
     spec = FeatureSpec("embeddings", model="random:base", layer=1)
     root = fitted.parent.parent
     train, test = (load_split(s, spec, root / "interim", root / "processed") for s in ("toy_train", "toy_eval"))
-    direct = _direct_pipeline(np.asarray(train.views["layer_1"], dtype=np.float64), train.labels,
-                              metrics["selection"]["C"])
+    direct = _direct_pipeline(
+        np.asarray(train.views["layer_1"], dtype=np.float64), train.labels, metrics["selection"]["C"]
+    )
     X = np.asarray(test.views["layer_1"], dtype=np.float64)
     loaded = load_model_bundle(fitted)
     assert loaded["view"] == "layer_1" and loaded["layers"] == [1] and loaded["fitted_on"] == "toy_train"
     assert np.array_equal(bonafide_scores(loaded["pipeline"], X), -direct.decision_function(X))
     stored = [float(line.split()[1]) for line in (fitted / "scores" / "toy_eval.txt").read_text().splitlines()]
-    assert np.allclose(stored, -direct.decision_function(X), rtol=1e-7, atol=1e-12)   # the file keeps 8 digits
+    assert np.allclose(stored, -direct.decision_function(X), rtol=1e-7, atol=1e-12)  # the file keeps 8 digits
 
 
 # --- an old run's pickle ---------------------------------------------------------------------------
+
 
 def _as_old_run(run: Path, plant) -> None:
     for name in ("model.json", "model.npz"):
@@ -165,9 +228,11 @@ def test_an_old_run_with_only_a_pickle_is_refused_unread(fitted, tmp_path, capsy
     _as_old_run(run, plant)
     line = _score_refusal(run, tmp_path, capsys)
     assert not Path(plant.marker).exists(), "model.joblib was unpickled"
-    assert line == (f"error: {run} holds its model only as model.joblib, a pickle written by an older "
-                    "eval_logreg.py; it is not read, since unpickling a file runs whatever code it names: fit the "
-                    f"model again into model.json + model.npz with {_refit(run)}")
+    assert line == (
+        f"error: {run} holds its model only as model.joblib, a pickle written by an older "
+        "eval_logreg.py; it is not read, since unpickling a file runs whatever code it names: fit the "
+        f"model again into model.json + model.npz with {_refit(run)}"
+    )
 
 
 @pytest.mark.slow
@@ -187,13 +252,14 @@ def test_the_refit_command_rewrites_an_old_run_in_place(tmp_path, capsys):
     assert eval_logreg.main(argv[1:]) == 0
     assert not Path(plant.marker).exists()
     assert not (run / "model.joblib").exists() and (run / "model.json").is_file() and (run / "model.npz").is_file()
-    assert list((tmp_path / "theirs" / "results").iterdir()) == []      # nothing written where it was fitted
+    assert list((tmp_path / "theirs" / "results").iterdir()) == []  # nothing written where it was fitted
     assert [p.name for p in run.parent.iterdir()] == [run.name]
-    assert (run / "scores" / "toy_eval.txt").read_text() == before      # the same fit again
+    assert (run / "scores" / "toy_eval.txt").read_text() == before  # the same fit again
     assert load_model_bundle(run)["fitted_on"] == "toy_train"
 
 
 # --- damaged, mismatched and crafted model files ---------------------------------------------------
+
 
 def _rewrite_npz(run: Path, arrays: dict) -> None:
     """Replace model.npz and record it in model.json consistently, as a crafter would (np.savez
@@ -224,7 +290,9 @@ def test_an_npz_holding_a_pickled_object_is_refused_unread(fitted, tmp_path, cap
     _rewrite_npz(run, arrays)
     line = _score_refusal(run, tmp_path, capsys)
     assert not Path(plant.marker).exists(), "the npz's object array was unpickled"
-    assert line.startswith(f"error: {run}/model.npz is damaged (Object arrays cannot be loaded when allow_pickle=False)")
+    assert line.startswith(
+        f"error: {run}/model.npz is damaged (Object arrays cannot be loaded when allow_pickle=False)"
+    )
     assert line.endswith(_refit(run))
     # The plant is live: numpy's loader, allowed to unpickle, would have run it.
     with np.load(run / "model.npz", allow_pickle=True) as archive:
@@ -232,20 +300,23 @@ def test_an_npz_holding_a_pickled_object_is_refused_unread(fitted, tmp_path, cap
     assert Path(plant.marker).exists()
 
 
-@pytest.mark.parametrize("change,says", [
-    (lambda meta: meta.update(format_version=2), "is format 2 of baseline_model, written by a newer version"),
-    (lambda meta: meta.update(format="run_config"), "is a 'run_config' file, not a 'baseline_model' one"),
-    (lambda meta: meta.pop("format_version"), "has no format version"),
-    (lambda meta: meta.update(threshold="0.5"), "its 'threshold' is '0.5', not a number"),
-    (lambda meta: meta.update(threshold=None), "its 'threshold' is None, not a number"),
-    (lambda meta: meta.update(untrained=1), "its 'untrained' is 1, not true or false"),
-    (lambda meta: meta.update(n_features=True), "its 'n_features' is True, not a whole number"),
-    (lambda meta: meta.update(layers=[True]), "its 'layers' are [True], not layer numbers"),
-    (lambda meta: meta.pop("view"), "its 'view' is None, not a string"),
-    (lambda meta: meta.pop("npz_sha256"), "it lacks the record of model.npz"),
-    (lambda meta: meta["arrays"]["model_coef"].update(shape=[1, 41]), "its array 'model_coef' is <f8 [1, 40]"),
-    (lambda meta: meta.update(n_features=41), "model.json records 41 features, model.npz holds a model of 40"),
-])
+@pytest.mark.parametrize(
+    "change,says",
+    [
+        (lambda meta: meta.update(format_version=2), "is format 2 of baseline_model, written by a newer version"),
+        (lambda meta: meta.update(format="run_config"), "is a 'run_config' file, not a 'baseline_model' one"),
+        (lambda meta: meta.pop("format_version"), "has no format version"),
+        (lambda meta: meta.update(threshold="0.5"), "its 'threshold' is '0.5', not a number"),
+        (lambda meta: meta.update(threshold=None), "its 'threshold' is None, not a number"),
+        (lambda meta: meta.update(untrained=1), "its 'untrained' is 1, not true or false"),
+        (lambda meta: meta.update(n_features=True), "its 'n_features' is True, not a whole number"),
+        (lambda meta: meta.update(layers=[True]), "its 'layers' are [True], not layer numbers"),
+        (lambda meta: meta.pop("view"), "its 'view' is None, not a string"),
+        (lambda meta: meta.pop("npz_sha256"), "it lacks the record of model.npz"),
+        (lambda meta: meta["arrays"]["model_coef"].update(shape=[1, 41]), "its array 'model_coef' is <f8 [1, 40]"),
+        (lambda meta: meta.update(n_features=41), "model.json records 41 features, model.npz holds a model of 40"),
+    ],
+)
 def test_a_model_json_of_another_format_or_with_wrong_fields_is_refused(tmp_path, change, says):
     run, _ = _saved(tmp_path)
     meta = json.loads((run / "model.json").read_text())
@@ -256,13 +327,16 @@ def test_a_model_json_of_another_format_or_with_wrong_fields_is_refused(tmp_path
     assert says in str(refused.value) and _refit(run) in str(refused.value), str(refused.value)
 
 
-@pytest.mark.parametrize("part,value,says", [
-    ("model_classes", np.array([0, 2]), "classes [0, 2], not [0, 1]"),
-    ("model_scale", np.zeros(40), "a scale that is not positive"),
-    ("silence_mean", np.full(3, np.nan), "not finite"),
-    ("model_coef", np.zeros((1, 39)), "shapes that do not fit together"),
-    ("model_intercept", np.zeros(1, dtype=np.float32), "not float64"),
-])
+@pytest.mark.parametrize(
+    "part,value,says",
+    [
+        ("model_classes", np.array([0, 2]), "classes [0, 2], not [0, 1]"),
+        ("model_scale", np.zeros(40), "a scale that is not positive"),
+        ("silence_mean", np.full(3, np.nan), "not finite"),
+        ("model_coef", np.zeros((1, 39)), "shapes that do not fit together"),
+        ("model_intercept", np.zeros(1, dtype=np.float32), "not float64"),
+    ],
+)
 def test_model_arrays_no_fitted_model_can_have_are_refused(tmp_path, part, value, says):
     run, arrays = _saved(tmp_path)
     _rewrite_npz(run, {**arrays, part: value})
@@ -274,7 +348,7 @@ def test_model_arrays_no_fitted_model_can_have_are_refused(tmp_path, part, value
 def test_a_model_that_could_not_be_read_back_is_not_written(tmp_path):
     bundle, _, _ = _bundle()
     with pytest.raises(ValueError, match="could not be read back: its 'threshold' is None, not a number"):
-        save_model_bundle(tmp_path, {**bundle, "threshold": float("nan")})   # JSON has no NaN
+        save_model_bundle(tmp_path, {**bundle, "threshold": float("nan")})  # JSON has no NaN
     assert list(tmp_path.iterdir()) == []
 
 
@@ -303,18 +377,20 @@ def test_a_fit_killed_between_the_npz_and_the_json_never_reads_as_finished(tmp_p
     for run in (fresh, refitted):
         with pytest.raises(KeyboardInterrupt):
             save_model_bundle(run, second)
-        assert (run / "model.npz").is_file()          # the npz went first
+        assert (run / "model.npz").is_file()  # the npz went first
     monkeypatch.undo()
     with pytest.raises(FileNotFoundError, match="no fitted model"):
         load_model_bundle(fresh)
     with pytest.raises(ModelFileError, match="is not the one model.json was written with"):
-        load_model_bundle(refitted)                    # the old json, the new npz: refused, neither model used
-    save_model_bundle(refitted, second)                # the rerun finishes the pair
-    assert np.array_equal(bonafide_scores(load_model_bundle(refitted)["pipeline"], X),
-                          -second["pipeline"].decision_function(X))
+        load_model_bundle(refitted)  # the old json, the new npz: refused, neither model used
+    save_model_bundle(refitted, second)  # the rerun finishes the pair
+    assert np.array_equal(
+        bonafide_scores(load_model_bundle(refitted)["pipeline"], X), -second["pipeline"].decision_function(X)
+    )
 
 
 # --- step 4's checkpoints ------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_a_checkpoint_naming_an_object_is_refused_unread(fitted, tmp_path, capsys):
@@ -332,9 +408,26 @@ def test_a_checkpoint_naming_an_object_is_refused_unread(fitted, tmp_path, capsy
     # Through step 4: a killed run (its own folder, no metrics.json yet) that would resume from
     # the planted checkpoint stops with one line.
     root = fitted.parent.parent
-    args = ["--baseline-run", str(fitted), "--epochs", "1", "--n-boot", "0", "--hidden-dim", "8", "--proj-dim", "4",
-            "--run", "c", "--interim-dir", str(root / "interim"), "--processed-dir", str(root / "processed"),
-            "--results-dir", str(tmp_path / "results")]
+    args = [
+        "--baseline-run",
+        str(fitted),
+        "--epochs",
+        "1",
+        "--n-boot",
+        "0",
+        "--hidden-dim",
+        "8",
+        "--proj-dim",
+        "4",
+        "--run",
+        "c",
+        "--interim-dir",
+        str(root / "interim"),
+        "--processed-dir",
+        str(root / "processed"),
+        "--results-dir",
+        str(tmp_path / "results"),
+    ]
     shutil.move(path, tmp_path / "planted.pt")
     path.parent.rmdir()
     assert train_contrastive.main(args) == 0

@@ -13,19 +13,47 @@ from deepfake_pipeline.cli.train_contrastive import main as train_contrastive
 
 @pytest.fixture
 def corpus(tmp_path):
-    dirs = {"interim": tmp_path / "data" / "interim", "processed": tmp_path / "data" / "processed",
-            "results": tmp_path / "work" / "results"}
+    dirs = {
+        "interim": tmp_path / "data" / "interim",
+        "processed": tmp_path / "data" / "processed",
+        "results": tmp_path / "work" / "results",
+    }
     for i, split in enumerate(("train", "dev", "eval")):
         labels, speakers = balanced_design(6, 8, seed=i)
-        make_split(dirs["interim"], dirs["processed"], f"toy_{split}", labels, speakers, seed=i,
-                   spectral=informative(labels, 15, [0, 3], seed=10 + i))
+        make_split(
+            dirs["interim"],
+            dirs["processed"],
+            f"toy_{split}",
+            labels,
+            speakers,
+            seed=i,
+            spectral=informative(labels, 15, [0, 3], seed=10 + i),
+        )
     return dirs
 
 
 def _step3(dirs, *extra):
-    return ["--features", "spectral", "--train", "toy_train", "--dev", "toy_dev", "--test", "toy_eval",
-            "--n-boot", "0", "--C-grid", "1", "--interim-dir", str(dirs["interim"]),
-            "--processed-dir", str(dirs["processed"]), "--results-dir", str(dirs["results"]), *extra]
+    return [
+        "--features",
+        "spectral",
+        "--train",
+        "toy_train",
+        "--dev",
+        "toy_dev",
+        "--test",
+        "toy_eval",
+        "--n-boot",
+        "0",
+        "--C-grid",
+        "1",
+        "--interim-dir",
+        str(dirs["interim"]),
+        "--processed-dir",
+        str(dirs["processed"]),
+        "--results-dir",
+        str(dirs["results"]),
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "../elsewhere", "-x", ".hidden", "a b", ""])
@@ -59,12 +87,12 @@ def test_a_folder_holding_other_files_is_not_written_into_without_overwrite(corp
 def test_an_unfinished_run_is_resumed_only_by_the_same_arguments(corpus, capsys):
     folder = corpus["results"] / "killed"
     assert eval_logreg(_step3(corpus, "--run", "killed")) == 0
-    (folder / "metrics.json").unlink()                 # as if killed before its last file
+    (folder / "metrics.json").unlink()  # as if killed before its last file
     recorded = json.loads((folder / "config.json").read_text())["args"]
     assert eval_logreg(_step3(corpus, "--run", "killed", "--C-grid", "0.1")) == 2
     assert f"{folder} holds an unfinished run of other arguments" in capsys.readouterr().err
     assert not (folder / "metrics.json").exists()
-    assert eval_logreg(_step3(corpus, "--run", "killed", "--threads", "1")) == 0   # threads change no number
+    assert eval_logreg(_step3(corpus, "--run", "killed", "--threads", "1")) == 0  # threads change no number
     assert (folder / "metrics.json").is_file()
     assert json.loads((folder / "config.json").read_text())["args"]["C_grid"] == recorded["C_grid"] == [1.0]
 

@@ -76,8 +76,18 @@ def test_resume_refuses_a_source_replaced_in_a_finished_shard(tmp_path, capsys):
 def test_a_missing_source_that_appears_later_is_a_change(tmp_path, capsys):
     write_clip(tmp_path / "a.wav", seed=1)
     (tmp_path / "list.csv").write_text("path,label\na.wav,real\ngone.wav,fake\n")
-    args = ["--corpus", "csv", "--root", str(tmp_path / "list.csv"), "--name", "mine",
-            "--interim-dir", str(tmp_path / "out"), "--jobs", "1"]
+    args = [
+        "--corpus",
+        "csv",
+        "--root",
+        str(tmp_path / "list.csv"),
+        "--name",
+        "mine",
+        "--interim-dir",
+        str(tmp_path / "out"),
+        "--jobs",
+        "1",
+    ]
     assert preprocess(args) == 0
     assert "missing" in (tmp_path / "out" / SPLIT / "rejects.csv").read_text()
     write_clip(tmp_path / "gone.wav", seed=5)

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, SPECTRAL_COLUMNS
 from deepfake_pipeline.features.spectral import (
     spectral_features,
     spectral_features_reference,
     warm_numba_kernels,
 )
+from deepfake_pipeline.formats.feature_files import FEATURE_COLUMNS, SPECTRAL_COLUMNS
 
 SR = 16000
 

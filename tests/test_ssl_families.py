@@ -74,8 +74,9 @@ def test_skipping_upper_layers_and_the_frame_cache_pass_change_nothing(family):
     clips = make_clips([16000, 9000], seed=3)
     everything = embed_waveforms(loaded, clips, batch_seconds=100.0)
     for layers in ([1], [0], [2, 1]):
-        np.testing.assert_allclose(embed_waveforms(loaded, clips, layers=layers, batch_seconds=100.0),
-                                   everything[:, layers], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(
+            embed_waveforms(loaded, clips, layers=layers, batch_seconds=100.0), everything[:, layers], atol=1e-5, rtol=0
+        )
     for layer in (0, 1, 2):
         inputs = torch.from_numpy(normalise_like_feature_extractor(loaded, clips[0]))[None]
         with torch.no_grad():
@@ -99,8 +100,10 @@ def test_facts_say_what_each_family_is_and_the_model_agrees(family):
     # bias 0 at initialisation) in post-norm models, every frame has mean 0 and variance 1.
     hidden_states, last = own_hidden_states(folder, make_clips([16000], seed=4)[0])
     frames = hidden_states[0][0]
-    normalised = bool(torch.allclose(frames.mean(-1), torch.zeros(len(frames)), atol=1e-4)
-                      and torch.allclose(frames.std(-1, unbiased=False), torch.ones(len(frames)), atol=1e-2))
+    normalised = bool(
+        torch.allclose(frames.mean(-1), torch.zeros(len(frames)), atol=1e-4)
+        and torch.allclose(frames.std(-1, unbiased=False), torch.ones(len(frames)), atol=1e-2)
+    )
     assert normalised == (not pre_norm)
     assert ("encoder layer norm" in facts["hidden_state_0"]) == (not pre_norm)
     # ...and the last one: last_hidden_state itself in post-norm models, the input of the final
@@ -119,7 +122,7 @@ def test_positional_convolutions_would_leak_padding_without_the_per_clip_guard(t
     batch[0, : len(short)] = normalise_like_feature_extractor(loaded, short)
     batch[1] = normalise_like_feature_extractor(loaded, long)
     mask = torch.ones(batch.shape, dtype=torch.long)
-    mask[0, len(short):] = 0
+    mask[0, len(short) :] = 0
     with torch.no_grad():
         plain = loaded.model(torch.from_numpy(batch), attention_mask=mask, output_hidden_states=True)
     frames = int(frame_counts(loaded, [len(short)])[0])
@@ -131,11 +134,43 @@ def test_positional_convolutions_would_leak_padding_without_the_per_clip_guard(t
 def test_the_facts_travel_in_the_embeddings_metadata(tiny_ssl_folders, tmp_path):
     root, interim, processed = tmp_path / "raw", tmp_path / "interim", tmp_path / "processed"
     write_asvspoof_layout(root, splits=("dev",), per_split=6)
-    assert preprocess(["--corpus", "asvspoof2019", "--root", str(root), "--splits", "dev",
-                       "--interim-dir", str(interim), "--jobs", "1"]) == 0
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "asvspoof2019",
+                "--root",
+                str(root),
+                "--splits",
+                "dev",
+                "--interim-dir",
+                str(interim),
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     model = str(tiny_ssl_folders("wavlm-large"))
-    assert features(["--splits", "asvspoof2019_dev", "--interim-dir", str(interim), "--processed-dir",
-                     str(processed), "--jobs", "1", "--what", "embeddings", "--model", model]) == 0
+    assert (
+        features(
+            [
+                "--splits",
+                "asvspoof2019_dev",
+                "--interim-dir",
+                str(interim),
+                "--processed-dir",
+                str(processed),
+                "--jobs",
+                "1",
+                "--what",
+                "embeddings",
+                "--model",
+                model,
+            ]
+        )
+        == 0
+    )
     meta_path = processed / "asvspoof2019_dev" / "embeddings" / f"{model_tag(model)}.json"
     meta = json.loads(meta_path.read_text())
     facts = load_model(model).facts
@@ -158,8 +193,9 @@ def test_random_models_of_each_family(family_name):
 def test_a_checkpoint_of_another_family_is_refused(tmp_path):
     from transformers import Wav2Vec2ConformerConfig, Wav2Vec2ConformerModel
 
-    config = Wav2Vec2ConformerConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=16, conv_dim=(8,) * 7)
+    config = Wav2Vec2ConformerConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, conv_dim=(8,) * 7
+    )
     Wav2Vec2ConformerModel(config).save_pretrained(tmp_path)
     with pytest.raises(ModelLoadError, match="'wav2vec2-conformer' model.*hubert, wavlm, data2vec-audio"):
         load_model(str(tmp_path))

@@ -37,14 +37,35 @@ def spectral_meta_path(split_id, processed):
 
 
 def _step1(raw, interim, *extra):
-    assert preprocess(["--corpus", "asvspoof2019", "--root", str(raw), "--interim-dir", str(interim),
-                       "--jobs", "1", *extra]) == 0
+    assert (
+        preprocess(
+            ["--corpus", "asvspoof2019", "--root", str(raw), "--interim-dir", str(interim), "--jobs", "1", *extra]
+        )
+        == 0
+    )
 
 
 def _step2(interim, processed, *extra):
-    return features(["--splits", *(f"asvspoof2019_{s}" for s in SPLITS), "--interim-dir", str(interim),
-                     "--processed-dir", str(processed), "--jobs", "1", "--model", "random:tiny",
-                     "--layers", "0", "1", "--dtype", "float32", *extra])
+    return features(
+        [
+            "--splits",
+            *(f"asvspoof2019_{s}" for s in SPLITS),
+            "--interim-dir",
+            str(interim),
+            "--processed-dir",
+            str(processed),
+            "--jobs",
+            "1",
+            "--model",
+            "random:tiny",
+            "--layers",
+            "0",
+            "1",
+            "--dtype",
+            "float32",
+            *extra,
+        ]
+    )
 
 
 def _csv_values(split_id, processed):
@@ -93,15 +114,38 @@ def test_step1_rerun_on_changed_audio_makes_step2_recompute_and_step3_read_the_n
         assert meta["manifest_sha256"] == manifest_sha256(store.split_dir)
         for i in (0, len(store) - 1):
             np.testing.assert_array_equal(
-                vectors[i], embed_waveforms(loaded, [store.waveform(i)], layers=[0, 1], batch_seconds=0)[0])
+                vectors[i], embed_waveforms(loaded, [store.waveform(i)], layers=[0, 1], batch_seconds=0)[0]
+            )
     new_eval = _csv_values("asvspoof2019_eval", processed)
     assert not np.allclose(new_eval, old)  # the audio did change
 
     capsys.readouterr()
-    assert eval_logreg(["--features", "spectral", "--train", "asvspoof2019_train", "--dev", "asvspoof2019_dev",
-                        "--test", "asvspoof2019_eval", "--run", "fresh", "--n-boot", "0", "--allow-overlap",
-                        "--interim-dir", str(interim), "--processed-dir", str(processed),
-                        "--results-dir", str(tmp_path / "results")]) == 0
+    assert (
+        eval_logreg(
+            [
+                "--features",
+                "spectral",
+                "--train",
+                "asvspoof2019_train",
+                "--dev",
+                "asvspoof2019_dev",
+                "--test",
+                "asvspoof2019_eval",
+                "--run",
+                "fresh",
+                "--n-boot",
+                "0",
+                "--allow-overlap",
+                "--interim-dir",
+                str(interim),
+                "--processed-dir",
+                str(processed),
+                "--results-dir",
+                str(tmp_path / "results"),
+            ]
+        )
+        == 0
+    )
     config = json.loads((tmp_path / "results" / "fresh" / "config.json").read_text())
     recorded = json.dumps(config)
     current = manifest_sha256(interim / "asvspoof2019_eval")

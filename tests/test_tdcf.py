@@ -115,8 +115,11 @@ def random_system(seed, n_bona=40, n_spoof=60, n_tar=30, n_non=50, n_asv_spoof=4
     rng = np.random.default_rng(seed)
     draw = lambda n, mu: rng.normal(mu, 1.0, n) if decimals is None else np.round(rng.normal(mu, 1.0, n), decimals)
     return dict(
-        bona=draw(n_bona, 1.5), spoof=draw(n_spoof, 0.0),
-        tar=draw(n_tar, 2.0), non=draw(n_non, 0.0), asv_spoof=draw(n_asv_spoof, 1.0),
+        bona=draw(n_bona, 1.5),
+        spoof=draw(n_spoof, 0.0),
+        tar=draw(n_tar, 2.0),
+        non=draw(n_non, 0.0),
+        asv_spoof=draw(n_asv_spoof, 1.0),
     )
 
 
@@ -425,19 +428,32 @@ def test_read_asv2021_refusals_name_file_and_line(tmp_path):
             read_asv2021_scores(tmp_path / "keys", **kwargs)
 
     lines = good_scores.splitlines(keepends=True)
-    refused(good_meta, "".join(lines[:4] + lines[5:]), r"score.txt, line 5 scores trial 'LA_E_6' but .*trial_metadata.txt, line 5 is trial 'LA_E_5'")
+    refused(
+        good_meta,
+        "".join(lines[:4] + lines[5:]),
+        r"score.txt, line 5 scores trial 'LA_E_6' but .*trial_metadata.txt, line 5 is trial 'LA_E_5'",
+    )
     refused(good_meta, "".join(lines[:-1]), r"trial_metadata.txt, line 11: no partner line")
     refused(good_meta, good_scores + "LA_0001 LA_E_12 0.0\n", r"score.txt, line 12: no partner line")
     refused(good_meta.replace("spoof notrim", "fake notrim", 1), good_scores, r"trial_metadata.txt, line 3: key 'fake'")
-    refused(good_meta.replace(" notrim eval", " eval", 1), good_scores, r"trial_metadata.txt, line 1: expected 8 fields")
+    refused(
+        good_meta.replace(" notrim eval", " eval", 1), good_scores, r"trial_metadata.txt, line 1: expected 8 fields"
+    )
     refused(good_meta, good_scores.replace(" 0.5\n", " 0,5\n"), r"score.txt, line 3: score '0,5' is not a number")
     refused(good_meta, good_scores, r"no trials of subset 'hidden_track'", subset="hidden_track")
     # the organisers' third phase is hidden_track, as the CM keys and --subset spell it
-    refused(good_meta, good_scores, r"^subset must be one of progress, eval, hidden_track or None, got 'hidden'$",
-            subset="hidden")
+    refused(
+        good_meta,
+        good_scores,
+        r"^subset must be one of progress, eval, hidden_track or None, got 'hidden'$",
+        subset="hidden",
+    )
     meta.write_text(good_meta.replace(" eval\n", " hidden_track\n"))  # the rows of ROWS_2021's eval subset
     scores.write_text(good_scores)
     hidden = read_asv2021_scores(tmp_path / "keys", subset="hidden_track")
     assert (sorted(hidden.target), sorted(hidden.nontarget), sorted(hidden.spoof)) == (
-        [2.0, 3.0], [0.0, 1.0], [0.5, 1.5, 2.5, 3.5])
+        [2.0, 3.0],
+        [0.0, 1.0],
+        [0.5, 1.5, 2.5, 3.5],
+    )
     refused(good_meta, good_scores, r"subset must be one of", subset="dev")

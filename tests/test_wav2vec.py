@@ -265,15 +265,15 @@ def test_bf16_embeddings_stay_close_to_float32(loaded_models, tiny_wav2vec2_larg
     # Emulated bf16 rounds exactly as native bf16 does, so the numbers are checked on any CPU.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bf16 = load_model(
-            str(tiny_wav2vec2_large), precision="bfloat16", bf16_mode=bf16_mode, allow_emulated_bf16=True
-        )
+        bf16 = load_model(str(tiny_wav2vec2_large), precision="bfloat16", bf16_mode=bf16_mode, allow_emulated_bf16=True)
     clips = make_clips(CLIP_LENGTHS[:4], seed=6)
     reference = embed_waveforms(loaded_models["large"], clips)
     approximate = embed_waveforms(bf16, clips)
     assert approximate.dtype == np.float32
     relative = np.linalg.norm(approximate - reference, axis=-1) / np.linalg.norm(reference, axis=-1)
-    print(f"bf16 {bf16_mode}: relative difference per clip and layer max {relative.max():.4f} mean {relative.mean():.4f}")
+    print(
+        f"bf16 {bf16_mode}: relative difference per clip and layer max {relative.max():.4f} mean {relative.mean():.4f}"
+    )
     assert relative.max() < 0.05
     assert relative.max() > 0  # bf16 really ran
 
@@ -290,12 +290,14 @@ def test_a_model_first_run_on_low_layers_still_gives_every_layer_later():
 
 
 @pytest.mark.parametrize("arch", ["base", "large"])
-def test_embedding_is_the_mean_over_frames_of_the_models_own_hidden_states(loaded_models, arch,
-                                                                           tiny_wav2vec2_base, tiny_wav2vec2_large):
+def test_embedding_is_the_mean_over_frames_of_the_models_own_hidden_states(
+    loaded_models, arch, tiny_wav2vec2_base, tiny_wav2vec2_large
+):
     """Checked against transformers alone: the saved feature extractor's input values, the plain
     forward pass with every hidden state, and numpy's mean over each clip's own frames; clips
     alone and padded together (32 s of audio per pass) both give it."""
     from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
     folder = {"base": tiny_wav2vec2_base, "large": tiny_wav2vec2_large}[arch]
     extractor = Wav2Vec2FeatureExtractor.from_pretrained(folder)
     model = Wav2Vec2Model.from_pretrained(folder).eval()
@@ -336,15 +338,21 @@ def test_layer_subset_and_waveform_refusals_are_worded_whole(loaded_models):
     loaded = loaded_models["base"]
     n = loaded.num_layers
     for layers in ([n], [-1], [], [1, 1]):
-        with pytest.raises(ValueError, match=rf"^layers must be distinct indices in 0\.\.{n - 1} for "
-                                             rf"{re.escape(loaded.spec)} \(0 = input of transformer layer 1, "
-                                             rf"i = output of transformer layer i\); got {re.escape(str(layers))}$"):
+        with pytest.raises(
+            ValueError,
+            match=rf"^layers must be distinct indices in 0\.\.{n - 1} for "
+            rf"{re.escape(loaded.spec)} \(0 = input of transformer layer 1, "
+            rf"i = output of transformer layer i\); got {re.escape(str(layers))}$",
+        ):
             embed_waveforms(loaded, make_clips([16000]), layers=layers)
     good = make_clips([16000])[0]
     with pytest.raises(ValueError, match=r"^waveform 1 has shape \(2, 8000\); expected 1-D mono samples$"):
         embed_waveforms(loaded, [good, good.reshape(2, 8000)])
-    with pytest.raises(ValueError, match=rf"^waveform 0 has 399 samples, fewer than the {MIN_SAMPLES} the model "
-                                         r"needs for one frame; filter clips with waveform_too_short\(\) first$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^waveform 0 has 399 samples, fewer than the {MIN_SAMPLES} the model "
+        r"needs for one frame; filter clips with waveform_too_short\(\) first$",
+    ):
         embed_waveforms(loaded, [good[:399]])
     bad = good.copy()
     bad[5] = np.inf
@@ -356,6 +364,9 @@ def test_non_finite_embeddings_are_refused_by_name(tiny_wav2vec2_base):
     loaded = load_model(str(tiny_wav2vec2_base))
     with torch.no_grad():
         next(loaded.model.encoder.layers[0].parameters()).fill_(float("nan"))
-    with pytest.raises(FloatingPointError, match=rf"^{re.escape(loaded.spec)} produced non-finite embeddings "
-                                                 r"\(float32\)$"):
+    with pytest.raises(
+        FloatingPointError,
+        match=rf"^{re.escape(loaded.spec)} produced non-finite embeddings "
+        r"\(float32\)$",
+    ):
         embed_waveforms(loaded, make_clips([16000]), layers=[1])

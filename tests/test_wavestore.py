@@ -30,8 +30,10 @@ def _awkward_clips(folder):
     sf.write(folder / "quiet.wav", quiet, 16000, subtype="FLOAT")
     sf.write(folder / "stereo.wav", voiced(1.0, 44100, seed=3, channels=2), 44100, subtype="FLOAT")
     sf.write(folder / "speech.mp3", voiced(1.0, 24000, seed=4), 24000, format="MP3")
-    rows = [(name, "real" if i % 2 == 0 else "fake") for i, name in
-            enumerate(("loud.wav", "quiet.wav", "stereo.wav", "speech.mp3"))]
+    rows = [
+        (name, "real" if i % 2 == 0 else "fake")
+        for i, name in enumerate(("loud.wav", "quiet.wav", "stereo.wav", "speech.mp3"))
+    ]
     with open(folder / "list.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([("path", "label"), *rows])
     return folder / "list.csv"
@@ -40,8 +42,23 @@ def _awkward_clips(folder):
 @pytest.fixture
 def awkward_split(tmp_path):
     listing = _awkward_clips(tmp_path / "clips")
-    assert preprocess(["--corpus", "csv", "--root", str(listing), "--name", "awk",
-                       "--interim-dir", str(tmp_path / "interim"), "--jobs", "1"]) == 0
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "csv",
+                "--root",
+                str(listing),
+                "--name",
+                "awk",
+                "--interim-dir",
+                str(tmp_path / "interim"),
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     return tmp_path / "interim" / "awk_all"
 
 
@@ -61,13 +78,29 @@ def test_store_holds_exactly_what_the_decoder_produced(awkward_split):
 
 
 def test_spectral_features_are_computed_from_the_stored_waveform(awkward_split, tmp_path):
-    assert features(["--splits", "awk_all", "--what", "spectral", "--jobs", "1",
-                     "--interim-dir", str(awkward_split.parent), "--processed-dir", str(tmp_path / "p")]) == 0
+    assert (
+        features(
+            [
+                "--splits",
+                "awk_all",
+                "--what",
+                "spectral",
+                "--jobs",
+                "1",
+                "--interim-dir",
+                str(awkward_split.parent),
+                "--processed-dir",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 0
+    )
     table = load_spectral("awk_all", tmp_path / "p", awkward_split.parent)
     manifest = read_manifest(awkward_split)
     for i, source in enumerate(manifest["source_path"]):
-        np.testing.assert_allclose(table.iloc[i, 2:].to_numpy(float),
-                                   spectral_features(load_clip(source).samples), rtol=1e-6)
+        np.testing.assert_allclose(
+            table.iloc[i, 2:].to_numpy(float), spectral_features(load_clip(source).samples), rtol=1e-6
+        )
 
 
 def _old_int16_split(folder):
@@ -76,18 +109,38 @@ def _old_int16_split(folder):
     samples = (voiced(0.5, 16000) * 32767).astype(np.int16)
     np.save(folder / "waves" / "shard_00000.npy", samples)
     with open(folder / "manifest.csv", "w") as handle:
-        handle.write("utt_id,corpus,split,label,attack,speaker,source_path,duration_s,orig_sr,num_samples,"
-                     f"shard,offset,audio_sha1\nc0,old,all,0,-,-,/x.wav,0.5,16000,{len(samples)},0,0,{'0' * 40}\n")
-    (folder / "info.json").write_text(json.dumps({"split_id": "old_all", "corpus": "old", "split": "all",
-                                                  "sample_rate": 16000, "store_dtype": "int16"}))
+        handle.write(
+            "utt_id,corpus,split,label,attack,speaker,source_path,duration_s,orig_sr,num_samples,"
+            f"shard,offset,audio_sha1\nc0,old,all,0,-,-,/x.wav,0.5,16000,{len(samples)},0,0,{'0' * 40}\n"
+        )
+    (folder / "info.json").write_text(
+        json.dumps(
+            {"split_id": "old_all", "corpus": "old", "split": "all", "sample_rate": 16000, "store_dtype": "int16"}
+        )
+    )
 
 
 def test_a_store_written_by_the_older_step_1_is_refused(tmp_path, capsys):
     _old_int16_split(tmp_path / "interim" / "old_all")
     with pytest.raises(StoreError, match="int16.*preprocess_datasets.py.*--overwrite"):
         WaveStore(tmp_path / "interim" / "old_all")
-    assert features(["--splits", "old_all", "--what", "spectral", "--jobs", "1",
-                     "--interim-dir", str(tmp_path / "interim"), "--processed-dir", str(tmp_path / "p")]) == 2
+    assert (
+        features(
+            [
+                "--splits",
+                "old_all",
+                "--what",
+                "spectral",
+                "--jobs",
+                "1",
+                "--interim-dir",
+                str(tmp_path / "interim"),
+                "--processed-dir",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "--overwrite" in err[0]
 
@@ -107,8 +160,23 @@ def test_real_clips_features_from_the_store_match_the_decoder(real_data_dir, tmp
         writer = csv.writer(handle)
         writer.writerow(["path", "label"])
         writer.writerows([(real_data_dir / row["relpath"], row["label"]) for row in rows])
-    assert preprocess(["--corpus", "csv", "--root", str(tmp_path / "real.csv"), "--name", "real",
-                       "--interim-dir", str(tmp_path / "interim"), "--jobs", "2"]) == 0
+    assert (
+        preprocess(
+            [
+                "--corpus",
+                "csv",
+                "--root",
+                str(tmp_path / "real.csv"),
+                "--name",
+                "real",
+                "--interim-dir",
+                str(tmp_path / "interim"),
+                "--jobs",
+                "2",
+            ]
+        )
+        == 0
+    )
     store = WaveStore(tmp_path / "interim" / "real_all")
     assert len(store) == len(rows)
     off = []
@@ -120,18 +188,25 @@ def test_real_clips_features_from_the_store_match_the_decoder(real_data_dir, tmp
     assert not off, f"{len(off)} of {len(rows)} clips differ by more than 1e-4: {off[:5]}"
 
 
-@pytest.mark.parametrize("version, says", [
-    (2, "is format 2 of split_info, written by a newer version of the pipeline (this code reads format 1): update "
-        "the code, or rerun preprocess_datasets.py for this corpus with --overwrite"),
-    ("1", "has an unreadable format version '1'"),
-])
+@pytest.mark.parametrize(
+    "version, says",
+    [
+        (
+            2,
+            "is format 2 of split_info, written by a newer version of the pipeline (this code reads format 1): update "
+            "the code, or rerun preprocess_datasets.py for this corpus with --overwrite",
+        ),
+        ("1", "has an unreadable format version '1'"),
+    ],
+)
 def test_a_split_of_a_format_this_code_does_not_know_is_refused(tmp_path, version, says):
     from deepfake_pipeline.formats.wavestore import StoreError, read_info
 
     folder = tmp_path / "x_all"
     folder.mkdir()
-    (folder / "info.json").write_text(json.dumps({"split_id": "x_all", "store_dtype": "float32",
-                                                  "format": "split_info", "format_version": version}))
+    (folder / "info.json").write_text(
+        json.dumps({"split_id": "x_all", "store_dtype": "float32", "format": "split_info", "format_version": version})
+    )
     with pytest.raises(StoreError) as refused:
         read_info(folder)
     assert str(refused.value) == f"{folder / 'info.json'} {says}" or says in str(refused.value)

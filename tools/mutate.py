@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,7 @@ class Target:
     """What to mutate in one module and which tests judge it. ``functions``: the functions (and
     ``Class.method``s) whose mutants are tested, None for all of the module's; ``select``: a
     pytest ``-k`` expression that keeps the tests of that behaviour from the files in ``tests``."""
+
     tests: tuple
     functions: tuple | None = None
     select: str | None = None
@@ -54,62 +54,108 @@ MODULES: dict[str, Target] = {
     "deepfake_pipeline/features/spectral.py": Target(("tests/test_spectral.py",)),
     # the corpus parsers
     "deepfake_pipeline/ingest/corpora/__init__.py": Target(
-        ("tests/test_corpus_asvspoof.py", "tests/test_corpus_fakeavceleb.py", "tests/test_corpus_user_audio.py")),
+        ("tests/test_corpus_asvspoof.py", "tests/test_corpus_fakeavceleb.py", "tests/test_corpus_user_audio.py")
+    ),
     "deepfake_pipeline/ingest/corpora/asvspoof.py": Target(("tests/test_corpus_asvspoof.py",)),
     "deepfake_pipeline/ingest/corpora/fakeavceleb.py": Target(("tests/test_corpus_fakeavceleb.py",)),
     "deepfake_pipeline/ingest/corpora/user_audio.py": Target(("tests/test_corpus_user_audio.py",)),
     "deepfake_pipeline/ingest/corpora/folder_walk.py": Target(("tests/test_corpus_user_audio.py",)),
-    "deepfake_pipeline/ingest/corpora/protocols.py": Target(("tests/test_corpus_field.py", "tests/test_corpus_asvspoof.py")),
+    "deepfake_pipeline/ingest/corpora/protocols.py": Target(
+        ("tests/test_corpus_field.py", "tests/test_corpus_asvspoof.py")
+    ),
     "deepfake_pipeline/ingest/corpora/asvspoof2021.py": Target(("tests/test_corpus_field.py",)),
     "deepfake_pipeline/ingest/corpora/in_the_wild.py": Target(("tests/test_corpus_field.py",)),
     "deepfake_pipeline/ingest/corpora/asvspoof5.py": Target(("tests/test_corpus_field.py",)),
     # step 3: the choice of C and of the layer on dev (or by nested, speaker-grouped CV)
     "deepfake_pipeline/baseline/logreg.py": Target(
         ("tests/test_logreg.py",),
-        ("_pick", "_check_grid", "select_on_dev", "select_by_cv", "_pooled_cv_scores", "cv_groups",
-         "grouped_folds", "check_both_classes")),
+        (
+            "_pick",
+            "_check_grid",
+            "select_on_dev",
+            "select_by_cv",
+            "_pooled_cv_scores",
+            "cv_groups",
+            "grouped_folds",
+            "check_both_classes",
+        ),
+    ),
     # step 2: mean pooling over each clip's own frames
     "deepfake_pipeline/features/ssl_embed.py": Target(
         ("tests/test_wav2vec.py",),
-        ("frame_counts", "_embed_batch", "embed_waveforms", "_cnn_clip_by_clip",
-         "_ClipByClipFeatureEncoder.forward", "_check_layers", "_check_waveforms"),
-        "embedding or padded or padding or layer_subset or input_order or minimum_length or empty_input"),
+        (
+            "frame_counts",
+            "_embed_batch",
+            "embed_waveforms",
+            "_cnn_clip_by_clip",
+            "_ClipByClipFeatureEncoder.forward",
+            "_check_layers",
+            "_check_waveforms",
+        ),
+        "embedding or padded or padding or layer_subset or input_order or minimum_length or empty_input",
+    ),
     # step 1: resume after a crash, refusal of changed input
     # (every step-1 test that ingests in-process or in a few seconds; not the two store tests that
     # compute spectral features of real or many clips)
     "deepfake_pipeline/ingest/shards.py": Target(
-        ("tests/test_preprocess_resume.py", "tests/test_source_changes.py", "tests/test_long_clips.py",
-         "tests/test_corpus_asvspoof.py", "tests/test_wavestore.py"),
+        (
+            "tests/test_preprocess_resume.py",
+            "tests/test_source_changes.py",
+            "tests/test_long_clips.py",
+            "tests/test_corpus_asvspoof.py",
+            "tests/test_wavestore.py",
+        ),
         ("_clips_digest", "_prepare_dir", "_finalise", "ingest_split", "shard_size_for", "_part_path"),
-        "not spectral_features_are_computed_from and not real_clips_features_from"),
+        "not spectral_features_are_computed_from and not real_clips_features_from",
+    ),
     # step 2: resume, cluster shards and their merge, refusal of missing or mismatched parts
     # (run_spectral's resume and stale-feature paths are reached only by the kill -9 and step-1
     # rerun tests, 25-210 s each: left to `make test`, see docs/mutation.md)
     "deepfake_pipeline/features/jobs.py": Target(
         ("tests/test_features.py",),
-        ("ShardSpec.parse", "ShardSpec.parts_of", "store_parts", "_write_config", "_missing_parts",
-         "_describe_missing", "_all_parts_present"),
-        "spectral_csv or shards_merge or other_settings or wrong_arguments or changed_manifest"),
+        (
+            "ShardSpec.parse",
+            "ShardSpec.parts_of",
+            "store_parts",
+            "_write_config",
+            "_missing_parts",
+            "_describe_missing",
+            "_all_parts_present",
+        ),
+        "spectral_csv or shards_merge or other_settings or wrong_arguments or changed_manifest",
+    ),
     # step 4: the best epoch on dev (early stopping) ...
     "deepfake_pipeline/contrastive/train.py": Target(
         ("tests/test_contrastive_training.py",),
         ("train", "centroid_scores", "batches"),
-        "early_stopping or resumes or planted_signal or same_seed or checkpoint or best_dev_epoch"),
+        "early_stopping or resumes or planted_signal or same_seed or checkpoint or best_dev_epoch",
+    ),
     # ... and the choice of C on dev for the projections (training and projecting replaced by
     # given projections, so the choice alone is under test in seconds; the command line's holdout
     # and CV tests take about a minute each and are left to `make test`)
     "deepfake_pipeline/contrastive/experiment.py": Target(
-        ("tests/test_contrastive_training.py::test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones",
-         "tests/test_contrastive_training.py::test_step_4_holdout_seed_passes_each_split_to_training_and_scoring"),
-        ("_run_holdout_seed", "_outcome_record")),
+        (
+            "tests/test_contrastive_training.py::test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones",
+            "tests/test_contrastive_training.py::test_step_4_holdout_seed_passes_each_split_to_training_and_scoring",
+        ),
+        ("_run_holdout_seed", "_outcome_record"),
+    ),
 }
 
 # What the scratch copy needs: the package, the tests and the top-level scripts some tests run.
 COPY_DIRS = ["deepfake_pipeline", "tests"]
 COPY_GLOBS = ["*.py"]
 # mutmut's outcomes as `mutmut results --all true` names them -> the names printed here.
-OUTCOMES = {"killed": "killed", "survived": "survived", "timeout": "timeout", "no tests": "no_tests",
-            "suspicious": "suspicious", "segfault": "segfault", "skipped": "skipped", "not checked": "not_checked"}
+OUTCOMES = {
+    "killed": "killed",
+    "survived": "survived",
+    "timeout": "timeout",
+    "no tests": "no_tests",
+    "suspicious": "suspicious",
+    "segfault": "segfault",
+    "skipped": "skipped",
+    "not checked": "not_checked",
+}
 COLUMNS = ["killed", "survived", "timeout", "no_tests", "suspicious", "segfault", "total"]
 
 
@@ -171,8 +217,14 @@ def mutmut(work: Path, *args: str, log=None) -> subprocess.CompletedProcess:
     # One numba cache for the whole run (tests/conftest.py): mutmut's first plain test runs fill
     # it one process at a time, so the parallel mutants only read it.
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TESTS_NUMBA_CACHE_DIR": str(work / "numba-cache")}
-    return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=work, env=env, text=True,
-                          stdout=log if log else subprocess.PIPE, stderr=subprocess.STDOUT if log else None)
+    return subprocess.run(
+        [sys.executable, "-m", "mutmut", *args],
+        cwd=work,
+        env=env,
+        text=True,
+        stdout=log if log else subprocess.PIPE,
+        stderr=subprocess.STDOUT if log else None,
+    )
 
 
 def run_module(module: str, target: Target, max_children: int) -> dict:
@@ -189,8 +241,12 @@ def run_module(module: str, target: Target, max_children: int) -> dict:
         if name and any(fnmatch(name, g) for g in globs):
             status[name] = OUTCOMES.get(outcome, outcome.replace(" ", "_"))
     if run.returncode != 0 or not status:
-        return {"module": module, "error": f"mutmut run exited {run.returncode}: see {log_path}",
-                "seconds": seconds, "survivors": []}
+        return {
+            "module": module,
+            "error": f"mutmut run exited {run.returncode}: see {log_path}",
+            "seconds": seconds,
+            "survivors": [],
+        }
     counts = {k: sum(v == k for v in status.values()) for k in COLUMNS}
     counts["total"] = len(status)
     survivors = [mutmut(work, "show", name).stdout.rstrip() for name, v in sorted(status.items()) if v == "survived"]
@@ -209,13 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modules", nargs="*", help="module paths (default: all of --list)")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, run nothing")
-    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2,
-                        help="mutants tested at once (default: all cores)")
+    parser.add_argument(
+        "--max-children", type=int, default=os.cpu_count() or 2, help="mutants tested at once (default: all cores)"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for module, target in MODULES.items():
-            print(f"{module}\n    functions: {', '.join(target.functions) if target.functions else 'all'}"
-                  f"\n    tests: {' '.join(target.tests)}" + (f" -k '{target.select}'" if target.select else ""))
+            print(
+                f"{module}\n    functions: {', '.join(target.functions) if target.functions else 'all'}"
+                f"\n    tests: {' '.join(target.tests)}" + (f" -k '{target.select}'" if target.select else "")
+            )
         return 0
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -229,8 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in result:
             print(f"[mutate] {module}: {result['error']}", flush=True)
         else:
-            print(f"[mutate] {module}: " + ", ".join(f"{k} {result[k]}" for k in COLUMNS)
-                  + f" in {result['seconds']:.0f} s", flush=True)
+            print(
+                f"[mutate] {module}: "
+                + ", ".join(f"{k} {result[k]}" for k in COLUMNS)
+                + f" in {result['seconds']:.0f} s",
+                flush=True,
+            )
         # each module's survivors as soon as it is done, so the first can be read while the
         # next module runs
         _write_survivors(WORK / f"{slug(module)}.survivors.txt", [result])
@@ -238,13 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     with open(WORK / "summary.tsv", "w") as handle:
         handle.write("\t".join(["module", *COLUMNS, "seconds"]) + "\n")
         for r in results:
-            handle.write("\t".join([r["module"], *(str(r.get(k, "error")) for k in COLUMNS), f"{r['seconds']:.0f}"])
-                         + "\n")
+            handle.write(
+                "\t".join([r["module"], *(str(r.get(k, "error")) for k in COLUMNS), f"{r['seconds']:.0f}"]) + "\n"
+            )
     print()
     print(f"{'module':<28}" + "".join(f"{k:>11}" for k in [*COLUMNS, "seconds"]))
     for r in results:
-        print(f"{slug(r['module']):<28}" + "".join(f"{r.get(k, '-')!s:>11}" for k in COLUMNS)
-              + f"{r['seconds']:>11.0f}")
+        print(
+            f"{slug(r['module']):<28}" + "".join(f"{r.get(k, '-')!s:>11}" for k in COLUMNS) + f"{r['seconds']:>11.0f}"
+        )
     print(f"\nsurviving mutants: {WORK / 'survivors.txt'}   counts: {WORK / 'summary.tsv'}")
     return 1 if any("error" in r for r in results) else 0
 

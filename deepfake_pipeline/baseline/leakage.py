@@ -24,14 +24,16 @@ UNKNOWN_SPEAKER = "-"
 class Overlap:
     test: str
     other: str
-    copies: int              # test clips whose audio is also in `other`
+    copies: int  # test clips whose audio is also in `other`
     shared_speakers: int
     example_copy: str = ""
     example_speaker: str = ""
 
     def line(self) -> str:
-        text = (f"overlap test={self.test} vs {self.other}: {self.copies} clips with the same audio, "
-                f"{self.shared_speakers} shared speakers")
+        text = (
+            f"overlap test={self.test} vs {self.other}: {self.copies} clips with the same audio, "
+            f"{self.shared_speakers} shared speakers"
+        )
         if self.copies:
             text += f" (e.g. {self.example_copy})"
         if self.shared_speakers:
@@ -46,10 +48,14 @@ def _speakers(split) -> set:
 def overlap(test, other) -> Overlap:
     shared_audio = np.isin(test.audio_sha1, other.audio_sha1)
     shared = sorted(_speakers(test) & _speakers(other))
-    return Overlap(test=test.split_id, other=other.split_id, copies=int(shared_audio.sum()),
-                   shared_speakers=len(shared),
-                   example_copy=str(test.utt_ids[np.flatnonzero(shared_audio)[0]]) if shared_audio.any() else "",
-                   example_speaker=shared[0] if shared else "")
+    return Overlap(
+        test=test.split_id,
+        other=other.split_id,
+        copies=int(shared_audio.sum()),
+        shared_speakers=len(shared),
+        example_copy=str(test.utt_ids[np.flatnonzero(shared_audio)[0]]) if shared_audio.any() else "",
+        example_speaker=shared[0] if shared else "",
+    )
 
 
 def check_holdout(fit_splits: list, tests: list, allow_overlap: bool) -> list:
@@ -63,7 +69,8 @@ def check_holdout(fit_splits: list, tests: list, allow_overlap: bool) -> list:
         raise ProtocolError(
             f"{worst.copies} clips of test split {worst.test} have the same audio as clips of {worst.other} "
             f"(e.g. {worst.example_copy}): the test is not held out. Fix the splits, or pass --allow-overlap "
-            "to report such a test anyway")
+            "to report such a test anyway"
+        )
     return found
 
 
@@ -73,9 +80,12 @@ def as_json(overlaps: list) -> list:
 
 def left_out_lines(splits: list, prefix: str) -> list:
     """One line per split that lost clips as copies of another clip's audio."""
-    return [f"{prefix} {s.split_id}: {s.left_out_duplicates} clips left out of evaluation as copies of another "
-            "clip's audio (manifest column duplicate_of; --keep-duplicates to score them)"
-            for s in splits if s.left_out_duplicates]
+    return [
+        f"{prefix} {s.split_id}: {s.left_out_duplicates} clips left out of evaluation as copies of another "
+        "clip's audio (manifest column duplicate_of; --keep-duplicates to score them)"
+        for s in splits
+        if s.left_out_duplicates
+    ]
 
 
 def copies_across_folds(split, fold_of_trial) -> int:

@@ -27,11 +27,11 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from deepfake_pipeline.baseline import DEFAULT_C_GRID, SELECTION_CRITERIA  # noqa: E402,F401
 from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.evaluation import metrics
 from deepfake_pipeline.evaluation.tdcf import official_eer
 
-from deepfake_pipeline.baseline import DEFAULT_C_GRID, SELECTION_CRITERIA  # noqa: E402,F401
 UNKNOWN_SPEAKER = "-"
 # How far two scores of the same clip computed in different batches may lie apart, relative to
 # max(1, |score|). Observed: ~1e-16 for 15 to 768 features; kept loose for wider concatenations.
@@ -57,10 +57,12 @@ class ProtocolError(ValueError):
 
 
 def make_pipeline(C: float, seed: int = 0, max_iter: int = 5000) -> Pipeline:
-    return Pipeline([
-        ("scale", StandardScaler()),
-        ("logreg", LogisticRegression(C=C, max_iter=max_iter, random_state=seed)),
-    ])
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("logreg", LogisticRegression(C=C, max_iter=max_iter, random_state=seed)),
+        ]
+    )
 
 
 def check_both_classes(labels, what: str) -> None:
@@ -68,7 +70,8 @@ def check_both_classes(labels, what: str) -> None:
     if not {0, 1} <= present:
         raise ProtocolError(
             f"{what} holds only {'bona fide' if present == {0} else 'spoof' if present == {1} else 'no'} "
-            "trials; a classifier needs both classes there: choose other splits or more folds' data")
+            "trials; a classifier needs both classes there: choose other splits or more folds' data"
+        )
 
 
 def fit(X, labels, C: float, seed: int = 0):
@@ -89,8 +92,12 @@ def bonafide_scores(model, X) -> np.ndarray:
     if classes != [0, 1]:
         raise ValueError(f"expected classes [0, 1], the model has {classes}")
     # decision_function is the log-odds of classes_[1] = spoof.
-    if (isinstance(model, Pipeline) and len(model.steps) == 2 and isinstance(model.steps[0][1], StandardScaler)
-            and np.asarray(X).dtype != np.float64):
+    if (
+        isinstance(model, Pipeline)
+        and len(model.steps) == 2
+        and isinstance(model.steps[0][1], StandardScaler)
+        and np.asarray(X).dtype != np.float64
+    ):
         # The float64 copy is ours: scale it in place, as the Pipeline would scale a copy of it
         # (the same operations, so the same numbers), and a large split is held once, not twice.
         scaled = model.steps[0][1].transform(as_float64(X), copy=False)
@@ -103,13 +110,14 @@ class Selection:
     """The (view, C) chosen on held-out data, and the table it was chosen from. `select_on_dev`
     also keeps, per view, the model fitted at that view's best C and its held-out scores (the
     models are a few vectors each; the data they were fitted on is not kept)."""
+
     key: str
     C: float
-    best_C: dict                      # view -> its best C
-    table: list = field(default_factory=list)   # one row per (view, C): held-out auc, eer, converged
+    best_C: dict  # view -> its best C
+    table: list = field(default_factory=list)  # one row per (view, C): held-out auc, eer, converged
     select_by: str = "auc"
-    models: dict = field(default_factory=dict)            # view -> Pipeline fitted at best_C[view]
-    held_out_scores: dict = field(default_factory=dict)   # view -> held-out scores of that model
+    models: dict = field(default_factory=dict)  # view -> Pipeline fitted at best_C[view]
+    held_out_scores: dict = field(default_factory=dict)  # view -> held-out scores of that model
 
     def row(self, key, C) -> dict:
         return next(r for r in self.table if r["view"] == key and r["C"] == C)
@@ -149,8 +157,13 @@ def _view_selection(labels, key, scores_by_C: dict, converged_by_C: dict, C_grid
     table, best_C, best_value = [], None, None
     for C in C_grid:
         scores = scores_by_C[C]
-        row = {"view": key, "C": C, "auc": float(metrics.roc_auc(labels, scores)),
-               "eer": float(official_eer(labels, scores).eer), "converged": converged_by_C[C]}
+        row = {
+            "view": key,
+            "C": C,
+            "auc": float(metrics.roc_auc(labels, scores)),
+            "eer": float(official_eer(labels, scores).eer),
+            "converged": converged_by_C[C],
+        }
         table.append(row)
         if best_C is None or _value(row, select_by) > best_value:
             best_value, best_C = _value(row, select_by), C
@@ -161,20 +174,37 @@ def _merge(views: list, select_by) -> Selection:
     """The best of single-view selections, in view order; ties go to the earlier view."""
     best = None
     for view in views:
-        if best is None or _value(view.row(view.key, view.C), select_by) > _value(best.row(best.key, best.C),
-                                                                                  select_by):
+        if best is None or _value(view.row(view.key, view.C), select_by) > _value(
+            best.row(best.key, best.C), select_by
+        ):
             best = view
-    return Selection(key=best.key, C=best.C, best_C={v.key: v.C for v in views},
-                     table=[row for v in views for row in v.table], select_by=select_by,
-                     models={k: m for v in views for k, m in v.models.items()},
-                     held_out_scores={k: s for v in views for k, s in v.held_out_scores.items()})
+    return Selection(
+        key=best.key,
+        C=best.C,
+        best_C={v.key: v.C for v in views},
+        table=[row for v in views for row in v.table],
+        select_by=select_by,
+        models={k: m for v in views for k, m in v.models.items()},
+        held_out_scores={k: s for v in views for k, s in v.held_out_scores.items()},
+    )
 
 
 def _pick(labels, grid_scores: dict, converged: dict, keys, C_grid, select_by) -> Selection:
     """Best C per view, then best view (ties: the smaller C, the earlier view)."""
-    return _merge([_view_selection(labels, key, {C: grid_scores[key, C] for C in C_grid},
-                                   {C: converged[key, C] for C in C_grid}, C_grid, select_by) for key in keys],
-                  select_by)
+    return _merge(
+        [
+            _view_selection(
+                labels,
+                key,
+                {C: grid_scores[key, C] for C in C_grid},
+                {C: converged[key, C] for C in C_grid},
+                C_grid,
+                select_by,
+            )
+            for key in keys
+        ],
+        select_by,
+    )
 
 
 def _check_grid(C_grid, select_by):
@@ -186,8 +216,17 @@ def _check_grid(C_grid, select_by):
     return C_grid
 
 
-def select_on_dev(train_views, y_train, dev_views, y_dev, C_grid=DEFAULT_C_GRID,
-                  seed: int = 0, select_by: str = "auc", jobs: int = 1, progress_label=None) -> Selection:
+def select_on_dev(
+    train_views,
+    y_train,
+    dev_views,
+    y_dev,
+    C_grid=DEFAULT_C_GRID,
+    seed: int = 0,
+    select_by: str = "auc",
+    jobs: int = 1,
+    progress_label=None,
+) -> Selection:
     """Fit every (view, C) on train, score dev, keep the best by dev ROC-AUC (or EER). Only the
     train and dev data reach this function: the test data cannot influence the choice. One view
     at a time: `train_views[key]` and `dev_views[key]` are asked for once each (they may be read
@@ -203,8 +242,14 @@ def select_on_dev(train_views, y_train, dev_views, y_dev, C_grid=DEFAULT_C_GRID,
         X_fit, X_dev = train_views[key], dev_views[key]
         results = _run_fits([delayed(_fit_and_score)(X_fit, y_train, X_dev, C, seed) for C in C_grid], jobs, progress)
         del X_fit, X_dev
-        view = _view_selection(y_dev, key, {C: r[1] for C, r in zip(C_grid, results)},
-                               {C: r[2] for C, r in zip(C_grid, results)}, C_grid, select_by)
+        view = _view_selection(
+            y_dev,
+            key,
+            {C: r[1] for C, r in zip(C_grid, results)},
+            {C: r[2] for C, r in zip(C_grid, results)},
+            C_grid,
+            select_by,
+        )
         model, scores, _ = results[C_grid.index(view.C)]
         view.models, view.held_out_scores = {key: model}, {key: scores}
         views.append(view)
@@ -212,6 +257,7 @@ def select_on_dev(train_views, y_train, dev_views, y_dev, C_grid=DEFAULT_C_GRID,
 
 
 # --- speaker-grouped cross-validation -------------------------------------------------------
+
 
 def cv_groups(speakers, n_folds: int) -> np.ndarray:
     """Groups for K-fold CV: one per speaker. Clips of unknown speaker ("-") form one group
@@ -225,14 +271,17 @@ def cv_groups(speakers, n_folds: int) -> np.ndarray:
             "every clip's speaker is unknown ('-'), so speaker-grouped cross-validation cannot keep a "
             "speaker out of both the fitting and the scoring part. Give the corpus a speaker column "
             "(a CSV corpus takes path,label,speaker) and rerun preprocess_datasets.py, or evaluate "
-            "with --train/--dev/--test splits instead of --cv")
+            "with --train/--dev/--test splits instead of --cv"
+        )
     n_groups = len(np.unique(speakers))
     if n_groups < n_folds:
         raise ProtocolError(
             f"only {n_groups} distinct speakers for --folds {n_folds}: each fold must hold out whole "
-            f"speakers. Use --folds {n_groups} or fewer" if n_groups >= 2 else
-            f"only {n_groups} distinct speaker: grouped cross-validation needs at least 2; use "
-            "--train/--dev/--test splits instead")
+            f"speakers. Use --folds {n_groups} or fewer"
+            if n_groups >= 2
+            else f"only {n_groups} distinct speaker: grouped cross-validation needs at least 2; use "
+            "--train/--dev/--test splits instead"
+        )
     return speakers
 
 
@@ -250,8 +299,11 @@ def grouped_folds(labels, groups, n_folds: int, seed: int = 0) -> list:
 def _pooled_cv_scores(X, labels, folds, C_grid, seed, jobs, progress):
     """Out-of-fold scores of one view at every C, pooled over the folds."""
     tasks = [(C, f) for C in C_grid for f in range(len(folds))]
-    results = _run_fits([delayed(_fit_and_score)(X[folds[f][0]], labels[folds[f][0]], X[folds[f][1]], C, seed)
-                         for C, f in tasks], jobs, progress)
+    results = _run_fits(
+        [delayed(_fit_and_score)(X[folds[f][0]], labels[folds[f][0]], X[folds[f][1]], C, seed) for C, f in tasks],
+        jobs,
+        progress,
+    )
     scores = {C: np.full(len(labels), np.nan) for C in C_grid}
     converged = dict.fromkeys(C_grid, True)
     for (C, f), (_, fold_scores, ok) in zip(tasks, results):
@@ -260,16 +312,27 @@ def _pooled_cv_scores(X, labels, folds, C_grid, seed, jobs, progress):
     return scores, converged
 
 
-def select_by_cv(views, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, seed: int = 0,
-                 select_by: str = "auc", jobs: int = 1, progress_label=None) -> Selection:
+def select_by_cv(
+    views,
+    labels,
+    groups,
+    n_folds: int,
+    C_grid=DEFAULT_C_GRID,
+    seed: int = 0,
+    select_by: str = "auc",
+    jobs: int = 1,
+    progress_label=None,
+) -> Selection:
     """Choose (view, C) by speaker-grouped CV on the data given (pooled out-of-fold scores),
     one view at a time (`views[key]` asked for once each)."""
     C_grid = _check_grid(C_grid, select_by)
     labels = np.asarray(labels)
     n_folds = min(n_folds, len(np.unique(groups)))
     if n_folds < 2:
-        raise ProtocolError("too few speakers in a fitting part to choose C by inner cross-validation; "
-                            "use fewer --folds or a corpus with more speakers")
+        raise ProtocolError(
+            "too few speakers in a fitting part to choose C by inner cross-validation; "
+            "use fewer --folds or a corpus with more speakers"
+        )
     folds = grouped_folds(labels, groups, n_folds, seed)
     keys = list(views)
     progress = _progress(progress_label, len(keys) * len(C_grid) * n_folds)
@@ -282,15 +345,24 @@ def select_by_cv(views, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, see
 
 @dataclass
 class CVResult:
-    scores: np.ndarray          # out-of-fold scores of the view chosen in each fold
-    view_scores: dict           # view -> out-of-fold scores, C chosen per fold for that view
-    folds: list                 # [(fit_idx, score_idx)]
-    choices: list               # per fold: {"fold", "view", "C", "best_C", "n_fit", "n_score"}
+    scores: np.ndarray  # out-of-fold scores of the view chosen in each fold
+    view_scores: dict  # view -> out-of-fold scores, C chosen per fold for that view
+    folds: list  # [(fit_idx, score_idx)]
+    choices: list  # per fold: {"fold", "view", "C", "best_C", "n_fit", "n_score"}
 
 
-def cross_validate(views, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, seed: int = 0,
-                   select_by: str = "auc", inner_folds: int = None, jobs: int = 1,
-                   progress_label: str = None) -> CVResult:
+def cross_validate(
+    views,
+    labels,
+    groups,
+    n_folds: int,
+    C_grid=DEFAULT_C_GRID,
+    seed: int = 0,
+    select_by: str = "auc",
+    inner_folds: int = None,
+    jobs: int = 1,
+    progress_label: str = None,
+) -> CVResult:
     """Nested speaker-grouped CV: in each outer fold, (view, C) is chosen by an inner grouped CV
     on the fitting part alone, fitted there, and the held-out speakers are scored. Every score
     thus comes from a model that never saw that speaker, not even to choose C. One view at a
@@ -302,15 +374,16 @@ def cross_validate(views, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, s
     inner_folds = inner_folds or n_folds
     keys = list(views)
     view_scores = {key: np.full(len(labels), np.nan) for key in keys}
-    inner = [[] for _ in folds]         # per fold: each view's own inner selection
+    inner = [[] for _ in folds]  # per fold: each view's own inner selection
     inner_fits = sum(min(inner_folds, len(np.unique(groups[fit_idx]))) for fit_idx, _ in folds)
     progress = _progress(progress_label, len(keys) * len(C_grid) * inner_fits)
     for key in keys:
         X = views[key]
         for number, (fit_idx, score_idx) in enumerate(folds):
             X_fit = X[fit_idx]
-            chosen = select_by_cv({key: X_fit}, labels[fit_idx], groups[fit_idx], inner_folds, C_grid, seed,
-                                  select_by, jobs, progress)
+            chosen = select_by_cv(
+                {key: X_fit}, labels[fit_idx], groups[fit_idx], inner_folds, C_grid, seed, select_by, jobs, progress
+            )
             model, _ = fit(X_fit, labels[fit_idx], chosen.C, seed)
             view_scores[key][score_idx] = bonafide_scores(model, X[score_idx])
             inner[number].append(chosen)
@@ -320,6 +393,14 @@ def cross_validate(views, labels, groups, n_folds: int, C_grid=DEFAULT_C_GRID, s
     for number, (fit_idx, score_idx) in enumerate(folds):
         fold = _merge(inner[number], select_by)
         chosen[score_idx] = view_scores[fold.key][score_idx]
-        choices.append({"fold": number, "view": fold.key, "C": fold.C, "best_C": fold.best_C,
-                        "n_fit": len(fit_idx), "n_score": len(score_idx)})
+        choices.append(
+            {
+                "fold": number,
+                "view": fold.key,
+                "C": fold.C,
+                "best_C": fold.best_C,
+                "n_fit": len(fit_idx),
+                "n_score": len(score_idx),
+            }
+        )
     return CVResult(scores=chosen, view_scores=view_scores, folds=folds, choices=choices)

@@ -34,13 +34,23 @@ _PARTS = ("mean", "scale", "coef", "intercept", "classes")
 def pipeline_arrays(pipeline: Pipeline, prefix: str) -> dict:
     """The fitted numbers of a StandardScaler + LogisticRegression Pipeline, named `<prefix>_<part>`."""
     scaler, regression = pipeline.steps[0][1], pipeline.steps[-1][1]
-    if len(pipeline.steps) != 2 or not isinstance(scaler, StandardScaler) or \
-            not isinstance(regression, LogisticRegression):
+    if (
+        len(pipeline.steps) != 2
+        or not isinstance(scaler, StandardScaler)
+        or not isinstance(regression, LogisticRegression)
+    ):
         raise TypeError(f"expected a StandardScaler + LogisticRegression Pipeline, got {pipeline.steps}")
-    parts = {"mean": scaler.mean_, "scale": scaler.scale_, "coef": regression.coef_,
-             "intercept": regression.intercept_, "classes": regression.classes_}
-    return {f"{prefix}_{part}": np.asarray(value, dtype=np.int64 if part == "classes" else np.float64)
-            for part, value in parts.items()}
+    parts = {
+        "mean": scaler.mean_,
+        "scale": scaler.scale_,
+        "coef": regression.coef_,
+        "intercept": regression.intercept_,
+        "classes": regression.classes_,
+    }
+    return {
+        f"{prefix}_{part}": np.asarray(value, dtype=np.int64 if part == "classes" else np.float64)
+        for part, value in parts.items()
+    }
 
 
 def pipeline_from_arrays(arrays: dict, prefix: str, where: Path, fix: str, C: float = 1.0) -> Pipeline:
@@ -89,13 +99,17 @@ def load_model_bundle(run_path) -> dict:
     fix = refit_command(run)
     expected = {f"{prefix}_{part}" for prefix in PIPELINES.values() for part in _PARTS}
     if set(arrays) != expected:
-        raise ModelFileError(f"{run / NPZ_FILE} is damaged (it holds {sorted(arrays)}, not {sorted(expected)}): "
-                             f"fit the model again with `{fix}`")
+        raise ModelFileError(
+            f"{run / NPZ_FILE} is damaged (it holds {sorted(arrays)}, not {sorted(expected)}): "
+            f"fit the model again with `{fix}`"
+        )
     bundle = {name: meta[name] for name in FIELDS}
     # The silence-only model's C is not kept (only its scores are used).
     bundle["pipeline"] = pipeline_from_arrays(arrays, "model", run / NPZ_FILE, fix, C=float(meta["C"]))
     bundle["silence_pipeline"] = pipeline_from_arrays(arrays, "silence", run / NPZ_FILE, fix)
     if bundle["pipeline"].n_features_in_ != meta["n_features"]:
-        raise ModelFileError(f"{run / JSON_FILE} records {meta['n_features']} features, {NPZ_FILE} holds a model of "
-                             f"{bundle['pipeline'].n_features_in_}: fit the model again with `{fix}`")
+        raise ModelFileError(
+            f"{run / JSON_FILE} records {meta['n_features']} features, {NPZ_FILE} holds a model of "
+            f"{bundle['pipeline'].n_features_in_}: fit the model again with `{fix}`"
+        )
     return bundle

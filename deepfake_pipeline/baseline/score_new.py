@@ -80,9 +80,12 @@ def _scoring_spec(bundle) -> FeatureSpec:
     if spec["kind"] == "spectral":
         return FeatureSpec("spectral")
     layers = list(bundle["layers"])
-    return FeatureSpec("embeddings", model=bundle["feature_meta"]["model"],
-                       layer=layers[0] if len(layers) == 1 else None,
-                       layers=tuple(layers) if len(layers) > 1 else None)
+    return FeatureSpec(
+        "embeddings",
+        model=bundle["feature_meta"]["model"],
+        layer=layers[0] if len(layers) == 1 else None,
+        layers=tuple(layers) if len(layers) > 1 else None,
+    )
 
 
 def _feature_settings(bundle, jobs: int) -> FeatureSettings:
@@ -93,9 +96,15 @@ def _feature_settings(bundle, jobs: int) -> FeatureSettings:
     # One clip per forward pass (batch_seconds 0), stated here rather than left to the CPU
     # default: a clip's embedding, hence its score, must not depend on the clips scored with it,
     # and only unbatched passes give the same bits whatever the folder holds.
-    return FeatureSettings(what="embeddings", model=str(meta["model"]), layers=tuple(bundle["layers"]),
-                           dtype=str(meta.get("dtype", "float16")), precision=str(meta.get("precision", "float32")),
-                           batch_seconds=0.0, jobs=jobs)
+    return FeatureSettings(
+        what="embeddings",
+        model=str(meta["model"]),
+        layers=tuple(bundle["layers"]),
+        dtype=str(meta.get("dtype", "float16")),
+        precision=str(meta.get("precision", "float32")),
+        batch_seconds=0.0,
+        jobs=jobs,
+    )
 
 
 def _run_steps(clips: dict, bundle, interim, processed, jobs, lengths: dict | None = None) -> list:
@@ -116,8 +125,10 @@ def _run_steps(clips: dict, bundle, interim, processed, jobs, lengths: dict | No
 
 def _rejects(split_dir: Path) -> list:
     table = read_rejects(split_dir)
-    return [f"{row.source_path} rejected: {row.reason}{' (' + row.detail + ')' if row.detail else ''}"
-            for row in table.itertuples()]
+    return [
+        f"{row.source_path} rejected: {row.reason}{' (' + row.detail + ')' if row.detail else ''}"
+        for row in table.itertuples()
+    ]
 
 
 def check_scoring_model(bundle, run_path) -> None:
@@ -129,17 +140,23 @@ def check_scoring_model(bundle, run_path) -> None:
         return
     recorded = ModelIdentity.from_json(meta.get("model_identity"))
     if recorded is None:
-        raise FeatureError(f"the run {run_path} records no model identity (made by an older version of the "
-                           f"pipeline): fit it again with `{refit_command(run_path)}`")
+        raise FeatureError(
+            f"the run {run_path} records no model identity (made by an older version of the "
+            f"pipeline): fit it again with `{refit_command(run_path)}`"
+        )
     try:
         current = identify(str(meta["model"]))
     except ModelIdentityError as error:
-        raise FeatureError(f"the run {run_path} was fitted on embeddings of {recorded.describe()}, and {error} on "
-                           "this machine: make those model files available under that path") from None
+        raise FeatureError(
+            f"the run {run_path} was fitted on embeddings of {recorded.describe()}, and {error} on "
+            "this machine: make those model files available under that path"
+        ) from None
     problem = difference(recorded, current)
     if problem:
-        raise FeatureError(f"the run {run_path} was fitted on embeddings of {recorded.describe()}, but "
-                           f"{meta['model']} now holds another model ({problem}): it cannot score clips with it")
+        raise FeatureError(
+            f"the run {run_path} was fitted on embeddings of {recorded.describe()}, but "
+            f"{meta['model']} now holds another model ({problem}): it cannot score clips with it"
+        )
 
 
 def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None, lengths: dict | None = None) -> int:
@@ -168,17 +185,24 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None, leng
             split = load_split(split_id, spec, interim, processed, require_labels=False, model_tag=tag)
             differ = feature_differences(bundle["feature_meta"], split.meta)
             if differ:
-                other_model = difference(ModelIdentity.from_json(bundle["feature_meta"].get("model_identity")),
-                                         ModelIdentity.from_json(split.meta.get("model_identity")))
-                raise FeatureError(f"the new clips' features differ from the run's in {differ}"
-                                   + (f" ({other_model})" if other_model else "")
-                                   + ": the run's model cannot score them")
+                other_model = difference(
+                    ModelIdentity.from_json(bundle["feature_meta"].get("model_identity")),
+                    ModelIdentity.from_json(split.meta.get("model_identity")),
+                )
+                raise FeatureError(
+                    f"the new clips' features differ from the run's in {differ}"
+                    + (f" ({other_model})" if other_model else "")
+                    + ": the run's model cannot score them"
+                )
             scores = score_with_model(bundle, split.views)
             sources = read_manifest(split.split_dir)["source_path"].iloc[split.rows]
             for source, score in zip(sources, scores):
                 verdict = "bonafide" if score >= threshold else "spoof"
-                print(f"{source} score={score:.6f} -> {verdict} (threshold {threshold:.6f}: "
-                      f"{bundle['threshold_source']}){caveat}", file=stream)
+                print(
+                    f"{source} score={score:.6f} -> {verdict} (threshold {threshold:.6f}: "
+                    f"{bundle['threshold_source']}){caveat}",
+                    file=stream,
+                )
             for line in _rejects(split.split_dir):
                 print(line, file=stream)
             n_scored += len(scores)
@@ -186,7 +210,15 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None, leng
                 silence = shortcut.silence_view(split.split_dir, processed, bundle["top_db"], split.rows)["silence"]
                 silence_scores = bonafide_scores(bundle["silence_pipeline"], silence)
                 summary = significance.summarize(split.labels, scores, split.speakers, n_boot=1000, seed=seed)
-                print(closing.closing_line_of(split_id, summary, metrics.roc_auc(split.labels, silence_scores),
-                                              bundle["untrained"], bundle["demo"], left_out=split.left_out()),
-                      file=stream)
+                print(
+                    closing.closing_line_of(
+                        split_id,
+                        summary,
+                        metrics.roc_auc(split.labels, silence_scores),
+                        bundle["untrained"],
+                        bundle["demo"],
+                        left_out=split.left_out(),
+                    ),
+                    file=stream,
+                )
     return 0 if n_scored else 1

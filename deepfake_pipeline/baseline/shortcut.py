@@ -20,12 +20,12 @@ import librosa
 import numpy as np
 import pandas as pd
 
+from deepfake_pipeline.baseline import DEFAULT_TOP_DB  # noqa: E402
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
-from deepfake_pipeline.baseline import DEFAULT_TOP_DB  # noqa: E402
 FRAME_LENGTH = 2048
 HOP_LENGTH = 512
 SILENCE_COLUMNS = ["duration_s", "leading_silence_s", "trailing_silence_s"]
@@ -38,8 +38,7 @@ def clip_silence(waveform: np.ndarray, top_db: float = DEFAULT_TOP_DB, sample_ra
     if not np.any(waveform):
         # All-zero clip: librosa trims nothing (every frame equals the peak); it is all silence.
         return n / sample_rate, n / sample_rate, 0.0
-    _, (start, end) = librosa.effects.trim(waveform, top_db=top_db, frame_length=FRAME_LENGTH,
-                                           hop_length=HOP_LENGTH)
+    _, (start, end) = librosa.effects.trim(waveform, top_db=top_db, frame_length=FRAME_LENGTH, hop_length=HOP_LENGTH)
     return n / sample_rate, int(start) / sample_rate, (n - int(end)) / sample_rate
 
 
@@ -54,8 +53,13 @@ def silence_table(split_dir, processed_dir, top_db: float = DEFAULT_TOP_DB, use_
     trailing_silence_s, computed from the waveform store (the audio every feature saw)."""
     store = WaveStore(split_dir)
     split_id = Path(split_dir).name
-    settings = {"manifest_sha256": manifest_sha256(split_dir), "top_db": float(top_db),
-                "frame_length": FRAME_LENGTH, "hop_length": HOP_LENGTH, "librosa": librosa.__version__}
+    settings = {
+        "manifest_sha256": manifest_sha256(split_dir),
+        "top_db": float(top_db),
+        "frame_length": FRAME_LENGTH,
+        "hop_length": HOP_LENGTH,
+        "librosa": librosa.__version__,
+    }
     table_path, meta_path = _cache_paths(split_id, processed_dir, top_db)
     if use_cache and table_path.is_file() and meta_path.is_file():
         if json.loads(meta_path.read_text()) == settings:

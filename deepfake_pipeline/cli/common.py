@@ -33,19 +33,34 @@ def add_clip_lengths(parser, group_title: str | None = None) -> None:
     from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
 
     group = parser.add_argument_group(group_title) if group_title else parser
-    group.add_argument("--min-duration", type=float, default=DEFAULT_MIN_DURATION_S,
-                       help="clips shorter than this many seconds are rejected (default %(default)s)")
-    group.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION_S,
-                       help="clips longer than this many seconds are rejected as too_long (default "
-                            "%(default)s). Step 2 embeds each clip in one forward pass, whose memory grows "
-                            "with the clip (README, 'Long clips'); raise it only where that memory is there")
-    group.add_argument("--crop", type=float, metavar="SECONDS",
-                       help="keep at most this many seconds of each clip instead of rejecting longer ones "
-                            "(e.g. 4 s, or 4.0375 = the 64,600 samples AASIST and RawNet2 take); recorded per "
-                            "clip in the manifest (source_duration_s, crop_start_s)")
-    group.add_argument("--crop-at", choices=("start", "centre"), default="start",
-                       help="which part --crop keeps: the first SECONDS (default, as the field does) or the "
-                            "middle ones")
+    group.add_argument(
+        "--min-duration",
+        type=float,
+        default=DEFAULT_MIN_DURATION_S,
+        help="clips shorter than this many seconds are rejected (default %(default)s)",
+    )
+    group.add_argument(
+        "--max-duration",
+        type=float,
+        default=DEFAULT_MAX_DURATION_S,
+        help="clips longer than this many seconds are rejected as too_long (default "
+        "%(default)s). Step 2 embeds each clip in one forward pass, whose memory grows "
+        "with the clip (README, 'Long clips'); raise it only where that memory is there",
+    )
+    group.add_argument(
+        "--crop",
+        type=float,
+        metavar="SECONDS",
+        help="keep at most this many seconds of each clip instead of rejecting longer ones "
+        "(e.g. 4 s, or 4.0375 = the 64,600 samples AASIST and RawNet2 take); recorded per "
+        "clip in the manifest (source_duration_s, crop_start_s)",
+    )
+    group.add_argument(
+        "--crop-at",
+        choices=("start", "centre"),
+        default="start",
+        help="which part --crop keeps: the first SECONDS (default, as the field does) or the middle ones",
+    )
 
 
 def check_lengths(args) -> str | None:
@@ -53,8 +68,10 @@ def check_lengths(args) -> str | None:
     if not args.max_duration > args.min_duration:
         return "--max-duration must be longer than --min-duration"
     if args.crop is not None and not args.min_duration <= args.crop <= args.max_duration:
-        return (f"--crop {args.crop:g} must lie between --min-duration ({args.min_duration:g}) and --max-duration "
-                f"({args.max_duration:g}) seconds")
+        return (
+            f"--crop {args.crop:g} must lie between --min-duration ({args.min_duration:g}) and --max-duration "
+            f"({args.max_duration:g}) seconds"
+        )
     if args.crop is None and args.crop_at != "start":
         return "--crop-at says where --crop cuts: give --crop SECONDS too"
     return None
@@ -105,9 +122,12 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 def add_threads(parser) -> None:
-    parser.add_argument("--threads", type=int,
-                        help="CPU threads for the numerical libraries (torch, BLAS, numba) of this run and of "
-                             "the worker processes it starts (default: all cores); on a shared machine, your share")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for the numerical libraries (torch, BLAS, numba) of this run and of "
+        "the worker processes it starts (default: all cores); on a shared machine, your share",
+    )
 
 
 def check_threads(args):
@@ -199,8 +219,9 @@ def _existing_folder(path: Path) -> Path:
 def unwritable_line(error: OSError) -> str:
     folder = _existing_folder(Path(getattr(error, "pipeline_path", None) or error.filename or "."))
     # The option whose folder holds the one that refused, else one below it (not made yet).
-    option = (next((o for o, value in _OUTPUTS.items() if folder.is_relative_to(value.absolute())), None)
-              or next((o for o, value in _OUTPUTS.items() if value.absolute().is_relative_to(folder)), None))
+    option = next((o for o, value in _OUTPUTS.items() if folder.is_relative_to(value.absolute())), None) or next(
+        (o for o, value in _OUTPUTS.items() if value.absolute().is_relative_to(folder)), None
+    )
     way = "remount it read-write" if error.errno == errno.EROFS else "fix its permissions"
     what = f"choose a writable {option} or {way}" if option else way
     return f"error: cannot write to {folder} ({os.strerror(error.errno).lower()}): {what}, then rerun the same command"

@@ -8,20 +8,19 @@ import sys
 from pathlib import Path
 
 from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, SELECTION_CRITERIA
-from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
 from deepfake_pipeline.cli.common import (
     add_clip_lengths,
-    check_lengths,
-    crop_of,
     add_run_paths,
     add_threads,
+    check_lengths,
+    crop_of,
     declare_outputs,
     guarded_main,
     limited_threads,
     parse_or_refuse,
 )
 from deepfake_pipeline.cli.replay import add_config
-
+from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
 
 # The options that turn this script from fitting a run into scoring clips: never replayed by --config.
 SCORING_MODE = ("score", "from_run")
@@ -31,16 +30,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eval_logreg.py",
         description="Fit StandardScaler + LogisticRegression on --train, choose C (and layer) on --dev, "
-                    "report ROC-AUC and EER on each --test split; or speaker-grouped CV on one split (--cv).")
+        "report ROC-AUC and EER on each --test split; or speaker-grouped CV on one split (--cv).",
+    )
     feats = parser.add_argument_group("features")
     feats.add_argument("--features", choices=("spectral", "embeddings"), help="which step-2 features to fit on")
-    feats.add_argument("--model", help="embeddings of this model (as given to features.py, e.g. random:base or "
-                                       "facebook/wav2vec2-base); default: the only one computed")
+    feats.add_argument(
+        "--model",
+        help="embeddings of this model (as given to features.py, e.g. random:base or "
+        "facebook/wav2vec2-base); default: the only one computed",
+    )
     layer = feats.add_mutually_exclusive_group()
-    layer.add_argument("--layer", type=int, help="one layer (0 = the input of transformer layer 1, i = the output of transformer layer i)")
+    layer.add_argument(
+        "--layer",
+        type=int,
+        help="one layer (0 = the input of transformer layer 1, i = the output of transformer layer i)",
+    )
     layer.add_argument("--layers", type=int, nargs="+", help="concatenate these layers")
-    layer.add_argument("--layer-sweep", action="store_true",
-                       help="every stored layer in turn; the layer is chosen on dev (the default for embeddings)")
+    layer.add_argument(
+        "--layer-sweep",
+        action="store_true",
+        help="every stored layer in turn; the layer is chosen on dev (the default for embeddings)",
+    )
 
     proto = parser.add_argument_group("protocol")
     proto.add_argument("--train", help="split id to fit on, e.g. asvspoof2019_train")
@@ -49,27 +59,57 @@ def build_parser() -> argparse.ArgumentParser:
     proto.add_argument("--cv", help="a single split: speaker-grouped K-fold cross-validation instead")
     proto.add_argument("--folds", type=int, default=5, help="folds for --cv (default %(default)s)")
     proto.add_argument("--inner-folds", type=int, help="folds of the inner CV choosing C in --cv (default: --folds)")
-    proto.add_argument("--C-grid", type=float, nargs="+", default=list(DEFAULT_C_GRID), dest="C_grid",
-                       help="inverse regularisation strengths to choose from (default %(default)s)")
-    proto.add_argument("--select-by", choices=SELECTION_CRITERIA, default="auc",
-                       help="dev metric that chooses C and layer (default %(default)s)")
-    proto.add_argument("--allow-overlap", action="store_true",
-                       help="report a test split even when more than a handful of its clips have the same audio as "
-                            "training or dev clips (refused by default: such a test is not held out)")
-    proto.add_argument("--keep-duplicates", action="store_true",
-                       help="score clips that step 1 marked as copies of another clip's audio (FakeAVCeleb's "
-                            "duplicate_of); left out by default, since a copy counts one trial twice")
+    proto.add_argument(
+        "--C-grid",
+        type=float,
+        nargs="+",
+        default=list(DEFAULT_C_GRID),
+        dest="C_grid",
+        help="inverse regularisation strengths to choose from (default %(default)s)",
+    )
+    proto.add_argument(
+        "--select-by",
+        choices=SELECTION_CRITERIA,
+        default="auc",
+        help="dev metric that chooses C and layer (default %(default)s)",
+    )
+    proto.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="report a test split even when more than a handful of its clips have the same audio as "
+        "training or dev clips (refused by default: such a test is not held out)",
+    )
+    proto.add_argument(
+        "--keep-duplicates",
+        action="store_true",
+        help="score clips that step 1 marked as copies of another clip's audio (FakeAVCeleb's "
+        "duplicate_of); left out by default, since a copy counts one trial twice",
+    )
     proto.add_argument("--seed", type=int, default=0)
-    proto.add_argument("--n-boot", type=int, default=1000,
-                       help="bootstrap resamples (clustered by speaker) for the 95%% CIs; 0 = none")
-    proto.add_argument("--silence-top-db", type=float, default=DEFAULT_TOP_DB,
-                       help="librosa trim threshold (dB below the peak) of the silence-only check (default %(default)s)")
-    proto.add_argument("--jobs", type=int, default=1,
-                       help="parallel fits (threads); with --score, processes decoding and featurising the clips")
+    proto.add_argument(
+        "--n-boot", type=int, default=1000, help="bootstrap resamples (clustered by speaker) for the 95%% CIs; 0 = none"
+    )
+    proto.add_argument(
+        "--silence-top-db",
+        type=float,
+        default=DEFAULT_TOP_DB,
+        help="librosa trim threshold (dB below the peak) of the silence-only check (default %(default)s)",
+    )
+    proto.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="parallel fits (threads); with --score, processes decoding and featurising the clips",
+    )
 
     score = parser.add_argument_group("scoring new clips")
-    score.add_argument("--score", nargs="+", type=Path, metavar="PATH",
-                       help="audio files, a folder, or a CSV (path[,label]) to score with --from-run's model")
+    score.add_argument(
+        "--score",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="audio files, a folder, or a CSV (path[,label]) to score with --from-run's model",
+    )
     score.add_argument("--from-run", type=Path, help="a results/<run> folder written by this script")
     add_clip_lengths(parser, "scoring new clips: their lengths, as step 1 takes them (--score only)")
 
@@ -87,10 +127,16 @@ def _check_args(args) -> str:
         if args.from_run is None:
             return "--score needs --from-run results/<run> (a run of this script that fitted the model)"
         return check_lengths(args)
-    if (args.crop is not None or args.crop_at != "start" or args.min_duration != DEFAULT_MIN_DURATION_S
-            or args.max_duration != DEFAULT_MAX_DURATION_S):
-        return ("--min-duration/--max-duration/--crop/--crop-at apply to --score only: the corpus splits got "
-                "theirs from preprocess_datasets.py")
+    if (
+        args.crop is not None
+        or args.crop_at != "start"
+        or args.min_duration != DEFAULT_MIN_DURATION_S
+        or args.max_duration != DEFAULT_MAX_DURATION_S
+    ):
+        return (
+            "--min-duration/--max-duration/--crop/--crop-at apply to --score only: the corpus splits got "
+            "theirs from preprocess_datasets.py"
+        )
     if args.features is None:
         return "choose --features spectral or --features embeddings"
     if args.features == "spectral" and (args.model or args.layer is not None or args.layers or args.layer_sweep):
@@ -101,8 +147,10 @@ def _check_args(args) -> str:
         if args.folds < 2 or (args.inner_folds is not None and args.inner_folds < 2):
             return "--folds and --inner-folds must be at least 2"
     elif not (args.train and args.dev and args.test):
-        return ("give --train SPLIT --dev SPLIT --test SPLIT [SPLIT ...] (e.g. asvspoof2019_train, asvspoof2019_dev, "
-                "asvspoof2019_eval), or --cv SPLIT for a corpus with a single split")
+        return (
+            "give --train SPLIT --dev SPLIT --test SPLIT [SPLIT ...] (e.g. asvspoof2019_train, asvspoof2019_dev, "
+            "asvspoof2019_eval), or --cv SPLIT for a corpus with a single split"
+        )
     if any(C <= 0 for C in args.C_grid):
         return "--C-grid values must be positive"
     if args.n_boot < 0:
@@ -116,8 +164,13 @@ def _spec(args):
     if args.features == "spectral":
         return FeatureSpec("spectral")
     sweep = args.layer_sweep or (args.layer is None and not args.layers)
-    return FeatureSpec("embeddings", model=args.model, layer=args.layer,
-                       layers=tuple(args.layers) if args.layers else None, sweep=sweep)
+    return FeatureSpec(
+        "embeddings",
+        model=args.model,
+        layer=args.layer,
+        layers=tuple(args.layers) if args.layers else None,
+        sweep=sweep,
+    )
 
 
 def _default_run_name(args, spec) -> str:
@@ -133,7 +186,9 @@ def _default_run_name(args, spec) -> str:
         except ValueError:  # a folder that is not here: reading its embeddings says so, in one line
             what = Path(spec.model).name
     if spec.kind == "embeddings":
-        what += "_sweep" if spec.sweep else (f"_L{'+'.join(map(str, spec.layers))}" if spec.layers else f"_L{spec.layer}")
+        what += (
+            "_sweep" if spec.sweep else (f"_L{'+'.join(map(str, spec.layers))}" if spec.layers else f"_L{spec.layer}")
+        )
     protocol = f"cv{args.folds}_{args.cv}" if args.cv else f"{args.train}_to_{'+'.join(args.test)}"
     return f"logreg_{what}_{protocol}"
 
@@ -160,24 +215,51 @@ def _run(args) -> int:
 
     if args.score:
         from deepfake_pipeline.baseline.score_new import score_paths
+
         try:
-            return score_paths(args.score, args.from_run, seed=args.seed, jobs=args.jobs,
-                               lengths={"min_duration_s": args.min_duration, "max_duration_s": args.max_duration,
-                                        "crop": crop_of(args)})
+            return score_paths(
+                args.score,
+                args.from_run,
+                seed=args.seed,
+                jobs=args.jobs,
+                lengths={
+                    "min_duration_s": args.min_duration,
+                    "max_duration_s": args.max_duration,
+                    "crop": crop_of(args),
+                },
+            )
         except (FeatureError, ProtocolError, FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     spec = _spec(args)
     settings = BaselineSettings(
-        spec=spec, train=args.train, dev=args.dev, tests=list(args.test), cv=args.cv, folds=args.folds,
-        inner_folds=args.inner_folds, C_grid=tuple(sorted(args.C_grid)), seed=args.seed, n_boot=args.n_boot,
-        select_by=args.select_by, jobs=args.jobs, top_db=args.silence_top_db,
-        interim_dir=args.interim_dir, processed_dir=args.processed_dir, allow_overlap=args.allow_overlap,
-        keep_duplicates=args.keep_duplicates)
+        spec=spec,
+        train=args.train,
+        dev=args.dev,
+        tests=list(args.test),
+        cv=args.cv,
+        folds=args.folds,
+        inner_folds=args.inner_folds,
+        C_grid=tuple(sorted(args.C_grid)),
+        seed=args.seed,
+        n_boot=args.n_boot,
+        select_by=args.select_by,
+        jobs=args.jobs,
+        top_db=args.silence_top_db,
+        interim_dir=args.interim_dir,
+        processed_dir=args.processed_dir,
+        allow_overlap=args.allow_overlap,
+        keep_duplicates=args.keep_duplicates,
+    )
     config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     try:
-        run = RunDir(args.results_dir, args.run or _default_run_name(args, spec), explicit=bool(args.run),
-                     overwrite=args.overwrite, args=config_args)
+        run = RunDir(
+            args.results_dir,
+            args.run or _default_run_name(args, spec),
+            explicit=bool(args.run),
+            overwrite=args.overwrite,
+            args=config_args,
+        )
     except RunDirError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -5,37 +5,57 @@ import sys
 from pathlib import Path
 
 from deepfake_pipeline.cli.common import add_clip_lengths, check_lengths, crop_of, declare_outputs, guarded_main
-
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
 
-CORPORA = ("asvspoof2019", "asvspoof2021_la", "asvspoof2021_df", "in_the_wild", "asvspoof5", "fakeavceleb",
-           "csv", "folder")
+CORPORA = (
+    "asvspoof2019",
+    "asvspoof2021_la",
+    "asvspoof2021_df",
+    "in_the_wild",
+    "asvspoof5",
+    "fakeavceleb",
+    "csv",
+    "folder",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="preprocess_datasets.py",
-        description="Decode a corpus once into 16 kHz mono shards plus one manifest per split.")
-    parser.add_argument("--corpus", required=True, choices=CORPORA,
-                        help="asvspoof2019 (LA), asvspoof2021_la / asvspoof2021_df (eval data + keys), "
-                             "in_the_wild, asvspoof5 (track 1), fakeavceleb (v1.2), "
-                             "csv (path,label[,speaker,attack,split]) or folder (real/ and fake/ subfolders)")
-    parser.add_argument("--root", type=Path,
-                        help="corpus root, CSV file or folder (defaults: data/raw/asvspoof, data/raw/asvspoof2021, "
-                             "data/raw/in_the_wild, data/raw/asvspoof5, data/raw/fakeav)")
-    parser.add_argument("--name", help="corpus name used in split ids (default: the corpus kind, "
-                                       "or the CSV/folder name)")
+        description="Decode a corpus once into 16 kHz mono shards plus one manifest per split.",
+    )
+    parser.add_argument(
+        "--corpus",
+        required=True,
+        choices=CORPORA,
+        help="asvspoof2019 (LA), asvspoof2021_la / asvspoof2021_df (eval data + keys), "
+        "in_the_wild, asvspoof5 (track 1), fakeavceleb (v1.2), "
+        "csv (path,label[,speaker,attack,split]) or folder (real/ and fake/ subfolders)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="corpus root, CSV file or folder (defaults: data/raw/asvspoof, data/raw/asvspoof2021, "
+        "data/raw/in_the_wild, data/raw/asvspoof5, data/raw/fakeav)",
+    )
+    parser.add_argument(
+        "--name", help="corpus name used in split ids (default: the corpus kind, or the CSV/folder name)"
+    )
     parser.add_argument("--splits", nargs="+", help="splits to ingest (default: all)")
-    parser.add_argument("--subset", default="eval",
-                        help="ASVspoof 2021: the key file's subset to ingest: eval (default, what the organisers "
-                             "rank on), progress, hidden_track, or all")
+    parser.add_argument(
+        "--subset",
+        default="eval",
+        help="ASVspoof 2021: the key file's subset to ingest: eval (default, what the organisers "
+        "rank on), progress, hidden_track, or all",
+    )
     parser.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
     add_clip_lengths(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the FakeAVCeleb identity split")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="delete earlier output for these splits and start again")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="delete earlier output for these splits and start again"
+    )
     return parser
 
 
@@ -89,12 +109,16 @@ def _summary_line(info: dict, rejects_path: Path) -> str:
     ]
     if info["num_rejected"]:
         reasons = ", ".join(f"{k} {v}" for k, v in info["rejected_by_reason"].items())
-        lines.append(f"[preprocess {info['split_id']}] rejected {info['num_rejected']} clips ({reasons}): "
-                     f"listed in {rejects_path}")
+        lines.append(
+            f"[preprocess {info['split_id']}] rejected {info['num_rejected']} clips ({reasons}): "
+            f"listed in {rejects_path}"
+        )
     caveat = " [demo corpus]" if info["demo"] else ""
-    lines.append(f"PREPROCESS split={info['split_id']} clips={info['num_clips']} hours={info['hours']:.3f} "
-                 f"bonafide={info['num_bonafide']} spoof={info['num_spoof']} "
-                 f"rejected={info['num_rejected']}{caveat}")
+    lines.append(
+        f"PREPROCESS split={info['split_id']} clips={info['num_clips']} hours={info['hours']:.3f} "
+        f"bonafide={info['num_bonafide']} spoof={info['num_spoof']} "
+        f"rejected={info['num_rejected']}{caveat}"
+    )
     return "\n".join(lines)
 
 
@@ -120,8 +144,9 @@ def _main(argv) -> int:
     if args.name is None:
         args.name = args.corpus if args.corpus in DEFAULT_CORPUS_ROOTS else safe_id(args.root.stem)
     elif safe_id(args.name) != args.name:
-        print(f"error: --name may hold only letters, digits, '.', '_' and '-' (try {safe_id(args.name)})",
-              file=sys.stderr)
+        print(
+            f"error: --name may hold only letters, digits, '.', '_' and '-' (try {safe_id(args.name)})", file=sys.stderr
+        )
         return 2
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
@@ -137,25 +162,40 @@ def _main(argv) -> int:
             sid = split_id(args.name, split)
             try:
                 with output_lock(args.interim_dir / sid, f"split {sid}", note=note):
-                    summaries.append(ingest_split(
-                        split_clips, args.interim_dir, args.name, split, jobs=args.jobs,
-                        min_duration_s=args.min_duration, max_duration_s=args.max_duration, demo=demo,
-                        source_root=str(args.root.resolve()), overwrite=args.overwrite,
-                        info_extra={"asv_scores": _asv_scores(args, split)}, crop=crop_of(args)))
+                    summaries.append(
+                        ingest_split(
+                            split_clips,
+                            args.interim_dir,
+                            args.name,
+                            split,
+                            jobs=args.jobs,
+                            min_duration_s=args.min_duration,
+                            max_duration_s=args.max_duration,
+                            demo=demo,
+                            source_root=str(args.root.resolve()),
+                            overwrite=args.overwrite,
+                            info_extra={"asv_scores": _asv_scores(args, split)},
+                            crop=crop_of(args),
+                        )
+                    )
             except EveryClipRejected as error:  # the other splits are still worth finishing
                 unusable.append(error)
         if args.corpus == "fakeavceleb" and summaries:
             duplicates = flag_duplicates([s.split_dir for s in summaries])
             by_category = duplicates["category"].value_counts().sort_index().to_dict()
-            print(f"[preprocess {args.name}] {len(duplicates):,} clips share their decoded audio with an "
-                  f"earlier clip (column duplicate_of): {by_category or 'none'}")
+            print(
+                f"[preprocess {args.name}] {len(duplicates):,} clips share their decoded audio with an "
+                f"earlier clip (column duplicate_of): {by_category or 'none'}"
+            )
     except (CorpusLayoutError, PlanMismatch, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for summary in summaries:
         print(_summary_line(summary.info, summary.split_dir / "rejects.csv"))
     if unusable:
-        print(f"error: {'; '.join(map(str, unusable))}, fix or replace those clips and rerun the same command",
-              file=sys.stderr)
+        print(
+            f"error: {'; '.join(map(str, unusable))}, fix or replace those clips and rerun the same command",
+            file=sys.stderr,
+        )
         return 2
     return 0

@@ -23,10 +23,14 @@ class ReplayRefused(ValueError):
 
 
 def add_config(parser) -> None:
-    parser.add_argument("--config", type=Path, metavar="results/<run>/config.json",
-                        help="rerun with the arguments that run recorded (any other argument given here replaces "
-                             "the recorded one); says what differs from it (code version, package versions). The "
-                             "replay writes a new run folder unless --run and --overwrite say otherwise")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="results/<run>/config.json",
+        help="rerun with the arguments that run recorded (any other argument given here replaces "
+        "the recorded one); says what differs from it (code version, package versions). The "
+        "replay writes a new run folder unless --run and --overwrite say otherwise",
+    )
 
 
 def _flag(action) -> str:
@@ -74,10 +78,10 @@ def _config_argument(argv: list) -> tuple:
         raise ReplayRefused("--config is given more than once: a replay reruns one run")
     i = found[0]
     if argv[i] != "--config":
-        return Path(argv[i].split("=", 1)[1]), argv[:i] + argv[i + 1:]
+        return Path(argv[i].split("=", 1)[1]), argv[:i] + argv[i + 1 :]
     if i + 1 >= len(argv):
         raise ReplayRefused("--config needs the path of a run's config.json (or of its folder)")
-    return Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    return Path(argv[i + 1]), argv[:i] + argv[i + 2 :]
 
 
 def _read_recorded(path: Path) -> dict:
@@ -86,8 +90,10 @@ def _read_recorded(path: Path) -> dict:
     except (OSError, ValueError) as error:
         raise ReplayRefused(f"--config {path}: not a readable config.json of a run ({error})") from error
     if not isinstance(recorded, dict) or not isinstance(recorded.get("args"), dict):
-        raise ReplayRefused(f"--config {path}: not the config.json of a run (it holds no 'args' object): pass "
-                            "results/<run>/config.json or the run's folder")
+        raise ReplayRefused(
+            f"--config {path}: not the config.json of a run (it holds no 'args' object): pass "
+            "results/<run>/config.json or the run's folder"
+        )
     return recorded
 
 
@@ -98,22 +104,27 @@ def _check_recorded(parser, recorded: dict, path: Path, modes) -> None:
         raise ReplayRefused(
             f"--config {path}: it records {', '.join(unknown)}, which {'are' if len(unknown) > 1 else 'is'} not "
             f"an option of {parser.prog}: it is another script's config.json, or was edited; give the arguments "
-            "themselves instead")
+            "themselves instead"
+        )
     carried = [_flag(options[m]) for m in modes if recorded.get(m) not in (None, [], False)]
     if carried:
         raise ReplayRefused(
             f"--config {path}: it records {'/'.join(carried)}, which no run records (the file was edited): a "
             f"replay only reruns the run it describes; to score clips, give --score PATH --from-run results/<run> "
-            "without --config")
+            "without --config"
+        )
 
 
 def _check_parses_back(parser, argv: list, recorded: dict, path: Path) -> None:
     """Refuse recorded values that the rebuilt command line does not parse back to: a wrong type
     (a word for a number, a list for one value), or a value that reads as another option."""
+
     def refuse(message):
-        raise ReplayRefused(f"--config {path}: its recorded arguments do not make a command line of "
-                            f"{parser.prog} ({message}): the file was edited or written by another version; "
-                            "give the arguments themselves instead")
+        raise ReplayRefused(
+            f"--config {path}: its recorded arguments do not make a command line of "
+            f"{parser.prog} ({message}): the file was edited or written by another version; "
+            "give the arguments themselves instead"
+        )
 
     parser.error = refuse  # argparse reports every parse failure through self.error
     try:
@@ -129,7 +140,8 @@ def _check_parses_back(parser, argv: list, recorded: dict, path: Path) -> None:
             raise ReplayRefused(
                 f"--config {path}: its recorded {_flag(options[dest])} {value!r} does not read back as a value of "
                 f"that option (it reads as {_plain(parsed[dest])!r}): the file was edited or written by another "
-                "version; give the arguments themselves instead")
+                "version; give the arguments themselves instead"
+            )
 
 
 def replay_argv(parser, argv, modes=()) -> tuple:
@@ -156,14 +168,18 @@ def check_replayed(parser, args, replayed: bool, modes) -> None:
     options = _options(parser)
     # The rebuilt command line never holds --config: set, it was written abbreviated (--conf).
     if getattr(args, "config", None) is not None:
-        raise ReplayRefused("--config is given more than once: a replay reruns one run" if replayed else
-                            "write --config in full (--config PATH or --config=PATH) to replay a run")
+        raise ReplayRefused(
+            "--config is given more than once: a replay reruns one run"
+            if replayed
+            else "write --config in full (--config PATH or --config=PATH) to replay a run"
+        )
     if replayed:
         given = [_flag(options[m]) for m in modes if getattr(args, m) not in (None, [], False)]
         if given:
             raise ReplayRefused(
                 f"--config replays the run its config.json describes and does not combine with {'/'.join(given)}: "
-                "to score clips, give --score PATH --from-run results/<run> without --config")
+                "to score clips, give --score PATH --from-run results/<run> without --config"
+            )
 
 
 def _differences(recorded: dict) -> list:
@@ -173,13 +189,17 @@ def _differences(recorded: dict) -> list:
     then_git = recorded.get("git") if isinstance(recorded.get("git"), dict) else {}
     now_git = git_commit()
     if then_git.get("commit") != now_git.get("commit") or now_git.get("dirty"):
-        lines.append(f"code: recorded at commit {str(then_git.get('commit'))[:12]}"
-                     f"{' (uncommitted changes)' if then_git.get('dirty') else ''}, now {str(now_git.get('commit'))[:12]}"
-                     f"{' (uncommitted changes)' if now_git.get('dirty') else ''}")
+        lines.append(
+            f"code: recorded at commit {str(then_git.get('commit'))[:12]}"
+            f"{' (uncommitted changes)' if then_git.get('dirty') else ''}, now {str(now_git.get('commit'))[:12]}"
+            f"{' (uncommitted changes)' if now_git.get('dirty') else ''}"
+        )
     then_versions = recorded.get("versions") if isinstance(recorded.get("versions"), dict) else {}
     now_versions = package_versions()
-    changed = [f"{name} {then_versions.get(name)} -> {now_versions.get(name)}"
-               for name in sorted(set(then_versions) | set(now_versions))
-               if then_versions.get(name) != now_versions.get(name)]
+    changed = [
+        f"{name} {then_versions.get(name)} -> {now_versions.get(name)}"
+        for name in sorted(set(then_versions) | set(now_versions))
+        if then_versions.get(name) != now_versions.get(name)
+    ]
     lines.append("packages: " + ("; ".join(changed) if changed else "the same versions as recorded"))
     return lines

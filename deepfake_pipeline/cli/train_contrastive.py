@@ -25,44 +25,74 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train_contrastive.py",
         description="Train a SupCon projection head (optionally fine-tuning a block of the SSL model's transformer layers), score the "
-                    "step-3 run's test trials with its logistic regression, and test the 1-point rule against it.")
-    parser.add_argument("--baseline-run", type=Path, required=True,
-                        help="the eval_logreg.py run (results/<run>) to compare with; its splits, embeddings, "
-                             "layer and logistic-regression settings are used")
+        "step-3 run's test trials with its logistic regression, and test the 1-point rule against it.",
+    )
+    parser.add_argument(
+        "--baseline-run",
+        type=Path,
+        required=True,
+        help="the eval_logreg.py run (results/<run>) to compare with; its splits, embeddings, "
+        "layer and logistic-regression settings are used",
+    )
     what = parser.add_argument_group("what the head sees")
     layer = what.add_mutually_exclusive_group()
-    layer.add_argument("--layer", type=int, help="layer to pool (default: the layer the baseline chose; with "
-                                                 "--unfreeze-layers, the block's last layer)")
+    layer.add_argument(
+        "--layer",
+        type=int,
+        help="layer to pool (default: the layer the baseline chose; with --unfreeze-layers, the block's last layer)",
+    )
     layer.add_argument("--layer-mix", action="store_true", help="a learned softmax-weighted mix of all stored layers")
     block = what.add_mutually_exclusive_group()
-    block.add_argument("--unfreeze-last", type=int, metavar="K",
-                       help="fine-tune the model's last K transformer layers (pooling the last one)")
-    block.add_argument("--unfreeze-layers", type=int, nargs=2, metavar=("A", "B"),
-                       help="fine-tune transformer layers A..B (1-based); --layer P >= B pools a later layer")
-    what.add_argument("--attack-classes", action="store_true",
-                      help="SupCon classes: bona fide and one per attack id (default: bona fide / spoof)")
+    block.add_argument(
+        "--unfreeze-last",
+        type=int,
+        metavar="K",
+        help="fine-tune the model's last K transformer layers (pooling the last one)",
+    )
+    block.add_argument(
+        "--unfreeze-layers",
+        type=int,
+        nargs=2,
+        metavar=("A", "B"),
+        help="fine-tune transformer layers A..B (1-based); --layer P >= B pools a later layer",
+    )
+    what.add_argument(
+        "--attack-classes",
+        action="store_true",
+        help="SupCon classes: bona fide and one per attack id (default: bona fide / spoof)",
+    )
     what.add_argument("--hidden-dim", type=int, default=256, help="MLP hidden units (default %(default)s)")
     what.add_argument("--proj-dim", type=int, default=128, help="projection size (default %(default)s)")
 
     fit = parser.add_argument_group("training")
     fit.add_argument("--epochs", type=int, default=30)
     fit.add_argument("--patience", type=int, default=5, help="epochs without a better dev ROC-AUC before stopping")
-    fit.add_argument("--batch-size", type=int,
-                     help="clips per step (default 256 on stored embeddings, 32 when layers are unfrozen: each "
-                          "clip then carries its frames through the block)")
+    fit.add_argument(
+        "--batch-size",
+        type=int,
+        help="clips per step (default 256 on stored embeddings, 32 when layers are unfrozen: each "
+        "clip then carries its frames through the block)",
+    )
     fit.add_argument("--lr", type=float, default=1e-3, help="learning rate of the head")
     fit.add_argument("--block-lr", type=float, default=2e-5, help="learning rate of the unfrozen transformer layers")
     fit.add_argument("--weight-decay", type=float, default=1e-4)
     fit.add_argument("--temperature", type=float, default=0.1)
     fit.add_argument("--seed", type=int, default=0, help="first seed")
     fit.add_argument("--seeds", type=int, default=1, help="number of seeds (seed, seed+1, ...); mean and sd reported")
-    fit.add_argument("--n-boot", type=int, default=1000,
-                     help="speaker-clustered bootstrap resamples for the CIs and the verdict (0 = none)")
+    fit.add_argument(
+        "--n-boot",
+        type=int,
+        default=1000,
+        help="speaker-clustered bootstrap resamples for the CIs and the verdict (0 = none)",
+    )
     fit.add_argument("--device", default="cpu", help="cpu or cuda")
     fit.add_argument("--jobs", type=int, default=1, help="parallel logistic-regression fits (threads)")
 
-    add_run_paths(parser, overwrite_help="replace an existing --run and its checkpoints",
-                  data_from="the folders the --baseline-run read its splits from (its config.json)")
+    add_run_paths(
+        parser,
+        overwrite_help="replace an existing --run and its checkpoints",
+        data_from="the folders the --baseline-run read its splits from (its config.json)",
+    )
     add_threads(parser)
     add_config(parser)
     return parser
@@ -70,8 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_args(args) -> str:
     if args.unfreeze_last is not None and args.layer is not None:
-        return ("--unfreeze-last K pools the model's last layer; to pool another, use --unfreeze-layers A B "
-                "--layer P")
+        return "--unfreeze-last K pools the model's last layer; to pool another, use --unfreeze-layers A B --layer P"
     if (args.unfreeze_last is not None or args.unfreeze_layers) and args.layer_mix:
         return "--layer-mix mixes the stored frozen layers; it does not combine with unfreezing"
     if args.unfreeze_last is not None and args.unfreeze_last < 1:
@@ -106,14 +135,19 @@ def _representation(args, baseline):
     if args.layer is not None:
         return Representation(layer=args.layer)
     if len(baseline.chosen_layers) != 1:
-        raise BaselineRunError(f"the baseline used layers {baseline.chosen_layers} concatenated: choose --layer N "
-                               "or --layer-mix")
+        raise BaselineRunError(
+            f"the baseline used layers {baseline.chosen_layers} concatenated: choose --layer N or --layer-mix"
+        )
     return Representation(layer=baseline.chosen_layers[0])
 
 
 def _default_run_name(args, baseline, rep) -> str:
     if rep.unfrozen:
-        what = f"unfreeze-last{rep.unfreeze_last}" if rep.unfreeze_last else f"unfreeze{rep.first}-{rep.last}_L{rep.pooled}"
+        what = (
+            f"unfreeze-last{rep.unfreeze_last}"
+            if rep.unfreeze_last
+            else f"unfreeze{rep.first}-{rep.last}_L{rep.pooled}"
+        )
     else:
         what = "layermix" if rep.layer_mix else f"L{rep.layer}"
     return f"contrastive_{what}{'_attacks' if args.attack_classes else ''}_vs_{baseline.path.name}"
@@ -147,7 +181,9 @@ def _data_dirs_of(baseline, args) -> None:
     for name in ("interim_dir", "processed_dir"):
         if getattr(args, name) is None:
             if not recorded.get(name):
-                raise BaselineRunError(f"{baseline.path}/config.json records no {name}: pass --{name.replace('_', '-')}")
+                raise BaselineRunError(
+                    f"{baseline.path}/config.json records no {name}: pass --{name.replace('_', '-')}"
+                )
             setattr(args, name, Path(recorded[name]))
 
 
@@ -159,8 +195,9 @@ def _main(argv) -> int:
     args = parse_or_refuse(build_parser(), _check_args, argv)
     if args is None:
         return 2
-    declare_outputs({"--results-dir": args.results_dir,
-                     **({"--processed-dir": args.processed_dir} if args.processed_dir else {})})
+    declare_outputs(
+        {"--results-dir": args.results_dir, **({"--processed-dir": args.processed_dir} if args.processed_dir else {})}
+    )
     with limited_threads(args.threads):
         return _run(args)
 
@@ -194,8 +231,13 @@ def _run(args) -> int:
         declare_outputs({"--processed-dir": args.processed_dir})
         representation = _representation(args, baseline)
         config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        run = RunDir(args.results_dir, args.run or _default_run_name(args, baseline, representation),
-                     explicit=bool(args.run), overwrite=args.overwrite, args=config_args)
+        run = RunDir(
+            args.results_dir,
+            args.run or _default_run_name(args, baseline, representation),
+            explicit=bool(args.run),
+            overwrite=args.overwrite,
+            args=config_args,
+        )
         locks.enter_context(output_lock(run.path, f"the run {run.path}", note=note))
         if args.overwrite:
             for stale in run.path.glob("seed_*"):
@@ -203,25 +245,55 @@ def _run(args) -> int:
         _make_deterministic(args.device)
         settings = ContrastiveSettings(
             representation=representation,
-            train=TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
-                              block_lr=args.block_lr, weight_decay=args.weight_decay,
-                              temperature=args.temperature, seed=args.seed),
-            seeds=tuple(range(args.seed, args.seed + args.seeds)), attack_classes=args.attack_classes,
-            hidden_dim=args.hidden_dim, out_dim=args.proj_dim, n_boot=args.n_boot, device=args.device,
-            interim_dir=args.interim_dir, processed_dir=args.processed_dir, jobs=args.jobs)
+            train=TrainConfig(
+                epochs=args.epochs,
+                patience=args.patience,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                block_lr=args.block_lr,
+                weight_decay=args.weight_decay,
+                temperature=args.temperature,
+                seed=args.seed,
+            ),
+            seeds=tuple(range(args.seed, args.seed + args.seeds)),
+            attack_classes=args.attack_classes,
+            hidden_dim=args.hidden_dim,
+            out_dim=args.proj_dim,
+            n_boot=args.n_boot,
+            device=args.device,
+            interim_dir=args.interim_dir,
+            processed_dir=args.processed_dir,
+            jobs=args.jobs,
+        )
         experiment = prepare_experiment(baseline, settings)
-        summary = {"representation": settings.representation.describe(),
-                   "representation_settings": asdict(settings.representation), "train": asdict(settings.train),
-                   "hidden_dim": settings.hidden_dim, "proj_dim": settings.out_dim,
-                   "attack_classes": settings.attack_classes}
-        run.write_config(config_args, args.seed, {sid: s.metadata() for sid, s in experiment.splits.items()},
-                         {"baseline_run": str(baseline.path), "baseline_protocol": baseline.protocol, **summary})
+        summary = {
+            "representation": settings.representation.describe(),
+            "representation_settings": asdict(settings.representation),
+            "train": asdict(settings.train),
+            "hidden_dim": settings.hidden_dim,
+            "proj_dim": settings.out_dim,
+            "attack_classes": settings.attack_classes,
+        }
+        run.write_config(
+            config_args,
+            args.seed,
+            {sid: s.metadata() for sid, s in experiment.splits.items()},
+            {"baseline_run": str(baseline.path), "baseline_protocol": baseline.protocol, **summary},
+        )
         run.print(*header_lines(run, experiment, settings))
         attach_sources(experiment, settings, log=run.print)
         train_seeds(experiment, settings, run.path, log=run.print)
         report_experiment(run, experiment, settings, summary)
-    except (BaselineRunError, BlockError, CheckpointMismatch, FeatureError, FrameCacheError, ModelLoadError,
-            ProtocolError, RunDirError) as error:
+    except (
+        BaselineRunError,
+        BlockError,
+        CheckpointMismatch,
+        FeatureError,
+        FrameCacheError,
+        ModelLoadError,
+        ProtocolError,
+        RunDirError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         if run is not None and run.created:
             with run.log_path.open("a") as log:

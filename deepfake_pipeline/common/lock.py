@@ -90,11 +90,13 @@ def output_lock(folder, what: str = "this output", note=None):
         if holder is not None and holder[1] != me[1]:
             raise LockHeld(
                 f"{what} is locked by PID {holder[0]} on host {holder[1]} ({path}): wait for that run to finish, "
-                f"or, if it is no longer running, delete {path} and rerun the same command")
+                f"or, if it is no longer running, delete {path} and rerun the same command"
+            )
         if holder is not None and holder[0] != me[0] and _pid_alive(holder[0]):
             raise LockHeld(
                 f"{what} is being written by another run, PID {holder[0]} ({path}): wait for it to finish "
-                f"or stop it (kill {holder[0]}), then rerun the same command")
+                f"or stop it (kill {holder[0]}), then rerun the same command"
+            )
         if note is not None and holder is not None:
             note(f"took over the lock {path} of PID {holder[0]}, which is no longer running")
         with contextlib.suppress(FileNotFoundError):
@@ -107,4 +109,3 @@ def output_lock(folder, what: str = "this output", note=None):
         if _read_holder(path) == me:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-

@@ -30,7 +30,7 @@ It cannot stop other programs filling the same cache at the same moment: give co
 unrelated jobs their own ``NUMBA_CACHE_DIR``, as the test suite does (tests/conftest.py).
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 _warmed: set[str] = set()
 

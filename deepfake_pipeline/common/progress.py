@@ -35,8 +35,17 @@ class Progress:
     """Counts work done in this process; `already_done` is work a resumed run found finished,
     which counts towards done/total but not towards the rates."""
 
-    def __init__(self, label, total, unit="clips", every_s=10.0, already_done=0, stream=None,
-                 clock=time.monotonic, wall=time.time):
+    def __init__(
+        self,
+        label,
+        total,
+        unit="clips",
+        every_s=10.0,
+        already_done=0,
+        stream=None,
+        clock=time.monotonic,
+        wall=time.time,
+    ):
         self.label = label
         self.total = int(total)
         self.unit = unit
@@ -70,8 +79,11 @@ class Progress:
         if self.audio_s:
             parts.append(f"{self.audio_s / elapsed:.1f} audio-s/s")
         remaining = self.total - self.done
-        parts.append(f"ETA {format_duration(remaining / rate)}" if rate > 0 and remaining > 0
-                     else f"elapsed {format_duration(elapsed)}")
+        parts.append(
+            f"ETA {format_duration(remaining / rate)}"
+            if rate > 0 and remaining > 0
+            else f"elapsed {format_duration(elapsed)}"
+        )
         if extra:
             parts.append(extra)
         return " | ".join(parts)

@@ -50,9 +50,11 @@ def load_checkpoint(path, config: dict) -> dict | None:
     except Exception as error:  # pickle.UnpicklingError for a foreign object, RuntimeError/EOFError when cut
         raise CheckpointMismatch(
             f"{path} is damaged or holds more than tensors and plain values ({_why_unreadable(error)}); it was "
-            "not loaded: delete it to train that seed afresh, or rerun with --overwrite") from error
+            "not loaded: delete it to train that seed afresh, or rerun with --overwrite"
+        ) from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or payload.get("config") != config:
         raise CheckpointMismatch(
             f"{path} was written by a run with a different configuration; "
-            "pick another --run name, or delete the checkpoint to start this run afresh")
+            "pick another --run name, or delete the checkpoint to start this run afresh"
+        )
     return payload

@@ -11,9 +11,9 @@ from deepfake_pipeline.contrastive.model import EmbeddingSource, FrameSource
 from deepfake_pipeline.contrastive.unfreeze import BlockError
 from deepfake_pipeline.features.ssl_embed import normalise_like_feature_extractor
 from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
-from deepfake_pipeline.formats.model_identity import difference
 from deepfake_pipeline.formats.feature_files import read_embeddings_meta
 from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_splits
+from deepfake_pipeline.formats.model_identity import difference
 from deepfake_pipeline.formats.wavestore import WaveStore
 
 
@@ -22,6 +22,7 @@ class Representation:
     """What the head sees. Frozen: `layer`, or every stored layer mixed (`layer_mix`).
     Unfrozen: transformer layers first..last fine-tuned, hidden state `pooled` mean-pooled;
     `unfreeze_last` K stands for the model's last K layers until `resolved` knows the depth."""
+
     layer: int | None = None
     layer_mix: bool = False
     first: int | None = None
@@ -38,8 +39,9 @@ class Representation:
             return self
         if not 1 <= self.unfreeze_last <= num_layers:
             raise BlockError(f"--unfreeze-last {self.unfreeze_last}: the model has {num_layers} transformer layers")
-        return replace(self, first=num_layers - self.unfreeze_last + 1, last=num_layers, pooled=num_layers,
-                       unfreeze_last=None)
+        return replace(
+            self, first=num_layers - self.unfreeze_last + 1, last=num_layers, pooled=num_layers, unfreeze_last=None
+        )
 
     def describe(self) -> str:
         if self.unfrozen:
@@ -52,8 +54,9 @@ def stored_layers(split_id: str, tag: str, processed_dir) -> list:
     return list(read_embeddings_meta(split_id, tag, processed_dir)["layers"])
 
 
-def load_split_features(split_ids, model_spec: str, tag: str, representation: Representation, interim_dir,
-                        processed_dir) -> list:
+def load_split_features(
+    split_ids, model_spec: str, tag: str, representation: Representation, interim_dir, processed_dir
+) -> list:
     """SplitFeatures (feature_sets) of each split: for frozen representations their single view
     is what the head trains on; unfrozen ones read the pooled layer too, which checks the
     embeddings against the manifest though the head does not use them."""
@@ -90,11 +93,13 @@ def check_loaded_model(loaded, recorded, baseline_path) -> None:
         raise ModelLoadError(
             f"--model {loaded.spec} is not the model whose embeddings the baseline run {baseline_path} used: {problem}. "
             "Make those weights available again (the same folder contents, or the same hub commit), or rerun "
-            "features.py and eval_logreg.py with this model first")
+            "features.py and eval_logreg.py with this model first"
+        )
 
 
 def frame_sources(splits, loaded, representation: Representation, processed_dir, log=print) -> dict:
     """split id -> FrameSource, computing whatever part of each cache is missing."""
+
     def model_input(waveform):
         return torch.from_numpy(normalise_like_feature_extractor(loaded, waveform))[None]
 
@@ -104,8 +109,10 @@ def frame_sources(splits, loaded, representation: Representation, processed_dir,
         store = WaveStore(split.split_dir)
         cache = build_frame_cache(store, loaded, representation.first, directory, model_input)
         hours = float(store.manifest["duration_s"].sum()) / 3600
-        log(f"[train_contrastive] frame cache {split.split_id}: {len(cache):,} clips, "
+        log(
+            f"[train_contrastive] frame cache {split.split_id}: {len(cache):,} clips, "
             f"{cache.nbytes / 2**20:,.1f} MiB float16 ({directory})"
-            + (f", {cache.nbytes / 2**30 / hours:.2f} GiB per hour of audio" if hours else ""))
+            + (f", {cache.nbytes / 2**30 / hours:.2f} GiB per hour of audio" if hours else "")
+        )
         sources[split.split_id] = FrameSource(cache, split.rows)
     return sources

@@ -59,23 +59,23 @@ class ContrastiveSettings:
 @dataclass
 class SeedResult:
     seed: int
-    test_scores: dict                     # split id -> scores in that split's order
-    dev_scores: np.ndarray | None         # holdout only
-    training: list = field(default_factory=list)   # per fold: best epoch, dev AUC, C, history
+    test_scores: dict  # split id -> scores in that split's order
+    dev_scores: np.ndarray | None  # holdout only
+    training: list = field(default_factory=list)  # per fold: best epoch, dev AUC, C, history
 
 
 @dataclass
 class Experiment:
     baseline: BaselineRun
-    splits: dict                          # split id -> SplitFeatures
-    baseline_scores: dict                 # test split id -> aligned baseline scores
-    silence_scores: dict                  # test split id -> silence-only scores
-    loaded_model: object                  # the SSL model (LoadedModel) when layers are unfrozen
+    splits: dict  # split id -> SplitFeatures
+    baseline_scores: dict  # test split id -> aligned baseline scores
+    silence_scores: dict  # test split id -> silence-only scores
+    loaded_model: object  # the SSL model (LoadedModel) when layers are unfrozen
     untrained: bool
     demo: bool
-    sources: dict = None                  # split id -> what the head trains on / projects
+    sources: dict = None  # split id -> what the head trains on / projects
     factory: "ModelFactory" = None
-    seeds: list = field(default_factory=list)   # SeedResult per seed, once trained
+    seeds: list = field(default_factory=list)  # SeedResult per seed, once trained
 
 
 def supcon_classes(labels, attacks, attack_classes: bool) -> np.ndarray:
@@ -96,7 +96,7 @@ class ModelFactory:
         self.settings, self.in_dim, self.num_layers, self.loaded = settings, in_dim, num_layers, loaded
         rep = settings.representation
         if rep.unfrozen:
-            self.layers = loaded.model.encoder.layers[rep.first - 1:rep.pooled]
+            self.layers = loaded.model.encoder.layers[rep.first - 1 : rep.pooled]
             self.pretrained = copy.deepcopy(self.layers.state_dict())
 
     def build(self, seed: int) -> ContrastiveModel:
@@ -106,19 +106,28 @@ class ModelFactory:
         if rep.unfrozen:
             self.layers.load_state_dict(self.pretrained)
             block = UnfrozenBlock(self.loaded.model, rep.first, rep.last, rep.pooled)
-        head = ProjectionHead(self.in_dim, self.settings.hidden_dim, self.settings.out_dim,
-                              num_layers=self.num_layers if rep.layer_mix else None)
+        head = ProjectionHead(
+            self.in_dim,
+            self.settings.hidden_dim,
+            self.settings.out_dim,
+            num_layers=self.num_layers if rep.layer_mix else None,
+        )
         return ContrastiveModel(head, block).to(self.settings.device)
 
 
 def _identity(baseline: BaselineRun, settings: ContrastiveSettings, splits: dict, fold) -> dict:
     """What a checkpoint must have been trained under to be resumed."""
     first = baseline.model_identities.get(baseline.split_ids[0])
-    return {"model": baseline.model_spec, "model_identity": first.as_json() if first else None,
-            "representation": asdict(settings.representation),
-            "attack_classes": settings.attack_classes, "hidden_dim": settings.hidden_dim,
-            "out_dim": settings.out_dim, "fold": fold,
-            "manifests": {sid: manifest_sha256(split.split_dir) for sid, split in splits.items()}}
+    return {
+        "model": baseline.model_spec,
+        "model_identity": first.as_json() if first else None,
+        "representation": asdict(settings.representation),
+        "attack_classes": settings.attack_classes,
+        "hidden_dim": settings.hidden_dim,
+        "out_dim": settings.out_dim,
+        "fold": fold,
+        "manifests": {sid: manifest_sha256(split.split_dir) for sid, split in splits.items()},
+    }
 
 
 def _check_trials(baseline: BaselineRun, splits: dict) -> dict:
@@ -135,59 +144,123 @@ def _check_trials(baseline: BaselineRun, splits: dict) -> dict:
 
 def _silence_scores(baseline: BaselineRun, splits: dict, settings: ContrastiveSettings) -> dict:
     """The silence-only shortcut on the same protocol as step 3, for the closing line."""
+
     def view(split):
         return shortcut.silence_view(split.split_dir, settings.processed_dir, baseline.top_db, split.rows)["silence"]
 
     if baseline.protocol == "cv":
         split = splits[baseline.tests[0]]
         groups = logreg.cv_groups(split.speakers, baseline.folds)
-        cv = logreg.cross_validate({"silence": view(split)}, split.labels, groups, baseline.folds, baseline.C_grid,
-                                   baseline.seed, baseline.select_by, baseline.inner_folds)
+        cv = logreg.cross_validate(
+            {"silence": view(split)},
+            split.labels,
+            groups,
+            baseline.folds,
+            baseline.C_grid,
+            baseline.seed,
+            baseline.select_by,
+            baseline.inner_folds,
+        )
         return {split.split_id: cv.scores}
     train_split, dev_split = splits[baseline.train], splits[baseline.dev]
-    selection = logreg.select_on_dev({"silence": view(train_split)}, train_split.labels,
-                                     {"silence": view(dev_split)}, dev_split.labels, baseline.C_grid,
-                                     baseline.seed, baseline.select_by)
+    selection = logreg.select_on_dev(
+        {"silence": view(train_split)},
+        train_split.labels,
+        {"silence": view(dev_split)},
+        dev_split.labels,
+        baseline.C_grid,
+        baseline.seed,
+        baseline.select_by,
+    )
     model, _ = logreg.fit(view(train_split), train_split.labels, selection.C, baseline.seed)
     return {sid: logreg.bonafide_scores(model, view(splits[sid])) for sid in baseline.tests}
 
 
-def _train_one(factory, seed, settings, train_source, train_split_labels, classes, dev_source, dev_labels,
-               checkpoint, identity, log, name):
+def _train_one(
+    factory,
+    seed,
+    settings,
+    train_source,
+    train_split_labels,
+    classes,
+    dev_source,
+    dev_labels,
+    checkpoint,
+    identity,
+    log,
+    name,
+):
     model = factory.build(seed)
     model.fit_standardiser(train_source, settings.train.batch_size)
     config = TrainConfig(**{**asdict(settings.train), "seed": seed})
-    outcome = train(model, train_source, classes, train_split_labels, dev_source, dev_labels, config,
-                    checkpoint, identity, log=log, name=name)
+    outcome = train(
+        model,
+        train_source,
+        classes,
+        train_split_labels,
+        dev_source,
+        dev_labels,
+        config,
+        checkpoint,
+        identity,
+        log=log,
+        name=name,
+    )
     return model, outcome
 
 
 def _outcome_record(model, outcome, C, converged) -> dict:
     mix = model.head.mix
-    return {"layer_weights": None if mix is None else mix.weights().detach().cpu().tolist(),
-            "best_epoch": outcome.best_epoch, "best_dev_centroid_auc": outcome.best_dev_auc,
-            "epochs_run": outcome.epochs_run, "steps": outcome.steps, "stopped_early": outcome.stopped_early,
-            "resumed_at_epoch": outcome.resumed_at_epoch, "logreg_C": C, "logreg_converged": converged,
-            "history": outcome.history}
+    return {
+        "layer_weights": None if mix is None else mix.weights().detach().cpu().tolist(),
+        "best_epoch": outcome.best_epoch,
+        "best_dev_centroid_auc": outcome.best_dev_auc,
+        "epochs_run": outcome.epochs_run,
+        "steps": outcome.steps,
+        "stopped_early": outcome.stopped_early,
+        "resumed_at_epoch": outcome.resumed_at_epoch,
+        "logreg_C": C,
+        "logreg_converged": converged,
+        "history": outcome.history,
+    }
 
 
 def _run_holdout_seed(seed, baseline, settings, splits, sources, factory, run_path, log) -> SeedResult:
     train_split, dev_split = splits[baseline.train], splits[baseline.dev]
     classes = supcon_classes(train_split.labels, train_split.attacks, settings.attack_classes)
     model, outcome = _train_one(
-        factory, seed, settings, sources[baseline.train], train_split.labels, classes, sources[baseline.dev],
-        dev_split.labels, Path(run_path) / f"seed_{seed}" / "checkpoint.pt",
-        _identity(baseline, settings, splits, None), log, f"train_contrastive seed {seed}")
+        factory,
+        seed,
+        settings,
+        sources[baseline.train],
+        train_split.labels,
+        classes,
+        sources[baseline.dev],
+        dev_split.labels,
+        Path(run_path) / f"seed_{seed}" / "checkpoint.pt",
+        _identity(baseline, settings, splits, None),
+        log,
+        f"train_contrastive seed {seed}",
+    )
     batch = settings.train.batch_size
     projections = {sid: project(model, sources[sid], batch) for sid in splits}
-    selection = logreg.select_on_dev({PROJECTION: projections[baseline.train]}, train_split.labels,
-                                     {PROJECTION: projections[baseline.dev]}, dev_split.labels, baseline.C_grid,
-                                     baseline.seed, baseline.select_by, settings.jobs)
+    selection = logreg.select_on_dev(
+        {PROJECTION: projections[baseline.train]},
+        train_split.labels,
+        {PROJECTION: projections[baseline.dev]},
+        dev_split.labels,
+        baseline.C_grid,
+        baseline.seed,
+        baseline.select_by,
+        settings.jobs,
+    )
     classifier, converged = logreg.fit(projections[baseline.train], train_split.labels, selection.C, baseline.seed)
     return SeedResult(
-        seed=seed, dev_scores=logreg.bonafide_scores(classifier, projections[baseline.dev]),
+        seed=seed,
+        dev_scores=logreg.bonafide_scores(classifier, projections[baseline.dev]),
         test_scores={sid: logreg.bonafide_scores(classifier, projections[sid]) for sid in baseline.tests},
-        training=[_outcome_record(model, outcome, selection.C, converged)])
+        training=[_outcome_record(model, outcome, selection.C, converged)],
+    )
 
 
 def _run_cv_seed(seed, baseline, settings, splits, sources, factory, run_path, log) -> SeedResult:
@@ -197,26 +270,45 @@ def _run_cv_seed(seed, baseline, settings, splits, sources, factory, run_path, l
     inner_folds = baseline.inner_folds or baseline.folds
     scores = np.full(len(split), np.nan)
     training = []
-    for fold, (fit_idx, score_idx) in enumerate(logreg.grouped_folds(split.labels, groups, baseline.folds,
-                                                                      baseline.seed)):
+    for fold, (fit_idx, score_idx) in enumerate(
+        logreg.grouped_folds(split.labels, groups, baseline.folds, baseline.seed)
+    ):
         fit_labels, fit_groups = split.labels[fit_idx], groups[fit_idx]
         n_inner = min(inner_folds, len(np.unique(fit_groups)))
         if n_inner < 2:
-            raise logreg.ProtocolError(f"fold {fold}'s fitting part has fewer than 2 speakers: no inner dev part "
-                                       "to early-stop on; use fewer --folds in the baseline run")
+            raise logreg.ProtocolError(
+                f"fold {fold}'s fitting part has fewer than 2 speakers: no inner dev part "
+                "to early-stop on; use fewer --folds in the baseline run"
+            )
         inner_train, inner_dev = logreg.grouped_folds(fit_labels, fit_groups, n_inner, baseline.seed)[0]
         logreg.check_both_classes(fit_labels[inner_dev], f"the inner dev part of fold {fold}")
-        classes = supcon_classes(fit_labels[inner_train], split.attacks[fit_idx][inner_train],
-                                 settings.attack_classes)
+        classes = supcon_classes(fit_labels[inner_train], split.attacks[fit_idx][inner_train], settings.attack_classes)
         model, outcome = _train_one(
-            factory, seed, settings, SubsetSource(source, fit_idx[inner_train]), fit_labels[inner_train], classes,
-            SubsetSource(source, fit_idx[inner_dev]), fit_labels[inner_dev],
-            Path(run_path) / f"seed_{seed}" / f"fold_{fold}.pt", _identity(baseline, settings, splits, fold),
-            log, f"train_contrastive seed {seed} fold {fold}")
+            factory,
+            seed,
+            settings,
+            SubsetSource(source, fit_idx[inner_train]),
+            fit_labels[inner_train],
+            classes,
+            SubsetSource(source, fit_idx[inner_dev]),
+            fit_labels[inner_dev],
+            Path(run_path) / f"seed_{seed}" / f"fold_{fold}.pt",
+            _identity(baseline, settings, splits, fold),
+            log,
+            f"train_contrastive seed {seed} fold {fold}",
+        )
         batch = settings.train.batch_size
         fit_projections = project(model, SubsetSource(source, fit_idx), batch)
-        selection = logreg.select_by_cv({PROJECTION: fit_projections}, fit_labels, fit_groups, n_inner,
-                                        baseline.C_grid, baseline.seed, baseline.select_by, settings.jobs)
+        selection = logreg.select_by_cv(
+            {PROJECTION: fit_projections},
+            fit_labels,
+            fit_groups,
+            n_inner,
+            baseline.C_grid,
+            baseline.seed,
+            baseline.select_by,
+            settings.jobs,
+        )
         classifier, converged = logreg.fit(fit_projections, fit_labels, selection.C, baseline.seed)
         scores[score_idx] = logreg.bonafide_scores(classifier, project(model, SubsetSource(source, score_idx), batch))
         training.append({"fold": fold, **_outcome_record(model, outcome, selection.C, converged)})
@@ -236,12 +328,24 @@ def prepare_experiment(baseline: BaselineRun, settings: ContrastiveSettings) -> 
         check_loaded_model(loaded, baseline.model_identities.get(baseline.split_ids[0]), baseline.path)
     # Read by the tag the baseline read: the model's identity is then checked against the
     # baseline's record, whether or not --model's folder still exists here.
-    loaded_splits = load_split_features(baseline.split_ids, baseline.model_tag, baseline.model_tag,
-                                        settings.representation, settings.interim_dir, settings.processed_dir)
+    loaded_splits = load_split_features(
+        baseline.split_ids,
+        baseline.model_tag,
+        baseline.model_tag,
+        settings.representation,
+        settings.interim_dir,
+        settings.processed_dir,
+    )
     splits = {split.split_id: split for split in loaded_splits}
-    return Experiment(baseline=baseline, splits=splits, baseline_scores=_check_trials(baseline, splits),
-                      silence_scores=_silence_scores(baseline, splits, settings), loaded_model=loaded,
-                      untrained=any(s.untrained for s in loaded_splits), demo=any(s.demo for s in loaded_splits))
+    return Experiment(
+        baseline=baseline,
+        splits=splits,
+        baseline_scores=_check_trials(baseline, splits),
+        silence_scores=_silence_scores(baseline, splits, settings),
+        loaded_model=loaded,
+        untrained=any(s.untrained for s in loaded_splits),
+        demo=any(s.demo for s in loaded_splits),
+    )
 
 
 def attach_sources(experiment: Experiment, settings: ContrastiveSettings, log=print) -> Experiment:
@@ -260,6 +364,17 @@ def attach_sources(experiment: Experiment, settings: ContrastiveSettings, log=pr
 
 def train_seeds(experiment: Experiment, settings: ContrastiveSettings, run_path, log=print) -> Experiment:
     run_seed = _run_cv_seed if experiment.baseline.protocol == "cv" else _run_holdout_seed
-    experiment.seeds = [run_seed(seed, experiment.baseline, settings, experiment.splits, experiment.sources,
-                                 experiment.factory, run_path, log) for seed in settings.seeds]
+    experiment.seeds = [
+        run_seed(
+            seed,
+            experiment.baseline,
+            settings,
+            experiment.splits,
+            experiment.sources,
+            experiment.factory,
+            run_path,
+            log,
+        )
+        for seed in settings.seeds
+    ]
     return experiment

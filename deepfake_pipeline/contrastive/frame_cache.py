@@ -63,8 +63,15 @@ def expected_meta(store: WaveStore, loaded, first_layer: int, clips_per_part: in
     }
 
 
-def build_frame_cache(store: WaveStore, loaded, first_layer: int, directory, model_input,
-                      clips_per_part: int = DEFAULT_CLIPS_PER_PART, stream=None) -> "FrameCache":
+def build_frame_cache(
+    store: WaveStore,
+    loaded,
+    first_layer: int,
+    directory,
+    model_input,
+    clips_per_part: int = DEFAULT_CLIPS_PER_PART,
+    stream=None,
+) -> "FrameCache":
     """Compute the missing parts of the cache of hidden state first_layer-1 for every clip of
     `store`, then open it. `model_input(waveform) -> (1, samples) tensor` prepares a clip the way
     step 2 does (normalisation). Clips run one at a time, unpadded, so each frame is exactly
@@ -78,15 +85,16 @@ def build_frame_cache(store: WaveStore, loaded, first_layer: int, directory, mod
         differing = sorted(k for k in meta if found.get(k) != meta[k])
         if differing:
             raise FrameCacheError(
-                f"the frame cache in {directory} was built with different {differing}: "
-                f"delete that folder to rebuild it")
+                f"the frame cache in {directory} was built with different {differing}: delete that folder to rebuild it"
+            )
     else:
         write_json(meta_path, meta)
     num_parts = -(-len(store) // clips_per_part)
     todo = [p for p in range(num_parts) if not _part_paths(directory, p)[0].is_file()]
     done_clips = len(store) - sum(min(clips_per_part, len(store) - p * clips_per_part) for p in todo)
-    progress = Progress(f"frame cache {store.split_id} layer<{first_layer}", len(store),
-                        already_done=done_clips, stream=stream)
+    progress = Progress(
+        f"frame cache {store.split_id} layer<{first_layer}", len(store), already_done=done_clips, stream=stream
+    )
     model = loaded.model.eval()
     device = next(model.parameters()).device
     for part in todo:
@@ -100,7 +108,8 @@ def build_frame_cache(store: WaveStore, loaded, first_layer: int, directory, mod
             if not np.isfinite(clip_frames).all():
                 raise FrameCacheError(
                     f"{store.manifest.utt_id.iloc[row]}: hidden state {first_layer - 1} overflows float16; "
-                    "this model's activations need a float32 cache, which is not implemented")
+                    "this model's activations need a float32 cache, which is not implemented"
+                )
             frames.append(clip_frames)
             lengths.append(len(frames[-1]))
             progress.update(1, audio_seconds=len(waveform) / SAMPLE_RATE)
@@ -131,7 +140,9 @@ class FrameCache:
             lengths.append(np.load(lengths_path))
         self.lengths = np.concatenate(lengths)
         # offset of each clip inside its own part's frames array
-        self._offsets = np.concatenate([np.concatenate([[0], np.cumsum(part_lengths)[:-1]]) for part_lengths in lengths])
+        self._offsets = np.concatenate(
+            [np.concatenate([[0], np.cumsum(part_lengths)[:-1]]) for part_lengths in lengths]
+        )
         self.dim = int(self.meta["dim"])
 
     def __len__(self) -> int:
@@ -144,7 +155,7 @@ class FrameCache:
     def frames(self, i: int) -> np.ndarray:
         part = self._parts[i // self.meta["clips_per_part"]]
         start = self._offsets[i]
-        return part[start:start + self.lengths[i]]
+        return part[start : start + self.lengths[i]]
 
     def batch(self, indices) -> tuple:
         indices = np.asarray(indices)
@@ -153,6 +164,6 @@ class FrameCache:
         mask = np.zeros((len(indices), longest), dtype=bool)
         for slot, i in enumerate(indices):
             clip = self.frames(int(i))
-            padded[slot, :len(clip)] = clip
-            mask[slot, :len(clip)] = True
+            padded[slot, : len(clip)] = clip
+            mask[slot, : len(clip)] = True
         return torch.from_numpy(padded), torch.from_numpy(mask)

@@ -26,8 +26,14 @@ class ProjectionHead(nn.Module):
     """input (batch, dim) — or (batch, layers, dim) with `num_layers` set — to (batch, out_dim)
     unit vectors. `mean`/`std` are buffers so a checkpoint carries them."""
 
-    def __init__(self, in_dim: int, hidden_dim: int = 256, out_dim: int = 128, num_layers: int | None = None,
-                 dropout: float = 0.1):
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_dim: int = 256,
+        out_dim: int = 128,
+        num_layers: int | None = None,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         stats_shape = (num_layers, in_dim) if num_layers else (in_dim,)
         self.register_buffer("mean", torch.zeros(stats_shape))

@@ -87,7 +87,9 @@ class ContrastiveModel(nn.Module):
         is before any training (for an unfrozen block: its initial output)."""
         was_training = self.training
         self.eval()
-        pooled = [self.pooled(source.batch(np.arange(start, min(start + batch_size, len(source)))))
-                  for start in range(0, len(source), batch_size)]
+        pooled = [
+            self.pooled(source.batch(np.arange(start, min(start + batch_size, len(source)))))
+            for start in range(0, len(source), batch_size)
+        ]
         self.head.fit_standardiser(torch.cat(pooled))
         self.train(was_training)

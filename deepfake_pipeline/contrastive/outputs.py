@@ -25,18 +25,23 @@ def _pct(x) -> str:
 def header_lines(run, experiment, settings) -> list:
     baseline = experiment.baseline
     rep = settings.representation
-    lines = [f"{PREFIX} run {run.name} -> {run.path}",
-             f"{PREFIX} compared with the step-3 run {baseline.path} ({baseline.protocol})",
-             f"{PREFIX} features: {baseline.model_spec}, {rep.describe()}; head {settings.hidden_dim}-unit MLP -> "
-             f"L2-normalised {settings.out_dim}-d, SupCon over "
-             f"{'bona fide + one class per attack' if settings.attack_classes else 'bona fide / spoof'}, "
-             f"temperature {settings.train.temperature:g}; seeds {list(settings.seeds)}"]
+    lines = [
+        f"{PREFIX} run {run.name} -> {run.path}",
+        f"{PREFIX} compared with the step-3 run {baseline.path} ({baseline.protocol})",
+        f"{PREFIX} features: {baseline.model_spec}, {rep.describe()}; head {settings.hidden_dim}-unit MLP -> "
+        f"L2-normalised {settings.out_dim}-d, SupCon over "
+        f"{'bona fide + one class per attack' if settings.attack_classes else 'bona fide / spoof'}, "
+        f"temperature {settings.train.temperature:g}; seeds {list(settings.seeds)}",
+    ]
     if experiment.untrained:
-        lines.append(f"{PREFIX} NOTE: the embeddings come from an UNTRAINED model: these numbers are a smoke test "
-                     "of the pipeline, not a detection result")
+        lines.append(
+            f"{PREFIX} NOTE: the embeddings come from an UNTRAINED model: these numbers are a smoke test "
+            "of the pipeline, not a detection result"
+        )
     if experiment.demo:
-        lines.append(f"{PREFIX} NOTE: the demo corpus is generated audio: these numbers say nothing about real "
-                     "spoofing attacks")
+        lines.append(
+            f"{PREFIX} NOTE: the demo corpus is generated audio: these numbers say nothing about real spoofing attacks"
+        )
     return lines
 
 
@@ -49,8 +54,12 @@ def _training_lines(seed_result) -> list:
             f"(dev centroid ROC-AUC {record['best_dev_centroid_auc']:.4f}"
             f"{', stopped early' if record['stopped_early'] else ''}); logistic regression C={record['logreg_C']:g}"
             + ("" if record["logreg_converged"] else " (did not converge)")
-            + ("" if record["layer_weights"] is None else
-               "; layer weights " + " ".join(f"{w:.2f}" for w in record["layer_weights"])))
+            + (
+                ""
+                if record["layer_weights"] is None
+                else "; layer weights " + " ".join(f"{w:.2f}" for w in record["layer_weights"])
+            )
+        )
     return lines
 
 
@@ -66,67 +75,115 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
     n_seeds, n_boot, boot_seed = len(experiment.seeds), settings.n_boot, baseline.seed
     for seed_result in experiment.seeds:
         run.print(*_training_lines(seed_result))
-    payload = {**config_summary, "untrained": untrained, "demo": demo, "baseline_run": str(baseline.path),
-               "protocol": baseline.protocol, "seeds": list(settings.seeds), "one_point_rule": ONE_POINT_RULE,
-               "training": {str(s.seed): s.training for s in experiment.seeds}, "dev": {}, "tests": {}}
+    payload = {
+        **config_summary,
+        "untrained": untrained,
+        "demo": demo,
+        "baseline_run": str(baseline.path),
+        "protocol": baseline.protocol,
+        "seeds": list(settings.seeds),
+        "one_point_rule": ONE_POINT_RULE,
+        "training": {str(s.seed): s.training for s in experiment.seeds},
+        "dev": {},
+        "tests": {},
+    }
     closing_lines, verdict_lines = [], []
     for seed_result in experiment.seeds:
         if seed_result.dev_scores is not None:
             dev = experiment.splits[baseline.dev]
             dev_auc = metrics.roc_auc(dev.labels, seed_result.dev_scores)
             payload["dev"][str(seed_result.seed)] = {"split": dev.split_id, "auc": dev_auc}
-            run.print(f"{PREFIX} dev={dev.split_id} seed {seed_result.seed} (used for early stopping and C, not a "
-                      f"test): ROC-AUC {dev_auc:.4f}{caveat}")
+            run.print(
+                f"{PREFIX} dev={dev.split_id} seed {seed_result.seed} (used for early stopping and C, not a "
+                f"test): ROC-AUC {dev_auc:.4f}{caveat}"
+            )
     fit_labels = experiment.splits[baseline.train if baseline.protocol == "holdout" else baseline.tests[0]].labels
     for split_id in baseline.tests:
         split, label = experiment.splits[split_id], baseline.test_labels[split_id]
         base, silence = experiment.baseline_scores[split_id], experiment.silence_scores[split_id]
         asv = asv_scores_for(split)
         silence_auc = metrics.roc_auc(split.labels, silence)
-        entry = {"split": split_id, "baseline_auc": metrics.roc_auc(split.labels, base), "silence_only_auc": silence_auc,
-                 "per_seed": {}}
+        entry = {
+            "split": split_id,
+            "baseline_auc": metrics.roc_auc(split.labels, base),
+            "silence_only_auc": silence_auc,
+            "per_seed": {},
+        }
         curves = {"baseline (step 3)": (split.labels, base), "silence-only": (split.labels, silence)}
         for seed_result in experiment.seeds:
             seed, scores = seed_result.seed, seed_result.test_scores[split_id]
-            summary = significance.summarize(split.labels, scores, split.speakers, attacks=split.attacks, n_boot=n_boot,
-                                             seed=boot_seed, asv=asv, prior_log_odds=prior_log_odds(fit_labels))
+            summary = significance.summarize(
+                split.labels,
+                scores,
+                split.speakers,
+                attacks=split.attacks,
+                n_boot=n_boot,
+                seed=boot_seed,
+                asv=asv,
+                prior_log_odds=prior_log_odds(fit_labels),
+            )
             verdict = compare(label, split.labels, split.speakers, base, scores, n_boot, boot_seed, asv=asv)
             score_file = run.write_split_scores(_score_name(split_id, seed, n_seeds), split, scores)
-            run.print(*closing.attack_table(summary.get("per_attack", {}),
-                                           f"{PREFIX} per attack, test={label}, seed {seed}:"))
+            run.print(
+                *closing.attack_table(summary.get("per_attack", {}), f"{PREFIX} per attack, test={label}, seed {seed}:")
+            )
             line = closing.closing_line_of(label, summary, silence_auc, untrained, demo, left_out=split.left_out())
             closing_lines.append(line)
-            verdict_lines.append(verdict.line(untrained, demo) if n_seeds == 1
-                                 else verdict.line(untrained, demo, name=f"contrastive seed {seed}"))
-            entry["per_seed"][str(seed)] = {**summary, "verdict": verdict.to_json(), "closing_line": line,
-                                            "verdict_line": verdict_lines[-1],
-                                            "score_file": str(score_file.relative_to(run.path))}
+            verdict_lines.append(
+                verdict.line(untrained, demo)
+                if n_seeds == 1
+                else verdict.line(untrained, demo, name=f"contrastive seed {seed}")
+            )
+            entry["per_seed"][str(seed)] = {
+                **summary,
+                "verdict": verdict.to_json(),
+                "closing_line": line,
+                "verdict_line": verdict_lines[-1],
+                "score_file": str(score_file.relative_to(run.path)),
+            }
             curves[f"contrastive{'' if n_seeds == 1 else f' seed {seed}'}"] = (split.labels, scores)
         if silence_auc >= min(s["auc"] for s in entry["per_seed"].values()):
-            run.print(f"{PREFIX} WARNING test={label}: the silence-only shortcut (ROC-AUC {silence_auc:.4f}) scores "
-                      "as well as the contrastive system: it may have learned silence, not spoofing")
+            run.print(
+                f"{PREFIX} WARNING test={label}: the silence-only shortcut (ROC-AUC {silence_auc:.4f}) scores "
+                "as well as the contrastive system: it may have learned silence, not spoofing"
+            )
         safe = safe_run_name(split_id)
         # bands around the two systems the verdict compares (with several seeds, the baseline's only)
         bands = ("baseline (step 3)", "contrastive")
-        plots.plot_roc(curves, run.path / f"roc_{safe}.png", f"ROC test={label}", caveat, speakers=split.speakers,
-                       bands=bands, n_boot=min(n_boot, plots.BAND_BOOT), seed=boot_seed)
+        plots.plot_roc(
+            curves,
+            run.path / f"roc_{safe}.png",
+            f"ROC test={label}",
+            caveat,
+            speakers=split.speakers,
+            bands=bands,
+            n_boot=min(n_boot, plots.BAND_BOOT),
+            seed=boot_seed,
+        )
         plots.plot_det(curves, run.path / f"det_{safe}.png", f"DET test={label}", caveat)
         if n_seeds > 1:
             aucs = [s["auc"] for s in entry["per_seed"].values()]
             eers = [s["eer"] for s in entry["per_seed"].values()]
             diffs = [s["verdict"]["diff"] for s in entry["per_seed"].values()]
             meeting = sum(s["verdict"]["meets_rule"] for s in entry["per_seed"].values())
-            entry.update(auc_mean=float(np.mean(aucs)), auc_std=float(np.std(aucs, ddof=1)),
-                         eer_mean=float(np.mean(eers)), eer_std=float(np.std(eers, ddof=1)),
-                         diff_mean=float(np.mean(diffs)), diff_std=float(np.std(diffs, ddof=1)),
-                         seeds_meeting_rule=meeting)
-            closing_lines.append(f"ROC-AUC over {n_seeds} seeds test={label}: mean {entry['auc_mean']:.4f} sd "
-                           f"{entry['auc_std']:.4f}, EER mean {_pct(entry['eer_mean'])} sd {_pct(entry['eer_std'])}"
-                           + caveat)
+            entry.update(
+                auc_mean=float(np.mean(aucs)),
+                auc_std=float(np.std(aucs, ddof=1)),
+                eer_mean=float(np.mean(eers)),
+                eer_std=float(np.std(eers, ddof=1)),
+                diff_mean=float(np.mean(diffs)),
+                diff_std=float(np.std(diffs, ddof=1)),
+                seeds_meeting_rule=meeting,
+            )
+            closing_lines.append(
+                f"ROC-AUC over {n_seeds} seeds test={label}: mean {entry['auc_mean']:.4f} sd "
+                f"{entry['auc_std']:.4f}, EER mean {_pct(entry['eer_mean'])} sd {_pct(entry['eer_std'])}" + caveat
+            )
             verdict_lines.append(
                 f"contrastive vs baseline test={label} over {n_seeds} seeds: {entry['baseline_auc']:.4f} -> mean "
                 f"{entry['auc_mean']:.4f}, {100 * entry['diff_mean']:+.2f} points (sd {100 * entry['diff_std']:.2f}); "
-                f"{meeting}/{n_seeds} seeds meet the 1-point rule" + caveat)
+                f"{meeting}/{n_seeds} seeds meet the 1-point rule" + caveat
+            )
         payload["tests"][label] = entry
     run.write_metrics(payload)
     run.print(f"{PREFIX} wrote {run.path}: config.json, metrics.json, seed_*/ checkpoints, scores/, plots, log.txt")

@@ -46,7 +46,7 @@ class TrainOutcome:
 
 def batches(n: int, batch_size: int, generator: torch.Generator) -> list:
     order = torch.randperm(n, generator=generator).numpy()
-    return [order[start:start + batch_size] for start in range(0, n, batch_size)]
+    return [order[start : start + batch_size] for start in range(0, n, batch_size)]
 
 
 @torch.no_grad()
@@ -61,8 +61,10 @@ def project(model: ContrastiveModel, source, batch_size: int) -> np.ndarray:
     the same alone or in any batch within 1e-12 (the tolerance of baseline/logreg.py), at about
     1.2-2x the time of a float32 pass for the head alone (measured on 25,000 clips)."""
     scorer = copy.deepcopy(model).double().eval()
-    out = [scorer(source.batch(np.arange(start, min(start + batch_size, len(source))))).cpu()
-           for start in range(0, len(source), batch_size)]
+    out = [
+        scorer(source.batch(np.arange(start, min(start + batch_size, len(source))))).cpu()
+        for start in range(0, len(source), batch_size)
+    ]
     return torch.cat(out).numpy()
 
 
@@ -82,9 +84,20 @@ def _restore_rng(state: dict, generator: torch.Generator) -> None:
     generator.set_state(state["shuffle"])
 
 
-def train(model: ContrastiveModel, train_source, train_classes, train_labels, dev_source, dev_labels,
-          config: TrainConfig, checkpoint_path, run_config: dict, log=print, name: str = None,
-          checkpoint_every_s: float = 600.0) -> TrainOutcome:
+def train(
+    model: ContrastiveModel,
+    train_source,
+    train_classes,
+    train_labels,
+    dev_source,
+    dev_labels,
+    config: TrainConfig,
+    checkpoint_path,
+    run_config: dict,
+    log=print,
+    name: str = None,
+    checkpoint_every_s: float = 600.0,
+) -> TrainOutcome:
     """Train `model` in place and leave it holding the weights of the best dev epoch.
 
     train_classes: SupCon classes (bona fide / spoof, or attack ids); train_labels and
@@ -103,26 +116,42 @@ def train(model: ContrastiveModel, train_source, train_classes, train_labels, de
     is_bonafide = np.asarray(train_labels) == 0
     # through JSON, so the comparison with a reloaded checkpoint sees lists, not tuples
     identity = json.loads(json.dumps({"run": run_config, "train": asdict(config)}))
-    optimizer = torch.optim.AdamW(model.parameter_groups(config.lr, config.block_lr),
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameter_groups(config.lr, config.block_lr), weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    state = {"epoch": 0, "step": 0, "best_epoch": 0, "best_dev_auc": -np.inf, "best_model": None,
-             "bad_epochs": 0, "finished": False, "history": [], "partial": None}
+    state = {
+        "epoch": 0,
+        "step": 0,
+        "best_epoch": 0,
+        "best_dev_auc": -np.inf,
+        "best_model": None,
+        "bad_epochs": 0,
+        "finished": False,
+        "history": [],
+        "partial": None,
+    }
     checkpoint = load_checkpoint(checkpoint_path, identity)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         _restore_rng(checkpoint["rng"], generator)
         state = checkpoint["state"]
-        within = (f", {state['partial']['batches_done']} batches into epoch {state['epoch'] + 1}"
-                  if state["partial"] else "")
+        within = (
+            f", {state['partial']['batches_done']} batches into epoch {state['epoch'] + 1}" if state["partial"] else ""
+        )
         log(f"[{name}] resuming from {checkpoint_path} after epoch {state['epoch']}{within} (step {state['step']})")
 
     def save():
-        save_checkpoint(checkpoint_path, {"config": identity, "model": model.state_dict(),
-                                          "optimizer": optimizer.state_dict(), "rng": _rng_state(generator),
-                                          "state": state})
+        save_checkpoint(
+            checkpoint_path,
+            {
+                "config": identity,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": _rng_state(generator),
+                "state": state,
+            },
+        )
 
     resumed_at = state["epoch"]
     started = last_saved = time.monotonic()
@@ -154,17 +183,27 @@ def train(model: ContrastiveModel, train_source, train_classes, train_labels, de
             sums = batch_sums if sums.numel() == 0 else sums + batch_sums
             counts = counts + membership.sum(dim=1)
             if done < len(order) and time.monotonic() - last_saved >= checkpoint_every_s:
-                state["partial"] = {"epoch_rng": epoch_rng, "batches_done": done, "losses": losses,
-                                    "sums": sums, "counts": counts}
+                state["partial"] = {
+                    "epoch_rng": epoch_rng,
+                    "batches_done": done,
+                    "losses": losses,
+                    "sums": sums,
+                    "counts": counts,
+                }
                 save()
                 state["partial"] = None
                 last_saved = time.monotonic()
-        dev_scores = centroid_scores(project(model, dev_source, config.batch_size),
-                                     (sums[0] / counts[0]).numpy(), (sums[1] / counts[1]).numpy())
+        dev_scores = centroid_scores(
+            project(model, dev_source, config.batch_size), (sums[0] / counts[0]).numpy(), (sums[1] / counts[1]).numpy()
+        )
         dev_auc = metrics.roc_auc(dev_labels, dev_scores)
         if dev_auc > state["best_dev_auc"]:
-            state.update(best_epoch=epoch, best_dev_auc=dev_auc, bad_epochs=0,
-                         best_model={k: v.detach().clone() for k, v in model.state_dict().items()})
+            state.update(
+                best_epoch=epoch,
+                best_dev_auc=dev_auc,
+                bad_epochs=0,
+                best_model={k: v.detach().clone() for k, v in model.state_dict().items()},
+            )
         else:
             state["bad_epochs"] += 1
         train_loss = float(np.mean(losses))
@@ -173,11 +212,18 @@ def train(model: ContrastiveModel, train_source, train_classes, train_labels, de
         state["finished"] = state["bad_epochs"] >= config.patience or epoch >= config.epochs
         save()
         last_saved = time.monotonic()
-        log(f"[{name}] epoch {epoch}/{config.epochs} train-loss {train_loss:.4f} "
+        log(
+            f"[{name}] epoch {epoch}/{config.epochs} train-loss {train_loss:.4f} "
             f"dev-AUC {dev_auc:.4f} (best {state['best_dev_auc']:.4f} @ epoch {state['best_epoch']}) "
-            f"elapsed {time.monotonic() - started:.1f}s")
+            f"elapsed {time.monotonic() - started:.1f}s"
+        )
     model.load_state_dict(state["best_model"])
-    return TrainOutcome(best_epoch=state["best_epoch"], best_dev_auc=state["best_dev_auc"],
-                        epochs_run=state["epoch"], steps=state["step"],
-                        stopped_early=state["epoch"] < config.epochs, history=state["history"],
-                        resumed_at_epoch=resumed_at)
+    return TrainOutcome(
+        best_epoch=state["best_epoch"],
+        best_dev_auc=state["best_dev_auc"],
+        epochs_run=state["epoch"],
+        steps=state["step"],
+        stopped_early=state["epoch"] < config.epochs,
+        history=state["history"],
+        resumed_at_epoch=resumed_at,
+    )

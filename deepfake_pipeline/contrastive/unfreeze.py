@@ -63,7 +63,7 @@ class UnfrozenBlock(nn.Module):
         check_block(model, first, last, pooled)
         self.first, self.last, self.pooled = first, last, pooled
         self.config = model.config
-        self.layers = nn.ModuleList(model.encoder.layers[first - 1:pooled])
+        self.layers = nn.ModuleList(model.encoder.layers[first - 1 : pooled])
         # a plain list, so the bias source is not registered (nor saved) as part of the block
         self._bias_source = [model.encoder.layers[0].attention] if model.config.model_type == "wavlm" else []
         stable = getattr(model.config, "do_stable_layer_norm", False)  # data2vec-audio: post-norm only
@@ -79,7 +79,7 @@ class UnfrozenBlock(nn.Module):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for layer in list(self.layers)[self.last - self.first + 1:]:
+        for layer in list(self.layers)[self.last - self.first + 1 :]:
             layer.eval()
         if self.final_norm is not None:
             self.final_norm.eval()
@@ -89,8 +89,9 @@ class UnfrozenBlock(nn.Module):
         if self._bias_source:
             hidden = self._relative_position_layers(hidden, frame_mask)
         else:
-            attention_mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden,
-                                                       attention_mask=frame_mask)
+            attention_mask = create_bidirectional_mask(
+                config=self.config, inputs_embeds=hidden, attention_mask=frame_mask
+            )
             for layer in self.layers:
                 hidden = layer(hidden, attention_mask=attention_mask)
         if self.final_norm is not None:

@@ -164,8 +164,10 @@ def protocol_lines(plan: list[PlannedClip], split: str) -> list[str]:
 # above nontargets, and each attack's spoofs somewhere between, so some attacks fool the ASV more.
 ASV_TRIALS = {"target": 120, "nontarget": 480}
 ASV_SPOOF_PER_ATTACK = 60
-ASV_SCORE_NAMES = {"dev": "ASVspoof2019.LA.asv.dev.gi.trl.scores.txt",
-                   "eval": "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"}
+ASV_SCORE_NAMES = {
+    "dev": "ASVspoof2019.LA.asv.dev.gi.trl.scores.txt",
+    "eval": "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt",
+}
 
 
 def asv_score_lines(split: str, seed: int) -> list[str]:

@@ -11,7 +11,7 @@ loudness, silence and noise floor the same way for every class.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import librosa
 import numpy as np

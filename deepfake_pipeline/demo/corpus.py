@@ -37,8 +37,16 @@ from deepfake_pipeline.demo.asvspoof import (
 )
 
 # Re-exported: callers need only this module to generate the corpus and read its plan.
-__all__ = ["generate_demo_corpus", "main", "plan_asvspoof", "DEFAULT_SIZES", "PROTOCOL_NAMES",
-           "EXTRA_FILES_PER_SPLIT", "MARKER_NAME", "GENERATOR_VERSION"]
+__all__ = [
+    "generate_demo_corpus",
+    "main",
+    "plan_asvspoof",
+    "DEFAULT_SIZES",
+    "PROTOCOL_NAMES",
+    "EXTRA_FILES_PER_SPLIT",
+    "MARKER_NAME",
+    "GENERATOR_VERSION",
+]
 
 GENERATOR_VERSION = "demo-corpus-1"
 MARKER_NAME = "DEMO_CORPUS.txt"
@@ -64,7 +72,6 @@ def _stamp(seed: int, sizes: dict, fakeav_identities: int) -> dict:
         "sizes": {k: list(v) for k, v in sorted(sizes.items())},
         "fakeav_identities": fakeav_identities,
     }
-
 
 
 def _refuse_foreign_folders(out_dir: Path) -> None:
@@ -110,9 +117,11 @@ def generate_demo_corpus(
     shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted run
     staging.mkdir()
     plan = plan_asvspoof(seed, sizes)
-    note(f"[demo] generating the demo corpus into {out_dir} (seed {seed}, {jobs} jobs): {len(plan)} clips in the "
-         f"ASVspoof 2019 LA layout, then {fakeav_identities} identities' FakeAVCeleb-layout mp4 files",
-         "[demo] loading librosa's numba kernels first (compiled on a cold cache: about 20 s)")
+    note(
+        f"[demo] generating the demo corpus into {out_dir} (seed {seed}, {jobs} jobs): {len(plan)} clips in the "
+        f"ASVspoof 2019 LA layout, then {fakeav_identities} identities' FakeAVCeleb-layout mp4 files",
+        "[demo] loading librosa's numba kernels first (compiled on a cold cache: about 20 s)",
+    )
     asvspoof_summary = write_asvspoof(staging / "asvspoof", plan, seed, jobs)
     (staging / "asvspoof" / MARKER_NAME).write_text(_marker_text("ASVspoof 2019 LA layout", seed))
     fakeav_summary = demo_fakeav.write_fakeav(staging / "fakeav", seed, fakeav_identities, jobs)

@@ -111,8 +111,15 @@ def plan_fakeav(seed: int = 0, identities: int = DEFAULT_FAKEAV_IDENTITIES) -> l
         # real file's naming.
         rows = [
             ("RealVideo-RealAudio", "real", "A", "-", "-", f"{c}.mp4", (real_audio, "-")),
-            ("RealVideo-FakeAudio", "rtvc", "B", "fake.mp4", "-", f"{c}_fake.mp4",
-             (int(rng.integers(2**63)), RTVC_STAND_IN)),
+            (
+                "RealVideo-FakeAudio",
+                "rtvc",
+                "B",
+                "fake.mp4",
+                "-",
+                f"{c}_fake.mp4",
+                (int(rng.integers(2**63)), RTVC_STAND_IN),
+            ),
             ("FakeVideo-RealAudio", "faceswap", "C", "1.mp4", "-", f"{c}_1.mp4", (real_audio, "-")),
             ("FakeVideo-RealAudio", "fsgan", "C", a, "-", f"{c}_{a}_{yt}.mp4", (real_audio, "-")),
             ("FakeVideo-RealAudio", "wav2lip", "C", b, "-", f"{c}_{b}_wavtolip.mp4", (real_audio, "-")),
@@ -121,8 +128,20 @@ def plan_fakeav(seed: int = 0, identities: int = DEFAULT_FAKEAV_IDENTITIES) -> l
             ("FakeVideo-FakeAudio", "fsgan-wav2lip", "D", a, d, f"{c}_{a}_{yt}_{d}_wavtolip.mp4", cloned()),
         ]
         for type_, method, category, target1, target2, filename, (audio_seed, attack) in rows:
-            plan.append(PlannedVideo(person, type_, method, category, target1, target2, filename, audio_seed,
-                                     attack, video_seed=int(rng.integers(2**63))))
+            plan.append(
+                PlannedVideo(
+                    person,
+                    type_,
+                    method,
+                    category,
+                    target1,
+                    target2,
+                    filename,
+                    audio_seed,
+                    attack,
+                    video_seed=int(rng.integers(2**63)),
+                )
+            )
     return plan
 
 
@@ -136,8 +155,14 @@ def _audio(video: PlannedVideo) -> np.ndarray:
     female = person.gender == "women"
     voice = random_voice(np.random.default_rng(person.voice_seed), female=female)
     pcm = synthesize_clip(
-        voice, video.attack, duration - lead - trail, lead, trail,
-        level_dbfs=rng.uniform(*LEVEL_DBFS), noise_dbfs=rng.uniform(*NOISE_DBFS), seed=int(rng.integers(2**63)),
+        voice,
+        video.attack,
+        duration - lead - trail,
+        lead,
+        trail,
+        level_dbfs=rng.uniform(*LEVEL_DBFS),
+        noise_dbfs=rng.uniform(*NOISE_DBFS),
+        seed=int(rng.integers(2**63)),
     )
     mono = librosa.resample(pcm / 32768.0, orig_sr=SAMPLE_RATE, target_sr=person.sample_rate).astype(np.float32)
     if person.channels == 1:
@@ -179,8 +204,9 @@ def write_mp4(path: Path, audio: np.ndarray, sample_rate: int, frames: list[np.n
         container.mux(video_stream.encode())
         chunk = 4096
         for start in range(0, audio.shape[1], chunk):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, start : start + chunk]), format="fltp",
-                                               layout=layout)
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(audio[:, start : start + chunk]), format="fltp", layout=layout
+            )
             frame.sample_rate = sample_rate
             frame.pts = start
             container.mux(audio_stream.encode(frame))
@@ -205,13 +231,15 @@ def write_fakeav(root: Path, seed: int, identities: int, jobs: int = 1) -> dict:
     warm_before_workers(warm_numba_kernels)  # workers then only read numba's cache
     progress = Progress("demo fakeav audio", len(distinct), unit="tracks")
     rendered = {}
-    for key, audio in zip(distinct, Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(_audio)(v) for v in distinct.values())):
+    for key, audio in zip(
+        distinct, Parallel(n_jobs=jobs, return_as="generator")(delayed(_audio)(v) for v in distinct.values())
+    ):
         rendered[key] = audio
         progress.update(1, audio_seconds=audio.shape[1] / distinct[key].identity.sample_rate)
     progress = Progress("demo fakeav mp4", len(plan), unit="files")
     for _ in Parallel(n_jobs=jobs, return_as="generator_unordered")(
-            delayed(_write_video)(root, v, rendered[(v.identity.name, v.audio_seed, v.attack)]) for v in plan):
+        delayed(_write_video)(root, v, rendered[(v.identity.name, v.audio_seed, v.attack)]) for v in plan
+    ):
         progress.update(1)
     meta = root / "FakeAVCeleb_v1.2" / "meta_data.csv"
     with open(meta, "w", newline="") as handle:
@@ -219,8 +247,9 @@ def write_fakeav(root: Path, seed: int, identities: int, jobs: int = 1) -> dict:
         writer.writerow(META_COLUMNS)
         for v in plan:
             i = v.identity
-            writer.writerow([i.name, v.target1, v.target2, v.method, v.category, v.type, i.race, i.gender,
-                             v.filename, v.folder])
+            writer.writerow(
+                [i.name, v.target1, v.target2, v.method, v.category, v.type, i.race, i.gender, v.filename, v.folder]
+            )
     by_type: dict[str, int] = {}
     for v in plan:
         by_type[v.type] = by_type.get(v.type, 0) + 1

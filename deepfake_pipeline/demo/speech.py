@@ -11,7 +11,7 @@ generation process than the attacks in ``synthetic_attacks``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import signal
@@ -70,7 +70,7 @@ def random_voice(rng: np.random.Generator, female: bool | None = None) -> Voice:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def bandpass_sos(low_hz: float, high_hz: float, order: int) -> np.ndarray:
     """Butterworth band-pass at 16 kHz, designed once per band (callers must not modify it)."""
     return signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=SAMPLE_RATE, output="sos")

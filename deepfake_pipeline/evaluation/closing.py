@@ -51,9 +51,20 @@ def trials_caveat(scored: int, left_out: dict) -> str:
     return f" [{scored} of {scored + sum(left_out.values())} trials: {reasons}]"
 
 
-def closing_line(split: str, auc: float, auc_ci, eer: float, eer_ci, silence_auc,
-                 untrained: bool = False, demo: bool = False, min_tdcf=None, n_speakers=None,
-                 left_out: dict | None = None, n_trials: int | None = None) -> str:
+def closing_line(
+    split: str,
+    auc: float,
+    auc_ci,
+    eer: float,
+    eer_ci,
+    silence_auc,
+    untrained: bool = False,
+    demo: bool = False,
+    min_tdcf=None,
+    n_speakers=None,
+    left_out: dict | None = None,
+    n_trials: int | None = None,
+) -> str:
     """`ROC-AUC test=<split> 0.9744 (95% CI 0.9710-0.9771) EER 8.41% (95% CI 7.90-8.95%)
     min-tDCF 0.1234 silence-only 0.8100` plus the caveats, on one line. `eer` and its CI are
     fractions; a CI of None (no bootstrap) prints as `(95% CI n/a)`; `min_tdcf` None prints as
@@ -63,11 +74,14 @@ def closing_line(split: str, auc: float, auc_ci, eer: float, eer_ci, silence_auc
     adds `[N of M trials: reason count, ...]`."""
     silence = "n/a" if silence_auc is None else _fmt(silence_auc, 4)
     auc_part = "n/a" if auc_ci is None or auc_ci[0] is None else f"{_fmt(auc_ci[0], 4)}-{_fmt(auc_ci[1], 4)}"
-    eer_part = ("n/a" if eer_ci is None or eer_ci[0] is None
-                else f"{_fmt(100 * eer_ci[0], 2)}-{_fmt(100 * eer_ci[1], 2)}%")
+    eer_part = (
+        "n/a" if eer_ci is None or eer_ci[0] is None else f"{_fmt(100 * eer_ci[0], 2)}-{_fmt(100 * eer_ci[1], 2)}%"
+    )
     tdcf = "n/a (no ASV scores)" if min_tdcf is None else _fmt(min_tdcf, 4)
-    line = (f"ROC-AUC test={split} {_fmt(auc, 4)} (95% CI {auc_part}) "
-            f"EER {_fmt(100 * eer, 2)}% (95% CI {eer_part}) min-tDCF {tdcf} silence-only {silence}")
+    line = (
+        f"ROC-AUC test={split} {_fmt(auc, 4)} (95% CI {auc_part}) "
+        f"EER {_fmt(100 * eer, 2)}% (95% CI {eer_part}) min-tDCF {tdcf} silence-only {silence}"
+    )
     if auc_ci is not None and auc_ci[0] is not None and n_speakers is not None and n_speakers < FEW_SPEAKERS:
         line += " [CI over trials: no speaker ids]" if n_speakers == 0 else f" [CI over {n_speakers} speakers]"
     if left_out and n_trials is not None:
@@ -75,12 +89,24 @@ def closing_line(split: str, auc: float, auc_ci, eer: float, eer_ci, silence_auc
     return line + caveat_suffix(untrained, demo)
 
 
-def closing_line_of(split: str, summary: dict, silence_auc, untrained: bool, demo: bool,
-                    left_out: dict | None = None) -> str:
+def closing_line_of(
+    split: str, summary: dict, silence_auc, untrained: bool, demo: bool, left_out: dict | None = None
+) -> str:
     """The closing line of a `significance.summarize` record; `left_out` as for closing_line."""
-    return closing_line(split, summary["auc"], summary["auc_ci"], summary["eer"], summary["eer_ci"], silence_auc,
-                        untrained, demo, min_tdcf=summary.get("min_tdcf"), n_speakers=summary.get("n_speakers"),
-                        left_out=left_out, n_trials=summary.get("n_trials"))
+    return closing_line(
+        split,
+        summary["auc"],
+        summary["auc_ci"],
+        summary["eer"],
+        summary["eer_ci"],
+        silence_auc,
+        untrained,
+        demo,
+        min_tdcf=summary.get("min_tdcf"),
+        n_speakers=summary.get("n_speakers"),
+        left_out=left_out,
+        n_trials=summary.get("n_trials"),
+    )
 
 
 def parse_closing_line(line: str) -> dict:

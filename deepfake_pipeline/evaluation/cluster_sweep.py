@@ -56,8 +56,7 @@ class ClusterSweep:
         self.bona_per_cluster = self.bona_below[-1].astype(float)
         self.spoof_per_cluster = self.spoof_below[-1].astype(float)
         # Each bona fide trial beats the spoof trials below its score, and half those tied with it.
-        beaten_twice = (self.spoof_below[bona_group].astype(float)
-                        + self.spoof_below[bona_group + 1].astype(float))
+        beaten_twice = self.spoof_below[bona_group].astype(float) + self.spoof_below[bona_group + 1].astype(float)
         self.mann_whitney = np.zeros((n_clusters, n_clusters))
         np.add.at(self.mann_whitney, bona_code, beaten_twice)
 

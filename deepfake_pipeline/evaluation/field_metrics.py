@@ -39,9 +39,12 @@ def per_condition(labels, scores, values, column: str) -> dict:
         keep = (is_bona | (values == value)) if column in SPOOF_ONLY_CONDITIONS else values == value
         n_bona, n_spoof = int(np.sum(keep & is_bona)), int(np.sum(keep & ~is_bona))
         both = n_bona > 0 and n_spoof > 0
-        table[value] = {"n_bonafide": n_bona, "n_spoof": n_spoof,
-                        "auc": roc_auc(labels[keep], scores[keep]) if both else None,
-                        "eer": tdcf.official_eer(labels[keep], scores[keep]).eer if both else None}
+        table[value] = {
+            "n_bonafide": n_bona,
+            "n_spoof": n_spoof,
+            "auc": roc_auc(labels[keep], scores[keep]) if both else None,
+            "eer": tdcf.official_eer(labels[keep], scores[keep]).eer if both else None,
+        }
     return table
 
 
@@ -50,8 +53,11 @@ def field_metrics(labels, scores, asv=None, prior_log_odds=None) -> dict:
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     bona, spoof = scores[labels == BONAFIDE], scores[labels != BONAFIDE]
     official = tdcf.official_eer(labels, scores)
-    out = {"eer_official": official.eer, "eer_official_threshold": official.threshold,
-           "min_dcf": calibration.min_dcf(labels, scores).dcf}
+    out = {
+        "eer_official": official.eer,
+        "eer_official_threshold": official.threshold,
+        "min_dcf": calibration.min_dcf(labels, scores).dcf,
+    }
     if asv is None:
         out.update(min_tdcf=None, min_tdcf_version=None, min_tdcf_note=NO_ASV)
     else:
@@ -63,7 +69,11 @@ def field_metrics(labels, scores, asv=None, prior_log_odds=None) -> dict:
         out.update(act_dcf=None, cllr=None, calibration_note=NOT_LLR)
     else:
         llr = scores - prior_log_odds
-        out.update(act_dcf=calibration.act_dcf(labels, llr).dcf, cllr=calibration.cllr(labels, llr),
-                   calibration_note=None, prior_log_odds=prior_log_odds)
+        out.update(
+            act_dcf=calibration.act_dcf(labels, llr).dcf,
+            cllr=calibration.cllr(labels, llr),
+            calibration_note=None,
+            prior_log_odds=prior_log_odds,
+        )
     out["min_cllr"] = calibration.min_cllr(labels, scores)
     return out

@@ -63,9 +63,7 @@ def check_labels(labels) -> np.ndarray:
     n_spoof = int(out.sum())
     if n_spoof == 0 or n_spoof == out.size:
         missing = "spoof (1)" if n_spoof == 0 else "bona fide (0)"
-        raise ValueError(
-            f"labels contain no {missing} trials: AUC and EER need both classes"
-        )
+        raise ValueError(f"labels contain no {missing} trials: AUC and EER need both classes")
     return out
 
 
@@ -76,10 +74,7 @@ def check_scores(scores, n_trials: int, name: str = "scores") -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numbers: {exc}") from exc
     if arr.ndim != 1 or arr.size != n_trials:
-        raise ValueError(
-            f"{name} must be one-dimensional with one score per label ({n_trials}), "
-            f"got shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must be one-dimensional with one score per label ({n_trials}), got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contain {int((~np.isfinite(arr)).sum())} NaN or infinite value(s)")
     return arr
@@ -110,12 +105,8 @@ class SortedTrials:
         spoof_sorted = scores[self.spoof_order]
         self.distinct = np.unique(scores)
         # Per operating point: how many trials of each class score strictly below it.
-        self.bona_below_point = np.append(
-            np.searchsorted(bona_sorted, self.distinct, side="left"), bona_sorted.size
-        )
-        self.spoof_below_point = np.append(
-            np.searchsorted(spoof_sorted, self.distinct, side="left"), spoof_sorted.size
-        )
+        self.bona_below_point = np.append(np.searchsorted(bona_sorted, self.distinct, side="left"), bona_sorted.size)
+        self.spoof_below_point = np.append(np.searchsorted(spoof_sorted, self.distinct, side="left"), spoof_sorted.size)
         # Per bona fide trial (in bona_order): spoof trials below it, and below or tied with it.
         self.spoof_below_bona = np.searchsorted(spoof_sorted, bona_sorted, side="left")
         self.spoof_upto_bona = np.searchsorted(spoof_sorted, bona_sorted, side="right")
@@ -248,9 +239,7 @@ def per_attack_metrics(labels, scores, attacks) -> dict[str, dict]:
     labels, scores = _checked(labels, scores)
     attacks = np.asarray(attacks).astype(str)
     if attacks.shape != labels.shape:
-        raise ValueError(
-            f"attacks must give one name per trial ({labels.size}), got shape {attacks.shape}"
-        )
+        raise ValueError(f"attacks must give one name per trial ({labels.size}), got shape {attacks.shape}")
     is_bona = labels == BONAFIDE
     result = {}
     for attack in sorted(set(attacks[~is_bona])):

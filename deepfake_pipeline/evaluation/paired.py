@@ -100,8 +100,13 @@ def delong_test(labels, scores_a, scores_b) -> DeLongResult:
 def _min_tdcf(labels, scores, asv):
     asv_scores, version = asv
     compute = tdcf.min_tdcf_2019 if version == "2019" else tdcf.min_tdcf_2021
-    return compute(scores[labels == BONAFIDE], scores[labels != BONAFIDE], asv_scores.target,
-                   asv_scores.nontarget, asv_scores.spoof).min_tdcf
+    return compute(
+        scores[labels == BONAFIDE],
+        scores[labels != BONAFIDE],
+        asv_scores.target,
+        asv_scores.nontarget,
+        asv_scores.spoof,
+    ).min_tdcf
 
 
 @dataclass(frozen=True)
@@ -142,11 +147,18 @@ def paired_resamples(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, as
         if asv is not None:
             if systems is None:  # built once per split, after the draws' own checks
                 weights = resampled_tdcf.split_weights(asv)
-                systems = [resampled_tdcf.ResampledMinTDCF(t, s, codes, weights)
-                           for t, s in ((trials_a, scores_a), (trials_b, scores_b))]
+                systems = [
+                    resampled_tdcf.ResampledMinTDCF(t, s, codes, weights)
+                    for t, s in ((trials_a, scores_a), (trials_b, scores_b))
+                ]
             tdcfs.append(systems[1](block) - systems[0](block))
-    return PairedResamples(np.concatenate(aucs), np.concatenate(eers),
-                           np.concatenate(tdcfs) if asv is not None else None, int(codes.max()) + 1, redrawn[0])
+    return PairedResamples(
+        np.concatenate(aucs),
+        np.concatenate(eers),
+        np.concatenate(tdcfs) if asv is not None else None,
+        int(codes.max()) + 1,
+        redrawn[0],
+    )
 
 
 def paired_bootstrap(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, alpha=0.05, asv=None) -> dict:
@@ -159,9 +171,13 @@ def paired_bootstrap(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, al
     resamples = paired_resamples(labels, scores_a, scores_b, groups, n_boot, seed, asv)
     auc_diff = roc_auc(labels, scores_b) - roc_auc(labels, scores_a)
     eer_diff = tdcf.official_eer(labels, scores_b).eer - tdcf.official_eer(labels, scores_a).eer
-    out = {"auc": BootstrapResult((auc_diff, *_percentile_interval(resamples.auc, alpha)), n_boot,
-                                  resamples.n_clusters, resamples.n_redrawn),
-           "eer": (eer_diff, *_percentile_interval(resamples.eer, alpha)), "min_tdcf": None}
+    out = {
+        "auc": BootstrapResult(
+            (auc_diff, *_percentile_interval(resamples.auc, alpha)), n_boot, resamples.n_clusters, resamples.n_redrawn
+        ),
+        "eer": (eer_diff, *_percentile_interval(resamples.eer, alpha)),
+        "min_tdcf": None,
+    }
     if asv is not None:
         tdcf_diff = _min_tdcf(labels, scores_b, asv) - _min_tdcf(labels, scores_a, asv)
         out["min_tdcf"] = (tdcf_diff, *_percentile_interval(resamples.min_tdcf, alpha))

@@ -23,8 +23,8 @@ from scipy.stats import norm  # noqa: E402
 from deepfake_pipeline.common import atomic  # noqa: E402
 from deepfake_pipeline.evaluation import metrics  # noqa: E402
 from deepfake_pipeline.evaluation.roc_band import roc_band  # noqa: E402
-from deepfake_pipeline.evaluation.tdcf import official_eer  # noqa: E402
 from deepfake_pipeline.evaluation.significance import cluster_codes  # noqa: E402
+from deepfake_pipeline.evaluation.tdcf import official_eer  # noqa: E402
 
 DPI = 200
 FORMATS = ("png", "pdf")
@@ -33,7 +33,7 @@ DET_TICKS_PCT = (0.1, 0.5, 1, 2, 5, 10, 20, 40)
 DET_WIDE_TICKS_PCT = (0.1, 0.5, 1, 2, 5, 10, 20, 40, 60, 80, 95)
 DET_LOW, DET_HIGH, DET_WIDE_HIGH = 0.0005, 0.5, 0.98
 ROC_MARGIN = 0.02  # a curve on the border of [0, 1] stays visible inside the axes
-TITLE_CHARS = 62   # per line, at the title's font size on the 5.5-inch-wide figures
+TITLE_CHARS = 62  # per line, at the title's font size on the 5.5-inch-wide figures
 SILENCE = "silence-only"
 MIN_BAND_SPEAKERS = 5
 BAND_BOOT = 200  # resamples for a ROC band: enough for a picture, cheap beside the CIs' 1000
@@ -70,8 +70,11 @@ def _styles(names) -> dict:
         if name.startswith(SILENCE):
             styles[name] = {"color": "0.45", "linestyle": "--", "linewidth": 1.2, "zorder": 2, "markersize": 7}
         else:
-            styles[name] = {"linewidth": max(0.9, 2.4 - 1.2 * rank), "zorder": 3 + rank,
-                            "markersize": max(3.5, 10 - 3 * rank)}
+            styles[name] = {
+                "linewidth": max(0.9, 2.4 - 1.2 * rank),
+                "zorder": 3 + rank,
+                "markersize": max(3.5, 10 - 3 * rank),
+            }
             rank += 1
     return styles
 
@@ -99,8 +102,9 @@ def save(fig, path) -> Path:
     return path.with_suffix(".png")
 
 
-def roc_figure(curves: dict, title: str, caveat: str = "", speakers=None, bands=(), n_boot: int = BAND_BOOT,
-               seed: int = 0):
+def roc_figure(
+    curves: dict, title: str, caveat: str = "", speakers=None, bands=(), n_boot: int = BAND_BOOT, seed: int = 0
+):
     """`curves`: legend label -> (labels, scores). x: spoof accepted (FAR), y: bona fide accepted
     (1 - miss rate). The curves named in `bands` get a pointwise 95% band from a bootstrap over
     `speakers` (roc_band; see _band for when there is none)."""
@@ -118,12 +122,19 @@ def roc_figure(curves: dict, title: str, caveat: str = "", speakers=None, bands=
         (line,) = ax.plot(far, 1 - frr, label=f"{name} (AUC {auc:.4f}{note})", clip_on=False, **style)
         if name in drawn:
             band = drawn[name]
-            ax.fill_between(band.far, band.lower, band.upper, color=line.get_color(), alpha=0.18, linewidth=0,
-                            zorder=1, step="post")
+            ax.fill_between(
+                band.far, band.lower, band.upper, color=line.get_color(), alpha=0.18, linewidth=0, zorder=1, step="post"
+            )
     if drawn:
         band = next(iter(drawn.values()))
-        ax.fill_between([], [], [], color="0.6", alpha=0.3,
-                        label=f"pointwise 95% band: bootstrap over {band.n_clusters} speakers, {band.n_boot} resamples")
+        ax.fill_between(
+            [],
+            [],
+            [],
+            color="0.6",
+            alpha=0.3,
+            label=f"pointwise 95% band: bootstrap over {band.n_clusters} speakers, {band.n_boot} resamples",
+        )
     ax.set_xlabel("false acceptance rate (spoof accepted)")
     ax.set_ylabel("bona fide acceptance rate (1 - miss rate)")
     ax.set_xlim(-ROC_MARGIN, 1 + ROC_MARGIN)
@@ -187,8 +198,9 @@ def plot_det(curves: dict, path, title: str, caveat: str = "") -> Path:
     return save(det_figure(curves, title, caveat), path)
 
 
-def layer_sweep_figure(layers, series: dict, chosen_layer, title: str, caveat: str = "", references=None,
-                       chosen_on: str = "dev"):
+def layer_sweep_figure(
+    layers, series: dict, chosen_layer, title: str, caveat: str = "", references=None, chosen_on: str = "dev"
+):
     """`series`: legend label (e.g. "dev=asvspoof2019_dev", "test=asvspoof2019_eval") ->
     {"auc": [...], "eer": [...]} aligned with `layers`. `references`: series label -> {"auc": x,
     "eer": y} of the silence-only shortcut on that split, drawn as a dashed line in the series'
@@ -200,15 +212,27 @@ def layer_sweep_figure(layers, series: dict, chosen_layer, title: str, caveat: s
     for name, values in series.items():
         (line,) = ax_auc.plot(layers, values["auc"], marker="o", markersize=4, label=name, zorder=3)
         colours[name] = line.get_color()
-        ax_eer.plot(layers, 100 * np.asarray(values["eer"], dtype=float), marker="o", markersize=4,
-                    color=colours[name], zorder=3)
+        ax_eer.plot(
+            layers,
+            100 * np.asarray(values["eer"], dtype=float),
+            marker="o",
+            markersize=4,
+            color=colours[name],
+            zorder=3,
+        )
     for name, value in (references or {}).items():
         style = {"color": colours.get(name, "0.45"), "linestyle": "--", "linewidth": 1.0, "zorder": 2}
         ax_auc.axhline(value["auc"], label=f"{SILENCE} {name}", **style)
         ax_eer.axhline(100 * value["eer"], **style)
     for ax in (ax_auc, ax_eer):
-        ax.axvline(chosen_layer, color="0.15", linestyle=":", linewidth=1.3, zorder=1,
-                   label=f"layer chosen on {chosen_on} ({chosen_layer})" if ax is ax_auc else None)
+        ax.axvline(
+            chosen_layer,
+            color="0.15",
+            linestyle=":",
+            linewidth=1.3,
+            zorder=1,
+            label=f"layer chosen on {chosen_on} ({chosen_layer})" if ax is ax_auc else None,
+        )
         ax.grid(True, linewidth=0.3)
     ax_auc.set_ylabel("ROC-AUC")
     ax_eer.set_ylabel("EER (%)")
@@ -218,6 +242,7 @@ def layer_sweep_figure(layers, series: dict, chosen_layer, title: str, caveat: s
     return fig
 
 
-def plot_layer_sweep(layers, series: dict, chosen_layer, path, title: str, caveat: str = "",
-                     references=None, chosen_on: str = "dev") -> Path:
+def plot_layer_sweep(
+    layers, series: dict, chosen_layer, path, title: str, caveat: str = "", references=None, chosen_on: str = "dev"
+) -> Path:
     return save(layer_sweep_figure(layers, series, chosen_layer, title, caveat, references, chosen_on), path)

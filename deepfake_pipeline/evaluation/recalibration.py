@@ -35,8 +35,9 @@ from deepfake_pipeline.formats.labels import BONAFIDE
 METRICS = ("min_dcf", "act_dcf", "cllr", "min_cllr")
 
 
-def effective_prior(p_spoof: float = P_SPOOF, c_miss: float = calibration.C_MISS,
-                    c_fa: float = calibration.C_FA) -> float:
+def effective_prior(
+    p_spoof: float = P_SPOOF, c_miss: float = calibration.C_MISS, c_fa: float = calibration.C_FA
+) -> float:
     """Bona fide prior whose Bayes threshold on LLRs is the cost model's: -logit of it is
     ``calibration.bayes_threshold``."""
     bona = (1 - p_spoof) * c_miss
@@ -70,13 +71,18 @@ def fit(labels, scores, target_prior: float | None = None) -> Calibration:
     model = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000)
     model.fit(scores[:, None], is_bona.astype(int), sample_weight=weights)
     logit = math.log(pi / (1 - pi))
-    return Calibration(a=float(model.coef_[0, 0]), b=float(model.intercept_[0] - logit), target_prior=pi,
-                       n_trials=int(labels.size))
+    return Calibration(
+        a=float(model.coef_[0, 0]), b=float(model.intercept_[0] - logit), target_prior=pi, n_trials=int(labels.size)
+    )
 
 
 def metrics(labels, llrs) -> dict:
-    return {"min_dcf": calibration.min_dcf(labels, llrs).dcf, "act_dcf": calibration.act_dcf(labels, llrs).dcf,
-            "cllr": calibration.cllr(labels, llrs), "min_cllr": calibration.min_cllr(labels, llrs)}
+    return {
+        "min_dcf": calibration.min_dcf(labels, llrs).dcf,
+        "act_dcf": calibration.act_dcf(labels, llrs).dcf,
+        "cllr": calibration.cllr(labels, llrs),
+        "min_cllr": calibration.min_cllr(labels, llrs),
+    }
 
 
 def _bootstrap(labels, before, after, groups, n_boot: int, seed: int, alpha: float) -> dict:
@@ -96,12 +102,23 @@ def _bootstrap(labels, before, after, groups, n_boot: int, seed: int, alpha: flo
         for side, scores in (("before", before), ("after", after)):
             for name, value in metrics(labels[idx], scores[idx]).items():
                 values[side][name].append(value)
-    return {side: {m: list(_percentile_interval(v, alpha)) if v else None for m, v in per.items()}
-            for side, per in values.items()}
+    return {
+        side: {m: list(_percentile_interval(v, alpha)) if v else None for m, v in per.items()}
+        for side, per in values.items()
+    }
 
 
-def calibrate_split(dev_labels, dev_scores, labels, scores, groups=None, prior_log_odds=None,
-                    n_boot: int = 200, seed: int = 0, alpha: float = 0.05) -> tuple[dict, np.ndarray]:
+def calibrate_split(
+    dev_labels,
+    dev_scores,
+    labels,
+    scores,
+    groups=None,
+    prior_log_odds=None,
+    n_boot: int = 200,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[dict, np.ndarray]:
     """Fit on dev, apply to a test split: (the record metrics.json keeps, the test LLRs).
     "before" reads the raw scores as LLRs the way step 3 does (less the training prior's log
     odds, when known)."""
@@ -110,14 +127,22 @@ def calibrate_split(dev_labels, dev_scores, labels, scores, groups=None, prior_l
     cal = fit(dev_labels, dev_scores)
     before = scores - (prior_log_odds or 0.0)
     llrs = cal.apply(scores)
-    record = {"fitted_on_trials": cal.n_trials, "a": cal.a, "b": cal.b, "target_prior": cal.target_prior,
-              "before": metrics(labels, before), "after": metrics(labels, llrs),
-              "ci": _bootstrap(labels, before, llrs, groups, n_boot, seed, alpha)}
+    record = {
+        "fitted_on_trials": cal.n_trials,
+        "a": cal.a,
+        "b": cal.b,
+        "target_prior": cal.target_prior,
+        "before": metrics(labels, before),
+        "after": metrics(labels, llrs),
+        "ci": _bootstrap(labels, before, llrs, groups, n_boot, seed, alpha),
+    }
     return record, llrs
 
 
 def calibration_line(label: str, dev_split: str, record: dict, caveat: str = "") -> str:
     b, a = record["before"], record["after"]
-    return (f"[eval_logreg] calibration test={label} (fitted on dev {dev_split}, {record['fitted_on_trials']} "
-            f"trials): actDCF {b['act_dcf']:.4f} -> {a['act_dcf']:.4f}, Cllr {b['cllr']:.4f} -> {a['cllr']:.4f}, "
-            f"minDCF {a['min_dcf']:.4f} minCllr {a['min_cllr']:.4f} (unchanged by an affine map){caveat}")
+    return (
+        f"[eval_logreg] calibration test={label} (fitted on dev {dev_split}, {record['fitted_on_trials']} "
+        f"trials): actDCF {b['act_dcf']:.4f} -> {a['act_dcf']:.4f}, Cllr {b['cllr']:.4f} -> {a['cllr']:.4f}, "
+        f"minDCF {a['min_dcf']:.4f} minCllr {a['min_cllr']:.4f} (unchanged by an affine map){caveat}"
+    )

@@ -76,7 +76,8 @@ class _WeightBelow:
         self.codes, self.order, self.below_point = codes, order, below_point
         entries = n_clusters * below_point.size
         self.by_table = strategy == "table" or (
-            strategy is None and entries <= min(_TABLE, _TABLE_PER_ELEMENT * (order.size + below_point.size)))
+            strategy is None and entries <= min(_TABLE, _TABLE_PER_ELEMENT * (order.size + below_point.size))
+        )
         self.width = below_point.size if self.by_table else order.size + 1
         if self.by_table:
             # table[k, c]: trials of cluster k below point c, i.e. at a sorted position p <
@@ -134,8 +135,7 @@ class ResampledMinTDCF:
     ``significance._resample_multiplicities`` yields them); ``codes`` the trials' clusters.
     ``strategy`` ("table" or "trials") forces how the weights below the points are summed."""
 
-    def __init__(self, trials: SortedTrials, scores, codes, weights: tdcf.TDCFWeights,
-                 strategy: str | None = None):
+    def __init__(self, trials: SortedTrials, scores, codes, weights: tdcf.TDCFWeights, strategy: str | None = None):
         self.weights = weights
         n_clusters = int(codes.max()) + 1
         points = kept_points(trials)

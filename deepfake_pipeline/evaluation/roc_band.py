@@ -28,7 +28,7 @@ _BLOCK = 1_000_000
 
 @dataclass(frozen=True)
 class RocBand:
-    far: np.ndarray    # the grid of false acceptance rates
+    far: np.ndarray  # the grid of false acceptance rates
     lower: np.ndarray  # bona fide acceptance rate, alpha/2 quantile over resamples
     upper: np.ndarray  # 1 - alpha/2 quantile
     n_boot: int
@@ -48,8 +48,9 @@ def _accept_rates(trials: SortedTrials, bona_weight, spoof_weight):
     return far[:, ::-1], tpr[:, ::-1]
 
 
-def roc_band(labels, scores, groups, n_boot: int = 200, seed: int = 0, alpha: float = 0.05,
-             grid: np.ndarray | None = None) -> RocBand:
+def roc_band(
+    labels, scores, groups, n_boot: int = 200, seed: int = 0, alpha: float = 0.05, grid: np.ndarray | None = None
+) -> RocBand:
     """Pointwise ``1 - alpha`` band of the ROC curve (bona fide acceptance against spoof
     acceptance; labels 0 = bona fide, higher score = more bona fide) by cluster bootstrap over
     ``groups`` (speakers; None or "-" = each trial its own cluster). At a grid FAR ``f`` each
@@ -65,9 +66,10 @@ def roc_band(labels, scores, groups, n_boot: int = 200, seed: int = 0, alpha: fl
     step = max(1, _BLOCK // labels.size)
     for block in _resample_multiplicities(codes, labels, n_boot, seed, redrawn):
         for start in range(0, block.shape[0], step):
-            rows = block[start:start + step]
-            far, tpr = _accept_rates(trials, _trial_weights(codes, trials.bona_order, rows),
-                                     _trial_weights(codes, trials.spoof_order, rows))
+            rows = block[start : start + step]
+            far, tpr = _accept_rates(
+                trials, _trial_weights(codes, trials.bona_order, rows), _trial_weights(codes, trials.spoof_order, rows)
+            )
             for row_far, row_tpr in zip(far, tpr):
                 at = np.searchsorted(row_far, grid, side="right") - 1
                 curves.append(row_tpr[np.clip(at, 0, None)])

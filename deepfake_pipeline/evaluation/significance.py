@@ -58,9 +58,7 @@ def cluster_codes(groups, n_trials: int) -> np.ndarray:
         return np.arange(n_trials)
     values = np.asarray(groups, dtype=object)
     if values.shape != (n_trials,):
-        raise ValueError(
-            f"groups must give one cluster id per trial ({n_trials}), got shape {values.shape}"
-        )
+        raise ValueError(f"groups must give one cluster id per trial ({n_trials}), got shape {values.shape}")
     names = values.astype(str)
     unknown = pd.isna(values) | (names == UNKNOWN_GROUP)
     known_names, known_codes = np.unique(names[~unknown], return_inverse=True)
@@ -202,9 +200,7 @@ def bootstrap_ci(labels, scores, groups, statistic, n_boot=1000, seed=0, alpha=0
                 value = statistic(labels[chosen], scores[chosen])
                 values.append(value.eer if isinstance(value, EER) else float(value))
         n_redrawn = redrawn[0]
-    return BootstrapResult(
-        _percentile_interval(np.asarray(values), alpha), n_boot, int(codes.max()) + 1, n_redrawn
-    )
+    return BootstrapResult(_percentile_interval(np.asarray(values), alpha), n_boot, int(codes.max()) + 1, n_redrawn)
 
 
 def _known_speakers(groups) -> int:
@@ -218,8 +214,9 @@ def _known_speakers(groups) -> int:
     return int(np.unique(names[known]).size)
 
 
-def summarize(labels, scores, groups, attacks=None, n_boot=1000, seed=0, alpha=0.05, asv=None,
-              prior_log_odds=None) -> dict:
+def summarize(
+    labels, scores, groups, attacks=None, n_boot=1000, seed=0, alpha=0.05, asv=None, prior_log_odds=None
+) -> dict:
     """Every number a results file reports about one set of scores, as plain floats and ints.
 
     Keys: ``auc``, ``auc_ci`` [lo, hi], ``eer`` (the official ASVspoof EER, a fraction, the

@@ -216,9 +216,7 @@ class TDCFWeights:
 def tdcf_weights_2019(asv: ASVErrorRates, costs=CostsTDCF2019()) -> TDCFWeights:
     """C1, C2 and the normaliser min(C1, C2) of :func:`tdcf_curve_2019`, or ValueError."""
     _check_priors(costs)
-    c1 = costs.p_tar * (costs.c_miss_cm - costs.c_miss_asv * asv.pmiss) - (
-        costs.p_non * costs.c_fa_asv * asv.pfa
-    )
+    c1 = costs.p_tar * (costs.c_miss_cm - costs.c_miss_asv * asv.pmiss) - (costs.p_non * costs.c_fa_asv * asv.pfa)
     c2 = costs.c_fa_cm * costs.p_spoof * (1 - asv.pmiss_spoof)
     if c1 < 0 or c2 < 0:
         raise ValueError(f"t-DCF weights must not be negative (C1={c1}, C2={c2}): check the ASV rates")
@@ -272,18 +270,14 @@ def _minimum(curve, thresholds) -> MinTDCF:
     return MinTDCF(min_tdcf=float(curve[k]), threshold=float(thresholds[k]))
 
 
-def min_tdcf_2019(
-    bonafide_cm, spoof_cm, asv_target, asv_nontarget, asv_spoof, costs=CostsTDCF2019()
-) -> MinTDCF:
+def min_tdcf_2019(bonafide_cm, spoof_cm, asv_target, asv_nontarget, asv_spoof, costs=CostsTDCF2019()) -> MinTDCF:
     """ASVspoof 2019 min t-DCF of a CM in tandem with an ASV given by its scores
     (``evaluate_tDCF_asvspoof19.py``; ``compute_tDCF_legacy`` in the 2021 package)."""
     asv = asv_error_rates(asv_target, asv_nontarget, asv_spoof)
     return _minimum(*tdcf_curve_2019(bonafide_cm, spoof_cm, asv, costs))
 
 
-def min_tdcf_2021(
-    bonafide_cm, spoof_cm, asv_target, asv_nontarget, asv_spoof, costs=CostsTDCF2021()
-) -> MinTDCF:
+def min_tdcf_2021(bonafide_cm, spoof_cm, asv_target, asv_nontarget, asv_spoof, costs=CostsTDCF2021()) -> MinTDCF:
     """ASVspoof 2021 (revised) min t-DCF of a CM in tandem with an ASV given by its scores
     (``compute_tDCF`` of the 2021 package, as its ``evaluate.py`` calls it)."""
     asv = asv_error_rates(asv_target, asv_nontarget, asv_spoof)

@@ -21,8 +21,10 @@ from deepfake_pipeline.evaluation.tdcf import official_eer
 
 ONE_POINT = 0.01
 ALPHA = 0.05
-ONE_POINT_RULE = ("AUC(contrastive) - AUC(baseline) >= +1.00 point on the same trials, its 95% paired "
-                  "speaker-clustered bootstrap CI above 0, and DeLong p < 0.05")
+ONE_POINT_RULE = (
+    "AUC(contrastive) - AUC(baseline) >= +1.00 point on the same trials, its 95% paired "
+    "speaker-clustered bootstrap CI above 0, and DeLong p < 0.05"
+)
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,11 @@ class Verdict:
     baseline_auc: float
     contrastive_auc: float
     diff: float
-    ci: tuple | None           # (lo, hi) of the difference; None without bootstrap
+    ci: tuple | None  # (lo, hi) of the difference; None without bootstrap
     delong_p: float
     n_trials: int
-    eer: tuple = None          # (baseline, contrastive, diff, lo, hi): official EERs, paired CI
-    min_tdcf: tuple = None     # the same for min t-DCF; None without ASV scores
+    eer: tuple = None  # (baseline, contrastive, diff, lo, hi): official EERs, paired CI
+    min_tdcf: tuple = None  # the same for min t-DCF; None without ASV scores
 
     @property
     def failures(self) -> list:
@@ -57,11 +59,17 @@ class Verdict:
 
     def line(self, untrained: bool = False, demo: bool = False, name: str = "contrastive") -> str:
         ci = "no CI" if self.ci is None else f"95% CI {100 * self.ci[0]:+.2f} to {100 * self.ci[1]:+.2f}"
-        outcome = ("meets the 1-point rule" if self.meets_rule
-                   else "does not meet the 1-point rule (" + "; ".join(self.failures) + ")")
-        return (f"{name} vs baseline test={self.split}: {self.baseline_auc:.4f} -> {self.contrastive_auc:.4f}, "
-                f"{100 * self.diff:+.2f} points ({ci}), DeLong p={format_p(self.delong_p)}: {outcome}"
-                + self._beside() + caveat_suffix(untrained, demo))
+        outcome = (
+            "meets the 1-point rule"
+            if self.meets_rule
+            else "does not meet the 1-point rule (" + "; ".join(self.failures) + ")"
+        )
+        return (
+            f"{name} vs baseline test={self.split}: {self.baseline_auc:.4f} -> {self.contrastive_auc:.4f}, "
+            f"{100 * self.diff:+.2f} points ({ci}), DeLong p={format_p(self.delong_p)}: {outcome}"
+            + self._beside()
+            + caveat_suffix(untrained, demo)
+        )
 
     def _beside(self) -> str:
         parts = []
@@ -77,17 +85,23 @@ class Verdict:
 
     def to_json(self) -> dict:
         names = ("baseline", "contrastive", "diff", "lo", "hi")
-        return {**asdict(self), "ci": list(self.ci) if self.ci else None, "meets_rule": self.meets_rule,
-                "failures": self.failures, "eer": dict(zip(names, self.eer)) if self.eer else None,
-                "min_tdcf": dict(zip(names, self.min_tdcf)) if self.min_tdcf else None}
+        return {
+            **asdict(self),
+            "ci": list(self.ci) if self.ci else None,
+            "meets_rule": self.meets_rule,
+            "failures": self.failures,
+            "eer": dict(zip(names, self.eer)) if self.eer else None,
+            "min_tdcf": dict(zip(names, self.min_tdcf)) if self.min_tdcf else None,
+        }
 
 
 def format_p(p: float) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
-def compare(split: str, labels, groups, baseline_scores, contrastive_scores, n_boot: int = 1000,
-            seed: int = 0, asv=None) -> Verdict:
+def compare(
+    split: str, labels, groups, baseline_scores, contrastive_scores, n_boot: int = 1000, seed: int = 0, asv=None
+) -> Verdict:
     """Both systems' scores on the same trials (aligned arrays; higher = more bona fide). `asv`:
     the organisers' ASV scores and t-DCF version (formats.asv_scores.load_asv_scores), or None."""
     delong = paired.delong_test(labels, baseline_scores, contrastive_scores)
@@ -100,9 +114,18 @@ def compare(split: str, labels, groups, baseline_scores, contrastive_scores, n_b
     eers = (official_eer(labels, baseline_scores).eer, official_eer(labels, contrastive_scores).eer)
     tdcfs = None
     if asv is not None:
-        tdcfs = (_min_tdcf(np.asarray(labels), np.asarray(baseline_scores, dtype=float), asv),
-                 _min_tdcf(np.asarray(labels), np.asarray(contrastive_scores, dtype=float), asv))
-    return Verdict(split=split, baseline_auc=delong.auc_a, contrastive_auc=delong.auc_b, diff=delong.diff,
-                   ci=ci, delong_p=delong.p_value, n_trials=len(labels),
-                   eer=(*eers, eers[1] - eers[0], *eer_ci),
-                   min_tdcf=None if tdcfs is None else (*tdcfs, tdcfs[1] - tdcfs[0], *tdcf_ci))
+        tdcfs = (
+            _min_tdcf(np.asarray(labels), np.asarray(baseline_scores, dtype=float), asv),
+            _min_tdcf(np.asarray(labels), np.asarray(contrastive_scores, dtype=float), asv),
+        )
+    return Verdict(
+        split=split,
+        baseline_auc=delong.auc_a,
+        contrastive_auc=delong.auc_b,
+        diff=delong.diff,
+        ci=ci,
+        delong_p=delong.p_value,
+        n_trials=len(labels),
+        eer=(*eers, eers[1] - eers[0], *eer_ci),
+        min_tdcf=None if tdcfs is None else (*tdcfs, tdcfs[1] - tdcfs[0], *tdcf_ci),
+    )

@@ -35,7 +35,7 @@ class FeatureSettings:
     jobs: int = -1
     overwrite: bool = False
     merge_only: bool = False
-    memory_gb: float = None            # budget for the longest clip's forward pass (None: available memory)
+    memory_gb: float = None  # budget for the longest clip's forward pass (None: available memory)
 
     @property
     def wants_embeddings(self) -> bool:
@@ -59,8 +59,10 @@ def open_stores(interim_dir, split_ids) -> list:
             stores.append(WaveStore(Path(interim_dir) / split_id))
         except FileNotFoundError:
             known = sorted(p.parent.name for p in Path(interim_dir).glob("*/info.json"))
-            raise ValueError(f"split {split_id!r} not found in {interim_dir} (found: "
-                             f"{known or 'none'}): run preprocess_datasets.py first") from None
+            raise ValueError(
+                f"split {split_id!r} not found in {interim_dir} (found: "
+                f"{known or 'none'}): run preprocess_datasets.py first"
+            ) from None
     return stores
 
 
@@ -76,13 +78,19 @@ def load_checked_model(settings: FeatureSettings, stream=None):
     from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
 
     try:
-        loaded = load_model(settings.model, device=settings.device, precision=settings.precision,
-                            allow_emulated_bf16=settings.allow_emulated_bf16)
+        loaded = load_model(
+            settings.model,
+            device=settings.device,
+            precision=settings.precision,
+            allow_emulated_bf16=settings.allow_emulated_bf16,
+        )
     except ModelLoadError as error:
         raise FeatureError(str(error)) from None
-    note(f"[features] model {loaded.identity.describe()}, embeddings {loaded.tag}: {loaded.arch}, {loaded.num_layers} hidden states of {loaded.dim} "
-         f"dims, {loaded.precision} on {loaded.device}" + (" (UNTRAINED)" if loaded.untrained else ""),
-         stream=stream)
+    note(
+        f"[features] model {loaded.identity.describe()}, embeddings {loaded.tag}: {loaded.arch}, {loaded.num_layers} hidden states of {loaded.dim} "
+        f"dims, {loaded.precision} on {loaded.device}" + (" (UNTRAINED)" if loaded.untrained else ""),
+        stream=stream,
+    )
     return loaded
 
 
@@ -120,11 +128,13 @@ def bf16_notice(loaded, stores: list, settings: FeatureSettings):
         started = time.perf_counter()
         embed_waveforms(model, clips, batch_seconds=0.0)
         timings[name] = time.perf_counter() - started
-    return (f"[features] this CPU runs bfloat16 natively ({reason}): on the first {len(clips)} clips of "
-            f"{store.split_id} ({seconds:.1f} s of audio) bf16 took {timings['bfloat16']:.2f} s against "
-            f"{timings['float32']:.2f} s in float32 ({timings['float32'] / timings['bfloat16']:.1f}x). float32 stays "
-            "the default; --precision bfloat16 is worth it once bench/bf16_downstream.py shows it leaves your "
-            "step-3 result unchanged (README, Speed)")
+    return (
+        f"[features] this CPU runs bfloat16 natively ({reason}): on the first {len(clips)} clips of "
+        f"{store.split_id} ({seconds:.1f} s of audio) bf16 took {timings['bfloat16']:.2f} s against "
+        f"{timings['float32']:.2f} s in float32 ({timings['float32'] / timings['bfloat16']:.1f}x). float32 stays "
+        "the default; --precision bfloat16 is worth it once bench/bf16_downstream.py shows it leaves your "
+        "step-3 result unchanged (README, Speed)"
+    )
 
 
 def compute_features(stores: list, settings: FeatureSettings, processed_dir, stream=None) -> str | None:
@@ -135,11 +145,17 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
         from deepfake_pipeline.features.memory import GIB, check_fits
 
         # Before any work: a clip too long for the memory stops the run now, in one line.
-        check_fits(loaded, stores, settings.effective_batch_seconds(),
-                   None if settings.memory_gb is None else settings.memory_gb * GIB)
-    pending = [] if loaded is None or settings.merge_only else [
-        store for store in stores
-        if not embeddings_paths(store.split_id, loaded.tag, processed_dir)[0].is_file()]
+        check_fits(
+            loaded,
+            stores,
+            settings.effective_batch_seconds(),
+            None if settings.memory_gb is None else settings.memory_gb * GIB,
+        )
+    pending = (
+        []
+        if loaded is None or settings.merge_only
+        else [store for store in stores if not embeddings_paths(store.split_id, loaded.tag, processed_dir)[0].is_file()]
+    )
     if pending:
         # Timing both precisions loads the model a second time: only when there is work it could speed up.
         notice = bf16_notice(loaded, pending, settings)
@@ -147,8 +163,15 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
             note(notice, stream=stream)
     if settings.wants_spectral:
         for store in stores:
-            run_spectral(store, processed_dir, settings.shard, settings.jobs, settings.overwrite,
-                         settings.merge_only, stream=stream)
+            run_spectral(
+                store,
+                processed_dir,
+                settings.shard,
+                settings.jobs,
+                settings.overwrite,
+                settings.merge_only,
+                stream=stream,
+            )
     if not settings.wants_embeddings:
         return None
     from deepfake_pipeline.features.ssl_embed import embed_waveforms
@@ -162,6 +185,16 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
         return embed_waveforms(model, waveforms, layers=layers, batch_seconds=batch_seconds)
 
     for store in stores:
-        run_embeddings(store, processed_dir, get_model, settings.layers, settings.dtype, settings.shard,
-                       settings.overwrite, settings.merge_only, embed=embed, stream=stream)
+        run_embeddings(
+            store,
+            processed_dir,
+            get_model,
+            settings.layers,
+            settings.dtype,
+            settings.shard,
+            settings.overwrite,
+            settings.merge_only,
+            embed=embed,
+            stream=stream,
+        )
     return loaded.tag

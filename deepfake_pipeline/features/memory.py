@@ -13,8 +13,8 @@ from pathlib import Path
 
 from deepfake_pipeline.formats.feature_files import FeatureError
 
-MIB = 2 ** 20
-GIB = 2 ** 30
+MIB = 2**20
+GIB = 2**30
 # Peak memory beyond the loaded model per second of audio in one forward pass, float32 on CPU
 # (bench/long_clip_memory.py, 2026-11-29): wav2vec2-base shape (768-d, 12 layers) and XLS-R
 # 300M shape (1024-d, 24 layers).
@@ -47,9 +47,15 @@ def check_fits(loaded, stores: list, batch_seconds: float, budget_bytes: float |
     if budget is None or not stores:
         return
     per_second = bytes_per_audio_second(loaded)
-    longest = max(((store.split_id, row.utt_id, float(row.duration_s))
-                   for store in stores for row in store.manifest.itertuples(index=False)),
-                  key=lambda item: item[2], default=None)
+    longest = max(
+        (
+            (store.split_id, row.utt_id, float(row.duration_s))
+            for store in stores
+            for row in store.manifest.itertuples(index=False)
+        ),
+        key=lambda item: item[2],
+        default=None,
+    )
     if longest is None:
         return
     split_id, utt_id, seconds = longest
@@ -63,4 +69,5 @@ def check_fits(loaded, stores: list, batch_seconds: float, budget_bytes: float |
         f"{needed / GIB:.1f} GiB beyond the loaded model ({per_second / MIB:.1f} MiB per audio-second, "
         f"measured: README 'Long clips'), more than the {budget / GIB:.1f} GiB budget ({where}), which fits "
         f"clips up to {fits:.0f} s. Run where there is that memory, or rerun preprocess_datasets.py with "
-        f"--overwrite and a --max-duration below {fits:.0f} s to leave such clips out (listed as too_long)")
+        f"--overwrite and a --max-duration below {fits:.0f} s to leave such clips out (listed as too_long)"
+    )

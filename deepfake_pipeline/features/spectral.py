@@ -101,9 +101,7 @@ def spectral_features(waveform: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray
     magnitude_sum = magnitude.sum(axis=0, dtype=np.float64)
     weighted = _bin_frequencies(sr) @ magnitude.astype(np.float64)
     tiny = np.finfo(np.float32).tiny
-    centroid = np.divide(
-        weighted, magnitude_sum, out=np.zeros_like(weighted), where=magnitude_sum > tiny
-    )
+    centroid = np.divide(weighted, magnitude_sum, out=np.zeros_like(weighted), where=magnitude_sum > tiny)
 
     mel = _mel_basis(sr) @ power
     mel_sum = mel.sum(axis=0, dtype=np.float64)

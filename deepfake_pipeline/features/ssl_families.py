@@ -122,7 +122,11 @@ def family_facts(config) -> dict:
         ),
         "hidden_state_last": (
             f"output of transformer layer {last}"
-            + (", before the encoder's final layer norm (not last_hidden_state)" if pre_norm else " = last_hidden_state")
+            + (
+                ", before the encoder's final layer norm (not last_hidden_state)"
+                if pre_norm
+                else " = last_hidden_state"
+            )
         ),
     }
 

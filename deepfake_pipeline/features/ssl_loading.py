@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from deepfake_pipeline.formats.model_identity import ModelIdentity, ModelIdentityError, identify
+from deepfake_pipeline.features import ssl_weights
 from deepfake_pipeline.features.ssl_families import (  # noqa: F401  (re-exported)
     FAMILIES,
     RANDOM_ARCHS,
@@ -32,7 +32,7 @@ from deepfake_pipeline.features.ssl_families import (  # noqa: F401  (re-exporte
     random_config,
     unsupported_message,
 )
-from deepfake_pipeline.features import ssl_weights
+from deepfake_pipeline.formats.model_identity import ModelIdentity, ModelIdentityError, identify
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -61,11 +61,7 @@ class LoadedModel:
 
 def _looks_like_path(spec: str) -> bool:
     """A hub id is ``name`` or ``org/name``; anything else with separators is meant as a folder."""
-    return (
-        spec.startswith(("/", "./", "../", "~", "."))
-        or "\\" in spec
-        or spec.count("/") > 1
-    )
+    return spec.startswith(("/", "./", "../", "~", ".")) or "\\" in spec or spec.count("/") > 1
 
 
 def _missing_weights_message(spec: str, error: Exception) -> str:
@@ -167,8 +163,13 @@ def _load_pretrained(spec: str):
     with ssl_weights.quiet_weight_loading() as report:
         try:
             # weights_only: a pytorch_model.bin is a pickle, never to be loaded as one that may run code
-            model, info = _from_pretrained(model_class(config.model_type), source, output_loading_info=True,
-                                           ignore_mismatched_sizes=True, weights_only=True)
+            model, info = _from_pretrained(
+                model_class(config.model_type),
+                source,
+                output_loading_info=True,
+                ignore_mismatched_sizes=True,
+                weights_only=True,
+            )
         except Exception as error:
             refused = ssl_weights.refusal(spec, local if is_local else None, error)
             if refused is not None:
@@ -252,7 +253,7 @@ def load_model(
             warnings.warn(f"bf16 is emulated ({reason}): expect it to be slower than float32", stacklevel=2)
 
     if spec.startswith(RANDOM_PREFIX):
-        model = build_random(spec[len(RANDOM_PREFIX):])
+        model = build_random(spec[len(RANDOM_PREFIX) :])
         revision, do_normalize, untrained = None, True, True
     else:
         model, revision, do_normalize = _load_pretrained(spec)

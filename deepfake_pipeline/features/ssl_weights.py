@@ -79,8 +79,9 @@ def quiet_weight_loading():
 
 def fetch_again(spec: str, is_local: bool) -> str:
     if is_local:
-        return (f"copy the folder again, or fetch the weights anew (`hf download <id> --local-dir {spec} "
-                "--force-download`)")
+        return (
+            f"copy the folder again, or fetch the weights anew (`hf download <id> --local-dir {spec} --force-download`)"
+        )
     return f"fetch them anew: `hf download {spec} --force-download`"
 
 
@@ -101,10 +102,14 @@ def _damaged(error: BaseException) -> bool:
     a cut pytorch_model.bin, or a pickle the safe loader cannot even read (random bytes)."""
     names = {type(e).__name__ for e in (error, error.__cause__, error.__context__) if e is not None}
     text = str(error).lower()
-    return (any("safetensor" in name.lower() for name in names)
-            or "incomplete metadata" in text or "header too large" in text
-            or "pytorchstreamreader failed" in text or "unexpected eof" in text
-            or isinstance(error, (pickle.UnpicklingError, EOFError)))
+    return (
+        any("safetensor" in name.lower() for name in names)
+        or "incomplete metadata" in text
+        or "header too large" in text
+        or "pytorchstreamreader failed" in text
+        or "unexpected eof" in text
+        or isinstance(error, (pickle.UnpicklingError, EOFError))
+    )
 
 
 def refusal(spec: str, local: Path | None, error: BaseException) -> ModelLoadError | None:
@@ -119,10 +124,13 @@ def refusal(spec: str, local: Path | None, error: BaseException) -> ModelLoadErr
         return ModelLoadError(
             f"the weights of '{spec}'{which} hold more than tensors ({what}): they were not loaded, since loading "
             f"them could run code. {fetch_again(spec, is_local).capitalize()}, or, where the file is trusted (where "
-            "it was made), convert it to model.safetensors, which is loaded instead; then rerun the same command")
+            "it was made), convert it to model.safetensors, which is loaded instead; then rerun the same command"
+        )
     if _damaged(error):
-        return ModelLoadError(f"the weights of '{spec}' are damaged (cut short or corrupt: {_brief(error)}): "
-                              f"{fetch_again(spec, is_local)}, then rerun the same command")
+        return ModelLoadError(
+            f"the weights of '{spec}' are damaged (cut short or corrupt: {_brief(error)}): "
+            f"{fetch_again(spec, is_local)}, then rerun the same command"
+        )
     return None
 
 
@@ -157,13 +165,16 @@ def check_loaded(spec: str, is_local: bool, model, info: dict) -> None:
         more = f"{len(mismatched)} tensors differ" if len(mismatched) > 1 else "the only tensor that differs"
         raise ModelLoadError(
             f"the weights in '{spec}' do not fit its config.json: {key} is {_shape(in_weights)} in the weights "
-            f"but {_shape(by_config)} by the config ({more}): the two come from different models; {fix}")
-    missing = sorted((key for key in info.get("missing_keys") or () if not _unused_in_inference(key)),
-                     key=in_model_order)
+            f"but {_shape(by_config)} by the config ({more}): the two come from different models; {fix}"
+        )
+    missing = sorted(
+        (key for key in info.get("missing_keys") or () if not _unused_in_inference(key)), key=in_model_order
+    )
     if missing:
         unused = sorted(info.get("unexpected_keys") or ())
-        besides = (f" and holds {len(unused)} it does not use (e.g. {unused[0]})" if unused else "")
+        besides = f" and holds {len(unused)} it does not use (e.g. {unused[0]})" if unused else ""
         raise ModelLoadError(
             f"'{spec}' lacks {len(missing)} of the {model.config.model_type} model's {len(order)} tensors "
             f"(e.g. {missing[0]}){besides}: these weights are not the model its config.json describes, and the "
-            f"missing tensors would be random; {fix}")
+            f"missing tensors would be random; {fix}"
+        )

@@ -156,9 +156,16 @@ def read_asv2021_scores(root, subset: str | None = "eval", track: str = "LA", sc
                 break
             (k_number, k_fields), (s_number, s_fields) = key_line, score_line
             if len(k_fields) != 8:
-                raise _fail(key_file, k_number, f"expected 8 fields (speaker trial codec transmission attack key trim subset), got {len(k_fields)}", k_fields)
+                raise _fail(
+                    key_file,
+                    k_number,
+                    f"expected 8 fields (speaker trial codec transmission attack key trim subset), got {len(k_fields)}",
+                    k_fields,
+                )
             if len(s_fields) != 3:
-                raise _fail(score_file, s_number, f"expected 3 fields (speaker trial score), got {len(s_fields)}", s_fields)
+                raise _fail(
+                    score_file, s_number, f"expected 3 fields (speaker trial score), got {len(s_fields)}", s_fields
+                )
             if k_fields[1] != s_fields[1]:
                 raise ValueError(
                     f"{score_file}, line {s_number} scores trial {s_fields[1]!r} but {key_file}, "

@@ -35,19 +35,32 @@ OLD_PICKLE_FILE = "model.joblib"
 # types (bool is not a number here, although Python counts it as an int).
 _NUMBER = "number"
 FIELDS = {
-    "view": str, "layers": list, "C": _NUMBER, "threshold": _NUMBER, "threshold_source": str,
-    "feature_meta": dict, "untrained": bool, "demo": bool, "top_db": _NUMBER, "fitted_on": str,
-    "feature_spec": dict, "n_features": int,
+    "view": str,
+    "layers": list,
+    "C": _NUMBER,
+    "threshold": _NUMBER,
+    "threshold_source": str,
+    "feature_meta": dict,
+    "untrained": bool,
+    "demo": bool,
+    "top_db": _NUMBER,
+    "fitted_on": str,
+    "feature_spec": dict,
+    "n_features": int,
 }
 
-_TYPE_WORDS = {str: "a string", list: "a list", dict: "an object", bool: "true or false", int: "a whole number",
-               _NUMBER: "a number"}
+_TYPE_WORDS = {
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+    bool: "true or false",
+    int: "a whole number",
+    _NUMBER: "a number",
+}
 
 
 class ModelFileError(BaselineRunError):
     """A run's model files are missing, damaged, of an old kind or of another format."""
-
-
 
 
 def write_model_files(run_path, meta: dict, arrays: dict) -> tuple:
@@ -64,11 +77,18 @@ def write_model_files(run_path, meta: dict, arrays: dict) -> tuple:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     data = buffer.getvalue()
-    payload = to_jsonable(versions.stamp(KIND, {
-        **{name: meta[name] for name in FIELDS},
-        "npz_sha256": hashlib.sha256(data).hexdigest(),
-        "arrays": {name: {"dtype": array.dtype.str, "shape": list(array.shape)} for name, array in arrays.items()},
-    }))
+    payload = to_jsonable(
+        versions.stamp(
+            KIND,
+            {
+                **{name: meta[name] for name in FIELDS},
+                "npz_sha256": hashlib.sha256(data).hexdigest(),
+                "arrays": {
+                    name: {"dtype": array.dtype.str, "shape": list(array.shape)} for name, array in arrays.items()
+                },
+            },
+        )
+    )
     # What the reader would refuse is not written (to_jsonable turns NaN into None, for one).
     problem = _field_problem(payload)
     if problem:
@@ -91,9 +111,12 @@ def read_model_files(run_path) -> tuple:
             raise ModelFileError(
                 f"{run} holds its model only as {OLD_PICKLE_FILE}, a pickle written by an older eval_logreg.py; "
                 f"it is not read, since unpickling a file runs whatever code it names: fit the model again "
-                f"into model.json + model.npz with `{fix}`")
-        raise FileNotFoundError(f"no fitted model at {run} (no {JSON_FILE}): pass --from-run a results/<run> "
-                                "folder written by eval_logreg.py")
+                f"into model.json + model.npz with `{fix}`"
+            )
+        raise FileNotFoundError(
+            f"no fitted model at {run} (no {JSON_FILE}): pass --from-run a results/<run> "
+            "folder written by eval_logreg.py"
+        )
     meta = _read_json(json_path, fix)
     versions.check(KIND, meta, json_path, fix)
     problem = _field_problem(meta)
@@ -103,12 +126,14 @@ def read_model_files(run_path) -> tuple:
         data = npz_path.read_bytes()
     except OSError as error:
         why = "is missing" if isinstance(error, FileNotFoundError) else f"cannot be read ({error})"
-        raise ModelFileError(f"{npz_path} {why} (a fit killed before it finished?): "
-                             f"fit the model again with `{fix}`") from error
+        raise ModelFileError(
+            f"{npz_path} {why} (a fit killed before it finished?): fit the model again with `{fix}`"
+        ) from error
     if hashlib.sha256(data).hexdigest() != meta["npz_sha256"]:
         raise ModelFileError(
             f"{npz_path} is damaged or is not the one {json_path.name} was written with (its SHA-256 differs "
-            f"from the one recorded there): fit the model again with `{fix}`")
+            f"from the one recorded there): fit the model again with `{fix}`"
+        )
     return meta, _read_arrays(data, meta["arrays"], npz_path, fix)
 
 
@@ -155,6 +180,7 @@ def _read_arrays(data: bytes, recorded: dict, path: Path, fix: str) -> dict:
     for name, array in arrays.items():
         spec = recorded[name]
         if not isinstance(spec, dict) or [array.dtype.str, list(array.shape)] != [spec.get("dtype"), spec.get("shape")]:
-            raise _damaged(path, f"its array {name!r} is {array.dtype.str} {list(array.shape)}, "
-                                 f"model.json records {spec!r}", fix)
+            raise _damaged(
+                path, f"its array {name!r} is {array.dtype.str} {list(array.shape)}, model.json records {spec!r}", fix
+            )
     return arrays

@@ -35,8 +35,10 @@ def read_header(path) -> tuple:
         shape, fortran_order, dtype = read(handle)
         offset = handle.tell()
     if fortran_order or dtype.kind != "f":
-        raise ArrayError(f"{path} holds {'a Fortran-ordered ' if fortran_order else ''}{dtype} array, "
-                         "not the C-ordered floats step 2 writes")
+        raise ArrayError(
+            f"{path} holds {'a Fortran-ordered ' if fortran_order else ''}{dtype} array, "
+            "not the C-ordered floats step 2 writes"
+        )
     size = Path(path).stat().st_size
     needed = offset + int(np.prod(shape)) * dtype.itemsize
     if size < needed:
@@ -51,15 +53,20 @@ def write(path, blocks, num_clips: int, num_layers: int, dim: int, dtype, on_wri
     block at a time."""
     dtype = np.dtype(dtype)
     blocks = [blocks] if isinstance(blocks, np.ndarray) else blocks
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-              "shape": (num_layers, num_clips, dim)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": (num_layers, num_clips, dim),
+    }
     with atomic.atomic_path(path, on_written) as tmp, open(tmp, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, header)
         offset, row, stride = handle.tell(), 0, dim * dtype.itemsize
         for block in blocks:
             if block.ndim != 3 or block.shape[1:] != (num_layers, dim) or block.dtype != dtype:
-                raise ArrayError(f"a block of shape {block.shape} {block.dtype} for {path}, expected "
-                                 f"(rows, {num_layers}, {dim}) {dtype}")
+                raise ArrayError(
+                    f"a block of shape {block.shape} {block.dtype} for {path}, expected "
+                    f"(rows, {num_layers}, {dim}) {dtype}"
+                )
             if row + len(block) > num_clips:
                 raise ArrayError(f"more than the {num_clips} clips announced for {path}")
             for layer in range(num_layers):
@@ -68,7 +75,7 @@ def write(path, blocks, num_clips: int, num_layers: int, dim: int, dtype, on_wri
             row += len(block)
         if row != num_clips:
             raise ArrayError(f"{row} clips written to {path}, {num_clips} announced")
-        handle.truncate(offset + num_layers * num_clips * stride)   # a file of 0 clips
+        handle.truncate(offset + num_layers * num_clips * stride)  # a file of 0 clips
     return Path(path)
 
 
@@ -112,6 +119,5 @@ def upgrade_clips_major(path, num_clips: int, num_layers: int, dim: int, dtype) 
     in between leaves an array without metadata, which reads as missing (and is recomputed)."""
     shape, stored, _ = read_header(path)
     if shape != (num_clips, num_layers, dim) or stored != np.dtype(dtype):
-        raise ArrayError(f"{path} holds {shape} {stored}, its metadata says ({num_clips}, {num_layers}, {dim}) "
-                         f"{dtype}")
+        raise ArrayError(f"{path} holds {shape} {stored}, its metadata says ({num_clips}, {num_layers}, {dim}) {dtype}")
     write(path, clips_major_blocks(path), num_clips, num_layers, dim, dtype)

@@ -35,7 +35,7 @@ class EmbeddingViews(Mapping):
             joined[:, :dim] = values
             del values
             for i, layer in enumerate(layers[1:], start=1):
-                joined[:, i * dim:(i + 1) * dim] = self.stored.layer(layer)
+                joined[:, i * dim : (i + 1) * dim] = self.stored.layer(layer)
             values = joined
         return values if self.rows is None else values[self.rows]
 
@@ -51,8 +51,9 @@ def check_finite(stored: EmbeddingsFile, layers, split_id: str, tag: str) -> Non
     each layer read once, one at a time."""
     for layer in layers:
         if not np.isfinite(stored.layer(layer)).all():
-            raise FeatureError(f"the {tag} embeddings of {split_id} hold NaN or inf (layer {layer}): "
-                               "rerun features.py for it")
+            raise FeatureError(
+                f"the {tag} embeddings of {split_id} hold NaN or inf (layer {layer}): rerun features.py for it"
+            )
 
 
 def embedding_views(split_id, spec, tag, interim_dir, processed_dir, rows) -> tuple:
@@ -72,8 +73,10 @@ def embedding_views(split_id, spec, tag, interim_dir, processed_dir, rows) -> tu
     wanted = sorted({layer for group in groups for layer in group})
     missing = [layer for layer in wanted if layer not in stored]
     if missing:
-        raise FeatureError(f"layers {missing} are not stored in the {tag} embeddings of {split_id} "
-                           f"(stored: {stored}): choose among those, or rerun features.py with those --layers")
+        raise FeatureError(
+            f"layers {missing} are not stored in the {tag} embeddings of {split_id} "
+            f"(stored: {stored}): choose among those, or rerun features.py with those --layers"
+        )
     embeddings = feature_store.open_embeddings(split_id, tag, processed_dir, interim_dir)
     check_finite(embeddings, wanted, split_id, tag)
     views = EmbeddingViews(embeddings, {view_key(group): group for group in groups}, rows)

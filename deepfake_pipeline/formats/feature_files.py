@@ -20,8 +20,8 @@ import pandas as pd
 
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.formats import embedding_array, versions
-from deepfake_pipeline.formats.model_identity import identify
 from deepfake_pipeline.formats.manifest import manifest_sha256
+from deepfake_pipeline.formats.model_identity import identify
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
 N_MFCC = 13
@@ -48,8 +48,14 @@ def spectral_meta_path(split_id: str, processed_dir=PROCESSED_DIR) -> Path:
     return spectral_path(split_id, processed_dir).with_suffix(".json")
 
 
-def rerun_command(split_id: str, what: str, model: str = None, precision: str = "float32",
-                  interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR) -> str:
+def rerun_command(
+    split_id: str,
+    what: str,
+    model: str = None,
+    precision: str = "float32",
+    interim_dir=INTERIM_DIR,
+    processed_dir=PROCESSED_DIR,
+) -> str:
     """The features.py command that (re)computes one split's features where the reader looks
     for them: step 2 recomputes a stale output by itself, so the plain command is enough."""
     parts = [f"features.py --splits {split_id}"]
@@ -73,8 +79,10 @@ def stale_reason(meta: dict | None, current_sha256: str, kind: str = "spectral")
         return outdated.removesuffix(", or")
     recorded = meta.get("manifest_sha256")
     if recorded != current_sha256:
-        return (f"was computed from another manifest (sha256 {str(recorded)[:12]}..., the current one is "
-                f"{current_sha256[:12]}...: step 1 was rerun)")
+        return (
+            f"was computed from another manifest (sha256 {str(recorded)[:12]}..., the current one is "
+            f"{current_sha256[:12]}...: step 1 was rerun)"
+        )
     return None
 
 
@@ -95,8 +103,10 @@ def write_spectral(table: pd.DataFrame, path, meta: dict) -> Path:
     a CSV without metadata, which readers refuse and step 2 recomputes."""
     path = Path(path)
     atomic.write_csv(table[SPECTRAL_COLUMNS], path)
-    atomic.write_text(path.with_suffix(".json"), json.dumps(
-        versions.stamp("spectral", {**meta, "columns": list(SPECTRAL_COLUMNS)}), indent=1, sort_keys=True))
+    atomic.write_text(
+        path.with_suffix(".json"),
+        json.dumps(versions.stamp("spectral", {**meta, "columns": list(SPECTRAL_COLUMNS)}), indent=1, sort_keys=True),
+    )
     return path
 
 
@@ -117,8 +127,9 @@ def upgrade_embeddings(array_path, meta_path, meta: dict) -> str | None:
     with atomic.writing(meta_path):
         Path(meta_path).unlink()
     try:
-        embedding_array.upgrade_clips_major(array_path, meta["num_clips"], len(meta["layers"]), meta["dim"],
-                                            meta["dtype"])
+        embedding_array.upgrade_clips_major(
+            array_path, meta["num_clips"], len(meta["layers"]), meta["dim"], meta["dtype"]
+        )
     except embedding_array.ArrayError as error:
         return f"is format 2 and could not be rewritten ({error})"
     atomic.write_text(meta_path, json.dumps(versions.stamp("embeddings", meta), indent=1, sort_keys=True))
@@ -131,8 +142,7 @@ def load_spectral(split_id: str, processed_dir=PROCESSED_DIR, interim_dir=INTERI
     command = rerun_command(split_id, "spectral", interim_dir=interim_dir, processed_dir=processed_dir)
     if not path.is_file():
         raise FeatureError(f"no spectral features at {path}: run `{command}` first")
-    problem = stale_reason(read_spectral_meta(split_id, processed_dir),
-                           manifest_sha256(Path(interim_dir) / split_id))
+    problem = stale_reason(read_spectral_meta(split_id, processed_dir), manifest_sha256(Path(interim_dir) / split_id))
     if problem:
         raise FeatureError(f"{path} {problem}: run `{command}` (it recomputes them)")
     return pd.read_csv(path, dtype={"file": str}, keep_default_na=False)
@@ -145,19 +155,33 @@ def read_embeddings_meta(split_id: str, tag: str, processed_dir=PROCESSED_DIR) -
         available = sorted(p.stem for p in array_path.parent.glob("*.json")) if array_path.parent.is_dir() else []
         raise FeatureError(
             f"no embeddings {tag!r} for {split_id} under {array_path.parent} (available: "
-            f"{available or 'none'}): run `features.py --splits {split_id} --model <model>` first")
+            f"{available or 'none'}): run `features.py --splits {split_id} --model <model>` first"
+        )
     try:
         meta = json.loads(meta_path.read_text())
     except ValueError as error:
-        raise FeatureError(f"{meta_path} is damaged ({error}): run `features.py --splits {split_id} --model "
-                           "<model>` to compute the embeddings again") from None
+        raise FeatureError(
+            f"{meta_path} is damaged ({error}): run `features.py --splits {split_id} --model "
+            "<model>` to compute the embeddings again"
+        ) from None
     if not isinstance(meta, dict):
-        raise FeatureError(f"{meta_path} is not an embeddings JSON: run `features.py --splits {split_id} "
-                           "--model <model>` to compute the embeddings again")
+        raise FeatureError(
+            f"{meta_path} is not an embeddings JSON: run `features.py --splits {split_id} "
+            "--model <model>` to compute the embeddings again"
+        )
     try:
-        versions.check("embeddings", meta, meta_path,
-                       rerun_command(split_id, "embeddings", meta.get("model", "<model>"), meta.get("precision", "float32"),
-                                     processed_dir=processed_dir))
+        versions.check(
+            "embeddings",
+            meta,
+            meta_path,
+            rerun_command(
+                split_id,
+                "embeddings",
+                meta.get("model", "<model>"),
+                meta.get("precision", "float32"),
+                processed_dir=processed_dir,
+            ),
+        )
     except versions.FormatVersionError as error:
         raise FeatureError(str(error)) from None
     return meta
@@ -167,17 +191,19 @@ def read_embeddings_meta(split_id: str, tag: str, processed_dir=PROCESSED_DIR) -
 class EmbeddingsFile:
     """A split's embeddings, checked against its manifest; `layer` reads one hidden state of
     every clip, nothing else (a layer sweep holds one layer at a time)."""
+
     path: Path
     meta: dict
-    shape: tuple               # (layers, clips, dim)
+    shape: tuple  # (layers, clips, dim)
     dtype: np.dtype
     offset: int
 
     def layer(self, layer: int, dtype=None) -> np.ndarray:
         """Hidden state `layer` (0 = the input of transformer layer 1, i = the output of layer i)
         of every clip, (clips, dim), in the stored dtype unless `dtype` is given."""
-        values = embedding_array.read_layer(self.path, self.meta["layers"].index(layer), self.shape, self.dtype,
-                                            self.offset)
+        values = embedding_array.read_layer(
+            self.path, self.meta["layers"].index(layer), self.shape, self.dtype, self.offset
+        )
         return values if dtype is None or np.dtype(dtype) == values.dtype else values.astype(dtype)
 
 
@@ -185,29 +211,41 @@ def open_embeddings(split_id: str, tag: str, processed_dir=PROCESSED_DIR, interi
     """The embeddings file of `tag`, once its metadata shows it is this code's format, was
     computed from the split's current manifest and describes the array beside it."""
     meta = read_embeddings_meta(split_id, tag, processed_dir)
-    command = rerun_command(split_id, "embeddings", meta.get("model", "<model>"), meta.get("precision", "float32"),
-                            interim_dir, processed_dir)
+    command = rerun_command(
+        split_id,
+        "embeddings",
+        meta.get("model", "<model>"),
+        meta.get("precision", "float32"),
+        interim_dir,
+        processed_dir,
+    )
     current = manifest_sha256(Path(interim_dir) / split_id)
     if meta.get("manifest_sha256") != current:
         raise FeatureError(
             f"embeddings {tag!r} of {split_id} were computed from a different manifest than the one "
-            f"in {interim_dir}: run `{command}` (it recomputes them)")
+            f"in {interim_dir}: run `{command}` (it recomputes them)"
+        )
     path = embeddings_paths(split_id, tag, processed_dir)[0]
     try:
         shape, dtype, offset = embedding_array.read_header(path)
     except (embedding_array.ArrayError, ValueError) as error:
         raise FeatureError(f"{error}: run `{command} --overwrite`") from None
     if len(shape) != 3 or shape[1] != meta["num_clips"]:
-        raise FeatureError(f"{tag} of {split_id}: an array of shape {shape} but metadata says {meta['num_clips']} "
-                           f"clips ({embedding_array.LAYOUT}): run `{command} --overwrite`")
+        raise FeatureError(
+            f"{tag} of {split_id}: an array of shape {shape} but metadata says {meta['num_clips']} "
+            f"clips ({embedding_array.LAYOUT}): run `{command} --overwrite`"
+        )
     if shape != (len(meta["layers"]), meta["num_clips"], meta.get("dim", shape[2])):
-        raise FeatureError(f"{tag} of {split_id}: an array of shape {shape}, its metadata describes "
-                           f"{len(meta['layers'])} layers of {meta.get('dim')} dims: run `{command} --overwrite`")
+        raise FeatureError(
+            f"{tag} of {split_id}: an array of shape {shape}, its metadata describes "
+            f"{len(meta['layers'])} layers of {meta.get('dim')} dims: run `{command} --overwrite`"
+        )
     return EmbeddingsFile(path=path, meta=meta, shape=shape, dtype=dtype, offset=offset)
 
 
-def load_embeddings(split_id: str, tag: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR,
-                    layers=None, dtype=np.float32) -> tuple:
+def load_embeddings(
+    split_id: str, tag: str, processed_dir=PROCESSED_DIR, interim_dir=INTERIM_DIR, layers=None, dtype=np.float32
+) -> tuple:
     """((clips, layers, dim) array in `dtype`, float32 by default, metadata). `layers` are
     hidden-state indices (0 = the input of transformer layer 1, i = the output of transformer
     layer i; docs/DESIGN.md) and must be among those stored. Read layer by layer; for one layer
@@ -217,8 +255,7 @@ def load_embeddings(split_id: str, tag: str, processed_dir=PROCESSED_DIR, interi
     chosen = list(meta["layers"]) if layers is None else list(layers)
     missing = [layer for layer in chosen if layer not in meta["layers"]]
     if missing:
-        raise FeatureError(f"layers {missing} were not stored for {tag} of {split_id} "
-                           f"(stored: {meta['layers']})")
+        raise FeatureError(f"layers {missing} were not stored for {tag} of {split_id} (stored: {meta['layers']})")
     array = np.empty((stored.shape[1], len(chosen), stored.shape[2]), dtype=dtype)
     for i, layer in enumerate(chosen):
         array[:, i, :] = stored.layer(layer)

@@ -30,6 +30,7 @@ CONDITION_COLUMNS = ("codec", "trans", "compr", "source", "vocoder", "codec_q", 
 class FeatureSpec:
     """What to fit on: `spectral`, or `embeddings` of `model` with one `layer`, a concatenation
     of `layers`, or a `sweep` over every stored layer."""
+
     kind: str = "spectral"
     model: str = None
     layer: int = None
@@ -55,17 +56,17 @@ class SplitFeatures:
     labels: np.ndarray
     speakers: np.ndarray
     attacks: np.ndarray
-    views: Mapping                     # view key -> (clips, features): spectral float32 in memory, embeddings
-                                       # read from disk each time asked for (embedding_views.py), float16 as stored
-    view_layers: dict                  # view key -> model layers in it ([] for spectral)
-    meta: dict                         # feature metadata (embeddings json, or spectral file info)
-    info: dict                         # the split's info.json
+    views: Mapping  # view key -> (clips, features): spectral float32 in memory, embeddings
+    # read from disk each time asked for (embedding_views.py), float16 as stored
+    view_layers: dict  # view key -> model layers in it ([] for spectral)
+    meta: dict  # feature metadata (embeddings json, or spectral file info)
+    info: dict  # the split's info.json
     untrained: bool = False
     demo: bool = False
-    rows: np.ndarray = None            # manifest positions of these clips (all unless some were left out)
-    left_out_duplicates: int = 0       # clips left out as copies of another clip's audio (duplicate_of)
-    audio_sha1: np.ndarray = None      # each clip's decoded-audio hash, for the overlap checks
-    conditions: dict = None            # condition column -> value per clip (codec, channel, vocoder ...)
+    rows: np.ndarray = None  # manifest positions of these clips (all unless some were left out)
+    left_out_duplicates: int = 0  # clips left out as copies of another clip's audio (duplicate_of)
+    audio_sha1: np.ndarray = None  # each clip's decoded-audio hash, for the overlap checks
+    conditions: dict = None  # condition column -> value per clip (codec, channel, vocoder ...)
 
     def __len__(self):
         return len(self.utt_ids)
@@ -84,10 +85,18 @@ class SplitFeatures:
 
     def metadata(self) -> dict:
         """What config.json records about this split's features."""
-        return {"split_id": self.split_id, "num_clips": len(self), "num_bonafide": int(np.sum(self.labels == 0)),
-                "num_spoof": int(np.sum(self.labels == 1)), "num_unlabelled": int(np.sum(self.labels < 0)),
-                "manifest_sha256": feature_store.manifest_sha256(self.split_dir),
-                "untrained": self.untrained, "demo": self.demo, "features": self.meta, "split_info": self.info}
+        return {
+            "split_id": self.split_id,
+            "num_clips": len(self),
+            "num_bonafide": int(np.sum(self.labels == 0)),
+            "num_spoof": int(np.sum(self.labels == 1)),
+            "num_unlabelled": int(np.sum(self.labels < 0)),
+            "manifest_sha256": feature_store.manifest_sha256(self.split_dir),
+            "untrained": self.untrained,
+            "demo": self.demo,
+            "features": self.meta,
+            "split_info": self.info,
+        }
 
 
 def available_splits(interim_dir) -> list:
@@ -102,7 +111,8 @@ def _read_split(split_id: str, interim_dir) -> tuple:
         raise FeatureError(
             f"unknown split {split_id!r}: no {split_dir / 'manifest.csv'}. Splits under {interim_dir}: "
             f"{', '.join(known) or 'none'}. Run preprocess_datasets.py for that corpus first "
-            "(split ids are <corpus name>_<split>, e.g. asvspoof2019_dev)")
+            "(split ids are <corpus name>_<split>, e.g. asvspoof2019_dev)"
+        )
     try:
         manifest = read_manifest(split_dir / "manifest.csv")
     except ManifestError as error:
@@ -120,26 +130,34 @@ def _spectral_views(split_id, manifest, interim_dir, processed_dir) -> tuple:
     command = feature_store.rerun_command(split_id, "spectral", interim_dir=interim_dir, processed_dir=processed_dir)
     missing_columns = [c for c in FEATURE_COLUMNS if c not in table.columns]
     if missing_columns:
-        raise FeatureError(f"{feature_store.spectral_path(split_id, processed_dir)} lacks columns "
-                           f"{missing_columns}: run `{command} --overwrite`")
+        raise FeatureError(
+            f"{feature_store.spectral_path(split_id, processed_dir)} lacks columns "
+            f"{missing_columns}: run `{command} --overwrite`"
+        )
     ids = manifest["utt_id"].to_numpy()
     if len(table) != len(ids) or not np.array_equal(table["file"].to_numpy(dtype=str), ids.astype(str)):
         raise FeatureError(
             f"spectral features of {split_id} ({len(table)} rows) do not match its manifest "
-            f"({len(ids)} clips, same order): run `{command} --overwrite`")
-    if "label" in table.columns and not np.array_equal(table["label"].to_numpy(dtype=np.int64),
-                                                       manifest["label"].to_numpy(dtype=np.int64)):
-        raise FeatureError(f"the labels in the spectral features of {split_id} differ from its manifest's: "
-                           f"run `{command} --overwrite`")
+            f"({len(ids)} clips, same order): run `{command} --overwrite`"
+        )
+    if "label" in table.columns and not np.array_equal(
+        table["label"].to_numpy(dtype=np.int64), manifest["label"].to_numpy(dtype=np.int64)
+    ):
+        raise FeatureError(
+            f"the labels in the spectral features of {split_id} differ from its manifest's: run `{command} --overwrite`"
+        )
     # C order, as the fits have always seen it (pandas may hand over a column-major array, whose
     # sums run in another order and round differently in the last bit)
     values = np.ascontiguousarray(table[FEATURE_COLUMNS].to_numpy(dtype=np.float32))
     if not np.all(np.isfinite(values)):
         raise FeatureError(f"spectral features of {split_id} hold NaN or inf: run `{command} --overwrite`")
     sidecar = feature_store.read_spectral_meta(split_id, processed_dir) or {}
-    meta = {"kind": "spectral", "columns": list(FEATURE_COLUMNS),
-            "path": str(feature_store.spectral_path(split_id, processed_dir)),
-            "manifest_sha256": sidecar.get("manifest_sha256")}
+    meta = {
+        "kind": "spectral",
+        "columns": list(FEATURE_COLUMNS),
+        "path": str(feature_store.spectral_path(split_id, processed_dir)),
+        "manifest_sha256": sidecar.get("manifest_sha256"),
+    }
     return {"spectral": values}, {"spectral": []}, meta
 
 
@@ -161,13 +179,15 @@ def resolve_model_tag(spec: FeatureSpec, split_id: str, processed_dir) -> str:
                 return requested.tag(precision)
         raise FeatureError(
             f"no embeddings of {spec.model} for {split_id} under {Path(processed_dir) / split_id / 'embeddings'} "
-            f"(available: {', '.join(tags) or 'none'}): run `features.py --splits {split_id} --model {spec.model}` first")
+            f"(available: {', '.join(tags) or 'none'}): run `features.py --splits {split_id} --model {spec.model}` first"
+        )
     if len(tags) == 1:
         return tags[0]
     raise FeatureError(
         f"{'several' if tags else 'no'} embeddings for {split_id} under {Path(processed_dir) / split_id}"
         f"{' (' + ', '.join(tags) + ')' if tags else ''}: "
-        + ("name one with --model" if tags else f"run `features.py --splits {split_id} --model <model>` first"))
+        + ("name one with --model" if tags else f"run `features.py --splits {split_id} --model <model>` first")
+    )
 
 
 def requested_identity(spec: FeatureSpec) -> ModelIdentity:
@@ -175,8 +195,10 @@ def requested_identity(spec: FeatureSpec) -> ModelIdentity:
     try:
         return identify(spec.model)
     except ModelIdentityError as error:
-        raise FeatureError(f"--model {spec.model}: {error}; name the embeddings by their file name instead "
-                           "(e.g. --model local-ckpt-0123456789ab, as listed under data/processed/<split>/embeddings/)") from None
+        raise FeatureError(
+            f"--model {spec.model}: {error}; name the embeddings by their file name instead "
+            "(e.g. --model local-ckpt-0123456789ab, as listed under data/processed/<split>/embeddings/)"
+        ) from None
 
 
 def check_model_identity(spec: FeatureSpec, split_id: str, tag: str, meta: dict, interim_dir, processed_dir) -> None:
@@ -185,14 +207,24 @@ def check_model_identity(spec: FeatureSpec, split_id: str, tag: str, meta: dict,
         return
     problem = difference(ModelIdentity.from_json(meta.get("model_identity")), requested_identity(spec))
     if problem:
-        command = feature_store.rerun_command(split_id, "embeddings", spec.model, meta.get("precision", "float32"),
-                                              interim_dir, processed_dir)
-        raise FeatureError(f"the {tag} embeddings of {split_id} are not those of --model {spec.model}: {problem}. "
-                           f"Run `{command}` (it recomputes them)")
+        command = feature_store.rerun_command(
+            split_id, "embeddings", spec.model, meta.get("precision", "float32"), interim_dir, processed_dir
+        )
+        raise FeatureError(
+            f"the {tag} embeddings of {split_id} are not those of --model {spec.model}: {problem}. "
+            f"Run `{command}` (it recomputes them)"
+        )
 
 
-def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR,
-               require_labels: bool = True, model_tag: str = None, keep_duplicates: bool = False) -> SplitFeatures:
+def load_split(
+    split_id: str,
+    spec: FeatureSpec,
+    interim_dir=INTERIM_DIR,
+    processed_dir=PROCESSED_DIR,
+    require_labels: bool = True,
+    model_tag: str = None,
+    keep_duplicates: bool = False,
+) -> SplitFeatures:
     """A split's feature views aligned with its manifest. `require_labels` refuses a split
     holding unlabelled clips (label -1), which can be scored but not evaluated. Clips that step 1
     marked as copies of another clip's audio (FakeAVCeleb's `duplicate_of`) are left out unless
@@ -205,13 +237,15 @@ def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, proces
         raise FeatureError(
             f"split {split_id} has {int(np.sum(labels < 0))} unlabelled clips (label -1): it cannot be "
             "evaluated. Score such clips with `eval_logreg.py --score PATH --from-run results/<run>`, "
-            "or give the corpus labels (real/ and fake/ subfolders, or a label column)")
+            "or give the corpus labels (real/ and fake/ subfolders, or a label column)"
+        )
     if require_labels and set(np.unique(labels).tolist()) != {0, 1}:
         only = "bona fide" if set(labels.tolist()) == {0} else "spoof"
         raise FeatureError(
             f"split {split_id} holds only {only} clips: ROC-AUC and EER need both bona fide and spoof "
             "trials. Add clips of the other class (or combine corpora in one CSV), or score these clips "
-            "with `eval_logreg.py --score PATH --from-run results/<run>`")
+            "with `eval_logreg.py --score PATH --from-run results/<run>`"
+        )
     rows = np.arange(len(manifest))
     if not keep_duplicates and "duplicate_of" in manifest.columns:
         rows = np.flatnonzero(manifest["duplicate_of"].to_numpy(dtype=str) == "")
@@ -226,18 +260,31 @@ def load_split(split_id: str, spec: FeatureSpec, interim_dir=INTERIM_DIR, proces
         views, view_layers, meta = embedding_views(split_id, spec, tag, interim_dir, processed_dir, some)
         check_model_identity(spec, split_id, tag, meta, interim_dir, processed_dir)
         if meta.get("num_clips") != len(manifest):
-            raise FeatureError(f"the {tag} embeddings of {split_id} have {meta.get('num_clips')} clips, its "
-                               f"manifest {len(manifest)}: rerun `features.py --splits {split_id}`")
+            raise FeatureError(
+                f"the {tag} embeddings of {split_id} have {meta.get('num_clips')} clips, its "
+                f"manifest {len(manifest)}: rerun `features.py --splits {split_id}`"
+            )
         untrained = bool(meta.get("untrained")) or str(meta.get("model", "")).startswith("random:")
     demo = bool(info.get("demo")) or bool(meta.get("demo"))
     kept = manifest.iloc[rows]
     return SplitFeatures(
-        split_id=split_id, split_dir=split_dir, utt_ids=kept["utt_id"].to_numpy(dtype=str),
-        labels=labels[rows], speakers=kept["speaker"].to_numpy(dtype=str),
-        attacks=kept["attack"].to_numpy(dtype=str), views=views,
-        view_layers=view_layers, meta=meta, info=info, untrained=untrained, demo=demo, rows=rows,
-        left_out_duplicates=len(manifest) - len(rows), audio_sha1=kept["audio_sha1"].to_numpy(dtype=str),
-        conditions={c: kept[c].to_numpy(dtype=str) for c in CONDITION_COLUMNS if c in kept.columns})
+        split_id=split_id,
+        split_dir=split_dir,
+        utt_ids=kept["utt_id"].to_numpy(dtype=str),
+        labels=labels[rows],
+        speakers=kept["speaker"].to_numpy(dtype=str),
+        attacks=kept["attack"].to_numpy(dtype=str),
+        views=views,
+        view_layers=view_layers,
+        meta=meta,
+        info=info,
+        untrained=untrained,
+        demo=demo,
+        rows=rows,
+        left_out_duplicates=len(manifest) - len(rows),
+        audio_sha1=kept["audio_sha1"].to_numpy(dtype=str),
+        conditions={c: kept[c].to_numpy(dtype=str) for c in CONDITION_COLUMNS if c in kept.columns},
+    )
 
 
 # Metadata that must agree between splits for a model fitted on one to be scored on another,
@@ -251,8 +298,9 @@ _MUST_MATCH = ("kind", "arch", "precision", "pooling", "sample_rate", "dim", "co
 def feature_differences(meta_a: dict, meta_b: dict) -> list:
     """The settings in which two feature metadata records differ (empty: comparable)."""
     differ = [k for k in _MUST_MATCH if meta_a.get(k) != meta_b.get(k)]
-    if meta_a.get("kind") == "embeddings" and difference(ModelIdentity.from_json(meta_a.get("model_identity")),
-                                                         ModelIdentity.from_json(meta_b.get("model_identity"))):
+    if meta_a.get("kind") == "embeddings" and difference(
+        ModelIdentity.from_json(meta_a.get("model_identity")), ModelIdentity.from_json(meta_b.get("model_identity"))
+    ):
         differ.insert(0, "model_identity")
     return differ
 
@@ -265,19 +313,29 @@ def check_consistent(splits: list) -> None:
         if differ:
             details = ", ".join(
                 f"model: {difference(ModelIdentity.from_json(first.meta.get(k)), ModelIdentity.from_json(other.meta.get(k)))}"
-                if k == "model_identity" else f"{k}: {first.meta.get(k)!r} vs {other.meta.get(k)!r}" for k in differ)
+                if k == "model_identity"
+                else f"{k}: {first.meta.get(k)!r} vs {other.meta.get(k)!r}"
+                for k in differ
+            )
             raise FeatureError(
                 f"features of {first.split_id} and {other.split_id} were made differently ({details}): "
-                f"rerun features.py on both with the same settings")
-        software_changed = [f"{name} {first_version} vs {other_version}"
-                            for name, first_version, other_version in _model_software(first.meta, other.meta)
-                            if first_version != other_version]
+                f"rerun features.py on both with the same settings"
+            )
+        software_changed = [
+            f"{name} {first_version} vs {other_version}"
+            for name, first_version, other_version in _model_software(first.meta, other.meta)
+            if first_version != other_version
+        ]
         if software_changed:
-            note(f"NOTE: the embeddings of {first.split_id} and {other.split_id} were computed with different "
-                 f"software ({'; '.join(software_changed)}): hidden states can differ between versions")
+            note(
+                f"NOTE: the embeddings of {first.split_id} and {other.split_id} were computed with different "
+                f"software ({'; '.join(software_changed)}): hidden states can differ between versions"
+            )
         if list(first.views) != list(other.views):
-            raise FeatureError(f"{first.split_id} and {other.split_id} offer different layers "
-                               f"({list(first.views)} vs {list(other.views)}): rerun features.py with the same --layers")
+            raise FeatureError(
+                f"{first.split_id} and {other.split_id} offer different layers "
+                f"({list(first.views)} vs {list(other.views)}): rerun features.py with the same --layers"
+            )
 
 
 def _model_software(meta_a: dict, meta_b: dict) -> list:
@@ -289,19 +347,28 @@ def _model_software(meta_a: dict, meta_b: dict) -> list:
     return [(name, versions_a.get(name), versions_b.get(name)) for name in ("torch", "transformers")]
 
 
-def load_splits(split_ids: list, spec: FeatureSpec, interim_dir=INTERIM_DIR, processed_dir=PROCESSED_DIR,
-                keep_duplicates: bool = False) -> list:
+def load_splits(
+    split_ids: list,
+    spec: FeatureSpec,
+    interim_dir=INTERIM_DIR,
+    processed_dir=PROCESSED_DIR,
+    keep_duplicates: bool = False,
+) -> list:
     """Load several labelled splits with one embeddings file name, and check they agree."""
     seen = set()
     for split_id in split_ids:
         if split_id in seen:
-            raise FeatureError(f"split {split_id} is named twice: fitting, choosing and testing need "
-                               "different splits (use --cv for a single split)")
+            raise FeatureError(
+                f"split {split_id} is named twice: fitting, choosing and testing need "
+                "different splits (use --cv for a single split)"
+            )
         seen.add(split_id)
     tag = None
     if spec.kind == "embeddings":
         tag = resolve_model_tag(spec, split_ids[0], processed_dir)
-    splits = [load_split(s, spec, interim_dir, processed_dir, model_tag=tag, keep_duplicates=keep_duplicates)
-              for s in split_ids]
+    splits = [
+        load_split(s, spec, interim_dir, processed_dir, model_tag=tag, keep_duplicates=keep_duplicates)
+        for s in split_ids
+    ]
     check_consistent(splits)
     return splits

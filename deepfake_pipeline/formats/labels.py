@@ -6,9 +6,20 @@ SPOOF = 1
 UNLABELLED = -1
 
 _SPELLINGS = {
-    "bonafide": BONAFIDE, "bona-fide": BONAFIDE, "bona fide": BONAFIDE, "genuine": BONAFIDE,
-    "bona_fide": BONAFIDE, "real": BONAFIDE, "human": BONAFIDE, "0": BONAFIDE,
-    "spoof": SPOOF, "spoofed": SPOOF, "fake": SPOOF, "deepfake": SPOOF, "synthetic": SPOOF, "1": SPOOF,
+    "bonafide": BONAFIDE,
+    "bona-fide": BONAFIDE,
+    "bona fide": BONAFIDE,
+    "genuine": BONAFIDE,
+    "bona_fide": BONAFIDE,
+    "real": BONAFIDE,
+    "human": BONAFIDE,
+    "0": BONAFIDE,
+    "spoof": SPOOF,
+    "spoofed": SPOOF,
+    "fake": SPOOF,
+    "deepfake": SPOOF,
+    "synthetic": SPOOF,
+    "1": SPOOF,
 }
 
 
@@ -17,9 +28,8 @@ def parse_label(value) -> int:
     key = str(value).strip().lower()
     if key in _SPELLINGS:
         return _SPELLINGS[key]
-    raise ValueError(
-        f"unknown label {value!r}: use bonafide/spoof (also accepted: real/fake, genuine, 0/1)"
-    )
+    raise ValueError(f"unknown label {value!r}: use bonafide/spoof (also accepted: real/fake, genuine, 0/1)")
+
 
 # Subfolder names that label a folder corpus's clips (a subset of the spellings above: a folder
 # called `0` or `human` is more likely a speaker or a session than a label).

@@ -9,8 +9,19 @@ import pandas as pd
 from deepfake_pipeline.common import atomic
 
 MANIFEST_COLUMNS = [
-    "utt_id", "corpus", "split", "label", "attack", "speaker", "source_path",
-    "duration_s", "orig_sr", "num_samples", "shard", "offset", "audio_sha1",
+    "utt_id",
+    "corpus",
+    "split",
+    "label",
+    "attack",
+    "speaker",
+    "source_path",
+    "duration_s",
+    "orig_sr",
+    "num_samples",
+    "shard",
+    "offset",
+    "audio_sha1",
 ]
 INTEGER_COLUMNS = ["label", "orig_sr", "num_samples", "shard", "offset"]
 # Step 1 also records each source file as it decoded it (size in bytes, modification time in ns),

@@ -25,8 +25,14 @@ RANDOM_PREFIX = "random:"
 RANDOM_SEED = 0
 # The files from_pretrained reads from a model folder. Other files a training framework keeps
 # there (optimizer state, trainer logs) do not change the model and are not hashed.
-MODEL_FILE_PATTERNS = ("config.json", "preprocessor_config.json", "*.safetensors", "*.safetensors.index.json",
-                       "pytorch_model*.bin", "pytorch_model.bin.index.json")
+MODEL_FILE_PATTERNS = (
+    "config.json",
+    "preprocessor_config.json",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "pytorch_model*.bin",
+    "pytorch_model.bin.index.json",
+)
 DIGEST_CHARS_IN_TAG = 12
 _CHUNK = 1 << 22
 
@@ -37,12 +43,12 @@ class ModelIdentityError(ValueError):
 
 @dataclass(frozen=True)
 class ModelIdentity:
-    source: str                       # "hub", "local" or "random"
-    name: str                         # hub id, folder name, or architecture
-    revision: str | None = None       # hub commit of the snapshot (None when it cannot be told)
+    source: str  # "hub", "local" or "random"
+    name: str  # hub id, folder name, or architecture
+    revision: str | None = None  # hub commit of the snapshot (None when it cannot be told)
     weights_sha256: str | None = None  # local: digest of the model files; random: of the built weights
-    seed: int | None = None           # random: the seed its weights are drawn with
-    path: str | None = None           # local: the folder as resolved when identified (informative only)
+    seed: int | None = None  # random: the seed its weights are drawn with
+    path: str | None = None  # local: the folder as resolved when identified (informative only)
 
     def tag(self, precision: str = "float32") -> str:
         """The embeddings' file name: readable, and different for different models. Each source
@@ -87,8 +93,10 @@ def difference(recorded: ModelIdentity | None, current: ModelIdentity | None) ->
         return f"{recorded.describe()} is not {current.describe()}"
     if recorded.source == "local":
         if recorded.weights_sha256 != current.weights_sha256:
-            return (f"the model files differ (sha256 {str(recorded.weights_sha256)[:DIGEST_CHARS_IN_TAG]}... then, "
-                    f"{str(current.weights_sha256)[:DIGEST_CHARS_IN_TAG]}... now)")
+            return (
+                f"the model files differ (sha256 {str(recorded.weights_sha256)[:DIGEST_CHARS_IN_TAG]}... then, "
+                f"{str(current.weights_sha256)[:DIGEST_CHARS_IN_TAG]}... now)"
+            )
         return None
     if recorded.name != current.name:
         return f"{recorded.describe()} is not {current.describe()}"
@@ -99,8 +107,10 @@ def difference(recorded: ModelIdentity | None, current: ModelIdentity | None) ->
     if recorded.seed != current.seed:
         return f"the untrained weights were drawn with seed {recorded.seed}, now {current.seed}"
     if recorded.weights_sha256 and current.weights_sha256 and recorded.weights_sha256 != current.weights_sha256:
-        return ("the untrained weights differ although arch and seed are the same (another torch or transformers "
-                "draws them differently)")
+        return (
+            "the untrained weights differ although arch and seed are the same (another torch or transformers "
+            "draws them differently)"
+        )
     return None
 
 
@@ -129,7 +139,8 @@ def folder_digest(folder: Path) -> str:
     files = model_files(folder)
     if not files:
         raise ModelIdentityError(
-            f"'{folder}' holds no model files (config.json and weights, as save_pretrained writes them)")
+            f"'{folder}' holds no model files (config.json and weights, as save_pretrained writes them)"
+        )
     digest = hashlib.sha256()
     for path in files:
         stat = path.stat()
@@ -157,12 +168,13 @@ def identify(spec: str) -> ModelIdentity:
     a hub id looked up in the local cache only; a random arch's weights are not built here."""
     spec = str(spec)
     if spec.startswith(RANDOM_PREFIX):
-        return ModelIdentity(source="random", name=spec[len(RANDOM_PREFIX):], seed=RANDOM_SEED)
+        return ModelIdentity(source="random", name=spec[len(RANDOM_PREFIX) :], seed=RANDOM_SEED)
     local = Path(spec).expanduser()
     if local.is_dir():
         resolved = local.resolve()
-        return ModelIdentity(source="local", name=resolved.name, weights_sha256=folder_digest(resolved),
-                             path=str(resolved))
+        return ModelIdentity(
+            source="local", name=resolved.name, weights_sha256=folder_digest(resolved), path=str(resolved)
+        )
     if _looks_like_path(spec) or local.exists():
         raise ModelIdentityError(f"model folder '{spec}' does not exist (or is not a folder)")
     return ModelIdentity(source="hub", name=spec, revision=cached_hub_commit(spec))

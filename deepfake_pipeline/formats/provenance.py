@@ -8,8 +8,18 @@ from importlib import metadata
 
 from deepfake_pipeline.formats.paths import CHECKOUT_ROOT
 
-TRACKED_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "joblib", "librosa", "soundfile",
-                    "matplotlib", "torch", "transformers")
+TRACKED_PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "joblib",
+    "librosa",
+    "soundfile",
+    "matplotlib",
+    "torch",
+    "transformers",
+)
 
 
 def package_versions() -> dict:
@@ -20,6 +30,7 @@ def package_versions() -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     from deepfake_pipeline import __version__
+
     versions["deepfake_pipeline"] = __version__
     return versions
 
@@ -30,9 +41,12 @@ def git_commit(repo_root=CHECKOUT_ROOT) -> dict:
     current directory's repository, if any, is not the code's)."""
     if repo_root is None:
         return {"commit": "unknown", "dirty": None}
+
     def git(*args):
-        return subprocess.run(["git", "-C", str(repo_root), *args], capture_output=True, text=True,
-                              timeout=30, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(repo_root), *args], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+
     try:
         commit = git("rev-parse", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))

@@ -7,7 +7,7 @@ import json
 import math
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from deepfake_pipeline.common import atomic
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.provenance import git_commit, package_versions  # noqa: F401  (re-exported)
 from deepfake_pipeline.formats.score_files import write_score_file, write_score_file_2019, write_score_file_asvspoof5
+
 
 class RunDirError(ValueError):
     pass
@@ -56,8 +57,10 @@ _NOT_COMPARED_ON_RESUME = ("threads", "overwrite", "config")
 def check_run_name(name: str) -> str | None:
     """Why `name` cannot name a run folder, or None."""
     if not RUN_NAME.fullmatch(name):
-        return (f"--run {name!r} is not a plain name: use letters, digits, '.', '_', '-', '+' or '=', starting "
-                "with a letter or digit (a run is always a folder directly under --results-dir)")
+        return (
+            f"--run {name!r} is not a plain name: use letters, digits, '.', '_', '-', '+' or '=', starting "
+            "with a letter or digit (a run is always a folder directly under --results-dir)"
+        )
     return None
 
 
@@ -96,8 +99,9 @@ class RunDir:
     `overwrite`, so a rerun never silently replaces numbers someone may have quoted, nor writes
     into a folder that is not its own. An automatic name that is taken gets a numeric suffix."""
 
-    def __init__(self, results_dir, name: str, explicit: bool = False, overwrite: bool = False,
-                 stream=None, args: dict = None):
+    def __init__(
+        self, results_dir, name: str, explicit: bool = False, overwrite: bool = False, stream=None, args: dict = None
+    ):
         results_dir = Path(results_dir)
         if explicit and check_run_name(name):
             raise RunDirError(check_run_name(name))
@@ -142,7 +146,7 @@ class RunDir:
             "args": args,
             "seed": seed,
             "command": " ".join(sys.argv),
-            "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": package_versions(),
             "git": git_commit(),
             "features": features,
@@ -172,8 +176,7 @@ class RunDir:
         package's evaluation.py reads), and `scores/<name>.2019.txt` where step 1 found the
         split's ASVspoof 2019 ASV scores (the t-DCF script reads both). Returns the first."""
         path = self.write_scores(name, split.utt_ids, scores)
-        write_score_file_asvspoof5(self.path / "scores" / f"{safe_run_name(name)}.asvspoof5.tsv", split.utt_ids,
-                                   scores)
+        write_score_file_asvspoof5(self.path / "scores" / f"{safe_run_name(name)}.asvspoof5.tsv", split.utt_ids, scores)
         if (split.info.get("asv_scores") or {}).get("format") == "asvspoof2019":
             self.write_scores_2019(name, split.utt_ids, split.attacks, split.labels, scores)
         return path
@@ -181,5 +184,6 @@ class RunDir:
     def write_scores_2019(self, split_id: str, utt_ids, attacks, labels, scores) -> Path:
         """`scores/<split>.2019.txt`, the four-field file the ASVspoof 2019 t-DCF script reads."""
         self._ensure()
-        return write_score_file_2019(self.path / "scores" / f"{safe_run_name(split_id)}.2019.txt", utt_ids,
-                                     attacks, labels, scores)
+        return write_score_file_2019(
+            self.path / "scores" / f"{safe_run_name(split_id)}.2019.txt", utt_ids, attacks, labels, scores
+        )

@@ -23,8 +23,10 @@ def refit_command(run_path) -> str:
     its own folder. --results-dir is given because config.json records the folder the run was
     first written to, which is not where a run handed on by someone else lies now."""
     run = Path(run_path)
-    return (f"eval_logreg.py --config {shlex.quote(str(run / 'config.json'))} "
-            f"--results-dir {shlex.quote(str(run.parent))} --run {shlex.quote(run.name)} --overwrite")
+    return (
+        f"eval_logreg.py --config {shlex.quote(str(run / 'config.json'))} "
+        f"--results-dir {shlex.quote(str(run.parent))} --run {shlex.quote(run.name)} --overwrite"
+    )
 
 
 class BaselineRunError(ValueError):
@@ -40,14 +42,14 @@ class BaselineRun:
     path: Path
     config: dict
     metrics: dict
-    protocol: str                  # "holdout" or "cv"
+    protocol: str  # "holdout" or "cv"
     train: str | None
     dev: str | None
-    tests: list                    # split ids (holdout) or [the cv split]
-    test_labels: dict              # split id -> its name in the baseline (e.g. "x(cv5)")
+    tests: list  # split ids (holdout) or [the cv split]
+    test_labels: dict  # split id -> its name in the baseline (e.g. "x(cv5)")
     model_spec: str
     model_tag: str
-    model_identities: dict         # split id -> the ModelIdentity of the embeddings it was fitted/scored on
+    model_identities: dict  # split id -> the ModelIdentity of the embeddings it was fitted/scored on
     chosen_layers: list
     C_grid: tuple
     select_by: str
@@ -63,8 +65,10 @@ class BaselineRun:
 
 def _read_json(path: Path, what: str) -> dict:
     if not path.is_file():
-        raise BaselineRunError(f"{path.parent} has no {path.name}: --baseline-run must be a finished "
-                               f"eval_logreg.py run (results/<run>/ with config.json and metrics.json){what}")
+        raise BaselineRunError(
+            f"{path.parent} has no {path.name}: --baseline-run must be a finished "
+            f"eval_logreg.py run (results/<run>/ with config.json and metrics.json){what}"
+        )
     try:
         payload = json.loads(path.read_text())
     except (OSError, ValueError) as error:
@@ -80,8 +84,10 @@ def _read_json(path: Path, what: str) -> dict:
 
 
 def _damaged(path: Path, why) -> str:
-    return (f"{path} is damaged or cut short ({why}): rerun the eval_logreg.py command of "
-            f"{path.parent} (same arguments, with --run {path.parent.name} --overwrite) to write it again")
+    return (
+        f"{path} is damaged or cut short ({why}): rerun the eval_logreg.py command of "
+        f"{path.parent} (same arguments, with --run {path.parent.name} --overwrite) to write it again"
+    )
 
 
 def read_baseline_run(path) -> BaselineRun:
@@ -92,7 +98,8 @@ def read_baseline_run(path) -> BaselineRun:
         raise BaselineRunError(
             f"{path}: its config.json or metrics.json lacks {error!s} (damaged, or written by another version): "
             f"rerun the eval_logreg.py command of that run (same arguments, with --run {path.name} "
-            "--overwrite)") from error
+            "--overwrite)"
+        ) from error
 
 
 def _read_baseline_run(path: Path) -> BaselineRun:
@@ -103,7 +110,8 @@ def _read_baseline_run(path: Path) -> BaselineRun:
         raise BaselineRunError(
             f"{path} is a baseline on {spec.get('kind', 'unknown')} features; the contrastive head trains on "
             "self-supervised embeddings, so compare it with a step-3 run on embeddings "
-            "(eval_logreg.py --features embeddings ...)")
+            "(eval_logreg.py --features embeddings ...)"
+        )
     args = config["args"]
     protocol = config.get("protocol", metrics.get("protocol"))
     if protocol == "holdout":
@@ -116,13 +124,28 @@ def _read_baseline_run(path: Path) -> BaselineRun:
         raise BaselineRunError(f"{path}: unknown protocol {protocol!r} in its config.json")
     first_split = config["features"][tests[0]]["features"]
     return BaselineRun(
-        path=path, config=config, metrics=metrics, protocol=protocol, train=train, dev=dev, tests=tests,
-        test_labels=test_labels, model_spec=first_split["model"], model_tag=first_split["model_tag"],
-        model_identities={split: ModelIdentity.from_json(entry["features"].get("model_identity"))
-                          for split, entry in config["features"].items()},
-        chosen_layers=list(metrics["selection"]["layers"]), C_grid=tuple(config["C_grid"]),
-        select_by=config["select_by"], seed=int(config["seed"]), top_db=float(config["silence_top_db"]),
-        folds=config.get("folds"), inner_folds=config.get("inner_folds"))
+        path=path,
+        config=config,
+        metrics=metrics,
+        protocol=protocol,
+        train=train,
+        dev=dev,
+        tests=tests,
+        test_labels=test_labels,
+        model_spec=first_split["model"],
+        model_tag=first_split["model_tag"],
+        model_identities={
+            split: ModelIdentity.from_json(entry["features"].get("model_identity"))
+            for split, entry in config["features"].items()
+        },
+        chosen_layers=list(metrics["selection"]["layers"]),
+        C_grid=tuple(config["C_grid"]),
+        select_by=config["select_by"],
+        seed=int(config["seed"]),
+        top_db=float(config["silence_top_db"]),
+        folds=config.get("folds"),
+        inner_folds=config.get("inner_folds"),
+    )
 
 
 def check_same_model(baseline: BaselineRun, split_id: str, identity: ModelIdentity | None) -> None:
@@ -133,13 +156,15 @@ def check_same_model(baseline: BaselineRun, split_id: str, identity: ModelIdenti
     if recorded is None:
         raise BaselineRunError(
             f"the baseline run {baseline.path} records no model identity for {split_id} (made by an older "
-            f"version of the pipeline): rerun it with `{replay}`, then train_contrastive.py again")
+            f"version of the pipeline): rerun it with `{replay}`, then train_contrastive.py again"
+        )
     problem = difference(recorded, identity)
     if problem:
         raise TrialMismatch(
             f"the {baseline.model_tag} embeddings of {split_id} are no longer those the baseline run "
             f"{baseline.path.name} was fitted on: {problem}. Rerun the baseline on them (`{replay}`), "
-            "or recompute the embeddings it used, then compare")
+            "or recompute the embeddings it used, then compare"
+        )
 
 
 def check_same_manifest(baseline: BaselineRun, split_id: str, manifest_sha256: str) -> None:
@@ -150,7 +175,8 @@ def check_same_manifest(baseline: BaselineRun, split_id: str, manifest_sha256: s
         raise TrialMismatch(
             f"the manifest of {split_id} changed since the baseline run {baseline.path.name} "
             f"(SHA-256 {recorded[:12]}... then, {manifest_sha256[:12]}... now), so its trials or labels may "
-            "differ: rerun eval_logreg.py on the current manifest, then compare")
+            "differ: rerun eval_logreg.py on the current manifest, then compare"
+        )
 
 
 def baseline_scores(baseline: BaselineRun, split_id: str, utt_ids) -> np.ndarray:
@@ -164,7 +190,8 @@ def baseline_scores(baseline: BaselineRun, split_id: str, utt_ids) -> np.ndarray
         why = "missing" if isinstance(error, FileNotFoundError) else f"unreadable: {error}"
         raise BaselineRunError(
             f"the baseline's score file {path} is {why}: rerun the eval_logreg.py command of "
-            f"{baseline.path} (same arguments, with --run {baseline.path.name} --overwrite) to write it again") from error
+            f"{baseline.path} (same arguments, with --run {baseline.path.name} --overwrite) to write it again"
+        ) from error
     return align_scores(ids, scores, utt_ids, f"the baseline run {baseline.path.name}, test={label}")
 
 
@@ -179,7 +206,8 @@ def align_scores(score_ids, scores, utt_ids, where: str) -> np.ndarray:
         raise TrialMismatch(
             f"{where} scored other trials than this run: {len(missing)} of this run's {len(utt_ids)} "
             f"utterances are not in it (e.g. {missing[:3]}), and it has {len(extra)} that this run lacks "
-            f"(e.g. {extra[:3]}). Both systems must score the same trials: rerun eval_logreg.py on these splits")
+            f"(e.g. {extra[:3]}). Both systems must score the same trials: rerun eval_logreg.py on these splits"
+        )
     position = {utt: i for i, utt in enumerate(score_ids)}
     return np.asarray(scores, dtype=np.float64)[[position[utt] for utt in utt_ids]]
 
@@ -193,4 +221,5 @@ def check_labels_match(baseline: BaselineRun, split_id: str, labels) -> None:
         raise TrialMismatch(
             f"the baseline run {baseline.path.name} counted {entry.get('n_bonafide')} bona fide / "
             f"{entry.get('n_spoof')} spoof trials on {split_id}, this run {counts[0]} / {counts[1]}: "
-            "the labels differ; rerun eval_logreg.py on the current manifest, then compare")
+            "the labels differ; rerun eval_logreg.py on the current manifest, then compare"
+        )

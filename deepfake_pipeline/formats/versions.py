@@ -56,8 +56,10 @@ def version_problem(kind: str, payload: dict) -> str | None:
     if not isinstance(version, int) or isinstance(version, bool):
         return f"has an unreadable format version {version!r}"
     if version > known:
-        return (f"is format {version} of {kind}, written by a newer version of the pipeline "
-                f"(this code reads format {known}): update the code, or")
+        return (
+            f"is format {version} of {kind}, written by a newer version of the pipeline "
+            f"(this code reads format {known}): update the code, or"
+        )
     if version != known:
         return f"is format {version} of {kind} (this code reads format {known})"
     return None

@@ -44,8 +44,9 @@ def info_path(split_dir) -> Path:
 
 def write_info(split_dir, info: dict) -> Path:
     """info.json is written last: its presence marks a finished split."""
-    return atomic.write_text(info_path(split_dir), json.dumps(versions.stamp("split_info", info), indent=1,
-                                                              sort_keys=True))
+    return atomic.write_text(
+        info_path(split_dir), json.dumps(versions.stamp("split_info", info), indent=1, sort_keys=True)
+    )
 
 
 def read_info(split_dir) -> dict:
@@ -57,8 +58,9 @@ def read_info(split_dir) -> dict:
     try:
         info = json.loads(path.read_text())
     except ValueError as error:
-        raise StoreError(f"{path} is damaged ({error}): rerun preprocess_datasets.py for this corpus "
-                         "with --overwrite") from None
+        raise StoreError(
+            f"{path} is damaged ({error}): rerun preprocess_datasets.py for this corpus with --overwrite"
+        ) from None
     problem = versions.version_problem("split_info", info) if isinstance(info, dict) else "is not a JSON object"
     if problem:
         joiner = " " if problem.endswith(", or") else ": "
@@ -70,7 +72,8 @@ def _older_store(split_dir, found) -> StoreError:
     return StoreError(
         f"{split_dir} holds a waveform store of {found} samples from an older step 1 (it clipped peaks "
         f"above full scale and rounded quiet passages to zero); this code reads {STORE_DTYPE}: rerun "
-        "preprocess_datasets.py for this corpus with --overwrite, then the later steps")
+        "preprocess_datasets.py for this corpus with --overwrite, then the later steps"
+    )
 
 
 class WaveStore:
@@ -121,4 +124,4 @@ class WaveStore:
         """Clip i of the manifest: float32 samples at 16 kHz, exactly as step 1 decoded them."""
         row = self.manifest.iloc[i]
         start = int(row["offset"])
-        return np.array(self._shard(int(row["shard"]))[start:start + int(row["num_samples"])])
+        return np.array(self._shard(int(row["shard"]))[start : start + int(row["num_samples"])])

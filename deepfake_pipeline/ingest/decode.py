@@ -56,6 +56,7 @@ CROP_PLACES = ("start", "centre")
 class Crop:
     """Keep at most `seconds` of each clip, from its start or centred (`at`), as the field's
     fixed-length front ends do (AASIST and RawNet2 take the first 64,600 samples, 4.0375 s)."""
+
     seconds: float
     at: str = "start"
 
@@ -85,7 +86,7 @@ class Clip:
     orig_sr: int
     channels: int
     source_duration_s: float | None = None  # before a crop (None: not cropped)
-    crop_start_s: float = 0.0                # where the kept part starts in the decoded clip
+    crop_start_s: float = 0.0  # where the kept part starts in the decoded clip
 
     @property
     def duration_s(self) -> float:
@@ -150,8 +151,12 @@ def _header_seconds(path: Path) -> float | None:
     return info.frames / info.samplerate if info.samplerate and info.frames > 0 else None
 
 
-def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S,
-              max_duration_s: float = DEFAULT_MAX_DURATION_S, crop: Crop | None = None) -> Clip:
+def load_clip(
+    path,
+    min_duration_s: float = DEFAULT_MIN_DURATION_S,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    crop: Crop | None = None,
+) -> Clip:
     """Decode, mix down and resample one file to 16 kHz mono float32, or raise RejectedClip.
     A clip longer than `max_duration_s` is rejected `too_long` (before decoding where the
     file's header says so by more than a second). With `crop`, a longer clip is cut to the crop
@@ -179,8 +184,9 @@ def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S,
         raise RejectedClip("bad_sample_rate", f"{sr} Hz")
     finite = np.isfinite(data)
     if not finite.all():
-        raise RejectedClip("non_finite", f"{data.size - int(finite.sum()):,} of {data.size:,} samples are "
-                                         "NaN or infinite")
+        raise RejectedClip(
+            "non_finite", f"{data.size - int(finite.sum()):,} of {data.size:,} samples are NaN or infinite"
+        )
     mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     if sr != SAMPLE_RATE:
         mono = soxr.resample(mono, sr, SAMPLE_RATE, quality="HQ")
@@ -188,9 +194,14 @@ def load_clip(path, min_duration_s: float = DEFAULT_MIN_DURATION_S,
     clip = Clip(samples=samples, orig_sr=int(sr), channels=int(channels))
     if crop is not None:
         start = crop.start_of(len(samples))
-        samples = np.ascontiguousarray(samples[start:start + crop.num_samples])
-        clip = Clip(samples=samples, orig_sr=int(sr), channels=int(channels),
-                    source_duration_s=clip.duration_s, crop_start_s=start / SAMPLE_RATE)
+        samples = np.ascontiguousarray(samples[start : start + crop.num_samples])
+        clip = Clip(
+            samples=samples,
+            orig_sr=int(sr),
+            channels=int(channels),
+            source_duration_s=clip.duration_s,
+            crop_start_s=start / SAMPLE_RATE,
+        )
     if clip.duration_s < min_duration_s:
         raise RejectedClip("too_short", f"{clip.duration_s:.3f} s < {min_duration_s} s")
     if clip.duration_s > max_duration_s:

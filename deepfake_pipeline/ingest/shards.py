@@ -85,7 +85,9 @@ class EveryClipRejected(ValueError):
         self.split_id, self.split_dir, self.by_reason = split_id, Path(split_dir), dict(by_reason)
         count = sum(self.by_reason.values())
         reasons = ", ".join(f"{reason} {n}" for reason, n in self.by_reason.items())
-        which = f"the only clip of {split_id} was" if count == 1 else f"every one of the {count} clips of {split_id} was"
+        which = (
+            f"the only clip of {split_id} was" if count == 1 else f"every one of the {count} clips of {split_id} was"
+        )
         super().__init__(f"{which} rejected ({reasons}): see {self.split_dir / 'rejects.csv'}")
 
 
@@ -99,18 +101,33 @@ def _part_path(split_dir: Path, shard: int) -> Path:
     return split_dir / "parts" / f"shard_{shard:05d}.csv"
 
 
-def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: str,
-                  min_duration_s: float, in_process: bool, parent_pid: int = None,
-                  max_duration_s: float = DEFAULT_MAX_DURATION_S, crop: Crop | None = None) -> ShardResult:
+def _ingest_shard(
+    shard: int,
+    clips: list,
+    split_dir: Path,
+    corpus: str,
+    split: str,
+    min_duration_s: float,
+    in_process: bool,
+    parent_pid: int = None,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    crop: Crop | None = None,
+) -> ShardResult:
     # Injected crashes fire only in-process: a killed pool worker is not what a user's kill does.
     crash_event = CrashSwitch.event if in_process else (lambda: None)
     rows, arrays, offset, audio_s = [], [], 0, 0.0
     for clip_spec in clips:
         if parent_pid is not None:
             exit_if_orphaned(parent_pid)  # a killed run's workers stop writing at once
-        row = {"utt_id": clip_spec.utt_id, "corpus": corpus, "split": split,
-               "label": clip_spec.label, "attack": clip_spec.attack, "speaker": clip_spec.speaker,
-               "source_path": clip_spec.source_path}
+        row = {
+            "utt_id": clip_spec.utt_id,
+            "corpus": corpus,
+            "split": split,
+            "label": clip_spec.label,
+            "attack": clip_spec.attack,
+            "speaker": clip_spec.speaker,
+            "source_path": clip_spec.source_path,
+        }
         row.update(dict(clip_spec.extra))
         row.update(source_stat(clip_spec.source_path))  # before decoding: a later change shows
         try:
@@ -119,10 +136,17 @@ def _ingest_shard(shard: int, clips: list, split_dir: Path, corpus: str, split: 
             row.update(status="rejected", reason=rejected.reason, detail=rejected.detail)
             rows.append(row)
             continue
-        row.update(status="ok", reason="", detail="",
-                   duration_s=round(clip.duration_s, 4), orig_sr=clip.orig_sr,
-                   num_samples=len(clip.samples), shard=shard, offset=offset,
-                   audio_sha1=hashlib.sha1(clip.samples.tobytes()).hexdigest())
+        row.update(
+            status="ok",
+            reason="",
+            detail="",
+            duration_s=round(clip.duration_s, 4),
+            orig_sr=clip.orig_sr,
+            num_samples=len(clip.samples),
+            shard=shard,
+            offset=offset,
+            audio_sha1=hashlib.sha1(clip.samples.tobytes()).hexdigest(),
+        )
         if crop is not None:  # what was cut: the clip's decoded length and where the part kept starts
             row.update(source_duration_s=round(clip.source_duration_s, 4), crop_start_s=round(clip.crop_start_s, 4))
         rows.append(row)
@@ -150,8 +174,10 @@ def _refuse_repeated_ids(clips: list, sid: str) -> None:
     counts = Counter(c.utt_id for c in clips)
     repeated = [utt_id for utt_id, n in counts.items() if n > 1]
     if repeated:
-        raise ValueError(f"{len(repeated)} utt_ids of {sid} are listed more than once (e.g. {repeated[:3]}): "
-                         "every clip needs its own id; fix the corpus list")
+        raise ValueError(
+            f"{len(repeated)} utt_ids of {sid} are listed more than once (e.g. {repeated[:3]}): "
+            "every clip needs its own id; fix the corpus list"
+        )
 
 
 def _refuse_changed_sources(split_dir: Path, shards: list) -> None:
@@ -205,10 +231,12 @@ def _give_up(split_dir: Path, rejects: pd.DataFrame) -> None:
 
 
 def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
-    parts = [pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False)
-             for s in range(n_shards)]
-    rows = (pd.concat(parts, ignore_index=True) if parts  # a split may hold no clip at all
-            else pd.DataFrame(columns=["status", "reason", "detail", *MANIFEST_COLUMNS, *SOURCE_COLUMNS]))
+    parts = [pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False) for s in range(n_shards)]
+    rows = (
+        pd.concat(parts, ignore_index=True)
+        if parts  # a split may hold no clip at all
+        else pd.DataFrame(columns=["status", "reason", "detail", *MANIFEST_COLUMNS, *SOURCE_COLUMNS])
+    )
     if len(rows) and not (rows["status"] == "ok").any():
         _give_up(split_dir, rows[REJECT_COLUMNS])
     accepted = rows[rows["status"] == "ok"].drop(columns=["status", "reason", "detail"])
@@ -236,11 +264,22 @@ def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
     return read_info(split_dir)  # as every later reader sees it, its format stamped
 
 
-def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int = -1,
-                 min_duration_s: float = DEFAULT_MIN_DURATION_S,
-                 max_duration_s: float = DEFAULT_MAX_DURATION_S, demo: bool = False,
-                 source_root: str = "", overwrite: bool = False, stream=None,
-                 info_extra: dict = None, crop: Crop | None = None) -> SplitSummary:
+def ingest_split(
+    clips: list,
+    interim_dir,
+    corpus: str,
+    split: str,
+    *,
+    jobs: int = -1,
+    min_duration_s: float = DEFAULT_MIN_DURATION_S,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    demo: bool = False,
+    source_root: str = "",
+    overwrite: bool = False,
+    stream=None,
+    info_extra: dict = None,
+    crop: Crop | None = None,
+) -> SplitSummary:
     """Decode `clips` into the split's store; `info_extra` (e.g. where the organisers' ASV scores
     are) is recorded in its info.json. `crop` cuts longer clips to a fixed length (decode.Crop),
     recorded in plan.json (a changed crop is refused like other changed inputs), info.json and
@@ -250,17 +289,32 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
     split_dir = Path(interim_dir) / sid
     shard_size = shard_size_for(len(clips))
     n_shards = -(-len(clips) // shard_size)
-    plan = {"plan_version": PLAN_VERSION, "corpus": corpus, "split": split,
-            "num_clips": len(clips), "shard_size": shard_size,
-            "clips_sha256": _clips_digest(clips), "min_duration_s": min_duration_s,
-            "max_duration_s": max_duration_s}
+    plan = {
+        "plan_version": PLAN_VERSION,
+        "corpus": corpus,
+        "split": split,
+        "num_clips": len(clips),
+        "shard_size": shard_size,
+        "clips_sha256": _clips_digest(clips),
+        "min_duration_s": min_duration_s,
+        "max_duration_s": max_duration_s,
+    }
     if crop is not None:  # absent otherwise, so splits made before crops existed resume as they were
         plan["crop"] = crop.as_json()
     _prepare_dir(split_dir, plan, overwrite)
-    base_info = {"corpus": corpus, "split": split, "split_id": sid, "demo": bool(demo),
-                 "source_root": str(source_root), "sample_rate": SAMPLE_RATE,
-                 "store_dtype": STORE_DTYPE, "code_version": __version__,
-                 "min_duration_s": min_duration_s, "max_duration_s": max_duration_s, **(info_extra or {})}
+    base_info = {
+        "corpus": corpus,
+        "split": split,
+        "split_id": sid,
+        "demo": bool(demo),
+        "source_root": str(source_root),
+        "sample_rate": SAMPLE_RATE,
+        "store_dtype": STORE_DTYPE,
+        "code_version": __version__,
+        "min_duration_s": min_duration_s,
+        "max_duration_s": max_duration_s,
+        **(info_extra or {}),
+    }
     if crop is not None:
         base_info["crop"] = crop.as_json()
 
@@ -271,13 +325,25 @@ def ingest_split(clips: list, interim_dir, corpus: str, split: str, *, jobs: int
         return SplitSummary(sid, split_dir, finished)
 
     pending = [s for s in range(n_shards) if s not in set(done)]
-    already = len(clips) - sum(len(clips[s * shard_size:(s + 1) * shard_size]) for s in pending)
+    already = len(clips) - sum(len(clips[s * shard_size : (s + 1) * shard_size]) for s in pending)
     progress = Progress(f"preprocess {sid}", len(clips), already_done=already, stream=stream)
     if already:
         note(f"[preprocess {sid}] resuming: {already:,} clips already done", stream=progress.stream)
-    tasks = (delayed(_ingest_shard)(s, clips[s * shard_size:(s + 1) * shard_size], split_dir,
-                                    corpus, split, min_duration_s, jobs == 1, os.getpid(), max_duration_s, crop)
-                                    for s in pending)
+    tasks = (
+        delayed(_ingest_shard)(
+            s,
+            clips[s * shard_size : (s + 1) * shard_size],
+            split_dir,
+            corpus,
+            split,
+            min_duration_s,
+            jobs == 1,
+            os.getpid(),
+            max_duration_s,
+            crop,
+        )
+        for s in pending
+    )
     rejected = 0
     parent_counts_events = jobs != 1
     for result in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):

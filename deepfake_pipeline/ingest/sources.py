@@ -49,6 +49,8 @@ def changed_sources(rows: pd.DataFrame) -> list:
 def changed_message(split_dir, changed: list) -> str:
     shown = "; ".join(f"{path} ({how})" for path, how in changed[:5])
     more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-    return (f"{len(changed)} source file{'s' if len(changed) > 1 else ''} changed since {split_dir} was "
-            f"written: {shown}{more}; its store would no longer match its sources: rerun with --overwrite "
-            "to decode the corpus again")
+    return (
+        f"{len(changed)} source file{'s' if len(changed) > 1 else ''} changed since {split_dir} was "
+        f"written: {shown}{more}; its store would no longer match its sources: rerun with --overwrite "
+        "to decode the corpus again"
+    )

@@ -33,8 +33,9 @@ def find_la_dir(root) -> Path:
     root = Path(root)
     if not root.is_dir():
         raise CorpusLayoutError(f"corpus root {root} does not exist\n{EXPECTED_LAYOUT}")
-    candidates = [root] + sorted(p.parent for p in root.glob("**/" + PROTOCOL_DIR)
-                                 if len(p.relative_to(root).parts) <= 4)
+    candidates = [root] + sorted(
+        p.parent for p in root.glob("**/" + PROTOCOL_DIR) if len(p.relative_to(root).parts) <= 4
+    )
     for candidate in candidates:
         if (candidate / PROTOCOL_DIR).is_dir():
             return candidate
@@ -57,8 +58,10 @@ def read_protocol(path) -> list:
         except ValueError:
             raise ValueError(f"{path}:{number}: key must be bonafide or spoof, got {key!r}") from None
         if utt_id in first_line:
-            raise ValueError(f"{path}:{number}: {utt_id} is already on line {first_line[utt_id]}: each clip "
-                             "must be listed once (is the protocol file damaged? the official one lists none twice)")
+            raise ValueError(
+                f"{path}:{number}: {utt_id} is already on line {first_line[utt_id]}: each clip "
+                "must be listed once (is the protocol file damaged? the official one lists none twice)"
+            )
         first_line[utt_id] = number
         entries.append({"speaker": speaker, "utt_id": utt_id, "attack": attack, "label": label})
     return entries
@@ -84,8 +87,13 @@ def asvspoof_clips(root, splits=SPLITS) -> dict:
         if not flac_dir.is_dir():
             raise CorpusLayoutError(f"missing audio folder {flac_dir}\n{EXPECTED_LAYOUT}")
         clips[split] = [
-            ClipSpec(utt_id=e["utt_id"], source_path=str(flac_dir / f"{e['utt_id']}.flac"),
-                     label=e["label"], attack=e["attack"], speaker=e["speaker"])
+            ClipSpec(
+                utt_id=e["utt_id"],
+                source_path=str(flac_dir / f"{e['utt_id']}.flac"),
+                label=e["label"],
+                attack=e["attack"],
+                speaker=e["speaker"],
+            )
             for e in read_protocol(protocol)
         ]
     return clips

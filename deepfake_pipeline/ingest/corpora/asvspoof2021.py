@@ -23,8 +23,21 @@ from deepfake_pipeline.ingest.shards import ClipSpec
 TRACKS = ("LA", "DF")
 FIELDS = {
     "LA": ("speaker", "utt_id", "codec", "trans", "attack", "label", "trim", "subset"),
-    "DF": ("speaker", "utt_id", "compr", "source", "attack", "label", "trim", "subset", "vocoder",
-           "task", "team", "gender_pair", "language"),
+    "DF": (
+        "speaker",
+        "utt_id",
+        "compr",
+        "source",
+        "attack",
+        "label",
+        "trim",
+        "subset",
+        "vocoder",
+        "task",
+        "team",
+        "gender_pair",
+        "language",
+    ),
 }
 EXAMPLES = {
     "LA": "LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval",
@@ -35,10 +48,12 @@ DEFAULT_SUBSETS = ("eval",)
 
 
 def expected_layout(track: str) -> str:
-    return (f"expected layout (ASVspoof2021_{track}_eval.tar.gz and the keys, {track}-keys-full.tar.gz, "
-            "unpacked under the root):\n"
-            f"  <root>/keys/{track}/CM/trial_metadata.txt\n"
-            f"  <root>/ASVspoof2021_{track}_eval/flac/*.flac   (DF: the _partNN folders are fine)")
+    return (
+        f"expected layout (ASVspoof2021_{track}_eval.tar.gz and the keys, {track}-keys-full.tar.gz, "
+        "unpacked under the root):\n"
+        f"  <root>/keys/{track}/CM/trial_metadata.txt\n"
+        f"  <root>/ASVspoof2021_{track}_eval/flac/*.flac   (DF: the _partNN folders are fine)"
+    )
 
 
 def read_keys(path, track: str) -> list:
@@ -68,16 +83,25 @@ def asvspoof2021_clips(root, track: str, subsets=DEFAULT_SUBSETS) -> dict:
         if unknown:
             raise ValueError(f"{keys} has no {unknown} trials; its subsets are {found}")
         rows = [row for row in rows if row["subset"] in subsets]
-    flac_dirs = [folder / "flac" for folder in find_folders(
-        root, lambda f: f.name.startswith(f"ASVspoof2021_{track}_eval") and (f / "flac").is_dir())]
+    flac_dirs = [
+        folder / "flac"
+        for folder in find_folders(
+            root, lambda f: f.name.startswith(f"ASVspoof2021_{track}_eval") and (f / "flac").is_dir()
+        )
+    ]
     if not flac_dirs:
         raise CorpusLayoutError(f"no ASVspoof2021_{track}_eval*/flac/ folder under {root}\n{layout}")
     audio = index_audio(flac_dirs, ".flac")
     missing_dir = flac_dirs[0]
     clips = [
-        ClipSpec(utt_id=row["utt_id"], source_path=str(audio.get(row["utt_id"], missing_dir / f"{row['utt_id']}.flac")),
-                 label=row["label"], attack=row["attack"], speaker=row["speaker"],
-                 extra=tuple((name, row[name]) for name in (*CONDITIONS[track], "subset")))
+        ClipSpec(
+            utt_id=row["utt_id"],
+            source_path=str(audio.get(row["utt_id"], missing_dir / f"{row['utt_id']}.flac")),
+            label=row["label"],
+            attack=row["attack"],
+            speaker=row["speaker"],
+            extra=tuple((name, row[name]) for name in (*CONDITIONS[track], "subset")),
+        )
         for row in rows
     ]
     return {"eval": clips}

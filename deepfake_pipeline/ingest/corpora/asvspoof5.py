@@ -15,15 +15,20 @@ from deepfake_pipeline.ingest.corpora.protocols import find_below, find_folders,
 from deepfake_pipeline.ingest.shards import ClipSpec
 
 SPLITS = ("train", "dev", "eval")
-PROTOCOL_NAMES = {"train": "ASVspoof5.train.tsv", "dev": "ASVspoof5.dev.track_1.tsv",
-                  "eval": "ASVspoof5.eval.track_1.tsv"}
+PROTOCOL_NAMES = {
+    "train": "ASVspoof5.train.tsv",
+    "dev": "ASVspoof5.dev.track_1.tsv",
+    "eval": "ASVspoof5.eval.track_1.tsv",
+}
 AUDIO_PREFIX = {"train": "flac_T", "dev": "flac_D", "eval": "flac_E"}
 FIELDS = ("speaker", "utt_id", "gender", "codec", "codec_q", "codec_seed", "attack_tag", "attack", "label", "tmp")
 EXAMPLE = "D_0062 D_0000000001 F - - - AC3 A11 spoof -"
 CONDITIONS = ("codec", "codec_q", "attack_tag")
-EXPECTED_LAYOUT = ("expected layout (ASVspoof5_protocols.tar.gz and the flac_*.tar files unpacked under the root):\n"
-                   "  <root>/ASVspoof5_protocols/ASVspoof5.{train,dev.track_1,eval.track_1}.tsv\n"
-                   "  <root>/flac_T/*.flac, <root>/flac_D/*.flac, <root>/flac_E_eval/*.flac")
+EXPECTED_LAYOUT = (
+    "expected layout (ASVspoof5_protocols.tar.gz and the flac_*.tar files unpacked under the root):\n"
+    "  <root>/ASVspoof5_protocols/ASVspoof5.{train,dev.track_1,eval.track_1}.tsv\n"
+    "  <root>/flac_T/*.flac, <root>/flac_D/*.flac, <root>/flac_E_eval/*.flac"
+)
 
 
 def read_protocol(path) -> list:
@@ -41,9 +46,14 @@ def asvspoof5_clips(root, splits=SPLITS) -> dict:
         audio = index_audio(folders, ".flac")
         fallback = folders[0] if folders else protocol.parent.parent / f"{AUDIO_PREFIX[split]}"
         clips[split] = [
-            ClipSpec(utt_id=row["utt_id"], source_path=str(audio.get(row["utt_id"], fallback / f"{row['utt_id']}.flac")),
-                     label=row["label"], attack=row["attack"] if row["label"] == 1 else "-", speaker=row["speaker"],
-                     extra=tuple((name, row[name]) for name in CONDITIONS))
+            ClipSpec(
+                utt_id=row["utt_id"],
+                source_path=str(audio.get(row["utt_id"], fallback / f"{row['utt_id']}.flac")),
+                label=row["label"],
+                attack=row["attack"] if row["label"] == 1 else "-",
+                speaker=row["speaker"],
+                extra=tuple((name, row[name]) for name in CONDITIONS),
+            )
             for row in rows
         ]
     return clips

@@ -27,8 +27,7 @@ from deepfake_pipeline.ingest.shards import ClipSpec
 # table names that generator; the video method stays in the manifest as a condition.
 AUDIO_GENERATOR = "rtvc"
 CATEGORIES = ("RealVideo-RealAudio", "RealVideo-FakeAudio", "FakeVideo-RealAudio", "FakeVideo-FakeAudio")
-META_COLUMNS = ["source", "target1", "target2", "method", "category", "type", "race", "gender",
-                "filename", "path"]
+META_COLUMNS = ["source", "target1", "target2", "method", "category", "type", "race", "gender", "filename", "path"]
 SPLITS = ("train", "dev", "eval")
 SPLIT_FRACTIONS = {"train": 0.7, "dev": 0.15, "eval": 0.15}
 MEDIA_SUFFIXES = (".mp4", ".wav", ".flac", ".m4a", ".mp3")
@@ -64,14 +63,16 @@ def read_metadata(path) -> pd.DataFrame:
             raise ValueError(f"{path}:{number}: expected 10 values, got {len(row)}")
         first, second = row[8].strip(), row[9].strip()
         filename, folder = (first, second) if first.lower().endswith(MEDIA_SUFFIXES) else (second, first)
-        records.append(dict(zip(META_COLUMNS[:8], (v.strip() for v in row[:8])),
-                            filename=filename, path=folder, line=number))
+        records.append(
+            dict(zip(META_COLUMNS[:8], (v.strip() for v in row[:8])), filename=filename, path=folder, line=number)
+        )
     frame = pd.DataFrame(records, columns=META_COLUMNS + ["line"])
     unknown = sorted(set(frame["type"]) - set(CATEGORIES))
     if unknown:
         first = int(frame.loc[~frame["type"].isin(CATEGORIES), "line"].iloc[0])
-        raise ValueError(f"{path}:{first}: unknown type values {unknown} (the first on this line); "
-                         f"expected {CATEGORIES}")
+        raise ValueError(
+            f"{path}:{first}: unknown type values {unknown} (the first on this line); expected {CATEGORIES}"
+        )
     return frame
 
 
@@ -79,8 +80,11 @@ def find_dataset_dir(root) -> Path:
     root = Path(root)
     if not root.is_dir():
         raise CorpusLayoutError(f"corpus root {root} does not exist\n{EXPECTED_LAYOUT}")
-    for candidate in [root, *sorted(p.parent for p in root.glob("*/meta_data.csv")),
-                      *sorted(p.parent for p in root.glob("*/*/meta_data.csv"))]:
+    for candidate in [
+        root,
+        *sorted(p.parent for p in root.glob("*/meta_data.csv")),
+        *sorted(p.parent for p in root.glob("*/*/meta_data.csv")),
+    ]:
         if (candidate / "meta_data.csv").is_file():
             return candidate
     raise CorpusLayoutError(f"no meta_data.csv under {root}\n{EXPECTED_LAYOUT}")
@@ -94,8 +98,7 @@ def identity_split(sources, seed: int) -> dict:
     n_dev = int(round(SPLIT_FRACTIONS["dev"] * len(identities)))
     assignment = {}
     for rank, index in enumerate(order):
-        assignment[identities[index]] = ("train" if rank < n_train
-                                         else "dev" if rank < n_train + n_dev else "eval")
+        assignment[identities[index]] = "train" if rank < n_train else "dev" if rank < n_train + n_dev else "eval"
     return assignment
 
 
@@ -107,15 +110,20 @@ def load_or_make_split(meta: pd.DataFrame, split_file: Path, seed: int) -> dict:
         if missing:
             raise ValueError(
                 f"{split_file} has no split for identities {missing[:5]}; delete it to draw a new "
-                "split (every later stage must then be rerun)")
+                "split (every later stage must then be rerun)"
+            )
         if saved["seed"] != seed:
-            note(f"[preprocess] using the saved identity split {split_file} (seed {saved['seed']}); "
-                 f"--seed {seed} is ignored while that file exists")
+            note(
+                f"[preprocess] using the saved identity split {split_file} (seed {saved['seed']}); "
+                f"--seed {seed} is ignored while that file exists"
+            )
         return saved["assignment"]
     assignment = identity_split(meta["source"], seed)
     atomic.make_dirs(split_file.parent)
-    atomic.write_text(split_file, json.dumps({"seed": seed, "fractions": SPLIT_FRACTIONS,
-                                              "assignment": assignment}, indent=1, sort_keys=True))
+    atomic.write_text(
+        split_file,
+        json.dumps({"seed": seed, "fractions": SPLIT_FRACTIONS, "assignment": assignment}, indent=1, sort_keys=True),
+    )
     return assignment
 
 
@@ -138,16 +146,21 @@ def _once_per_file(meta: pd.DataFrame, meta_path: Path) -> pd.DataFrame:
             continue
         earlier = meta.iloc[first[video]]
         if earlier["type"].endswith("FakeAudio") != row.type.endswith("FakeAudio"):
-            raise ValueError(f"{meta_path}:{row.line}: {video} is already on line {earlier['line']} with the other "
-                             f"audio label ({earlier['type']} there, {row.type} here): fix meta_data.csv so each "
-                             "file has one label")
+            raise ValueError(
+                f"{meta_path}:{row.line}: {video} is already on line {earlier['line']} with the other "
+                f"audio label ({earlier['type']} there, {row.type} here): fix meta_data.csv so each "
+                "file has one label"
+            )
         repeats.append(index)
     if repeats:
         name = meta_path.name
-        examples = ", ".join(f"{name}:{meta.iloc[i]['line']} repeats {name}:{meta.iloc[first[key[i]]]['line']}"
-                             for i in repeats[:3])
-        print(f"[preprocess] {meta_path} lists {len(repeats)} files a second time; each is one clip with "
-              f"its first line's values ({examples}{', ...' if len(repeats) > 3 else ''})")
+        examples = ", ".join(
+            f"{name}:{meta.iloc[i]['line']} repeats {name}:{meta.iloc[first[key[i]]]['line']}" for i in repeats[:3]
+        )
+        print(
+            f"[preprocess] {meta_path} lists {len(repeats)} files a second time; each is one clip with "
+            f"its first line's values ({examples}{', ...' if len(repeats) > 3 else ''})"
+        )
     return meta.drop(index=meta.index[repeats])
 
 
@@ -167,10 +180,16 @@ def fakeavceleb_clips(root, split_file: Path, seed: int = 0, splits=SPLITS) -> d
         category = row.type
         label = SPOOF if category.endswith("FakeAudio") else BONAFIDE
         rel = video.relative_to(dataset_dir).with_suffix("")
-        clips[split].append(ClipSpec(
-            utt_id=safe_id("FAVC_" + "_".join(rel.parts)), source_path=str(video), label=label,
-            attack=AUDIO_GENERATOR if label == SPOOF else "-", speaker=row.source,
-            extra=(("category", category), ("method", row.method))))
+        clips[split].append(
+            ClipSpec(
+                utt_id=safe_id("FAVC_" + "_".join(rel.parts)),
+                source_path=str(video),
+                label=label,
+                attack=AUDIO_GENERATOR if label == SPOOF else "-",
+                speaker=row.source,
+                extra=(("category", category), ("method", row.method)),
+            )
+        )
     return clips
 
 

@@ -33,8 +33,8 @@ class Top:
 
 @dataclass(frozen=True)
 class Found:
-    path: Path    # where the walk met the file, below the corpus folder
-    source: str   # the file to decode: its real path, or the link itself when it leads nowhere
+    path: Path  # where the walk met the file, below the corpus folder
+    source: str  # the file to decode: its real path, or the link itself when it leads nowhere
     label: int
 
 
@@ -111,12 +111,16 @@ def _check_tops(corpus: Path, tops: list) -> None:
     real = [(top, os.path.realpath(top.path)) for top in tops if top.label >= 0]
     for i, (top, folder) in enumerate(real):
         if _inside(real_corpus, folder):
-            raise CorpusLayoutError(f"{top.path} leads to {folder}, which holds the corpus folder itself: "
-                                    "point it at the clips of that label only")
-        for other, other_folder in real[i + 1:]:
+            raise CorpusLayoutError(
+                f"{top.path} leads to {folder}, which holds the corpus folder itself: "
+                "point it at the clips of that label only"
+            )
+        for other, other_folder in real[i + 1 :]:
             if other.label != top.label and (_inside(folder, other_folder) or _inside(other_folder, folder)):
-                raise CorpusLayoutError(f"{top.path} and {other.path} lead to the same clips ({folder}, "
-                                        f"{other_folder}): each label needs its own folder")
+                raise CorpusLayoutError(
+                    f"{top.path} and {other.path} lead to the same clips ({folder}, "
+                    f"{other_folder}): each label needs its own folder"
+                )
 
 
 def audio_files(corpus, tops: list, log=print) -> list:
@@ -127,8 +131,13 @@ def audio_files(corpus, tops: list, log=print) -> list:
     listed = {}
     for top in tops:
         if os.path.isfile(top.path) or not os.path.exists(top.path):
-            entries = [Found(top.path, os.path.realpath(top.path) if os.path.exists(top.path)
-                             else os.path.abspath(top.path), top.label)]
+            entries = [
+                Found(
+                    top.path,
+                    os.path.realpath(top.path) if os.path.exists(top.path) else os.path.abspath(top.path),
+                    top.label,
+                )
+            ]
         else:
             entries = walk.files(top)
         for found in entries:
@@ -136,7 +145,9 @@ def audio_files(corpus, tops: list, log=print) -> list:
             if first is found:
                 continue
             if first.label != found.label:
-                raise CorpusLayoutError(f"{first.path} and {found.path} are the same file ({found.source}) "
-                                        "under two labels: keep it in one label folder")
+                raise CorpusLayoutError(
+                    f"{first.path} and {found.path} are the same file ({found.source}) "
+                    "under two labels: keep it in one label folder"
+                )
             log(f"[preprocess] {found.path} is {first.path} again: listed once")
     return sorted(listed.values(), key=lambda found: found.path)

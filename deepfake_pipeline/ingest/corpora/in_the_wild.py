@@ -18,9 +18,11 @@ from deepfake_pipeline.ingest.corpora.protocols import find_below
 from deepfake_pipeline.ingest.shards import ClipSpec
 
 META_COLUMNS = ["file", "speaker", "label"]
-EXPECTED_LAYOUT = ("expected layout (release_in_the_wild.zip unpacked under the root):\n"
-                   "  <root>/release_in_the_wild/meta.csv   (columns file,speaker,label)\n"
-                   "  <root>/release_in_the_wild/0.wav ...")
+EXPECTED_LAYOUT = (
+    "expected layout (release_in_the_wild.zip unpacked under the root):\n"
+    "  <root>/release_in_the_wild/meta.csv   (columns file,speaker,label)\n"
+    "  <root>/release_in_the_wild/0.wav ..."
+)
 
 
 def read_meta(path) -> pd.DataFrame:
@@ -43,6 +45,15 @@ def in_the_wild_clips(root) -> dict:
     if table.empty:
         raise CorpusLayoutError(f"{meta_path} lists no clips\n{EXPECTED_LAYOUT}")
     folder = meta_path.parent
-    return {"eval": [ClipSpec(utt_id=Path(row.file).stem, source_path=str(folder / row.file), label=int(row.label),
-                              attack="-", speaker=row.speaker.strip() or "-")
-                     for row in table.itertuples(index=False)]}
+    return {
+        "eval": [
+            ClipSpec(
+                utt_id=Path(row.file).stem,
+                source_path=str(folder / row.file),
+                label=int(row.label),
+                attack="-",
+                speaker=row.speaker.strip() or "-",
+            )
+            for row in table.itertuples(index=False)
+        ]
+    }

@@ -53,16 +53,20 @@ def _first_seen(values, what: str, csv_path: Path, describe=lambda line, value: 
     first = {}
     for line, value in values:
         if value in first:
-            raise ValueError(f"{csv_path}:{line}: {what(value)} is already on line {first[value]}"
-                             f"{describe(first[value], line)}: list each clip once, with its own id")
+            raise ValueError(
+                f"{csv_path}:{line}: {what(value)} is already on line {first[value]}"
+                f"{describe(first[value], line)}: list each clip once, with its own id"
+            )
         first[value] = line
 
 
 def _split_name(csv_path: Path, line: int, value: str) -> str:
     split = value.strip() or DEFAULT_SPLIT
     if not SPLIT_NAME.fullmatch(split):
-        raise ValueError(f"{csv_path}:{line}: split {value!r} is not a plain name: use letters, digits, '.', "
-                         "'_' and '-', starting with a letter or digit (it names the folder <name>_<split>/)")
+        raise ValueError(
+            f"{csv_path}:{line}: split {value!r} is not a plain name: use letters, digits, '.', "
+            "'_' and '-', starting with a letter or digit (it names the folder <name>_<split>/)"
+        )
     return split
 
 
@@ -75,7 +79,8 @@ def csv_clips(csv_path) -> dict:
     if path_column is None or "label" not in table.columns:
         raise CorpusLayoutError(
             f"{csv_path} needs a path column (one of {', '.join(PATH_COLUMNS)}) and a `label` column "
-            f"(bonafide/spoof); it has {list(table.columns)}")
+            f"(bonafide/spoof); it has {list(table.columns)}"
+        )
     lines = table.index.tolist()
     if not lines:
         raise CorpusLayoutError(f"{csv_path} lists no clips: add one line per clip below the header")
@@ -91,9 +96,14 @@ def csv_clips(csv_path) -> dict:
         except ValueError as error:
             raise ValueError(f"{csv_path}:{line}: {error}") from None
     label_of = dict(zip(lines, labels))
-    _first_seen(zip(lines, (os.path.realpath(p) for p in paths)), lambda real: f"the file {real}", csv_path,
-                lambda first, line: ("" if label_of[first] == label_of[line] else
-                                     f" under the other label ({table.at[first, 'label']!r})"))
+    _first_seen(
+        zip(lines, (os.path.realpath(p) for p in paths)),
+        lambda real: f"the file {real}",
+        csv_path,
+        lambda first, line: (
+            "" if label_of[first] == label_of[line] else f" under the other label ({table.at[first, 'label']!r})"
+        ),
+    )
     if "utt_id" in table.columns:
         ids = [safe_id(v) for v in table["utt_id"]]
         _first_seen(zip(lines, ids), lambda utt_id: f"utt_id {utt_id!r}", csv_path)
@@ -101,14 +111,22 @@ def csv_clips(csv_path) -> dict:
         # Ids from the path below the clips' common folder: short, and unique when the paths are.
         common = Path(os.path.commonpath([str(p.parent) for p in paths]))  # an empty CSV was refused above
         ids = _unique_ids([safe_id(str(p.relative_to(common).with_suffix(""))) for p in paths])
-    splits = ([_split_name(csv_path, line, v) for line, v in zip(lines, table["split"])]
-              if "split" in table.columns else [DEFAULT_SPLIT] * len(paths))
+    splits = (
+        [_split_name(csv_path, line, v) for line, v in zip(lines, table["split"])]
+        if "split" in table.columns
+        else [DEFAULT_SPLIT] * len(paths)
+    )
     clips = {}
     for i, path in enumerate(paths):
-        clips.setdefault(splits[i], []).append(ClipSpec(
-            utt_id=ids[i], source_path=str(path), label=labels[i],
-            attack=(table["attack"].iloc[i].strip() or "-") if "attack" in table.columns else "-",
-            speaker=(table["speaker"].iloc[i].strip() or "-") if "speaker" in table.columns else "-"))
+        clips.setdefault(splits[i], []).append(
+            ClipSpec(
+                utt_id=ids[i],
+                source_path=str(path),
+                label=labels[i],
+                attack=(table["attack"].iloc[i].strip() or "-") if "attack" in table.columns else "-",
+                speaker=(table["speaker"].iloc[i].strip() or "-") if "speaker" in table.columns else "-",
+            )
+        )
     return clips
 
 
@@ -121,10 +139,14 @@ def folder_clips(folder, inputs_are_top_links: bool = False, log=print) -> dict:
     if not folder.is_dir():
         raise CorpusLayoutError(
             f"folder {folder} does not exist; expected <folder>/real/ (or bonafide/) and "
-            "<folder>/fake/ (or spoof/) holding audio files")
+            "<folder>/fake/ (or spoof/) holding audio files"
+        )
     entries = sorted(folder.iterdir())
-    labelled = [Top(sub, folder_label(sub.name)) for sub in entries
-                if not inputs_are_top_links and sub.is_dir() and folder_label(sub.name) is not None]
+    labelled = [
+        Top(sub, folder_label(sub.name))
+        for sub in entries
+        if not inputs_are_top_links and sub.is_dir() and folder_label(sub.name) is not None
+    ]
     if labelled:
         tops = labelled
     elif inputs_are_top_links:
@@ -135,5 +157,8 @@ def folder_clips(folder, inputs_are_top_links: bool = False, log=print) -> dict:
     if not files:
         raise CorpusLayoutError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {folder}")
     ids = _unique_ids([safe_id(str(found.path.relative_to(folder).with_suffix(""))) for found in files])
-    return {DEFAULT_SPLIT: [ClipSpec(utt_id=utt_id, source_path=found.source, label=found.label)
-                            for utt_id, found in zip(ids, files)]}
+    return {
+        DEFAULT_SPLIT: [
+            ClipSpec(utt_id=utt_id, source_path=found.source, label=found.label) for utt_id, found in zip(ids, files)
+        ]
+    }
