@@ -57,7 +57,10 @@ class Verdict:
     def meets_rule(self) -> bool:
         return not self.failures
 
-    def line(self, untrained: bool = False, demo: bool = False, name: str = "contrastive") -> str:
+    def line(
+        self, untrained: bool = False, demo: bool = False, name: str = "contrastive", run: str | None = None
+    ) -> str:
+        """The verdict on one line; `run` (the run folder's name) adds `run=NAME` before the caveats."""
         ci = "no CI" if self.ci is None else f"95% CI {100 * self.ci[0]:+.2f} to {100 * self.ci[1]:+.2f}"
         outcome = (
             "meets the 1-point rule"
@@ -68,6 +71,7 @@ class Verdict:
             f"{name} vs baseline test={self.split}: {self.baseline_auc:.4f} -> {self.contrastive_auc:.4f}, "
             f"{100 * self.diff:+.2f} points ({ci}), DeLong p={format_p(self.delong_p)}: {outcome}"
             + self._beside()
+            + (f" run={run}" if run else "")
             + caveat_suffix(untrained, demo)
         )
 
