@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, SELECTION_CRITERIA
+from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, DEV_BY_CV, SELECTION_CRITERIA
 from deepfake_pipeline.cli.common import (
     add_clip_lengths,
     add_run_paths,
@@ -29,8 +29,9 @@ SCORING_MODE = ("score", "from_run")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eval_logreg.py",
-        description="Fit StandardScaler + LogisticRegression on --train, choose C (and layer) on --dev, "
-        "report ROC-AUC and EER on each --test split; or speaker-grouped CV on one split (--cv).",
+        description="Fit StandardScaler + LogisticRegression on --train, choose C (and layer) on --dev "
+        "(or by speaker-grouped CV on --train: --dev cv), report ROC-AUC and EER on each --test split; or "
+        "speaker-grouped nested CV on one split (--cv).",
     )
     feats = parser.add_argument_group("features")
     feats.add_argument("--features", choices=("spectral", "embeddings"), help="which step-2 features to fit on")
@@ -54,10 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     proto = parser.add_argument_group("protocol")
     proto.add_argument("--train", help="split id to fit on, e.g. asvspoof2019_train")
-    proto.add_argument("--dev", help="split id to choose C (and layer) on, e.g. asvspoof2019_dev")
+    proto.add_argument(
+        "--dev",
+        help="split id to choose C (and layer) on, e.g. asvspoof2019_dev; or 'cv' when there is no dev split: "
+        "choose them by speaker-grouped --folds-fold cross-validation on --train, then refit on all of it",
+    )
     proto.add_argument("--test", nargs="+", default=[], help="held-out split id(s) to report, e.g. asvspoof2019_eval")
     proto.add_argument("--cv", help="a single split: speaker-grouped K-fold cross-validation instead")
-    proto.add_argument("--folds", type=int, default=5, help="folds for --cv (default %(default)s)")
+    proto.add_argument("--folds", type=int, default=5, help="folds for --cv and --dev cv (default %(default)s)")
     proto.add_argument("--inner-folds", type=int, help="folds of the inner CV choosing C in --cv (default: --folds)")
     proto.add_argument(
         "--C-grid",
@@ -146,10 +151,16 @@ def _check_args(args) -> str:
             return "--cv replaces --train/--dev/--test: give either one split to --cv or all three"
         if args.folds < 2 or (args.inner_folds is not None and args.inner_folds < 2):
             return "--folds and --inner-folds must be at least 2"
+    elif args.dev == DEV_BY_CV and args.train and args.test:
+        if args.folds < 2:
+            return "--folds must be at least 2"
+        if args.inner_folds is not None:
+            return "--inner-folds applies to --cv only: with --dev cv, --folds says how many folds choose C"
     elif not (args.train and args.dev and args.test):
         return (
             "give --train SPLIT --dev SPLIT --test SPLIT [SPLIT ...] (e.g. asvspoof2019_train, asvspoof2019_dev, "
-            "asvspoof2019_eval), or --cv SPLIT for a corpus with a single split"
+            "asvspoof2019_eval), --dev cv to choose C by cross-validation on --train when there is no dev split, "
+            "or --cv SPLIT for a corpus with a single split"
         )
     if any(C <= 0 for C in args.C_grid):
         return "--C-grid values must be positive"
@@ -189,7 +200,12 @@ def _default_run_name(args, spec) -> str:
         what += (
             "_sweep" if spec.sweep else (f"_L{'+'.join(map(str, spec.layers))}" if spec.layers else f"_L{spec.layer}")
         )
-    protocol = f"cv{args.folds}_{args.cv}" if args.cv else f"{args.train}_to_{'+'.join(args.test)}"
+    if args.cv:
+        protocol = f"cv{args.folds}_{args.cv}"
+    elif args.dev == DEV_BY_CV:
+        protocol = f"{args.train}_cv{args.folds}_to_{'+'.join(args.test)}"
+    else:
+        protocol = f"{args.train}_to_{'+'.join(args.test)}"
     return f"logreg_{what}_{protocol}"
 
 
