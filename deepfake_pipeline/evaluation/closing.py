@@ -160,7 +160,9 @@ def attack_table(per_attack: dict, title: str, heading: str = "attack") -> list:
     EER and is left out, with a count (FakeAVCeleb's methods each hold one class)."""
     shown = {key: row for key, row in per_attack.items() if row["n_spoof"] and row["n_bonafide"]}
     width = max([10, *(len(str(attack)) for attack in shown)])
-    lines = [title, f"  {heading:<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}"]
+    lines = [title]
+    if shown:  # no column heading over no rows
+        lines.append(f"  {heading:<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}")
     few = 0
     for attack in sorted(shown):
         row = shown[attack]
