@@ -23,7 +23,7 @@ from deepfake_pipeline.cli.replay import add_config
 from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
 
 # The options that turn this script from fitting a run into scoring clips: never replayed by --config.
-SCORING_MODE = ("score", "from_run")
+SCORING_MODE = ("score", "from_run", "out")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio files, a folder, or a CSV (path[,label]) to score with --from-run's model",
     )
     score.add_argument("--from-run", type=Path, help="a results/<run> folder written by this script")
+    score.add_argument(
+        "--out",
+        type=Path,
+        metavar="scores.csv",
+        help="also write the results to this CSV (path,score,verdict,threshold,rejected); an existing file is "
+        "replaced only with --overwrite",
+    )
     add_clip_lengths(parser, "scoring new clips: their lengths, as step 1 takes them (--score only)")
 
     add_run_paths(parser, overwrite_help="replace an existing --run of the same name")
@@ -131,7 +138,14 @@ def _check_args(args) -> str:
     if args.score:
         if args.from_run is None:
             return "--score needs --from-run results/<run> (a run of this script that fitted the model)"
+        if args.out is not None:
+            if args.out.exists() and not (args.overwrite and args.out.is_file()):
+                return f"--out {args.out} exists: choose another file, or pass --overwrite to replace it"
+            if not args.out.parent.is_dir():
+                return f"--out {args.out}: the folder {args.out.parent} does not exist; create it first"
         return check_lengths(args)
+    if args.out is not None:
+        return "--out applies to --score only: a run writes its score files under results/<run>/scores/"
     if (
         args.crop is not None
         or args.crop_at != "start"
@@ -243,6 +257,7 @@ def _run(args) -> int:
                     "max_duration_s": args.max_duration,
                     "crop": crop_of(args),
                 },
+                out=args.out,
             )
         except (FeatureError, ProtocolError, FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
