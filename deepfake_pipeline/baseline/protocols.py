@@ -322,10 +322,9 @@ def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:
 
 
 def run_baseline(settings: BaselineSettings, run, config_args: dict) -> dict:
+    """The holdout or --cv protocol; `--dev cv` (protocol train_cv) is baseline/train_cv.py's."""
     if settings.protocol == "train_cv":
-        from deepfake_pipeline.baseline.train_cv import run_train_cv
-
-        return run_train_cv(settings, run, config_args)
+        raise ValueError("protocol train_cv (--dev cv) runs through baseline.train_cv.run_train_cv")
     return run_cv(settings, run, config_args) if settings.cv else run_holdout(settings, run, config_args)
 
 

@@ -240,6 +240,7 @@ def _run(args) -> int:
     # Imported once the arguments are known, so that --help and a wrong argument answer at once.
     from deepfake_pipeline.baseline.logreg import ProtocolError
     from deepfake_pipeline.baseline.protocols import BaselineSettings, run_baseline
+    from deepfake_pipeline.baseline.train_cv import run_train_cv
     from deepfake_pipeline.formats.feature_sets import FeatureError
     from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
 
@@ -299,7 +300,7 @@ def _run(args) -> int:
 
     try:
         with output_lock(run.path, f"the run {run.path}", note=note):
-            run_baseline(settings, run, config_args)
+            (run_train_cv if settings.protocol == "train_cv" else run_baseline)(settings, run, config_args)
     except (FeatureError, ProtocolError) as error:
         print(f"error: {error}", file=sys.stderr)
         if run.created:
