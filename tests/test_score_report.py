@@ -12,6 +12,7 @@ from test_eval_logreg import _run_from_audio, _write_wav
 
 from deepfake_pipeline.baseline.score_report import header_lines
 from deepfake_pipeline.cli.eval_logreg import main
+from deepfake_pipeline.evaluation.closing import parse_closing_line
 
 
 @pytest.fixture
@@ -112,6 +113,8 @@ def test_score_counts_its_verdicts_and_writes_them_to_a_csv(tmp_path, dirs, caps
     n_bona = sum(verdict == "bonafide" for _, verdict in scored.values())
     assert f"6 clips scored: {n_bona} -> bonafide, {6 - n_bona} -> spoof; 1 rejected (listed above)" in header[-2]
     assert header[-1] == f"[eval_logreg --score] wrote {out_csv}"
+    (closing,) = [line for line in out if line.startswith("ROC-AUC test=")]  # the clips are labelled
+    assert parse_closing_line(closing)["run"] == "fit"
     table = pd.read_csv(out_csv, keep_default_na=False)
     assert list(table.columns) == ["path", "score", "verdict", "threshold", "rejected"]
     kept = table[table["rejected"] == ""].astype({"score": float, "threshold": float})

@@ -232,6 +232,7 @@ def score_paths(
                         bundle["untrained"],
                         bundle["demo"],
                         left_out=split.left_out(),
+                        run=Path(run_path).name,  # the run whose model scored these clips
                     ),
                     file=stream,
                 )
