@@ -304,7 +304,7 @@ def test_a_cpu_with_native_bf16_is_told_its_measured_speed_up(interim, tmp_path,
 def test_parts_made_with_other_settings_named_key_by_key(tmp_path):
     """The parts' config.json written once (sorted, in an existing or a new folder), then every
     setting that differs named, also one that only the earlier run had."""
-    from deepfake_pipeline.features.jobs import _write_config
+    from deepfake_pipeline.features.parts_job import _write_config
 
     folder = tmp_path / "spectral.parts"
     folder.mkdir()  # a folder left without its config.json by a kill before the write
@@ -325,7 +325,7 @@ def test_parts_made_with_other_settings_named_key_by_key(tmp_path):
 
 
 def test_other_settings_missing_parts_name_the_first_ten_and_their_jobs():
-    from deepfake_pipeline.features.jobs import ShardSpec, _describe_missing
+    from deepfake_pipeline.features.parts_job import ShardSpec, _describe_missing
 
     missing = list(range(12))
     assert _describe_missing(missing, 12, ShardSpec(1, 1)) == "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing"
@@ -340,7 +340,7 @@ def test_other_settings_missing_parts_name_the_first_ten_and_their_jobs():
 
 
 def test_other_settings_cluster_job_leaves_the_join_and_merge_only_refuses(tmp_path):
-    from deepfake_pipeline.features.jobs import ShardSpec, _all_parts_present
+    from deepfake_pipeline.features.parts_job import ShardSpec, _all_parts_present
 
     parts = tmp_path / "spectral.parts"
     parts.mkdir()
@@ -373,7 +373,7 @@ def test_other_settings_cluster_job_leaves_the_join_and_merge_only_refuses(tmp_p
 
 
 def test_wrong_arguments_shard_spec_refusals_are_worded_whole():
-    from deepfake_pipeline.features.jobs import ShardSpec
+    from deepfake_pipeline.features.parts_job import ShardSpec
 
     assert ShardSpec.parse("2/5") == ShardSpec(2, 5)
     with pytest.raises(ValueError, match=r"^--shard takes K/N, e.g\. 3/10 \(got '3-10'\)$"):

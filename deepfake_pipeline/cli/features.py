@@ -106,7 +106,7 @@ def _run(args) -> int:
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.evaluation import closing
     from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips, open_stores
-    from deepfake_pipeline.features.jobs import ShardSpec
+    from deepfake_pipeline.features.parts_job import ShardSpec
     from deepfake_pipeline.formats.feature_files import FeatureError
 
     try:

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepfake_pipeline.common.progress import note
-from deepfake_pipeline.features.jobs import ShardSpec, run_embeddings, run_spectral, store_parts
+from deepfake_pipeline.features.jobs import run_embeddings, run_spectral
+from deepfake_pipeline.features.parts_job import ShardSpec, store_parts
 from deepfake_pipeline.formats.feature_files import FeatureError, embeddings_paths
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
