@@ -114,8 +114,8 @@ MODULES: dict[str, Target] = {
     "deepfake_pipeline/features/parts_job.py": Target(
         ("tests/test_features.py",),
         (
-            "ShardSpec.parse",
-            "ShardSpec.parts_of",
+            "ClusterJob.parse",
+            "ClusterJob.parts_of",
             "store_parts",
             "_write_config",
             "_missing_parts",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.features.jobs import run_embeddings, run_spectral
-from deepfake_pipeline.features.parts_job import ShardSpec, store_parts
+from deepfake_pipeline.features.parts_job import ClusterJob, store_parts
 from deepfake_pipeline.formats.feature_files import FeatureError, embeddings_paths
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
@@ -32,7 +32,7 @@ class FeatureSettings:
     device: str = "cpu"
     allow_emulated_bf16: bool = False
     batch_seconds: float = None
-    shard: ShardSpec = ShardSpec()
+    shard: ClusterJob = ClusterJob()
     jobs: int = -1
     overwrite: bool = False
     merge_only: bool = False
@@ -67,7 +67,7 @@ def open_stores(interim_dir, split_ids) -> list:
     return stores
 
 
-def job_clips(store, shard: ShardSpec) -> int:
+def job_clips(store, shard: ClusterJob) -> int:
     """The clips of `store` that job `shard` computes."""
     parts = store_parts(store)
     return int(sum(len(parts[p]) for p in shard.parts_of(len(parts))))

@@ -18,7 +18,7 @@ from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.numba_cache import warm_before_workers
 from deepfake_pipeline.common.orphans import exit_if_orphaned
-from deepfake_pipeline.features.parts_job import PartsJob, ShardSpec, store_parts
+from deepfake_pipeline.features.parts_job import ClusterJob, PartsJob, store_parts
 from deepfake_pipeline.features.spectral import spectral_features, warm_numba_kernels
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.feature_files import (
@@ -61,7 +61,7 @@ def _spectral_part(part: int, rows: WaveStore, parent_pid: int = None) -> tuple:
 
 
 def run_spectral(
-    store: WaveStore, processed_dir: Path, shard: ShardSpec, jobs: int, overwrite: bool, merge_only: bool, stream=None
+    store: WaveStore, processed_dir: Path, shard: ClusterJob, jobs: int, overwrite: bool, merge_only: bool, stream=None
 ) -> Path | None:
     final = spectral_path(store.split_id, processed_dir)
     parts_dir = final.with_name("spectral.parts")
@@ -180,7 +180,7 @@ def run_embeddings(
     get_model,
     layers,
     dtype: str,
-    shard: ShardSpec,
+    shard: ClusterJob,
     overwrite: bool,
     merge_only: bool,
     embed,

@@ -24,14 +24,15 @@ from deepfake_pipeline.formats.wavestore import WaveStore
 
 
 @dataclass(frozen=True)
-class ShardSpec:
-    """Job K of N (1-based), as in `--shard K/N`."""
+class ClusterJob:
+    """Job K of N (1-based) of a cluster array, as in `features.py --shard K/N`: its share of a
+    split's parts. (Not step 1's store shards, which the parts follow: docs/DESIGN.md, Glossary.)"""
 
     index: int = 1
     count: int = 1
 
     @classmethod
-    def parse(cls, text: str) -> "ShardSpec":
+    def parse(cls, text: str) -> "ClusterJob":
         try:
             index, count = (int(v) for v in text.split("/"))
         except ValueError:
@@ -70,11 +71,11 @@ def _missing_parts(folder: Path, n_parts: int, suffix: str) -> list:
     return [p for p in range(n_parts) if not (folder / f"part_{p:05d}{suffix}").is_file()]
 
 
-def _describe_missing(missing: list, n_parts: int, shard: ShardSpec) -> str:
+def _describe_missing(missing: list, n_parts: int, shard: ClusterJob) -> str:
     if shard.count == 1:
         return f"parts {missing[:10]} are missing"
     jobs = sorted(
-        {k for k in range(1, shard.count + 1) if set(ShardSpec(k, shard.count).parts_of(n_parts)) & set(missing)}
+        {k for k in range(1, shard.count + 1) if set(ClusterJob(k, shard.count).parts_of(n_parts)) & set(missing)}
     )
     return f"parts {missing[:10]} are missing (jobs {jobs} of {shard.count} have not finished)"
 
@@ -109,7 +110,7 @@ class PartsJob:
     meta_path: Path
     parts_dir: Path
     suffix: str
-    shard: ShardSpec
+    shard: ClusterJob
     merge_only: bool
     stream: object = None
     progress: Progress | None = None
