@@ -19,6 +19,7 @@ from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
 from deepfake_pipeline.formats.manifest import read_manifest, write_manifest
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, safe_id
+from deepfake_pipeline.ingest.corpora.registry import Corpus, CorpusRequest
 from deepfake_pipeline.ingest.shards import ClipSpec
 
 # The metadata's `method` names how the VIDEO was made (fsgan-wav2lip, faceswap, ...); every fake
@@ -208,3 +209,23 @@ def flag_duplicates(split_dirs: list) -> pd.DataFrame:
         write_manifest(manifest, split_dir)
     flagged = pd.concat(manifests.values(), ignore_index=True)
     return flagged[flagged["duplicate_of"] != ""]
+
+
+def _clips(request: CorpusRequest) -> dict:
+    split_file = request.interim_dir / f"{request.name}_identity_split.json"
+    return fakeavceleb_clips(request.root, split_file, request.seed, request.splits or SPLITS)
+
+
+def _after_ingest(request: CorpusRequest, split_dirs: list) -> str:
+    duplicates = flag_duplicates(split_dirs)
+    by_category = duplicates["category"].value_counts().sort_index().to_dict()
+    return (
+        f"[preprocess {request.name}] {len(duplicates):,} clips share their decoded audio with an "
+        f"earlier clip (column duplicate_of): {by_category or 'none'}"
+    )
+
+
+# Read by ingest/corpora/registry.py without importing this module: keep it a literal.
+KINDS = {"fakeavceleb": {"described": "fakeavceleb (v1.2)", "default_folder": "fakeav"}}
+
+CORPORA = (Corpus("fakeavceleb", _clips, after_ingest=_after_ingest),)

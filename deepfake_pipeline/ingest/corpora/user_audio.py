@@ -17,6 +17,7 @@ import pandas as pd
 from deepfake_pipeline.formats.labels import UNLABELLED, folder_label, parse_label
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, safe_id
 from deepfake_pipeline.ingest.corpora.folder_walk import Top, audio_files
+from deepfake_pipeline.ingest.corpora.registry import Corpus, only_splits
 from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
 from deepfake_pipeline.ingest.shards import ClipSpec
 
@@ -162,3 +163,21 @@ def folder_clips(folder, inputs_are_top_links: bool = False, log=print) -> dict:
             ClipSpec(utt_id=utt_id, source_path=found.source, label=found.label) for utt_id, found in zip(ids, files)
         ]
     }
+
+
+# Read by ingest/corpora/registry.py without importing this module: keep it a literal.
+KINDS = {
+    "csv": {"described": "csv (path,label[,speaker,attack,split])", "default_folder": None},
+    "folder": {"described": "folder (real/ and fake/ subfolders)", "default_folder": None},
+}
+
+CORPORA = (
+    Corpus(
+        "csv",
+        lambda request: only_splits(csv_clips(request.root), request),
+    ),
+    Corpus(
+        "folder",
+        lambda request: only_splits(folder_clips(request.root), request),
+    ),
+)
