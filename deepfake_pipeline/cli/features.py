@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--layers",
         type=int,
         nargs="+",
-        help="hidden states to keep (0 = the input of transformer layer 1, i = the output of transformer layer i; default: all; see docs/DESIGN.md)",
+        help="hidden states to keep (0 = the input of transformer layer 1, i = the output of transformer layer i; "
+        "default: all; see docs/DESIGN.md)",
     )
     parser.add_argument(
         "--dtype",

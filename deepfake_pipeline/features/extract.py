@@ -88,8 +88,9 @@ def load_checked_model(settings: FeatureSettings, stream=None):
     except ModelLoadError as error:
         raise FeatureError(str(error)) from None
     note(
-        f"[features] model {loaded.identity.describe()}, embeddings {loaded.tag}: {loaded.arch}, {loaded.num_layers} hidden states of {loaded.dim} "
-        f"dims, {loaded.precision} on {loaded.device}" + (" (UNTRAINED)" if loaded.untrained else ""),
+        f"[features] model {loaded.identity.describe()}, embeddings {loaded.tag}: {loaded.arch}, "
+        f"{loaded.num_layers} hidden states of {loaded.dim} dims, {loaded.precision} on {loaded.device}"
+        + (" (UNTRAINED)" if loaded.untrained else ""),
         stream=stream,
     )
     return loaded

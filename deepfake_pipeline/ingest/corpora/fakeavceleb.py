@@ -65,7 +65,12 @@ def read_metadata(path) -> pd.DataFrame:
         first, second = row[8].strip(), row[9].strip()
         filename, folder = (first, second) if first.lower().endswith(MEDIA_SUFFIXES) else (second, first)
         records.append(
-            dict(zip(META_COLUMNS[:8], (v.strip() for v in row[:8])), filename=filename, path=folder, line=number)
+            dict(
+                zip(META_COLUMNS[:8], (v.strip() for v in row[:8]), strict=True),
+                filename=filename,
+                path=folder,
+                line=number,
+            )
         )
     frame = pd.DataFrame(records, columns=META_COLUMNS + ["line"])
     unknown = sorted(set(frame["type"]) - set(CATEGORIES))
@@ -139,9 +144,11 @@ def _once_per_file(meta: pd.DataFrame, meta_path: Path) -> pd.DataFrame:
     """One row per video. v1.2 lists 22 files twice (methods faceswap-wav2lip and wav2lip, the
     same type): each becomes one clip with its first line's values, said in one log line. A file
     listed under both audio labels is refused."""
-    key = [str(_video_path(Path("."), folder, name)) for folder, name in zip(meta["path"], meta["filename"])]
+    key = [
+        str(_video_path(Path("."), folder, name)) for folder, name in zip(meta["path"], meta["filename"], strict=True)
+    ]
     first, repeats = {}, []
-    for index, (video, row) in enumerate(zip(key, meta.itertuples(index=False))):
+    for index, (video, row) in enumerate(zip(key, meta.itertuples(index=False), strict=True)):
         if video not in first:
             first[video] = index
             continue
