@@ -103,8 +103,8 @@ def _frames_to_mono(frames: list, setting: CodecSetting, rate: int) -> np.ndarra
         array = frame.to_ndarray()
         if not frame.format.is_planar:
             array = array.reshape(-1, len(frame.layout.channels)).T
-        if array.dtype.kind == "i":
-            array = array.astype(np.float64) / np.iinfo(array.dtype).max
+        if array.dtype.kind == "i":  # FFmpeg maps float to int16 as round(x * 2**15)
+            array = array.astype(np.float64) / 2.0 ** (8 * array.dtype.itemsize - 1)
         mono = array.astype(np.float64).mean(axis=0)
         parts.append(_resample(mono, frame.sample_rate, rate))
     if not parts:

@@ -12,9 +12,12 @@ default parameters (`RAWBOOST_DEFAULTS`).
    multi-band notch filter, added at an SNR drawn from [SNRmin, SNRmax] dB.
 
 A multi-band notch filter is the convolution of nBands band-stop FIR filters (scipy's `firwin`,
-Hamming window), band k with centre fc ~ U[minF, maxF] Hz, width bw ~ U[minBW, maxBW] Hz and an
-odd number of taps ~ U{minCoeff..maxCoeff}, scaled so its peak gain is G dB. Filtering removes
-the filter's exact linear-phase delay, (taps - 1) / 2 samples, so the output stays aligned.
+Hamming window), band k with centre fc ~ U[minF, maxF] Hz, width bw ~ U[minBW, maxBW] Hz and a
+number of taps ~ U{minCoeff..maxCoeff - 1} made odd (11..99 by default, as in the reference
+code), scaled so its peak gain is G dB. Filtering removes the filter's exact linear-phase delay,
+(taps - 1) / 2 samples, so the output stays aligned (the reference code's `filterFIR` shifts by
+one sample more). Above 16 kHz the default maxF, 8000 Hz, leaves the top band untouched; below
+it, maxF is clipped to the Nyquist frequency.
 
 Drawn values are rounded (0.1 Hz, 0.01 dB, 0.001 %) before use, so the params each copy
 records are exactly the ones that made it."""
@@ -75,7 +78,7 @@ def notch_filter(rng: np.random.Generator, fs: int, gain_db_range: tuple, p: dic
     for _ in range(int(p["nBands"])):
         fc = round(float(rng.uniform(p["minF"], min(p["maxF"], nyquist))), 1)
         bw = round(float(rng.uniform(p["minBW"], p["maxBW"])), 1)
-        taps = int(rng.integers(int(p["minCoeff"]), int(p["maxCoeff"]) + 1)) | 1  # odd: integer delay
+        taps = int(rng.integers(int(p["minCoeff"]), int(p["maxCoeff"]))) | 1  # odd: an integer delay
         low = max(fc - bw / 2, 1e-3)
         high = min(fc + bw / 2, nyquist - 1e-3)
         if not low < high:
