@@ -111,18 +111,19 @@ def _frames_to_mono(frames: list, setting: CodecSetting, rate: int) -> np.ndarra
     decoder may return a rate of its own, as libopus returns 48 kHz)."""
     if not frames:
         raise AugmentError(f"codec {setting.encoder}: the decoder returned no audio")
-    rates = {frame.sample_rate for frame in frames}
-    if len(rates) != 1:
-        raise AugmentError(f"codec {setting.encoder}: the decoder changed rate mid-stream ({sorted(rates)})")
-    parts = []
-    for frame in frames:
-        array = frame.to_ndarray()
-        if not frame.format.is_planar:
-            array = array.reshape(-1, len(frame.layout.channels)).T
-        if array.dtype.kind == "i":  # FFmpeg maps float to int16 as round(x * 2**15)
-            array = array.astype(np.float64) / 2.0 ** (8 * array.dtype.itemsize - 1)
-        parts.append(array.astype(np.float64).mean(axis=0))
-    return _resample(np.concatenate(parts), rates.pop(), rate)
+    kinds = {(frame.sample_rate, frame.format.name, len(frame.layout.channels)) for frame in frames}
+    if len(kinds) != 1:
+        raise AugmentError(f"codec {setting.encoder}: the decoder changed rate or format mid-stream ({sorted(kinds)})")
+    decoded_rate, _, channels = kinds.pop()
+    arrays = [frame.to_ndarray() for frame in frames]  # (channels, n) planar, (1, n * channels) packed
+    samples = np.concatenate(arrays, axis=1).reshape(-1) if channels == 1 else None
+    if samples is None:
+        planar = frames[0].format.is_planar
+        stacked = np.concatenate(arrays, axis=1)
+        samples = (stacked if planar else stacked.reshape(-1, channels).T).mean(axis=0)
+    if samples.dtype.kind == "i":  # FFmpeg maps float to int16 as round(x * 2**15)
+        samples = samples / 2.0 ** (8 * samples.dtype.itemsize - 1)
+    return _resample(samples.astype(np.float64), decoded_rate, rate)
 
 
 def round_trip(x: np.ndarray, rate: int, setting: CodecSetting) -> tuple[np.ndarray, int]:

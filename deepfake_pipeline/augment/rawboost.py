@@ -100,12 +100,14 @@ def filter_aligned(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
 def lnl_convolutive(x: np.ndarray, fs: int, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, dict]:
     y = np.zeros_like(x)
     filters = []
+    power = x  # x ** order, by products: a float power costs several times a multiply
     for order in range(1, int(p["N_f"]) + 1):
         gains = (p["minG"], p["maxG"])
         if order > 1:
             gains = (p["minG"] - p["minBiasLinNonLin"], p["maxG"] - p["maxBiasLinNonLin"])
+            power = power * x
         taps, drawn = notch_filter(rng, fs, gains, p)
-        y = y + filter_aligned(x**order, taps)
+        y = y + filter_aligned(power, taps)
         filters.append(drawn)
     y = peak_normalise(y - np.mean(y), always=False)
     return y, {"filters": filters}
