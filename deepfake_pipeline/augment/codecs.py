@@ -49,7 +49,7 @@ TELEPHONY = {
 CALIBRATION_SECONDS = 1.0
 MAX_DELAY_S = 0.25  # no codec here primes with more; a larger lag means the calibration failed
 BITRATE_TOLERANCE = (0.7, 1.3)  # produced / asked, on the calibration burst
-TAIL_PAD_S = 0.2  # zeros after the clip so the encoder's last frame and the delay are flushed out
+TAIL_PAD_S = 0.3  # zeros after the clip so the encoder's last frame and the delay are flushed out
 
 
 def _av():
