@@ -5,6 +5,7 @@ and a clip's draw depends on its recipe, clip, copy and seed alone."""
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,11 +87,13 @@ def test_specs_parse_their_settings(tmp_path):
     folder.mkdir()
     sf.write(folder / "n.wav", 0.1 * np.random.default_rng(0).standard_normal(SR), SR)
     noise = recipe_from_spec(f"noise:{folder}:snr=3-7")
-    assert noise.name == "noise:snr=3-7" and str(folder) in noise.description
-    assert recipe_from_spec(f"noise:{folder}").name == "noise:snr=5-20"
+    assert noise.name == "noise-snr3to7" and str(folder) in noise.description
+    assert recipe_from_spec(f"noise:{folder}").name == "noise-snr5to20"
+    assert recipe_from_spec(f"noise:{folder}:snr=-5-0").name == "noise-snr-5to0"
     assert recipe_from_spec(f"rir:{folder}").name == "rir"
     assert recipe_from_spec("speed").name == "speed"
-    assert recipe_from_spec("speed:factor=0.95").name == "speed:factor=0.95"
+    assert recipe_from_spec("speed:factor=0.95").name == "speed0.95"
+    assert recipe_from_spec("speed:factor=0.8-1.2").name == "speed0.8to1.2"
     _, params = recipe_from_spec("mp3-48k").apply(voiced(0.3, SR), SR, np.random.default_rng(0))
     assert params["bit_rate"] == 48000
 
@@ -111,3 +114,10 @@ def test_malformed_specs_are_refused_with_the_reason(tmp_path, spec, reason):
     sf.write(tmp_path / "n.wav", np.ones(100) * 0.1, SR)
     with pytest.raises(ValueError, match=reason):
         recipe_from_spec(spec.format(folder=tmp_path))
+
+
+def test_names_are_safe_in_folder_names_and_clip_ids(tmp_path):
+    sf.write(tmp_path / "n.wav", 0.1 * np.random.default_rng(0).standard_normal(SR), SR)
+    specs = [*RECIPES, f"noise:{tmp_path}:snr=-5-0", f"rir:{tmp_path}", "speed:factor=0.95-1.05", "opus-24k"]
+    for spec in specs:
+        assert re.fullmatch(r"[a-z0-9.-]+", recipe_from_spec(spec).name), spec

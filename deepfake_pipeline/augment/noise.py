@@ -49,7 +49,7 @@ def apply_noise(wave, sample_rate, rng, folder: Path, snr_db: tuple[float, float
 def noise_recipe(folder: Path, snr_low: float, snr_high: float) -> Recipe:
     count = len(audio_files(folder))
     return Recipe(
-        name=f"noise:snr={range_label(snr_low, snr_high)}",
+        name=f"noise-snr{range_label(snr_low, snr_high)}",
         apply=partial(apply_noise, folder=Path(folder), snr_db=(snr_low, snr_high)),
-        description=f"additive noise from {count} files under {folder} at {range_label(snr_low, snr_high)} dB SNR",
+        description=f"additive noise from {count} files under {folder} at {snr_low:g}-{snr_high:g} dB SNR",
     )

@@ -22,9 +22,9 @@ def apply_speed(wave, sample_rate, rng, factors: tuple[float, float]):
 
 
 def speed_recipe(low: float, high: float) -> Recipe:
-    name = "speed" if (low, high) == DEFAULT_FACTORS else f"speed:factor={range_label(low, high)}"
+    name = "speed" if (low, high) == DEFAULT_FACTORS else f"speed{range_label(low, high)}"
     return Recipe(
         name=name,
         apply=partial(apply_speed, factors=(low, high)),
-        description=f"speed perturbation by a factor drawn from {range_label(low, high)} (soxr)",
+        description=f"speed perturbation by a factor drawn from {low:g}-{high:g} (soxr)",
     )
