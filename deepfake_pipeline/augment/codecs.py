@@ -1,12 +1,12 @@
 """Lossy and telephone codecs in-process with PyAV: encode, decode, and hand back a copy at the
 input's rate, aligned with its source and of its length.
 
-A clip is encoded at its own rate when the encoder takes it (else at the nearest rate it takes,
-through soxr), decoded, and brought back to the clip's rate. Telephony goes through the line's
+A clip is encoded at its own rate when the encoder takes it (else at the next rate up that it
+takes, through soxr), decoded, and brought back to the clip's rate. Telephony goes through the line's
 rate as a telephone network does: G.711 mu-law and A-law at 8 kHz, G.722 at 16 kHz.
 
 Alignment: encoders prime with silence and decoders differ in whether they drop it (FFmpeg's MP3
-decoder does, AAC, Opus and G.722 do not), so the delay of each codec setting is measured once,
+and Opus decoders do, its AAC and G.722 decoders do not), so the delay of each codec setting is measured once,
 by cross-correlating the round trip of a fixed noise burst with the burst itself, and removed
 from every clip: a constant per setting, never a per-clip guess that noisy audio could fool.
 The same trip measures the bitrate the encoder really gives, recorded with each copy.
@@ -32,13 +32,13 @@ class CodecSetting:
     rate: int | None = None  # the line's rate (telephony), or None: the clip's own when possible
 
 
-LOSSY = {
-    "mp3": ("libmp3lame", "mp3", {}),
-    "aac": ("aac", "aac", {}),
-    "opus": ("libopus", "libopus", {}),
+LOSSY = {  # label: (encoder, decoder)
+    "mp3": ("libmp3lame", "mp3"),
+    "aac": ("aac", "aac"),
+    "opus": ("libopus", "libopus"),
     # libvorbis, not FFmpeg's native encoder: that one is experimental, stereo only, and ignores
     # the bitrate (about 69 kbit/s whatever is asked), so a "vorbis-32k" made with it would lie
-    "vorbis": ("libvorbis", "vorbis", {}),
+    "vorbis": ("libvorbis", "vorbis"),
 }
 NAMED_BITRATES = [("mp3", 32), ("mp3", 64), ("aac", 64), ("opus", 16), ("vorbis", 32)]
 TELEPHONY = {
@@ -115,12 +115,9 @@ def _frames_to_mono(frames: list, setting: CodecSetting, rate: int) -> np.ndarra
     if len(kinds) != 1:
         raise AugmentError(f"codec {setting.encoder}: the decoder changed rate or format mid-stream ({sorted(kinds)})")
     decoded_rate, _, channels = kinds.pop()
-    arrays = [frame.to_ndarray() for frame in frames]  # (channels, n) planar, (1, n * channels) packed
-    samples = np.concatenate(arrays, axis=1).reshape(-1) if channels == 1 else None
-    if samples is None:
-        planar = frames[0].format.is_planar
-        stacked = np.concatenate(arrays, axis=1)
-        samples = (stacked if planar else stacked.reshape(-1, channels).T).mean(axis=0)
+    if channels != 1:
+        raise AugmentError(f"codec {setting.encoder}: a mono stream decoded to {channels} channels")
+    samples = np.concatenate([frame.to_ndarray() for frame in frames], axis=1).reshape(-1)  # each (1, n)
     if samples.dtype.kind == "i":  # FFmpeg maps float to int16 as round(x * 2**15)
         samples = samples / 2.0 ** (8 * samples.dtype.itemsize - 1)
     return _resample(samples.astype(np.float64), decoded_rate, rate)
@@ -202,8 +199,8 @@ def apply_codec(wave: np.ndarray, sample_rate: int, rng: np.random.Generator, se
 def lossy_recipe(label: str, kbps: int) -> Recipe:
     if label not in LOSSY:
         raise ValueError(f"unknown codec {label!r}; known: {', '.join(LOSSY)}")
-    encoder, decoder, extra = LOSSY[label]
-    setting = CodecSetting(label, encoder, decoder, int(kbps) * 1000, **extra)
+    encoder, decoder = LOSSY[label]
+    setting = CodecSetting(label, encoder, decoder, int(kbps) * 1000)
     return Recipe(
         name=f"{label}-{kbps}k",
         apply=partial(apply_codec, setting=setting),
