@@ -136,3 +136,31 @@ def test_a_run_replays_from_its_config_and_says_what_differs(tmp_path, capsys):
         assert replay_config[key] == recorded["args"][key], key
     closing = [line for line in first.splitlines() if line.startswith("ROC-AUC")]
     assert closing == [line for line in captured.out.splitlines() if line.startswith("ROC-AUC")]
+
+
+WRONG_ARGUMENTS = {
+    "preprocess": (["--corpus", "csv", "--root", "clips.csv", "--jobs", "0"], "--jobs must be a positive number"),
+    "features": (["--splits", "x_dev", "--model", "random:tiny", "--shard", "3/2"], "K must be between 1 and N"),
+    "eval_logreg": (["--features", "spectral", "--train", "a", "--test", "b"], "--dev"),
+    "train_contrastive": (["--baseline-run", "results/x", "--epochs", "0"], "--epochs"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(WRONG_ARGUMENTS))
+def test_a_wrong_argument_is_one_error_line_before_any_library_loads(module):
+    argv, expected = WRONG_ARGUMENTS[module]
+    code = (
+        f"import sys\nfrom deepfake_pipeline.cli.{module} import main\n"
+        f"code = main({argv!r})\n"
+        f"print(code, sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.stdout.strip().splitlines()[-1] == "2 []", (done.stdout, done.stderr)
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and expected in errors[0], errors

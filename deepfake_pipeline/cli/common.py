@@ -93,13 +93,16 @@ def parse_or_refuse(parser, check, argv, modes=()):
     something other than a run, which a replay refuses."""
     from deepfake_pipeline.cli.replay import ReplayRefused, check_replayed, replay_argv
 
-    try:
-        replayed_argv, replay_lines = replay_argv(parser, argv, modes)
-        args = parser.parse_args(replayed_argv)
-        check_replayed(parser, args, replay_lines is not None, modes)
-    except ReplayRefused as error:
-        print(f"error: {error}", file=sys.stderr)
-        return None
+    if "--config" not in parser._option_string_actions:  # a script that records no runs
+        args, replay_lines = parser.parse_args(argv), None
+    else:
+        try:
+            replayed_argv, replay_lines = replay_argv(parser, argv, modes)
+            args = parser.parse_args(replayed_argv)
+            check_replayed(parser, args, replay_lines is not None, modes)
+        except ReplayRefused as error:
+            print(f"error: {error}", file=sys.stderr)
+            return None
     for line in replay_lines or ():
         print(line, file=sys.stderr)
     problem = check_threads(args) or check_run(args) or check(args)
