@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_args(args) -> str:
+def _check_args(args) -> str | None:
     if args.unfreeze_last is not None and args.layer is not None:
         return "--unfreeze-last K pools the model's last layer; to pool another, use --unfreeze-layers A B --layer P"
     if (args.unfreeze_last is not None or args.unfreeze_layers) and args.layer_mix:

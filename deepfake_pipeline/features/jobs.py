@@ -152,7 +152,7 @@ def _all_parts_present(parts_dir, n_parts, suffix, what, store, shard, merge_onl
 # ---------------------------------------------------------------- spectral statistics
 
 
-def _spectral_part(part: int, rows: WaveStore, parent_pid: int = None) -> tuple:
+def _spectral_part(part: int, rows: WaveStore, parent_pid: int | None = None) -> tuple:
     """`rows`: the store restricted to this part's clips (WaveStore.rows), the one reader.
     `parent_pid`: the run that started this worker; the worker stops when that run has died."""
     values = []

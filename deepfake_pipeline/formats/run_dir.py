@@ -100,7 +100,13 @@ class RunDir:
     into a folder that is not its own. An automatic name that is taken gets a numeric suffix."""
 
     def __init__(
-        self, results_dir, name: str, explicit: bool = False, overwrite: bool = False, stream=None, args: dict = None
+        self,
+        results_dir,
+        name: str,
+        explicit: bool = False,
+        overwrite: bool = False,
+        stream=None,
+        args: dict | None = None,
     ):
         results_dir = Path(results_dir)
         if explicit and check_run_name(name):
@@ -141,7 +147,7 @@ class RunDir:
                 print(line, file=stream, flush=True)
                 log.write(f"{line}\n")
 
-    def write_config(self, args: dict, seed: int, features: dict, extra: dict = None) -> Path:
+    def write_config(self, args: dict, seed: int, features: dict, extra: dict | None = None) -> Path:
         payload = {
             "args": args,
             "seed": seed,
