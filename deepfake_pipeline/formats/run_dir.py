@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common import atomic, progress
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.provenance import git_commit, package_versions  # noqa: F401  (re-exported)
 from deepfake_pipeline.formats.score_files import write_score_file, write_score_file_2019, write_score_file_asvspoof5
@@ -145,6 +145,16 @@ class RunDir:
         with atomic.writing(self.log_path), self.log_path.open("a") as log:
             for line in lines:
                 print(line, file=stream, flush=True)
+                log.write(f"{line}\n")
+
+    def note(self, *lines) -> None:
+        """Notes and progress (caveats, per-epoch lines): to standard error, stamped with the
+        wall-clock time as every progress line is, and to log.txt as they are, in order with
+        what the run printed."""
+        self._ensure()
+        with atomic.writing(self.log_path), self.log_path.open("a") as log:
+            for line in lines:
+                progress.note(line)
                 log.write(f"{line}\n")
 
     def write_config(self, args: dict, seed: int, features: dict, extra: dict | None = None) -> Path:
