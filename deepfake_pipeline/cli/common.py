@@ -175,7 +175,7 @@ UNWRITABLE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 # The running script's output folders by the option that chooses each (`declare_outputs`), so
 # that an unwritable folder's closing line names the option to change.
-_OUTPUTS = {}
+_OUTPUTS: dict = {}
 
 
 def declare_outputs(folders: dict) -> None:
@@ -225,6 +225,7 @@ def unwritable_line(error: OSError) -> str:
     option = next((o for o, value in _OUTPUTS.items() if folder.is_relative_to(value.absolute())), None) or next(
         (o for o, value in _OUTPUTS.items() if value.absolute().is_relative_to(folder)), None
     )
+    assert error.errno is not None  # is_unwritable(error) holds
     way = "remount it read-write" if error.errno == errno.EROFS else "fix its permissions"
     what = f"choose a writable {option} or {way}" if option else way
     return f"error: cannot write to {folder} ({os.strerror(error.errno).lower()}): {what}, then rerun the same command"

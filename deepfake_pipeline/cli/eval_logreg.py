@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_args(args) -> str:
+def _check_args(args) -> str | None:
     """A message saying what to fix, or None."""
     if args.jobs < 1:
         return "--jobs must be at least 1"

@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_args(args) -> str:
+def _check_args(args) -> str | None:
     if args.unfreeze_last is not None and args.layer is not None:
         return "--unfreeze-last K pools the model's last layer; to pool another, use --unfreeze-layers A B --layer P"
     if (args.unfreeze_last is not None or args.unfreeze_layers) and args.layer_mix:
@@ -216,7 +216,7 @@ def _run(args) -> int:
         train_seeds,
     )
     from deepfake_pipeline.contrastive.frame_cache import FrameCacheError
-    from deepfake_pipeline.contrastive.outputs import header_lines, report_experiment
+    from deepfake_pipeline.contrastive.outputs import header_lines, note_lines, report_experiment
     from deepfake_pipeline.contrastive.train import TrainConfig
     from deepfake_pipeline.contrastive.unfreeze import BlockError
     from deepfake_pipeline.features.ssl_loading import ModelLoadError
@@ -282,8 +282,9 @@ def _run(args) -> int:
             {"baseline_run": str(baseline.path), "baseline_protocol": baseline.protocol, **summary},
         )
         run.print(*header_lines(run, experiment, settings))
+        run.note(*note_lines(experiment))
         attach_sources(experiment, settings, log=run.print)
-        train_seeds(experiment, settings, run.path, log=run.print)
+        train_seeds(experiment, settings, run.path, log=run.note)  # per-epoch lines: progress
         report_experiment(run, experiment, settings, summary)
     except (
         BaselineRunError,

@@ -86,7 +86,7 @@ def read_layer(path, position: int, shape: tuple, dtype, offset: int) -> np.ndar
     out = np.empty((clips, dim), dtype=dtype)
     with open(path, "rb", buffering=0) as handle:
         handle.seek(offset + position * out.nbytes)
-        view, done = memoryview(out).cast("B"), 0
+        view, done = memoryview(out).cast("B"), 0  # type: ignore[arg-type]  # a Buffer; typed so from 3.12
         while done < out.nbytes:
             got = handle.readinto(view[done:])
             if not got:
@@ -104,7 +104,7 @@ def clips_major_blocks(path, rows: int = UPGRADE_ROWS):
         handle.seek(offset)
         for start in range(0, clips, rows):
             block = np.empty((min(rows, clips - start), layers, dim), dtype=dtype)
-            view, done = memoryview(block).cast("B"), 0
+            view, done = memoryview(block).cast("B"), 0  # type: ignore[arg-type]  # as above
             while done < block.nbytes:
                 got = handle.readinto(view[done:])
                 if not got:

@@ -51,7 +51,7 @@ def spectral_meta_path(split_id: str, processed_dir=PROCESSED_DIR) -> Path:
 def rerun_command(
     split_id: str,
     what: str,
-    model: str = None,
+    model: str | None = None,
     precision: str = "float32",
     interim_dir=INTERIM_DIR,
     processed_dir=PROCESSED_DIR,

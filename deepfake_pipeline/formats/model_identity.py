@@ -76,7 +76,7 @@ class ModelIdentity:
     def from_json(cls, payload) -> ModelIdentity | None:
         if not isinstance(payload, dict) or payload.get("source") not in ("hub", "local", "random"):
             return None
-        return cls(**{key: payload.get(key) for key in cls.__dataclass_fields__})
+        return cls(**{key: payload.get(key) for key in cls.__dataclass_fields__})  # type: ignore[arg-type]
 
 
 def _plain(name: str) -> str:
