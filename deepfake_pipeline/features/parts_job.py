@@ -134,6 +134,7 @@ class PartsJob:
     def part_written(self, rows: np.ndarray) -> None:
         """After each part is on disk: the test suite's crash point, then progress."""
         CrashSwitch.event()
+        assert self.progress is not None, "part_written() before start()"
         self.progress.update(len(rows), float(self.store.manifest["duration_s"].iloc[rows].sum()))
 
     def ready_to_join(self, n_parts: int) -> bool:
