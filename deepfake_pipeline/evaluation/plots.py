@@ -2,7 +2,7 @@
 axes as the field draws them, and ROC-AUC and EER per layer of a layer sweep. Every figure is
 written twice, ``<name>.png`` (200 dpi) and ``<name>.pdf`` beside it.
 
-Layout rules, checked by tests/test_plots.py: titles are wrapped to the figure's width with the
+Layout rules, checked by tests/evaluation/test_plots.py: titles are wrapped to the figure's width with the
 caveat ("untrained model", "demo corpus") on its own line; legends sit below the axes, never over a
 curve; DET ticks are the usual percentages, thinned so that no two labels touch; a curve that runs
 along the border (a perfect system's ROC) is drawn inside a small margin, and a DET curve that lies

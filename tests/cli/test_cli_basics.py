@@ -13,7 +13,7 @@ import pytest
 from deepfake_pipeline.cli.common import limited_threads
 from deepfake_pipeline.common.progress import Progress
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "transformers", "sklearn", "librosa", "pandas")
 
 
