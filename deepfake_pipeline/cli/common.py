@@ -45,7 +45,7 @@ def add_clip_lengths(parser, group_title: str | None = None) -> None:
         default=DEFAULT_MAX_DURATION_S,
         help="clips longer than this many seconds are rejected as too_long (default "
         "%(default)s). Step 2 embeds each clip in one forward pass, whose memory grows "
-        "with the clip (README, 'Long clips'); raise it only where that memory is there",
+        "with the clip (docs/reference.md, 'Long clips'); raise it only where that memory is there",
     )
     group.add_argument(
         "--crop",

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="memory (GiB) one forward pass may use beyond the loaded model; a split whose "
         "longest clip needs more is refused before any work (default: the memory "
-        "available now; cpu only; README, 'Long clips')",
+        "available now; cpu only; docs/reference.md, 'Long clips')",
     )
     parser.add_argument("--shard", default="1/1", help="K/N: this job's share of the work (cluster arrays)")
     parser.add_argument("--merge-only", action="store_true", help="only join the parts that --shard jobs wrote")
