@@ -108,7 +108,6 @@ def _run(args) -> int:
     from deepfake_pipeline.evaluation import closing
     from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips, open_stores
     from deepfake_pipeline.features.jobs import ShardSpec
-    from deepfake_pipeline.formats.feature_files import FeatureError
 
     try:
         if args.jobs == 0 or args.jobs < -1:
@@ -141,7 +140,9 @@ def _run(args) -> int:
                     )
                 )
             tag = compute_features(stores, settings, args.processed_dir)
-    except (FeatureError, ValueError) as error:
+    # A PipelineError (FeatureError, ...) ends in guarded_main; a split not found and a --shard
+    # out of range are still plain ValueErrors.
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     untrained = settings.wants_embeddings and args.model.startswith("random:")

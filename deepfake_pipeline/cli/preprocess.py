@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deepfake_pipeline.cli.common import add_clip_lengths, check_lengths, crop_of, declare_outputs, guarded_main
 from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
-from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
+from deepfake_pipeline.ingest.corpora import is_demo_root, safe_id
 
 CORPORA = (
     "asvspoof2019",
@@ -152,7 +152,7 @@ def _main(argv) -> int:
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.formats.paths import split_id
     from deepfake_pipeline.ingest.corpora.fakeavceleb import flag_duplicates
-    from deepfake_pipeline.ingest.shards import EveryClipRejected, PlanMismatch, ingest_split
+    from deepfake_pipeline.ingest.shards import EveryClipRejected, ingest_split
 
     try:
         clips = _collect(args)
@@ -187,7 +187,9 @@ def _main(argv) -> int:
                 f"[preprocess {args.name}] {len(duplicates):,} clips share their decoded audio with an "
                 f"earlier clip (column duplicate_of): {by_category or 'none'}"
             )
-    except (CorpusLayoutError, PlanMismatch, ValueError) as error:
+    # A PipelineError (CorpusLayoutError, PlanMismatch, ...) ends in guarded_main; the corpus
+    # parsers' malformed lines are still plain ValueErrors.
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for summary in summaries:
