@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from deepfake_pipeline.baseline import DEFAULT_C_GRID, SELECTION_CRITERIA  # noqa: E402,F401
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.evaluation import metrics
 from deepfake_pipeline.evaluation.tdcf import official_eer
@@ -51,7 +52,7 @@ def as_float64(X) -> np.ndarray:
     return np.asarray(X, dtype=np.float64)
 
 
-class ProtocolError(ValueError):
+class ProtocolError(PipelineError, ValueError):
     """An evaluation protocol that cannot give an honest number (too few speakers for the folds,
     a part with one class only); the message says what to change."""
 

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="memory (GiB) one forward pass may use beyond the loaded model; a split whose "
         "longest clip needs more is refused before any work (default: the memory "
-        "available now; cpu only; README, 'Long clips')",
+        "available now; cpu only; docs/reference.md, 'Long clips')",
     )
     parser.add_argument("--shard", default="1/1", help="K/N: this job's share of the work (cluster arrays)")
     parser.add_argument("--merge-only", action="store_true", help="only join the parts that --shard jobs wrote")
@@ -117,7 +117,6 @@ def _run(args) -> int:
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.evaluation import closing
     from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips, open_stores
-    from deepfake_pipeline.formats.feature_files import FeatureError
 
     try:
         settings = FeatureSettings(
@@ -148,7 +147,9 @@ def _run(args) -> int:
                     )
                 )
             tag = compute_features(stores, settings, args.processed_dir)
-    except (FeatureError, ValueError) as error:
+    # A PipelineError (FeatureError, ...) ends in guarded_main; a split not found is still a
+    # plain ValueError.
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     untrained = settings.wants_embeddings and args.model.startswith("random:")

@@ -138,7 +138,7 @@ def bf16_notice(loaded, stores: list, settings: FeatureSettings):
         f"{store.split_id} ({seconds:.1f} s of audio) bf16 took {timings['bfloat16']:.2f} s against "
         f"{timings['float32']:.2f} s in float32 ({timings['float32'] / timings['bfloat16']:.1f}x). float32 stays "
         "the default; --precision bfloat16 is worth it once bench/bf16_downstream.py shows it leaves your "
-        "step-3 result unchanged (README, Speed)"
+        "step-3 result unchanged (docs/reference.md, Speed)"
     )
 
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 
 LAYOUT = "(layers, clips, dim)"
 # Rows per block when a clips-major file is read for its upgrade (about 50 MiB for 25 x 1024).
 UPGRADE_ROWS = 1024
 
 
-class ArrayError(ValueError):
+class ArrayError(PipelineError, ValueError):
     """The array file is not what its metadata describes (truncated, another shape or dtype)."""
 
 

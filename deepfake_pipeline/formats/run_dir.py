@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_pipeline.common import atomic, progress
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.provenance import git_commit, package_versions  # noqa: F401  (re-exported)
 from deepfake_pipeline.formats.score_files import write_score_file, write_score_file_2019, write_score_file_asvspoof5
 
 
-class RunDirError(ValueError):
+class RunDirError(PipelineError, ValueError):
     pass
 
 

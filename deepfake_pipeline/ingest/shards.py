@@ -23,6 +23,7 @@ from joblib import Parallel, delayed
 
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.common.progress import Progress, note
@@ -74,7 +75,7 @@ class SplitSummary:
     info: dict = field(default_factory=dict)
 
 
-class PlanMismatch(RuntimeError):
+class PlanMismatch(PipelineError, RuntimeError):
     pass
 
 

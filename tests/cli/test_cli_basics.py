@@ -164,3 +164,60 @@ def test_a_wrong_argument_is_one_error_line_before_any_library_loads(module):
     assert done.stdout.strip().splitlines()[-1] == "2 []", (done.stdout, done.stderr)
     errors = done.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: ") and expected in errors[0], errors
+
+
+def test_a_pipeline_error_ends_in_one_error_line_and_a_bug_keeps_its_traceback(capsys):
+    """Every refusal the user can act on derives from PipelineError and is caught once, in
+    guarded_main: one `error:` line on standard error and its exit code. Anything else is a bug
+    and is not dressed up as an `error:` line."""
+    from deepfake_pipeline.baseline.logreg import ProtocolError
+    from deepfake_pipeline.cli.common import guarded_main
+    from deepfake_pipeline.common.errors import PipelineError
+    from deepfake_pipeline.common.lock import LockHeld
+    from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
+    from deepfake_pipeline.contrastive.frame_cache import FrameCacheError
+    from deepfake_pipeline.contrastive.unfreeze import BlockError
+    from deepfake_pipeline.features.ssl_families import ModelLoadError
+    from deepfake_pipeline.formats.feature_files import FeatureError
+    from deepfake_pipeline.formats.run_dir import RunDirError
+    from deepfake_pipeline.formats.step3_run import BaselineRunError
+    from deepfake_pipeline.ingest.corpora import CorpusLayoutError
+    from deepfake_pipeline.ingest.shards import PlanMismatch
+
+    # the classes the scripts caught in lists of their own, each keeping its older base
+    for cls, base in (
+        (BaselineRunError, ValueError),
+        (BlockError, ValueError),
+        (CheckpointMismatch, RuntimeError),
+        (FeatureError, RuntimeError),
+        (FrameCacheError, RuntimeError),
+        (ModelLoadError, RuntimeError),
+        (ProtocolError, ValueError),
+        (RunDirError, ValueError),
+        (CorpusLayoutError, FileNotFoundError),
+        (PlanMismatch, RuntimeError),
+        (LockHeld, RuntimeError),
+    ):
+        assert issubclass(cls, PipelineError) and issubclass(cls, base), cls
+
+    def refused(argv):
+        raise FeatureError("no embeddings of random:base for toy_dev: run features.py first")
+
+    assert guarded_main(refused) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "error: no embeddings of random:base for toy_dev: run features.py first\n"
+    assert captured.out == ""
+
+    # a FileNotFoundError of the layout kind is a refusal, not an unwritable folder
+    def no_layout(argv):
+        raise CorpusLayoutError("no LA/ASVspoof2019_LA_cm_protocols under data/raw/asvspoof")
+
+    assert guarded_main(no_layout) == 2
+    assert capsys.readouterr().err == "error: no LA/ASVspoof2019_LA_cm_protocols under data/raw/asvspoof\n"
+
+    def bug(argv):
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        guarded_main(bug)
+    assert "error:" not in capsys.readouterr().err
