@@ -3,7 +3,7 @@
 Each (model, seconds) runs in a fresh subprocess; its peak resident set (resource.getrusage
 ru_maxrss) is read once the model is loaded and again after one clip is embedded. The growth
 divided by the clip's seconds is the figure `features/memory.py` uses to refuse clips that do not
-fit a memory budget (README, "Long clips").
+fit a memory budget (docs/reference.md, "Long clips").
 
     python bench/long_clip_memory.py --models random:base random:large --seconds 20 60
 """
@@ -52,7 +52,8 @@ def main(argv=None) -> int:
             row = json.loads(out)
             growth = row["peak"] - row["after_load"]
             print(
-                f"{model} {seconds:.0f} s: after load {row['after_load'] / GB:.2f} GiB, peak {row['peak'] / GB:.2f} GiB, "
+                f"{model} {seconds:.0f} s: after load {row['after_load'] / GB:.2f} GiB, "
+                f"peak {row['peak'] / GB:.2f} GiB, "
                 f"growth {growth / GB:.2f} GiB = {growth / seconds / 2**20:.1f} MiB per audio-second",
                 flush=True,
             )

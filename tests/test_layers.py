@@ -15,6 +15,7 @@ LAYERS = {
     "formats": 2,
     "evaluation": 3,
     "ingest": 4,
+    "augment": 5,  # derived splits reuse step 1's engine (ingest/shards.py)
     "features": 4,
     "demo": 4,
     "baseline": 5,

@@ -38,9 +38,11 @@ def _pins(requirements) -> dict:
 def test_dependencies_are_requirements_in_with_the_same_pins():
     project = _project()
     wanted = _requirements_in()
-    # pip installs, it is not imported; pytest runs the tests only.
-    assert _pins(project["dependencies"]) == {k: v for k, v in wanted.items() if k not in ("pip", "pytest")}
+    # pip installs, it is not imported; pytest runs the tests only, ruff and mypy the checks.
+    tools = ("pip", "pytest", "ruff", "mypy")
+    assert _pins(project["dependencies"]) == {k: v for k, v in wanted.items() if k not in tools}
     assert _pins(project["optional-dependencies"]["test"]) == {"pytest": wanted["pytest"]}
+    assert _pins(project["optional-dependencies"]["dev"]) == {k: wanted[k] for k in ("pytest", "ruff", "mypy")}
     assert "torch==2.13.0" in project["dependencies"]
 
 
@@ -88,7 +90,7 @@ def test_an_installed_package_puts_data_and_results_in_the_current_directory(tmp
     code = (
         "from deepfake_pipeline.formats import paths, provenance; "
         "print(paths.CHECKOUT_ROOT); print(paths.RESULTS_DIR); print(paths.INTERIM_DIR); "
-        "print(paths.DEFAULT_CORPUS_ROOTS['asvspoof2019']); print(provenance.git_commit()['commit'])"
+        "print(paths.RAW_DIR / 'asvspoof'); print(provenance.git_commit()['commit'])"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],

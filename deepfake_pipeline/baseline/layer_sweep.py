@@ -14,7 +14,8 @@ def layer_sweep(run, fit_split, selection, results, chosen_on, where, caveat):
     if len(keys) < 2 or any(len(fit_split.view_layers[k]) != 1 for k in keys):
         return None
     layers = [fit_split.view_layers[k][0] for k in keys]
-    rows, series = [], {}
+    rows: list = []
+    series: dict = {}
     if chosen_on is not None:
         names = chosen_on_names(chosen_on)
         series[names["series"]] = {"auc": [], "eer": []}

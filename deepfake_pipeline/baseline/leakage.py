@@ -90,7 +90,7 @@ def left_out_lines(splits: list, prefix: str) -> list:
 
 def copies_across_folds(split, fold_of_trial) -> int:
     """Trials of one split whose audio also occurs in another fold (cross-validation)."""
-    folds_by_hash = {}
-    for sha, fold in zip(split.audio_sha1, fold_of_trial):
+    folds_by_hash: dict = {}
+    for sha, fold in zip(split.audio_sha1, fold_of_trial, strict=True):
         folds_by_hash.setdefault(sha, set()).add(fold)
     return int(sum(len(folds_by_hash[sha]) > 1 for sha in split.audio_sha1))

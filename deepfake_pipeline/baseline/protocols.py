@@ -6,6 +6,7 @@ protocol, and hand every number to `baseline_report` for printing and files.
 - cv: one split, speaker-grouped K-fold, with C (and layer) chosen by an inner grouped CV inside
   each fold's fitting part."""
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -24,12 +25,12 @@ from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 @dataclass
 class BaselineSettings:
     spec: FeatureSpec
-    train: str = None
-    dev: str = None
+    train: str | None = None
+    dev: str | None = None
     tests: list = field(default_factory=list)
-    cv: str = None
+    cv: str | None = None
     folds: int = 5
-    inner_folds: int = None
+    inner_folds: int | None = None
     C_grid: tuple = logreg.DEFAULT_C_GRID
     seed: int = 0
     n_boot: int = 1000
@@ -212,6 +213,7 @@ def run_holdout(settings: BaselineSettings, run, config_args: dict) -> dict:
 
 
 def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:
+    assert settings.cv is not None  # the cv protocol names its split
     split = load_split(
         settings.cv,
         settings.spec,
@@ -328,6 +330,6 @@ def run_baseline(settings: BaselineSettings, run, config_args: dict) -> dict:
     return run_cv(settings, run, config_args) if settings.cv else run_holdout(settings, run, config_args)
 
 
-def score_with_model(bundle: dict, views: dict) -> np.ndarray:
+def score_with_model(bundle: dict, views: Mapping) -> np.ndarray:
     """Scores (higher = more bona fide) of a saved model on a split's feature views."""
     return logreg.bonafide_scores(bundle["pipeline"], views[bundle["view"]])

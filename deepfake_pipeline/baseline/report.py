@@ -54,17 +54,19 @@ def print_header(run, settings, fit_split, dev_split, tests, untrained, demo):
                 f"[eval_logreg] {unknown:,} clips have no speaker ('-'): they are kept together as one "
                 "group, so they are never split between fitting and scoring"
             )
+    run.print(*lines)
+    notes = []
     if untrained:
-        lines.append(
+        notes.append(
             "[eval_logreg] NOTE: the embeddings come from an UNTRAINED model: these numbers are a smoke "
             "test of the pipeline, not a detection result"
         )
     if demo:
-        lines.append(
+        notes.append(
             "[eval_logreg] NOTE: the demo corpus is generated audio: these numbers say nothing about "
             "real spoofing attacks"
         )
-    run.print(*lines)
+    run.note(*notes)  # standard error, with the other notes
 
 
 def _shortcut(result, settings):
@@ -124,7 +126,7 @@ def report_run(
     """Print, plot and write everything about a finished run; returns the metrics.json payload.
     `demo`: whether the data the model was fitted or chosen on is the demo corpus; a test split
     that is itself demo data gets the caveat too."""
-    names = chosen_on_names(chosen_on) if chosen_on is not None else None
+    names: dict = chosen_on_names(chosen_on) if chosen_on is not None else {}
     where = names["where"] if names else f"{settings.folds}-fold grouped CV"
     caveat = closing.caveat_suffix(untrained, demo or any(r.split.demo for r in results))
     if cv_choices is not None:

@@ -91,7 +91,8 @@ def check_loaded_model(loaded, recorded, baseline_path) -> None:
     problem = difference(recorded, loaded.identity)
     if problem:
         raise ModelLoadError(
-            f"--model {loaded.spec} is not the model whose embeddings the baseline run {baseline_path} used: {problem}. "
+            f"--model {loaded.spec} is not the model whose embeddings the baseline run {baseline_path} used: "
+            f"{problem}. "
             "Make those weights available again (the same folder contents, or the same hub commit), or rerun "
             "features.py and eval_logreg.py with this model first"
         )
@@ -103,6 +104,7 @@ def frame_sources(splits, loaded, representation: Representation, processed_dir,
     def model_input(waveform):
         return torch.from_numpy(normalise_like_feature_extractor(loaded, waveform))[None]
 
+    assert representation.first is not None  # an unfrozen representation, resolved
     sources = {}
     for split in splits:
         directory = cache_dir(processed_dir, split.split_id, loaded.tag, representation.first)

@@ -7,9 +7,10 @@ The usual prior-weighted logistic-regression calibration (BOSARIS, psrcal, WeDef
               + (1 - pi) * mean_spoof log(1 + e^(a s + b + logit pi))
 
 at the target prior ``pi`` of bona fide. It is fitted with scikit-learn's LogisticRegression,
-unregularised (``C=inf``, what ``penalty=None`` was before scikit-learn 1.8), with sample weights ``pi / N_bona`` on bona fide trials and
-``(1 - pi) / N_spoof`` on spoof ones, so that each class carries the target prior's weight
-whatever the dev split's class balance; the fitted log odds less ``logit pi`` are the LLRs.
+unregularised (``C=inf``, what ``penalty=None`` was before scikit-learn 1.8), with sample weights
+``pi / N_bona`` on bona fide trials and ``(1 - pi) / N_spoof`` on spoof ones, so that each class
+carries the target prior's weight whatever the dev split's class balance; the fitted log odds
+less ``logit pi`` are the LLRs.
 The default target prior is the effective prior of the ASVspoof 5 cost model (Pspoof 0.05,
 Cmiss 1, Cfa 10): the prior whose Bayes threshold actDCF applies.
 
@@ -92,7 +93,7 @@ def _bootstrap(labels, before, after, groups, n_boot: int, seed: int, alpha: flo
     codes = cluster_codes(groups, labels.size)
     members = [np.flatnonzero(codes == c) for c in range(int(codes.max()) + 1)]
     rng = np.random.default_rng(seed)
-    values = {side: {m: [] for m in METRICS} for side in ("before", "after")}
+    values: dict = {side: {m: [] for m in METRICS} for side in ("before", "after")}
     attempts = 0
     while len(values["after"]["cllr"]) < n_boot and attempts < 10 * n_boot:
         attempts += 1

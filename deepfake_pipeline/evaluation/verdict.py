@@ -36,8 +36,8 @@ class Verdict:
     ci: tuple | None  # (lo, hi) of the difference; None without bootstrap
     delong_p: float
     n_trials: int
-    eer: tuple = None  # (baseline, contrastive, diff, lo, hi): official EERs, paired CI
-    min_tdcf: tuple = None  # the same for min t-DCF; None without ASV scores
+    eer: tuple | None = None  # (baseline, contrastive, diff, lo, hi): official EERs, paired CI
+    min_tdcf: tuple | None = None  # the same for min t-DCF; None without ASV scores
 
     @property
     def failures(self) -> list:
@@ -94,8 +94,8 @@ class Verdict:
             "ci": list(self.ci) if self.ci else None,
             "meets_rule": self.meets_rule,
             "failures": self.failures,
-            "eer": dict(zip(names, self.eer)) if self.eer else None,
-            "min_tdcf": dict(zip(names, self.min_tdcf)) if self.min_tdcf else None,
+            "eer": dict(zip(names, self.eer, strict=True)) if self.eer else None,
+            "min_tdcf": dict(zip(names, self.min_tdcf, strict=True)) if self.min_tdcf else None,
         }
 
 

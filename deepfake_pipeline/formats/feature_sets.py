@@ -32,9 +32,9 @@ class FeatureSpec:
     of `layers`, or a `sweep` over every stored layer."""
 
     kind: str = "spectral"
-    model: str = None
-    layer: int = None
-    layers: tuple = None
+    model: str | None = None
+    layer: int | None = None
+    layers: tuple | None = None
     sweep: bool = False
 
     def describe(self) -> str:
@@ -63,10 +63,10 @@ class SplitFeatures:
     info: dict  # the split's info.json
     untrained: bool = False
     demo: bool = False
-    rows: np.ndarray = None  # manifest positions of these clips (all unless some were left out)
+    rows: np.ndarray | None = None  # manifest positions of these clips (all unless some were left out)
     left_out_duplicates: int = 0  # clips left out as copies of another clip's audio (duplicate_of)
-    audio_sha1: np.ndarray = None  # each clip's decoded-audio hash, for the overlap checks
-    conditions: dict = None  # condition column -> value per clip (codec, channel, vocoder ...)
+    audio_sha1: np.ndarray | None = None  # each clip's decoded-audio hash, for the overlap checks
+    conditions: dict | None = None  # condition column -> value per clip (codec, channel, vocoder ...)
 
     def __len__(self):
         return len(self.utt_ids)
@@ -179,7 +179,8 @@ def resolve_model_tag(spec: FeatureSpec, split_id: str, processed_dir) -> str:
                 return requested.tag(precision)
         raise FeatureError(
             f"no embeddings of {spec.model} for {split_id} under {Path(processed_dir) / split_id / 'embeddings'} "
-            f"(available: {', '.join(tags) or 'none'}): run `features.py --splits {split_id} --model {spec.model}` first"
+            f"(available: {', '.join(tags) or 'none'}): "
+            f"run `features.py --splits {split_id} --model {spec.model}` first"
         )
     if len(tags) == 1:
         return tags[0]
@@ -192,6 +193,7 @@ def resolve_model_tag(spec: FeatureSpec, split_id: str, processed_dir) -> str:
 
 def requested_identity(spec: FeatureSpec) -> ModelIdentity:
     """Which model --model names, identified as step 2 identifies it (a folder by its files)."""
+    assert spec.model is not None  # embeddings are requested
     try:
         return identify(spec.model)
     except ModelIdentityError as error:
@@ -222,7 +224,7 @@ def load_split(
     interim_dir=INTERIM_DIR,
     processed_dir=PROCESSED_DIR,
     require_labels: bool = True,
-    model_tag: str = None,
+    model_tag: str | None = None,
     keep_duplicates: bool = False,
 ) -> SplitFeatures:
     """A split's feature views aligned with its manifest. `require_labels` refuses a split
@@ -311,8 +313,9 @@ def check_consistent(splits: list) -> None:
     for other in splits[1:]:
         differ = feature_differences(first.meta, other.meta)
         if differ:
+            identities = [ModelIdentity.from_json(s.meta.get("model_identity")) for s in (first, other)]
             details = ", ".join(
-                f"model: {difference(ModelIdentity.from_json(first.meta.get(k)), ModelIdentity.from_json(other.meta.get(k)))}"
+                f"model: {difference(*identities)}"
                 if k == "model_identity"
                 else f"{k}: {first.meta.get(k)!r} vs {other.meta.get(k)!r}"
                 for k in differ

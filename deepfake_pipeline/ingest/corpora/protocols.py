@@ -21,7 +21,7 @@ def read_fields(path, names: tuple, example: str) -> list:
         fields = line.split()
         if len(fields) != len(names):
             raise ValueError(f"{path}:{number}: expected {len(names)} fields like `{example}`, got {line!r}")
-        row = dict(zip(names, fields))
+        row = dict(zip(names, fields, strict=True))
         try:
             row["label"] = parse_label(row["label"])
         except ValueError:
@@ -75,7 +75,7 @@ def find_folders(root, predicate) -> list:
 
 def index_audio(folders, suffix: str) -> dict:
     """{file stem: path} over the audio files of `folders` (a corpus may ship its audio in parts)."""
-    index = {}
+    index: dict = {}
     for folder in folders:
         for path in Path(folder).glob(f"*{suffix}"):
             index.setdefault(path.stem, path)
