@@ -274,3 +274,14 @@ def test_existing_tables_need_overwrite_and_bad_runs_are_refused(results, table,
     rc, printed = _make(results, tmp_path / "t3", capsys)
     assert rc == 2 and "could not be traced" in printed.err
     assert not (tmp_path / "t3" / "table.md").exists()
+
+
+def test_a_breakdown_whose_every_row_holds_one_class_is_a_note(results, tmp_path, capsys):
+    only_one_class = {"faceswap": {"n_spoof": 2, "n_bonafide": 0, "auc": None, "eer": None}}
+    record = _record(SPLIT_A, 0.9, 0.1, per_condition={"method": only_one_class})
+    _write_run(results, "methods", {SPLIT_A: record})
+    rc, printed = _make(results, tmp_path / "t", capsys, ["methods"])
+    assert rc == 0, printed.err
+    markdown = (tmp_path / "t" / "table.md").read_text()
+    assert "## Per method" not in markdown
+    assert f"Per method, test={SPLIT_A}: no table, 1 method value(s) holding only one class left out" in markdown

@@ -199,7 +199,15 @@ def breakdowns(systems) -> list:
 
 
 def all_tables(systems) -> list:
-    return [headline(systems), *breakdowns(systems)]
+    """The headline table, then every breakdown that keeps a row; one whose every row holds a
+    single class (FakeAVCeleb's methods: each is bona fide or spoof) is said under the headline."""
+    first, kept = headline(systems), []
+    for table in breakdowns(systems):
+        if table.rows:
+            kept.append(table)
+        else:
+            first.notes.append(f"{table.title}: no table, " + table.notes[-1][0].lower() + table.notes[-1][1:])
+    return [first, *kept]
 
 
 def numbered_notes(tables) -> dict:
