@@ -285,3 +285,15 @@ def test_a_breakdown_whose_every_row_holds_one_class_is_a_note(results, tmp_path
     markdown = (tmp_path / "t" / "table.md").read_text()
     assert "## Per method" not in markdown
     assert f"Per method, test={SPLIT_A}: no table, 1 method value(s) holding only one class left out" in markdown
+
+
+def test_systems_scored_on_other_trials_of_a_split_are_footnoted(results, tmp_path, capsys):
+    record = _record(SPLIT_A, 0.9, 0.1)
+    record["n_trials"] = 95
+    _write_run(results, "more_trials", {SPLIT_A: record})
+    rc, printed = _make(results, tmp_path / "t", capsys, ["demo_spectral", "more_trials"])
+    assert rc == 0, printed.err
+    notes = _footnotes((tmp_path / "t" / "table.md").read_text())
+    assert f"test={SPLIT_A}: scored on 95 trials, while the systems of this table scored 80, 95 on it" in " ".join(
+        notes.values()
+    )

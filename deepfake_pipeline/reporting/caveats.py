@@ -38,6 +38,13 @@ def thin_ci(n_speakers: int) -> str:
     return f"CI over {n_speakers} speakers: too few clusters to trust the interval"
 
 
+def other_trials(label: str, n_trials, counts: list) -> str:
+    return (
+        f"test={label}: scored on {n_trials} trials, while the systems of this table scored "
+        f"{', '.join(map(str, counts))} on it: not the same trials (another manifest, --keep-duplicates?)"
+    )
+
+
 def thin_row(n_spoof: int, n_bona: int) -> str:
     return (
         f"rests on {n_spoof} spoof and {n_bona} bona fide trials (fewer than {THIN_ROW} of a class): "

@@ -112,8 +112,15 @@ def headline(systems) -> Table:
             columns.append(Column(label, "min_tdcf", HEADINGS["min_tdcf"]))
         columns.append(Column(label, "auc", HEADINGS["auc"]))
     rows = []
+    trials = {
+        label: sorted({s.tests[label].record.get("n_trials") for s in systems if label in s.tests} - {None})
+        for label in test_labels(systems)
+    }
     for system in systems:
         per_split = {label: caveats.of_record(system, record) for label, record in system.tests.items()}
+        for label, record in system.tests.items():
+            if len(trials[label]) > 1:  # rows on one split that are not on the same trials
+                per_split[label].append(caveats.other_trials(label, record.record.get("n_trials"), trials[label]))
         common = [note for note in next(iter(per_split.values())) if all(note in n for n in per_split.values())]
         cells = []
         for column in columns:
