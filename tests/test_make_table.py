@@ -297,3 +297,16 @@ def test_systems_scored_on_other_trials_of_a_split_are_footnoted(results, tmp_pa
     assert f"test={SPLIT_A}: scored on 95 trials, while the systems of this table scored 80, 95 on it" in " ".join(
         notes.values()
     )
+
+
+def test_entry_points_and_scripts_call_the_cli_mains():
+    import importlib
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    for name, script in (("deepfake-fuse-runs", "fuse_runs.py"), ("deepfake-make-table", "make_table.py")):
+        module, function = scripts[name].split(":")
+        assert callable(getattr(importlib.import_module(module), function))
+        assert f"from {module} import {function}" in (root / script).read_text()
