@@ -4,6 +4,8 @@ that parse, a verdict per input), runs not scored on the same trials are refused
 a run fused with a noisy copy of itself behaves as it should."""
 
 import contextlib
+import csv
+import hashlib
 import io
 import json
 import math
@@ -17,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from deepfake_pipeline.cli.fuse_runs import main as fuse
+from deepfake_pipeline.cli.make_table import main as make_table
 from deepfake_pipeline.evaluation.closing import parse_closing_line
 
 pytestmark = pytest.mark.slow
@@ -222,3 +225,20 @@ def test_a_run_fused_with_a_noisy_copy_of_itself(runs, capsys):
     assert not verdicts["emb"]["meets_rule"]
     assert abs(verdicts["emb"]["diff"]) < 0.05
     assert verdicts["emb_noisy"]["diff"] > 0
+
+
+def test_the_table_of_real_runs_holds_their_metrics(runs, fused, tmp_path):
+    """make_table.py on the two step-3 runs and their fusion, as written by the pipeline itself."""
+    dirs, _, _ = runs
+    out = tmp_path / "table"
+    assert make_table(["--runs", *(str(dirs["results"] / n) for n in ("spec", "emb", "fused")), "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "table.csv").open()))
+    assert {r["system"] for r in rows} == {"spec", "emb", "fused"}
+    for row in rows:
+        payload = json.loads((dirs["results"] / row["system"] / "metrics.json").read_text())
+        for key in row["metrics_json_path"].split("/"):
+            payload = payload[key]
+        assert float(row["value"]) == payload
+    for cell in json.loads((out / "table_manifest.json").read_text())["cells"]:
+        assert cell["score_file_sha256"] == hashlib.sha256(open(cell["score_file"], "rb").read()).hexdigest()
+    assert "min t-DCF" in (out / "table.md").read_text()  # the test split has ASV scores

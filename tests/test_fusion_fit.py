@@ -41,14 +41,14 @@ def _sklearn_fusion(labels, matrix, prior):
 
 
 def test_fused_llrs_equal_an_independent_weighted_logistic_fit():
-    labels, dev = _systems(300, 900, seed=1)
+    labels, dev = _systems(150, 450, seed=1)
     _, test = _systems(200, 500, seed=2)
     model = fit(labels, dev, ["a", "b", "c"])
     expected = _sklearn_fusion(labels, dev, TARGET_PRIOR)(test)
     assert model.target_prior == pytest.approx(TARGET_PRIOR)
     assert model.converged
     assert np.allclose(model.apply(test), expected, rtol=1e-5, atol=1e-5)
-    assert (model.n_trials, model.n_bonafide, model.n_spoof) == (1200, 300, 900)
+    assert (model.n_trials, model.n_bonafide, model.n_spoof) == (600, 150, 450)
 
 
 def test_fit_minimises_the_prior_weighted_cross_entropy():
