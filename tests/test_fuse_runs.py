@@ -36,7 +36,7 @@ def _scores(path):
     return {utt: float(score) for utt, score in (line.split() for line in path.read_text().splitlines())}
 
 
-def _fuse(dirs, names, run, capsys, *extra):
+def _fuse(dirs, names, run, capsys, *extra, interim=True):
     rc = fuse(
         [
             "--runs",
@@ -47,8 +47,7 @@ def _fuse(dirs, names, run, capsys, *extra):
             "50",
             "--results-dir",
             str(dirs["results"]),
-            "--interim-dir",
-            str(dirs["interim"]),
+            *(["--interim-dir", str(dirs["interim"])] if interim else []),
             *extra,
         ]
     )
@@ -242,3 +241,20 @@ def test_the_table_of_real_runs_holds_their_metrics(runs, fused, tmp_path):
     for cell in json.loads((out / "table_manifest.json").read_text())["cells"]:
         assert cell["score_file_sha256"] == hashlib.sha256(open(cell["score_file"], "rb").read()).hexdigest()
     assert "min t-DCF" in (out / "table.md").read_text()  # the test split has ASV scores
+
+
+def test_a_fusion_fused_again_with_one_of_its_inputs_is_itself(runs, fused, capsys):
+    """The fusion is the optimum of the objective over every linear mix of its inputs, so adding
+    one of them back changes nothing: weight 1 on the fusion, 0 on the input, bias 0. Without
+    --interim-dir the trials are read where the first run (the fusion) read them."""
+    dirs, _, _ = runs
+    rc, out = _fuse(dirs, ["fused", "spec"], "fused_again", capsys, interim=False)
+    assert rc == 0, out.err
+    record = json.loads((dirs["results"] / "fused_again" / "fusion.json").read_text())
+    spread = np.std(list(_scores(dirs["results"] / "spec" / "scores" / "toy_dev.dev.txt").values()))
+    assert record["weights"]["fused"] == pytest.approx(1.0, abs=1e-4)
+    assert abs(record["weights"]["spec"] * spread) < 1e-4
+    assert record["bias"] == pytest.approx(0.0, abs=1e-4)
+    again = _scores(dirs["results"] / "fused_again" / "scores" / "toy_eval.txt")
+    before = _scores(dirs["results"] / "fused" / "scores" / "toy_eval.txt")
+    assert np.allclose([again[u] for u in before], list(before.values()), atol=1e-4)

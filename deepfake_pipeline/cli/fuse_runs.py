@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--interim-dir",
         type=Path,
-        default=INTERIM_DIR,
-        help="step 1's folder, where the trials' labels and speakers are read (default %(default)s)",
+        help="step 1's folder, where the trials' labels and speakers are read (default: the one the first "
+        f"run's config.json records, else {INTERIM_DIR})",
     )
     add_threads(parser)
     add_config(parser)
@@ -60,6 +60,15 @@ def _check_args(args):
 
 def default_run_name(runs) -> str:
     return "fusion_" + "+".join(Path(path).name for path in runs)
+
+
+def interim_dir_of(args, first_run) -> Path:
+    """--interim-dir, else the folder the first run read its splits from (as step 4 defaults to
+    its baseline's), else the project's."""
+    if args.interim_dir is not None:
+        return args.interim_dir
+    recorded = (first_run.config.get("args") or {}).get("interim_dir")
+    return Path(recorded) if recorded else INTERIM_DIR
 
 
 def main(argv=None) -> int:
@@ -90,6 +99,8 @@ def _run(args) -> int:
     config_args["runs"] = [str(path) for path in args.runs]
     try:
         runs = read_runs(args.runs)
+        interim_dir = interim_dir_of(args, runs[0])
+        config_args["interim_dir"] = str(interim_dir)  # as resolved, so a fusion of this fusion finds it too
         run = RunDir(
             args.results_dir,
             args.run or default_run_name(args.runs),
@@ -100,7 +111,7 @@ def _run(args) -> int:
         if any(run.path.resolve() == r.path.resolve() for r in runs):
             raise RunDirError(f"--run {run.name} is one of the runs being fused: pick another --run name")
         with output_lock(run.path, f"the run {run.path}", note=note):
-            fusion = fuse(runs, args.interim_dir)
+            fusion = fuse(runs, interim_dir)
             run.write_config(
                 config_args,
                 args.seed,
