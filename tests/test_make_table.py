@@ -310,3 +310,11 @@ def test_entry_points_and_scripts_call_the_cli_mains():
         module, function = scripts[name].split(":")
         assert callable(getattr(importlib.import_module(module), function))
         assert f"from {module} import {function}" in (root / script).read_text()
+
+
+def test_the_headline_is_printed_as_written(results, tmp_path, capsys):
+    rc, printed = _make(results, tmp_path / "t", capsys)
+    assert rc == 0
+    written = (tmp_path / "t" / "table.md").read_text()
+    headline = printed.out[: printed.out.index("[make_table] wrote")]
+    assert written.startswith(headline.rstrip("\n")) and "## Headline" in headline and "## Per attack" not in headline

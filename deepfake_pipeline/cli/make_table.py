@@ -64,9 +64,10 @@ def _main(argv) -> int:
         return 2
     try:
         with output_lock(args.out, f"the tables in {args.out}", note=note):
-            written = write_tables(args.runs, args.out)
+            written, headline = write_tables(args.runs, args.out)
     except TableRunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    print(headline, end="")
     print(f"[make_table] wrote {', '.join(str(path) for path in written.values())}")
     return 0

@@ -88,8 +88,9 @@ def existing_outputs(out_dir) -> list:
     return [name for name in OUTPUTS if (Path(out_dir) / name).exists()]
 
 
-def write_tables(run_paths, out_dir) -> dict:
-    """Read the runs, write the four files; returns {file name: path}."""
+def write_tables(run_paths, out_dir) -> tuple:
+    """Read the runs, write the four files; returns ({file name: path}, the headline table and its
+    notes in Markdown, for the command to print)."""
     systems = read_all(run_paths)
     tables = all_tables(systems)
     numbers = numbered_notes(tables)
@@ -102,4 +103,4 @@ def write_tables(run_paths, out_dir) -> dict:
     }
     write_json(out_dir / "table_manifest.json", manifest(tables, numbers, systems))
     written["table_manifest.json"] = out_dir / "table_manifest.json"
-    return written
+    return written, render.markdown(tables[:1], numbers, lines)
