@@ -19,7 +19,7 @@ class FusedSplit:
     label: str  # as on the inputs' closing lines
     trials: Trials
     inputs: dict  # input run name -> its scores, aligned to trials.utt_ids
-    fused: np.ndarray  # the fused LLRs
+    fused: np.ndarray | None  # the fused LLRs (set once the fusion is fitted)
 
 
 @dataclass

@@ -69,7 +69,8 @@ def config_features(fusion) -> dict:
     return out
 
 
-def header_lines(run, fusion) -> list:
+def header_lines(run, fusion) -> tuple:
+    """(what is being run, for standard output; the caveats, notes for standard error)."""
     model = fusion.model
     lines = [
         f"{PREFIX} run {run.name} -> {run.path}",
@@ -77,17 +78,18 @@ def header_lines(run, fusion) -> list:
         f"{fusion.dev.trials.split_id} ({model.n_trials:,} trials: {model.n_bonafide:,} bona fide, "
         f"{model.n_spoof:,} spoof), applied to {', '.join(f'{s.label} ({len(s.fused):,})' for s in fusion.tests)}",
     ]
+    notes = []
     if fusion.untrained:
         names = ", ".join(r.name for r in fusion.runs if r.untrained)
-        lines.append(
+        notes.append(
             f"{PREFIX} NOTE: {names} {'rests' if ', ' not in names else 'rest'} on an UNTRAINED model: the "
             "fusion's numbers are a smoke test of the pipeline, not a detection result"
         )
     if fusion.demo:
-        lines.append(
+        notes.append(
             f"{PREFIX} NOTE: the demo corpus is generated audio: these numbers say nothing about real spoofing attacks"
         )
-    return lines
+    return lines, notes
 
 
 def weights_line(fusion, caveat: str) -> str:
@@ -216,7 +218,9 @@ def report_fusion(run, fusion, n_boot: int, seed: int, note=None) -> dict:
     """Print, plot and write everything about a fitted fusion; returns the metrics.json payload."""
     untrained, demo = fusion.untrained, fusion.demo
     caveat = closing.caveat_suffix(untrained, demo)
-    run.print(*header_lines(run, fusion))
+    lines, notes = header_lines(run, fusion)
+    run.print(*lines)
+    run.note(*notes)  # standard error, as step 3's caveats
     run.print(weights_line(fusion, caveat))
     model_record = {"fitted_on": fusion.dev.trials.split_id, **fusion.model.to_json(), "inputs": input_records(fusion)}
     write_json(run.path / "fusion.json", versions.stamp("fusion_model", model_record))

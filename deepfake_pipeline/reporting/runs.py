@@ -112,6 +112,24 @@ def _shortcut_warnings(kind: str, test_entry: dict, record: dict) -> list:
     return warnings
 
 
+def _test_record(run: Path, kind: str, metrics: dict, label: str, entry: dict, record: dict, json_path: list):
+    """`record`: the metrics of one system on test split `label` (for step 4, one seed's, inside
+    the split's `entry`)."""
+    where = f"test={label}" + (f" seed {json_path[-1]}" if kind == "train_contrastive" else "")
+    score_file, score_sha = _score(run, record, where)
+    return TestRecord(
+        label,
+        entry["split"],
+        record,
+        json_path,
+        score_file,
+        score_sha,
+        shortcut=_shortcut_warnings(kind, entry, record),
+        untrained=bool(record.get("untrained", metrics.get("untrained"))),
+        demo=bool(record.get("demo", metrics.get("demo"))),
+    )
+
+
 def read_systems(run_path) -> list:
     """The systems (rows) of one run folder."""
     run = Path(run_path)
@@ -126,37 +144,21 @@ def read_systems(run_path) -> list:
         if kind != "train_contrastive":
             records = {
                 run.name: {
-                    label: TestRecord(
-                        label,
-                        entry["split"],
-                        entry,
-                        ["tests", label],
-                        *_score(run, entry, f"test={label}"),
-                        shortcut=_shortcut_warnings(kind, entry, entry),
-                        untrained=bool(entry.get("untrained", metrics.get("untrained"))),
-                        demo=bool(entry.get("demo", metrics.get("demo"))),
-                    )
+                    label: _test_record(run, kind, metrics, label, entry, entry, ["tests", label])
                     for label, entry in tests.items()
                 }
             }
         else:
             seeds = [str(seed) for seed in metrics.get("seeds") or next(iter(tests.values()))["per_seed"]]
-            records = {}
-            for seed in seeds:
-                name = run.name if len(seeds) == 1 else f"{run.name} seed {seed}"
-                records[name] = {
-                    label: TestRecord(
-                        label,
-                        entry["split"],
-                        entry["per_seed"][seed],
-                        ["tests", label, "per_seed", seed],
-                        *_score(run, entry["per_seed"][seed], f"test={label} seed {seed}"),
-                        shortcut=_shortcut_warnings(kind, entry, entry["per_seed"][seed]),
-                        untrained=bool(metrics.get("untrained")),
-                        demo=bool(metrics.get("demo")),
+            records = {
+                (run.name if len(seeds) == 1 else f"{run.name} seed {seed}"): {
+                    label: _test_record(
+                        run, kind, metrics, label, entry, entry["per_seed"][seed], ["tests", label, "per_seed", seed]
                     )
                     for label, entry in tests.items()
                 }
+                for seed in seeds
+            }
     except (KeyError, TypeError) as error:
         raise TableRunError(
             f"{run}: its metrics.json lacks {error!s} (damaged, or written by another version): rerun that run"

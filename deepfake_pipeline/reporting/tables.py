@@ -61,7 +61,7 @@ class Table:
     @property
     def grouped(self) -> list:
         """(group, number of its columns) in order, for a two-line heading."""
-        groups = []
+        groups: list = []
         for column in self.columns:
             if groups and groups[-1][0] == column.group:
                 groups[-1][1] += 1
@@ -76,7 +76,7 @@ BREAKDOWN_HEADINGS = {"eer": "EER %", "auc": "ROC-AUC"}
 
 def test_labels(systems) -> list:
     """The test splits in the order the runs first name them."""
-    labels = []
+    labels: list = []
     for system in systems:
         labels.extend(label for label in system.tests if label not in labels)
     return labels
@@ -122,7 +122,7 @@ def headline(systems) -> Table:
             if len(trials[label]) > 1:  # rows on one split that are not on the same trials
                 per_split[label].append(caveats.other_trials(label, record.record.get("n_trials"), trials[label]))
         common = [note for note in next(iter(per_split.values())) if all(note in n for n in per_split.values())]
-        cells = []
+        cells: list = []
         for column in columns:
             record = system.tests.get(column.group)
             if record is None:
@@ -151,7 +151,7 @@ def _breakdown(systems, label: str, key: list, name: str, heading: str) -> Table
     having = [s for s in systems if entries(s)[1]]
     if not having:
         return None
-    values = []
+    values: list = []
     for system in having:
         values.extend(v for v in entries(system)[1] if v not in values)
     columns = [Column(s.name, metric, BREAKDOWN_HEADINGS[metric]) for s in having for metric in ("eer", "auc")]
