@@ -318,3 +318,13 @@ def test_the_headline_is_printed_as_written(results, tmp_path, capsys):
     written = (tmp_path / "t" / "table.md").read_text()
     headline = printed.out[: printed.out.index("[make_table] wrote")]
     assert written.startswith(headline.rstrip("\n")) and "## Headline" in headline and "## Per attack" not in headline
+
+
+def test_a_breakdown_with_min_tdcf_per_row_shows_it(results, tmp_path, capsys):
+    codecs = {"mp3": {"n_spoof": 30, "n_bonafide": 20, "auc": 0.8, "eer": 0.2, "min_tdcf": 0.4321}}
+    _write_run(results, "tdcf_rows", {SPLIT_A: _record(SPLIT_A, 0.9, 0.1, per_condition={"codec": codecs})})
+    rc, printed = _make(results, tmp_path / "t", capsys, ["tdcf_rows"])
+    assert rc == 0, printed.err
+    heading, row = _markdown_tables((tmp_path / "t" / "table.md").read_text())[f"Per codec, test={SPLIT_A}"]
+    assert heading[2:] == ["tdcf_rows EER %", "tdcf_rows min t-DCF", "tdcf_rows ROC-AUC"]
+    assert row[2:] == ["20.00", "0.4321", "0.8000"]

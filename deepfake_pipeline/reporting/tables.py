@@ -71,7 +71,7 @@ class Table:
 
 
 HEADINGS = {"eer": "EER % (95% CI)", "min_tdcf": "min t-DCF", "auc": "ROC-AUC (95% CI)"}
-BREAKDOWN_HEADINGS = {"eer": "EER %", "auc": "ROC-AUC"}
+BREAKDOWN_HEADINGS = {"eer": "EER %", "min_tdcf": "min t-DCF", "auc": "ROC-AUC"}
 
 
 def test_labels(systems) -> list:
@@ -154,7 +154,10 @@ def _breakdown(systems, label: str, key: list, name: str, heading: str) -> Table
     values: list = []
     for system in having:
         values.extend(v for v in entries(system)[1] if v not in values)
-    columns = [Column(s.name, metric, BREAKDOWN_HEADINGS[metric]) for s in having for metric in ("eer", "auc")]
+    # min t-DCF where a run recorded one per row (from that row's own ASV trials, as the 2021 package does)
+    with_tdcf = any((row or {}).get("min_tdcf") is not None for s in having for row in entries(s)[1].values())
+    metrics = ("eer", "min_tdcf", "auc") if with_tdcf else ("eer", "auc")
+    columns = [Column(s.name, metric, BREAKDOWN_HEADINGS[metric]) for s in having for metric in metrics]
     rows, one_class = [], []
     for value in sorted(values):
         per_system = {s.name: entries(s)[1].get(value) for s in having}
