@@ -26,12 +26,13 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.evaluation.metrics import check_labels
 from deepfake_pipeline.evaluation.recalibration import effective_prior
 from deepfake_pipeline.formats.labels import BONAFIDE
 
 
-class FusionError(ValueError):
+class FusionError(PipelineError, ValueError):
     """The fusion cannot be fitted or applied; the message says why and what to do."""
 
 

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.run_dir import safe_run_name
 from deepfake_pipeline.formats.score_files import read_score_file
 
 
-class InputRunError(ValueError):
+class InputRunError(PipelineError, ValueError):
     """A run that cannot be fused; the message says why and what to do."""
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats.asv_scores import load_asv_scores
 from deepfake_pipeline.formats.feature_sets import CONDITION_COLUMNS
 from deepfake_pipeline.formats.manifest import ManifestError, manifest_sha256, read_manifest
 from deepfake_pipeline.formats.wavestore import StoreError, read_info
 
 
-class TrialsError(ValueError):
+class TrialsError(PipelineError, ValueError):
     """The trials cannot be read as the runs scored them; the message says why and what to do."""
 
 

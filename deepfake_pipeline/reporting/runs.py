@@ -14,10 +14,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats import versions
 
 
-class TableRunError(ValueError):
+class TableRunError(PipelineError, ValueError):
     """A run folder that cannot go in a table; the message says why and what to do."""
 
 

@@ -304,7 +304,7 @@ def test_entry_points_and_scripts_call_the_cli_mains():
     import tomllib
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
     for name, script in (("deepfake-fuse-runs", "fuse_runs.py"), ("deepfake-make-table", "make_table.py")):
         module, function = scripts[name].split(":")
