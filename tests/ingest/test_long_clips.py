@@ -186,7 +186,7 @@ def test_score_takes_step_1s_length_options(tmp_path, capsys):
     assert eval_logreg(["--score", str(long_clip), "--from-run", str(dirs["results"] / "r")]) == 1
     assert f"{long_clip} rejected: too_long ({LONG_S:.1f} s > 60 s (--max-duration))" in capsys.readouterr().out
     assert eval_logreg(["--score", str(long_clip), "--from-run", str(dirs["results"] / "r"), "--crop", "4"]) == 0
-    (line,) = capsys.readouterr().out.splitlines()
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("[eval_logreg --score]")]
     assert line.startswith(f"{long_clip} score=")
     assert eval_logreg(["--features", "spectral", "--cv", "toy_eval", "--crop", "4"]) == 2
     assert "--min-duration/--max-duration/--crop/--crop-at apply to --score only" in capsys.readouterr().err
