@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One prepared run of the GPU-only checks on a lent machine (README, "On a GPU"): step 2 with
+# One prepared run of the GPU-only checks on a lent machine (README, "On a GPU"): both padding
+# paths of step 2 against one clip per pass on every family (exact_paths), step 2 with
 # --device cuda for the base and XLS-R (large) shapes, step 3, step 4 with --unfreeze-last 2 on
-# cuda twice (the two runs must give the same scores), and the embedding bench on cuda. Every
-# model is an UNTRAINED random:<arch>: speeds and checks that nothing breaks, not detection results.
+# cuda twice (the two runs must give the same scores), and the embedding bench on cuda, which
+# times the clip-by-clip and the masked batched padding paths side by side. Every model is an
+# UNTRAINED random:<arch>: speeds and checks that nothing breaks, not detection results.
 #
 # Inputs, prepared where the run starts (the GPU machine lacks PyAV and the demo's MP4s need it):
 #   .gpu_data/raw/asvspoof      the demo's ASVspoof-layout corpus (python -m deepfake_pipeline.demo)
@@ -76,12 +78,43 @@ EOF
     return $status
 }
 
-export -f environment step1 same_scores
-export PY LA
+exact_paths() {  # both padding paths against one clip per pass, per family, on $DEVICE
+    $PY - "$DEVICE" "$BASE" <<'EOF'
+import sys, time, numpy as np
+sys.path.insert(0, ".")
+from deepfake_pipeline.features.ssl_embed import embed_waveforms
+from deepfake_pipeline.features.ssl_loading import load_model
+device, base = sys.argv[1:3]
+rng = np.random.default_rng(0)
+# one long and many short clips, clips one sample and one frame apart (tests/test_batched_exact.py)
+lengths = [48000, 401, 8000, 15999, 16000, 16001, 15680, 30000, 7000, 12345]
+clips = [(0.3 * np.sin(np.arange(n) * rng.uniform(0.02, 0.1)) + 0.05 * rng.standard_normal(n)).astype(np.float32)
+         for n in lengths]
+families = ["random:tiny", "random:hubert-tiny", "random:wavlm-tiny", "random:data2vec-audio-tiny", base]
+worst = 0.0
+for spec in dict.fromkeys(families):
+    loaded = load_model(spec, device=device)
+    alone = embed_waveforms(loaded, clips, batch_seconds=0.0)
+    for path in ("clip-by-clip", "batched"):
+        embed_waveforms(loaded, clips, batch_seconds=100.0, padding=path)  # warm-up
+        start = time.perf_counter()
+        got = embed_waveforms(loaded, clips, batch_seconds=100.0, padding=path)
+        seconds = time.perf_counter() - start
+        rel = np.linalg.norm(got - alone, axis=-1) / np.linalg.norm(alone, axis=-1)
+        worst = max(worst, float(rel.max()))
+        print(f"{spec:<28} {path:<13} max relative difference from one clip per pass {rel.max():.2e} ({seconds:.3f} s)")
+print(f"worst {worst:.2e}", "OK" if worst < 1e-4 else "FAIL (above 1e-4, the tests' bar)")
+sys.exit(0 if worst < 1e-4 else 1)
+EOF
+}
+
+export -f environment step1 same_scores exact_paths
+export PY LA DEVICE BASE
 export SITE
 export PYTHONPATH="$SITE"
 stage env 90 environment
 stage step1 120 step1
+stage exact_paths 120 exact_paths
 stage features_base 150 $PY features.py --what embeddings --model $BASE --splits $SPLITS --device "$DEVICE"
 stage features_large 150 $PY features.py --what embeddings --model $LARGE --splits $SPLITS --device "$DEVICE"
 stage step3 120 $PY eval_logreg.py --features embeddings --model $BASE --layer-sweep --train ${LA}_train \
@@ -93,7 +126,7 @@ stage step4_again 200 $PY train_contrastive.py --baseline-run results/demo_basel
 stage step4_same 30 same_scores
 # --call-clips 40: the bench counts FLOPs per distinct clip length on the meta device, about 1 s
 # each for the large shape, so the default 389-clip driver estimate alone took minutes there
-stage bench 240 $PY bench/bench_embeddings.py --device "$DEVICE" --arch $BENCH_ARCHS --audio-seconds "$BENCH_SECONDS" \
+stage bench 300 $PY bench/bench_embeddings.py --device "$DEVICE" --arch $BENCH_ARCHS --audio-seconds "$BENCH_SECONDS" \
     --repeats 2 --call-clips 40
 stage bench_b128 120 $PY bench/bench_embeddings.py --device "$DEVICE" --arch ${BENCH_ARCHS%% *} --audio-seconds "$BENCH_SECONDS" \
     --batch-seconds 128 --repeats 2
