@@ -14,9 +14,10 @@ PADDING_PATHS = ("clip-by-clip", "batched")
 
 
 def default_padding_path(device) -> str:
-    """The path when none is asked for. On CPU clip by clip is faster: the batched CNN also
-    convolves the padding, and its activations of the whole batch are large (bench_embeddings,
-    2-core AMD EPYC under load, 2026-12-02: batched 0.88x clip-by-clip for wav2vec2-base, 0.79x for
-    XLS-R 300M). On cuda, clip by clip launches many small kernels per clip, which the H200 runs
-    showed to be the bottleneck (docs/gpu_run_2026-11-29.md); batched there is not measured yet."""
+    """The path when none is asked for. On CPU batched is not faster: its CNN also convolves the
+    padding, and holds the whole batch's activations (bench_embeddings, 2-core AMD EPYC,
+    2026-12-02, batched / clip-by-clip: 0.93x for wav2vec2-base and 1.02x for XLS-R 300M at load
+    3; 0.88x and 0.79x at load 13; +480 MB peak RSS). On cuda, clip by clip launches many small
+    kernels per clip, which the H200 runs showed to be the bottleneck (docs/gpu_run_2026-11-29.md);
+    batched there is not measured yet."""
     return "clip-by-clip" if str(device).split(":")[0] == "cpu" else "batched"
