@@ -12,11 +12,16 @@ Ways:
              forward, mean over all frames including the padding ones; torch.no_grad, float32.
   default    embed_waveforms as features.py runs it on CPU: float32, one clip per forward pass
              (batch_seconds=0), so no padding at all.
-  batched    embed_waveforms with sorted, length-matched padded batches of up to --batch-seconds
-             of audio (default DEFAULT_BATCH_SECONDS; features.py's default on cuda).
-  eager      the batched way with transformers' eager attention instead of SDPA.
-  bf16-*     embed_waveforms under bf16: autocast (float32 weights) or bf16 weights. On a CPU
-             without native bf16 these are emulated and slow, so they run on a short subset.
+  batched clip-by-clip / batched masked
+             embed_waveforms with sorted, length-matched padded batches of up to --batch-seconds
+             of audio (default DEFAULT_BATCH_SECONDS; features.py's default on cuda), kept exact
+             by either padding path: the CNN and positional embedding run clip by clip, or the
+             whole batch at once with a masked group norm (ssl_masked). Side by side, with the
+             masked/clip-by-clip speed ratio printed.
+  eager      the batched way (the device's default padding path) with eager attention, not SDPA.
+  bf16-*     embed_waveforms under bf16: autocast (float32 weights) or bf16 weights, the device's
+             default padding path. On a CPU without native bf16 these are emulated and slow, so
+             they run on a short subset.
 FLOPs are counted with torch.utils.flop_counter on the meta device (on CPU the fused SDPA kernel
 has no FLOP formula, so a CPU count would leave attention out). "useful" FLOPs are those of each
 clip alone, without padding; achieved GFLOP/s = useful FLOPs / wall time.
@@ -45,11 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deepfake_pipeline.features.ssl_embed import DEFAULT_BATCH_SECONDS, embed_waveforms, plan_batches
 from deepfake_pipeline.features.ssl_loading import load_model, native_bf16_support
+from deepfake_pipeline.features.ssl_padding import default_padding_path
 
 SAMPLE_RATE = 16000
 LA_DEV_CLIPS = 24_844
 LA_DEV_AUDIO_SECONDS = 82_000.0
 NAIVE_BATCH = 8
+CLIP_BY_CLIP, MASKED = "batched clip-by-clip", "batched masked"
 
 
 def generate_clips(total_seconds: float, seed: int) -> list[np.ndarray]:
@@ -105,6 +112,10 @@ def synchronize(device: str) -> None:
 def matmul_peak_gflops(dtype: torch.dtype, seconds: float = 1.5, device: str = "cpu") -> float:
     best = 0.0
     sizes = (1024, 2048) if device == "cpu" else (4096, 8192)
+    if device == "cpu" and dtype == torch.bfloat16 and not native_bf16_support(torch.device("cpu"))[0]:
+        # emulated bf16 can be very slow (one 1024^3 product took 13 s on an AMD EPYC without
+        # avx512_bf16), and no size shows a peak worth the name there
+        sizes = (256,)
     for n in sizes:
         a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
         a @ b
@@ -122,9 +133,9 @@ class PeakProbe:
     """The matmul peak, measured as the best of short tries taken between the ways' units: one
     busy moment during a single measurement made "% of peak" exceed 100%."""
 
-    def __init__(self, device: str, every_units: int):
+    def __init__(self, device: str, every_units: int, precisions=("float32", "bfloat16")):
         self.device, self.every_units, self.units = device, max(1, every_units), 0
-        self.peaks = {name: matmul_peak_gflops(getattr(torch, name), 0.6, device) for name in ("float32", "bfloat16")}
+        self.peaks = {name: matmul_peak_gflops(getattr(torch, name), 0.6, device) for name in precisions}
         self.tries = 1
 
     def after_unit(self) -> None:
@@ -244,12 +255,12 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
                 f"random:{arch}", device=args.device, precision="bfloat16", bf16_mode=mode, allow_emulated_bf16=True
             )
 
-    def embed_with(model, attention="sdpa"):
+    def embed_with(model, attention="sdpa", padding=None):
         def run(unit_clips):
             model.model.config._attn_implementation = attention
             try:
                 # one unit is one planned batch: a budget that keeps it whole
-                return embed_waveforms(model, unit_clips, batch_seconds=float("inf"))
+                return embed_waveforms(model, unit_clips, batch_seconds=float("inf"), padding=padding)
             finally:
                 model.model.config._attn_implementation = "sdpa"
 
@@ -264,10 +275,19 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     ways = [
         Way("naive", everything, naive_batches(len(clips), args.seed), lambda c: naive_embed(loaded, c)),
         Way("default (1 clip/pass)", everything, planned(everything, 0.0), embed_with(loaded)),
-        Way("batched", everything, planned(everything, args.batch_seconds), embed_with(loaded)),
-        Way("eager attention", everything, planned(everything, args.batch_seconds), embed_with(loaded, "eager")),
+        Way(
+            CLIP_BY_CLIP,
+            everything,
+            planned(everything, args.batch_seconds),
+            embed_with(loaded, padding="clip-by-clip"),
+        ),
+        Way(MASKED, everything, planned(everything, args.batch_seconds), embed_with(loaded, padding="batched")),
     ]
-    for mode in ("autocast", "weights"):
+    if "eager" not in args.skip:
+        ways.append(
+            Way("eager attention", everything, planned(everything, args.batch_seconds), embed_with(loaded, "eager"))
+        )
+    for mode in () if "bf16" in args.skip else ("autocast", "weights"):
         label = f"bf16 {mode}" + ("" if native_bf16 else " (emulated)")
         ways.append(
             Way(label, bf16_part, planned(bf16_part, args.batch_seconds), embed_with(bf16_model(mode)), "bfloat16")
@@ -280,7 +300,8 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     # unit keeps its fastest repeat, so a burst of other work on the machine slows no way in
     # particular and timings measure the code rather than the neighbours. The matmul peak is
     # probed between units too, and its best try kept.
-    probe = PeakProbe(args.device, sum(len(w.units) for w in ways) // 8)
+    precisions = sorted({way.peak_key for way in ways}, reverse=True)  # float32 first
+    probe = PeakProbe(args.device, sum(len(w.units) for w in ways) // 8, precisions)
     for _ in range(args.repeats):
         progress = {way.name: 0 for way in ways}
         done_audio = {way.name: 0.0 for way in ways}
@@ -343,8 +364,9 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
             f"{row['waste']:>12.2f}{row['rss']:>12.0f}{LA_DEV_AUDIO_SECONDS / row['rate'] / 3600:>9.2f}"
         )
     print(
-        f"  matmul peak, best of {probe.tries} tries between the units: float32 {probe.peaks['float32']:.0f}, "
-        f"bfloat16 {probe.peaks['bfloat16']:.0f} GFLOP/s"
+        f"  matmul peak, best of {probe.tries} tries between the units: "
+        + ", ".join(f"{name} {peak:.0f}" for name, peak in probe.peaks.items())
+        + " GFLOP/s"
     )
     print(
         f"  (% peak: useful GFLOP/s over the measured matmul peak of the precision used; "
@@ -356,15 +378,25 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     print_layer_differences(
         "naive vs default (padding leaking into the naive embeddings)", relative_difference(outputs["naive"], reference)
     )
-    print_layer_differences(
-        "batched vs default (padding must not leak)", relative_difference(outputs["batched"], reference)
+    rates = {row["name"]: row["rate"] for row in rows}
+    print(
+        f"  padding paths at {args.batch_seconds:g} s per batch: masked {rates[MASKED]:.2f} audio-s/s, clip-by-clip "
+        f"{rates[CLIP_BY_CLIP]:.2f}: masked/clip-by-clip = {rates[MASKED] / rates[CLIP_BY_CLIP]:.2f}x "
+        f"(default on {args.device}: {default_padding_path(args.device)})"
     )
-    print_layer_differences(
-        "eager vs sdpa attention (both batched)", relative_difference(outputs["eager attention"], outputs["batched"])
-    )
-    for way in ways[4:]:
+    for name in (CLIP_BY_CLIP, MASKED):
+        print_layer_differences(
+            f"{name} vs default (padding must not leak)", relative_difference(outputs[name], reference)
+        )
+    batched_default = CLIP_BY_CLIP if default_padding_path(args.device) == "clip-by-clip" else MASKED
+    if "eager attention" in outputs:
+        print_layer_differences(
+            "eager vs sdpa attention (both batched)",
+            relative_difference(outputs["eager attention"], outputs[batched_default]),
+        )
+    for way in (way for way in ways if way.peak_key == "bfloat16"):
         print_layer_differences(f"{way.name} vs float32", relative_difference(way.output, reference[: len(bf16_clips)]))
-    if not native_bf16:
+    if not native_bf16 and "bf16" not in args.skip:
         print(f"  bf16: {bf16_reason}; timed on the first {len(bf16_clips)} clips only")
 
 
@@ -385,6 +417,13 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=1, help="timed rounds, each unit's fastest kept (default 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["eager", "bf16"],
+        help="ways not to run (on a CPU without native bf16, bf16 ran at 0.16 GFLOP/s on an AMD EPYC)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
     if args.threads:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One prepared run of the GPU-only checks on a lent machine (docs/reference.md, "On a GPU"): step 2 with
+# One prepared run of the GPU-only checks on a lent machine (docs/reference.md, "On a GPU"): both
+# padding paths of step 2 against one clip per pass on every family (exact_paths), step 2 with
 # --device cuda for the base and XLS-R (large) shapes, step 3, step 4 with --unfreeze-last 2 on
-# cuda twice (the two runs must give the same scores), and the embedding bench on cuda. Every
-# model is an UNTRAINED random:<arch>: speeds and checks that nothing breaks, not detection results.
+# cuda twice (the two runs must give the same scores), and the embedding bench on cuda, which
+# times the clip-by-clip and the masked batched padding paths side by side. Every model is an
+# UNTRAINED random:<arch>: speeds and checks that nothing breaks, not detection results.
 #
 # Inputs, prepared where the run starts (the GPU machine lacks PyAV and the demo's MP4s need it):
 #   .gpu_data/raw/asvspoof      the demo's ASVspoof-layout corpus (python -m deepfake_pipeline.demo)
@@ -11,6 +13,9 @@
 # Output: $OUT/stages.log (one line per stage), $OUT/logs.tar.gz (every log and result file).
 #   DEVICE=cpu BASE=random:tiny LARGE=random:tiny BENCH_ARCHS=tiny BENCH_SECONDS=8 bash bench/gpu_run.sh
 #                                                     # a dry run of the same commands on a CPU
+#   LIMIT_SCALE=4 multiplies every stage's time limit (a dry run on a busy 2-core CPU needs it:
+#   features_base on random:tiny ran past its 150 s there); BENCH_SKIP="bf16" leaves out the
+#   bench's bf16 ways (on a CPU without native bf16 they can take minutes).
 set -u
 OUT=${OUT:-bench/out/gpu_run}   # the device tool sets OUT; bench/out/ is ignored by git
 SITE=${SITE:-$PWD/bench/out/site}  # where environment() installs the carried wheels
@@ -20,6 +25,8 @@ BASE=${BASE:-random:base}     # the dry run takes random:tiny for both
 LARGE=${LARGE:-random:large}
 BENCH_ARCHS=${BENCH_ARCHS:-base large}
 PY=${PY:-python3}
+LIMIT_SCALE=${LIMIT_SCALE:-1}
+BENCH_SKIP=${BENCH_SKIP:-}
 LOGS=$OUT/logs
 mkdir -p "$LOGS"
 export PYTHONUNBUFFERED=1
@@ -27,7 +34,7 @@ LA=demo_asvspoof2019
 SPLITS="${LA}_train ${LA}_dev ${LA}_eval demo_fakeavceleb_eval"
 
 stage() {  # stage NAME SECONDS COMMAND...: run it under a time limit, log it, record rc and wall time
-    local name=$1 limit=$2 start end rc
+    local name=$1 limit=$(( $2 * LIMIT_SCALE )) start end rc
     shift 2
     start=$(date +%s%N)
     # through bash -c so that a stage can be one of the functions below (exported with export -f)
@@ -76,12 +83,43 @@ EOF
     return $status
 }
 
-export -f environment step1 same_scores
-export PY LA
+exact_paths() {  # both padding paths against one clip per pass, per family, on $DEVICE
+    $PY - "$DEVICE" "$BASE" <<'EOF'
+import sys, time, numpy as np
+sys.path.insert(0, ".")
+from deepfake_pipeline.features.ssl_embed import embed_waveforms
+from deepfake_pipeline.features.ssl_loading import load_model
+device, base = sys.argv[1:3]
+rng = np.random.default_rng(0)
+# one long and many short clips, clips one sample and one frame apart (tests/test_batched_exact.py)
+lengths = [48000, 401, 8000, 15999, 16000, 16001, 15680, 30000, 7000, 12345]
+clips = [(0.3 * np.sin(np.arange(n) * rng.uniform(0.02, 0.1)) + 0.05 * rng.standard_normal(n)).astype(np.float32)
+         for n in lengths]
+families = ["random:tiny", "random:hubert-tiny", "random:wavlm-tiny", "random:data2vec-audio-tiny", base]
+worst = 0.0
+for spec in dict.fromkeys(families):
+    loaded = load_model(spec, device=device)
+    alone = embed_waveforms(loaded, clips, batch_seconds=0.0)
+    for path in ("clip-by-clip", "batched"):
+        embed_waveforms(loaded, clips, batch_seconds=100.0, padding=path)  # warm-up
+        start = time.perf_counter()
+        got = embed_waveforms(loaded, clips, batch_seconds=100.0, padding=path)
+        seconds = time.perf_counter() - start
+        rel = np.linalg.norm(got - alone, axis=-1) / np.linalg.norm(alone, axis=-1)
+        worst = max(worst, float(rel.max()))
+        print(f"{spec:<28} {path:<13} max relative difference from one clip per pass {rel.max():.2e} ({seconds:.3f} s)")
+print(f"worst {worst:.2e}", "OK" if worst < 1e-4 else "FAIL (above 1e-4, the tests' bar)")
+sys.exit(0 if worst < 1e-4 else 1)
+EOF
+}
+
+export -f environment step1 same_scores exact_paths
+export PY LA DEVICE BASE
 export SITE
 export PYTHONPATH="$SITE"
 stage env 90 environment
 stage step1 120 step1
+stage exact_paths 240 exact_paths
 stage features_base 150 $PY features.py --what embeddings --model $BASE --splits $SPLITS --device "$DEVICE"
 stage features_large 150 $PY features.py --what embeddings --model $LARGE --splits $SPLITS --device "$DEVICE"
 stage step3 120 $PY eval_logreg.py --features embeddings --model $BASE --layer-sweep --train ${LA}_train \
@@ -93,10 +131,10 @@ stage step4_again 200 $PY train_contrastive.py --baseline-run results/demo_basel
 stage step4_same 30 same_scores
 # --call-clips 40: the bench counts FLOPs per distinct clip length on the meta device, about 1 s
 # each for the large shape, so the default 389-clip driver estimate alone took minutes there
-stage bench 240 $PY bench/bench_embeddings.py --device "$DEVICE" --arch $BENCH_ARCHS --audio-seconds "$BENCH_SECONDS" \
-    --repeats 2 --call-clips 40
+stage bench 300 $PY bench/bench_embeddings.py --device "$DEVICE" --arch $BENCH_ARCHS --audio-seconds "$BENCH_SECONDS" \
+    --repeats 2 --call-clips 40 --skip $BENCH_SKIP
 stage bench_b128 120 $PY bench/bench_embeddings.py --device "$DEVICE" --arch ${BENCH_ARCHS%% *} --audio-seconds "$BENCH_SECONDS" \
-    --batch-seconds 128 --repeats 2
+    --batch-seconds 128 --repeats 2 --skip $BENCH_SKIP
 tar -czf "$OUT/logs.tar.gz" --exclude='*.pt' --exclude='*.pdf' --exclude='*.png' "$LOGS" $(ls -d results/demo_* 2>/dev/null) \
     $(ls data/processed/*/*.json 2>/dev/null) 2>/dev/null
 cat "$OUT/stages.log"

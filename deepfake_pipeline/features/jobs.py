@@ -20,6 +20,7 @@ from deepfake_pipeline.common.numba_cache import warm_before_workers
 from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.features.parts_job import ClusterJob, PartsJob, store_parts
 from deepfake_pipeline.features.spectral import spectral_features, warm_numba_kernels
+from deepfake_pipeline.features.ssl_padding import default_padding_path
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.feature_files import (
     FEATURE_COLUMNS,
@@ -140,6 +141,7 @@ def embeddings_config(store: WaveStore, loaded, layers: list, dtype: str, n_part
         "dtype": dtype,
         "layers": list(layers),
         "pooling": "mean",
+        "padding_path": default_padding_path(loaded.device),  # ssl_padding: how, not what; not compared on reuse
         "sample_rate": SAMPLE_RATE,
         "dim": int(loaded.dim),
         "manifest_sha256": manifest_sha256(store.split_dir),

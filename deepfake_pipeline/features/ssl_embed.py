@@ -3,18 +3,21 @@ of ``ssl_families``: wav2vec2 / XLS-R, HuBERT, WavLM, data2vec-audio), for many 
 
 Padding never changes an embedding: each clip gets what the model computes for it alone.
 - each clip is normalised (zero mean, unit variance) over its own samples only;
-- the CNN feature encoder runs clip by clip on each clip's own samples, inside the batched
-  forward pass: a group-normalised encoder (wav2vec2-base, HuBERT base, WavLM base) normalises
-  each channel over the whole time axis, so padding would leak into every frame;
-- the positional embedding runs clip by clip on each clip's own frames too: a stack of
-  convolutions (data2vec-audio) or a batch norm before the convolution (some HuBERTs) would
-  carry non-zero values from past the clip's end into its last frames;
+- a group-normalised CNN feature encoder (wav2vec2-base, HuBERT base, WavLM base) normalises
+  each channel over the whole time axis, so padding would leak into every frame; and a stack of
+  positional convolutions (data2vec-audio) or a batch norm before the convolution (some HuBERTs)
+  would carry non-zero values from past the clip's end into its last frames. Two padding paths
+  guard both, with the same embeddings (within float32 rounding) and different speeds:
+  ``"clip-by-clip"`` runs the CNN and the positional embedding on each clip's own samples and
+  frames, inside the batched forward pass; ``"batched"`` runs them on the whole padded batch with
+  a masked group norm and padded frames zeroed before each positional convolution
+  (``ssl_masked``). :func:`default_padding_path` picks one per device;
 - the transformer runs on the zero-padded batch of frames with an attention mask, and each clip
   is pooled over its own frames only. WavLM's relative position bias depends on frame distances
   only, so the padded batch gives each clip the bias it has alone.
 Models whose feature extractor asks for no attention mask (wav2vec2-base style) were trained on
-unpadded clips; with the CNN run clip by clip the mask only hides padding from the transformer,
-so they too get exactly their clip-alone result.
+unpadded clips; with either guard the mask only hides padding from the transformer, so they too
+get exactly their clip-alone result.
 Clips are sorted by length inside the call so batches waste little padding; the output is in the
 input order.
 """
@@ -30,6 +33,8 @@ import numpy as np
 import torch
 
 from deepfake_pipeline.features.ssl_loading import LoadedModel
+from deepfake_pipeline.features.ssl_masked import batched_exact
+from deepfake_pipeline.features.ssl_padding import PADDING_PATHS, default_padding_path
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE
 
 # The CNN feature encoder's receptive field: shorter clips give no frame at all.
@@ -194,11 +199,7 @@ def _clip_by_clip(model, lengths: list[int], frames: list[int]):
     model.feature_extractor = _ClipByClipFeatureEncoder(encoder, lengths)
     model.encoder.pos_conv_embed = _ClipByClipPositionalEmbedding(position, frames)
     try:
-        with warnings.catch_warnings():
-            # WavLM passes a boolean padding mask beside its float position bias to torch's
-            # attention, which warns on every padded batch; the two combine as intended.
-            warnings.filterwarnings("ignore", message=".*mismatched key_padding_mask and attn_mask.*")
-            yield
+        yield
     finally:
         model.feature_extractor = encoder
         model.encoder.pos_conv_embed = position
@@ -210,8 +211,18 @@ def _precision_context(loaded: LoadedModel):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def _padding_guard(loaded: LoadedModel, path: str, lengths: list[int], frames: list[int]):
+    guard = _clip_by_clip if path == "clip-by-clip" else batched_exact
+    with guard(loaded.model, lengths, frames), warnings.catch_warnings():
+        # WavLM passes a boolean padding mask beside its float position bias to torch's
+        # attention, which warns on every padded batch; the two combine as intended.
+        warnings.filterwarnings("ignore", message=".*mismatched key_padding_mask and attn_mask.*")
+        yield
+
+
 def _embed_batch(
-    loaded: LoadedModel, inputs: list[np.ndarray], layers: list[int], num_frames: np.ndarray
+    loaded: LoadedModel, inputs: list[np.ndarray], layers: list[int], num_frames: np.ndarray, path: str
 ) -> np.ndarray:
     """One forward pass over clips padded to the longest; (clips, layers, dim) float32."""
     model = loaded.model
@@ -231,7 +242,7 @@ def _embed_batch(
         for row, length in enumerate(lengths):
             mask[row, :length] = 1
         attention_mask = torch.from_numpy(mask).to(loaded.device)
-        clip_guard = _clip_by_clip(model, lengths, [int(n) for n in num_frames])
+        clip_guard = _padding_guard(loaded, path, lengths, [int(n) for n in num_frames])
 
     with (
         torch.inference_mode(),
@@ -255,11 +266,14 @@ def embed_waveforms(
     waveforms: Sequence[np.ndarray],
     layers: Sequence[int] | None = None,
     batch_seconds: float | None = None,
+    padding: str | None = None,
 ) -> np.ndarray:
     """Mean-pooled hidden states, float32 ``(clips, len(layers), dim)`` in the input order.
 
     ``waveforms``: 1-D float arrays at 16 kHz, each at least ``MIN_SAMPLES`` long.
     ``batch_seconds``: padded audio per forward pass (0: one clip per pass).
+    ``padding``: how a padded batch is kept exact, one of ``PADDING_PATHS`` (default:
+    :func:`default_padding_path` for the model's device); both give the same embeddings.
     ``layers``: hidden-state indices to keep (default all): 0 is the transformer's input
     (feature projection + convolutional positional embedding, plus the encoder layer norm in
     post-norm models such as base; ``loaded.facts`` says which), i is the output of transformer
@@ -268,13 +282,16 @@ def embed_waveforms(
     """
     layers = _check_layers(loaded, layers)
     _check_waveforms(waveforms)
+    padding = default_padding_path(loaded.device) if padding is None else padding
+    if padding not in PADDING_PATHS:
+        raise ValueError(f"padding must be one of {', '.join(PADDING_PATHS)}; got {padding!r}")
     batch_seconds = DEFAULT_BATCH_SECONDS if batch_seconds is None else batch_seconds
     lengths = [len(x) for x in waveforms]
     all_frames = frame_counts(loaded, lengths)  # an empty int64 array for no clips
     result = np.empty((len(waveforms), len(layers), loaded.dim), dtype=np.float32)
     for batch in plan_batches(lengths, batch_seconds):
         inputs = [normalise_like_feature_extractor(loaded, waveforms[i]) for i in batch]
-        result[batch] = _embed_batch(loaded, inputs, layers, all_frames[batch])
+        result[batch] = _embed_batch(loaded, inputs, layers, all_frames[batch], padding)
     if not np.all(np.isfinite(result)):
         raise FloatingPointError(f"{loaded.spec} produced non-finite embeddings ({loaded.precision})")
     return result

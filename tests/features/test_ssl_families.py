@@ -176,6 +176,8 @@ def test_the_facts_travel_in_the_embeddings_metadata(tiny_ssl_folders, tmp_path)
     facts = load_model(model).facts
     assert {key: meta[key] for key in facts} == facts
     assert meta["family"] == "wavlm" and meta["transformer_norm"] == "pre-norm"
+    # how padded batches were kept exact on this device (ssl_padding): the CPU's default
+    assert meta["padding_path"] == "clip-by-clip"
 
 
 @pytest.mark.parametrize("family_name", ["hubert", "wavlm", "data2vec-audio"])
