@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_SSL
-from test_wav2vec import CLIP_LENGTHS, make_clips
+from test_ssl_embed import CLIP_LENGTHS, make_clips
 
 from deepfake_pipeline.features.ssl_embed import embed_waveforms, frame_counts
 from deepfake_pipeline.features.ssl_loading import load_model
