@@ -88,13 +88,13 @@ MODULES: dict[str, Target] = {
     ),
     # step 2: mean pooling over each clip's own frames
     "deepfake_pipeline/features/ssl_embed.py": Target(
-        ("tests/features/test_ssl_embed.py",),
+        ("tests/features/test_ssl_embed.py", "tests/features/test_batched_exact.py"),
         (
             "frame_counts",
             "_embed_batch",
             "embed_waveforms",
-            "_cnn_clip_by_clip",
             "_ClipByClipFeatureEncoder.forward",
+            "_ClipByClipPositionalEmbedding.forward",
             "_check_layers",
             "_check_waveforms",
         ),
