@@ -98,10 +98,12 @@ def save(fig, path) -> Path:
     """Write ``path`` (PNG) and the PDF beside it, each whole or not at all (a temporary file
     renamed into place: a run killed mid-save leaves no half figure); returns the PNG's path."""
     path = Path(path)
-    for suffix in FORMATS:
-        with atomic.atomic_path(path.with_suffix(f".{suffix}")) as temporary:
-            fig.savefig(temporary, dpi=DPI, format=suffix)
-    plt.close(fig)
+    try:
+        for suffix in FORMATS:
+            with atomic.atomic_path(path.with_suffix(f".{suffix}")) as temporary:
+                fig.savefig(temporary, dpi=DPI, format=suffix)
+    finally:
+        plt.close(fig)  # also after a failed save: pyplot keeps every open figure alive
     return path.with_suffix(".png")
 
 
