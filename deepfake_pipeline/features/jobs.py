@@ -11,7 +11,6 @@ parts.
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from joblib import Parallel, delayed
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
+from deepfake_pipeline.common.job_share import ShardSpec
 from deepfake_pipeline.common.numba_cache import warm_before_workers
 from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.common.progress import Progress, note
@@ -41,27 +41,6 @@ from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.model_identity import ModelIdentity, difference
 from deepfake_pipeline.formats.provenance import software
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
-
-
-@dataclass(frozen=True)
-class ShardSpec:
-    """Job K of N (1-based), as in `--shard K/N`."""
-
-    index: int = 1
-    count: int = 1
-
-    @classmethod
-    def parse(cls, text: str) -> "ShardSpec":
-        try:
-            index, count = (int(v) for v in text.split("/"))
-        except ValueError:
-            raise ValueError(f"--shard takes K/N, e.g. 3/10 (got {text!r})") from None
-        if not 1 <= index <= count:
-            raise ValueError(f"--shard {text}: K must be between 1 and N")
-        return cls(index, count)
-
-    def parts_of(self, n_parts: int) -> list:
-        return [int(p) for p in np.array_split(np.arange(n_parts), self.count)[self.index - 1]]
 
 
 def store_parts(store: WaveStore) -> list:
