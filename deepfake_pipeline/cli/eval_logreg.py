@@ -26,6 +26,14 @@ from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATIO
 SCORING_MODE = ("score", "from_run")
 
 
+class OneOrMany(argparse.Action):
+    """One value as itself, several as a list: config.json then records a single --train as every
+    run before several existed did, so those runs replay unchanged (cli/replay.py)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eval_logreg.py",
@@ -53,7 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     proto = parser.add_argument_group("protocol")
-    proto.add_argument("--train", help="split id to fit on, e.g. asvspoof2019_train")
+    proto.add_argument(
+        "--train",
+        nargs="+",
+        action=OneOrMany,
+        help="split id(s) to fit on, e.g. asvspoof2019_train; several (e.g. asvspoof2019_train "
+        "asvspoof2019_train+rawboost5) are fitted on as one",
+    )
     proto.add_argument("--dev", help="split id to choose C (and layer) on, e.g. asvspoof2019_dev")
     proto.add_argument("--test", nargs="+", default=[], help="held-out split id(s) to report, e.g. asvspoof2019_eval")
     proto.add_argument("--cv", help="a single split: speaker-grouped K-fold cross-validation instead")
@@ -189,7 +203,8 @@ def _default_run_name(args, spec) -> str:
         what += (
             "_sweep" if spec.sweep else (f"_L{'+'.join(map(str, spec.layers))}" if spec.layers else f"_L{spec.layer}")
         )
-    protocol = f"cv{args.folds}_{args.cv}" if args.cv else f"{args.train}_to_{'+'.join(args.test)}"
+    train = args.train if isinstance(args.train, str) else "+".join(args.train or ())
+    protocol = f"cv{args.folds}_{args.cv}" if args.cv else f"{train}_to_{'+'.join(args.test)}"
     return f"logreg_{what}_{protocol}"
 
 

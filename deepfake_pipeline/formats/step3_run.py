@@ -16,6 +16,7 @@ import numpy as np
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.model_identity import ModelIdentity, difference
 from deepfake_pipeline.formats.score_files import read_score_file
+from deepfake_pipeline.formats.split_union import train_split_ids, union_name
 
 
 def refit_command(run_path) -> str:
@@ -43,7 +44,7 @@ class BaselineRun:
     config: dict
     metrics: dict
     protocol: str  # "holdout" or "cv"
-    train: str | None
+    train: str | None  # the training split's id; several fitted on as one: their union's name
     dev: str | None
     tests: list  # split ids (holdout) or [the cv split]
     test_labels: dict  # split id -> its name in the baseline (e.g. "x(cv5)")
@@ -57,10 +58,11 @@ class BaselineRun:
     top_db: float
     folds: int | None
     inner_folds: int | None
+    train_splits: list = None  # the split ids the training set stacks (one, unless several were given)
 
     @property
     def split_ids(self) -> list:
-        return [self.train, self.dev, *self.tests] if self.protocol == "holdout" else list(self.tests)
+        return [*self.train_splits, self.dev, *self.tests] if self.protocol == "holdout" else list(self.tests)
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -115,10 +117,11 @@ def _read_baseline_run(path: Path) -> BaselineRun:
     args = config["args"]
     protocol = config.get("protocol", metrics.get("protocol"))
     if protocol == "holdout":
-        train, dev, tests = args["train"], args["dev"], list(args["test"])
+        train_splits, dev, tests = train_split_ids(args["train"]), args["dev"], list(args["test"])
+        train = union_name(train_splits)
         test_labels = {split: split for split in tests}
     elif protocol == "cv":
-        train, dev, tests = None, None, [args["cv"]]
+        train, train_splits, dev, tests = None, [], None, [args["cv"]]
         test_labels = {args["cv"]: next(iter(metrics["tests"]))}
     else:
         raise BaselineRunError(f"{path}: unknown protocol {protocol!r} in its config.json")
@@ -145,6 +148,7 @@ def _read_baseline_run(path: Path) -> BaselineRun:
         top_db=float(config["silence_top_db"]),
         folds=config.get("folds"),
         inner_folds=config.get("inner_folds"),
+        train_splits=train_splits,
     )
 
 
