@@ -206,3 +206,14 @@ def test_a_changed_source_is_refused_not_mixed(interim, tmp_path, capsys):
     assert "different inputs (source_manifest_sha256 changed)" in capsys.readouterr().err
     assert _augment(out, "gain", "--overwrite") == 0
     assert set(pd.read_csv(split_dir / "manifest.csv")["speaker"]) == {"S0", "S9", "S2", "S3"}
+
+
+def test_the_source_asv_scores_carry_over_so_a_degraded_copy_gets_its_min_tdcf(interim, tmp_path):
+    out = _copy_source(interim, tmp_path)
+    info_path = out / SOURCE / "info.json"
+    asv = {"format": "asvspoof2019", "path": "/corpus/ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"}
+    info_path.write_text(json.dumps({**json.loads(info_path.read_text()), "asv_scores": asv}))
+    assert _augment(out, "gain") == 0
+    info = json.loads((out / f"{SOURCE}+gain" / "info.json").read_text())
+    assert info["asv_scores"] == asv
+    assert info["derived_from"]["origin_split"] == SOURCE and info["split_id"] == f"{SOURCE}+gain"

@@ -152,3 +152,24 @@ def test_a_clip_and_its_copy_share_a_speaker_and_so_a_cv_fold(dirs):
         fold_of.update({union.utt_ids[i]: fold for i in scored})
     assert len(fold_of) == 96
     assert all(fold_of[copy] == fold_of[source] for copy, source in source_of.items())
+
+
+@pytest.mark.slow
+def test_a_test_split_and_its_degraded_copy_get_a_condition_table(dirs, capsys):
+    from sklearn.metrics import roc_auc_score
+
+    assert main(_args(dirs, ["toy_train"], ["toy_eval", "toy_eval+gain"], run="conditions")) == 0
+    out = capsys.readouterr().out
+    assert "[eval_logreg] per condition, copies of toy_eval (each condition on its own trials):" in out
+    table = json.loads((dirs["results"] / "conditions" / "metrics.json").read_text())["conditions"]
+    assert list(table) == ["toy_eval"] and list(table["toy_eval"]) == ["clean", "gain"]
+    for condition, split in (("clean", "toy_eval"), ("gain", "toy_eval+gain")):
+        labels = pd.read_csv(dirs["interim"] / split / "manifest.csv")["label"].to_numpy()
+        _, scores = _scores(dirs, "conditions", split)
+        row = table["toy_eval"][condition]
+        assert row["split"] == split and (row["n_bonafide"], row["n_spoof"]) == (24, 24)
+        assert row["auc"] == pytest.approx(roc_auc_score(labels == 0, scores), abs=1e-12)
+        assert row["min_tdcf"] is None  # the toy corpus has no ASV scores
+    lines = out.splitlines()
+    at = lines.index("[eval_logreg] per condition, copies of toy_eval (each condition on its own trials):")
+    assert lines[at + 2].split()[0] == "clean" and lines[at + 3].split()[0] == "gain"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from deepfake_pipeline.baseline import conditions
 from deepfake_pipeline.evaluation import closing, metrics, paired, plots, recalibration, significance
 from deepfake_pipeline.evaluation.field_metrics import per_condition
 from deepfake_pipeline.evaluation.tdcf import official_eer
@@ -304,6 +305,10 @@ def report_run(
             "score_file": str(score_file.relative_to(run.path)),
             "closing_line": line,
         }
+    degraded = conditions.condition_tables(results)  # test splits beside their derived copies
+    if degraded:
+        payload["conditions"] = degraded
+        run.print(*conditions.table_lines(degraded, caveat))
     sweep = _sweep(run, fit_split, selection, results, chosen_on, where, caveat)
     if sweep is not None:
         payload["layer_sweep"] = sweep
