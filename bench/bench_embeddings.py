@@ -209,7 +209,8 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     count_flops = FlopCounter(loaded.model)
     useful_flops = sum(count_flops(1, len(c)) for c in clips)
     print(
-        f"{len(clips)} clips, {audio_seconds:.1f} audio-s, {useful_flops / audio_seconds / 1e9:.1f} GFLOP per audio-second (useful)"
+        f"{len(clips)} clips, {audio_seconds:.1f} audio-s, "
+        f"{useful_flops / audio_seconds / 1e9:.1f} GFLOP per audio-second (useful)"
     )
 
     # The timed set has few clips, so its sorted batches pad more than the feature driver's calls
@@ -221,7 +222,8 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     )
     print(
         f"padding at {args.batch_seconds:g} s per batch: the timed set executes the FLOPs shown below; "
-        f"a call of {len(call_lengths)} clips (the driver's) executes {call_executed / call_useful:.3f}x the useful FLOPs"
+        f"a call of {len(call_lengths)} clips (the driver's) "
+        f"executes {call_executed / call_useful:.3f}x the useful FLOPs"
     )
 
     native_bf16, bf16_reason = native_bf16_support(torch.device(args.device))
@@ -346,7 +348,8 @@ def run_arch(arch: str, clips: list[np.ndarray], args) -> None:
     )
     print(
         f"  (% peak: useful GFLOP/s over the measured matmul peak of the precision used; "
-        f"LA dev h: projected hours for ASVspoof 2019 LA dev, {LA_DEV_CLIPS} clips, ~{LA_DEV_AUDIO_SECONDS:.0f} audio-s)"
+        f"LA dev h: projected hours for ASVspoof 2019 LA dev, "
+        f"{LA_DEV_CLIPS} clips, ~{LA_DEV_AUDIO_SECONDS:.0f} audio-s)"
     )
 
     reference = outputs["default (1 clip/pass)"]

@@ -280,8 +280,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the synthetic study under --root")
     args = parser.parse_args(argv)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     print(
-        f"bench_scale: git {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, capture_output=True, text=True).stdout.strip()}, "
+        f"bench_scale: git {commit.stdout.strip()}, "
         f"C grid {' '.join(args.C_grid)}, --n-boot {args.n_boot}, --threads {args.threads}",
         flush=True,
     )
@@ -340,7 +341,8 @@ def main(argv=None) -> int:
         if not args.keep:
             shutil.rmtree(root)
     print(
-        "\n| fraction of LA | shape | run | embeddings GB | wall s | peak RSS GB | digest |\n|---|---|---|---|---|---|---|"
+        "\n| fraction of LA | shape | run | embeddings GB | wall s | peak RSS GB | digest |"
+        "\n|---|---|---|---|---|---|---|"
     )
     for r in rows:
         print(

@@ -48,7 +48,7 @@ def measure(name, encode, clips, folder: Path, repeats=3) -> np.ndarray:
         best_write = min(best_write, time.perf_counter() - start)
         start = time.perf_counter()
         store, offset, back = np.load(folder / f"{name}.npy", mmap_mode="r"), 0, []
-        for clip, (_, gain) in zip(clips, encoded):
+        for clip, (_, gain) in zip(clips, encoded, strict=True):
             piece = store[offset : offset + len(clip)]
             back.append(np.array(piece) if gain is None else piece.astype(np.float32) * gain)
             offset += len(clip)
@@ -60,7 +60,7 @@ def measure(name, encode, clips, folder: Path, repeats=3) -> np.ndarray:
             np.max(
                 np.abs(spectral_features(b) - spectral_features(c)) / np.maximum(np.abs(spectral_features(c)), 1e-12)
             )
-            for b, c in zip(back, clips)
+            for b, c in zip(back, clips, strict=True)
         ]
     )
     print(

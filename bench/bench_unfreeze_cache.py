@@ -35,9 +35,9 @@ from deepfake_pipeline.contrastive.head import ProjectionHead  # noqa: E402
 from deepfake_pipeline.contrastive.loss import supcon_loss  # noqa: E402
 from deepfake_pipeline.contrastive.model import ContrastiveModel  # noqa: E402
 from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, num_transformer_layers  # noqa: E402
-from deepfake_pipeline.features.ssl_embed import (
-    frame_hidden_state,  # noqa: E402
-    normalise_like_feature_extractor,  # noqa: E402
+from deepfake_pipeline.features.ssl_embed import (  # noqa: E402
+    frame_hidden_state,
+    normalise_like_feature_extractor,
 )
 from deepfake_pipeline.features.ssl_loading import load_model  # noqa: E402
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS  # noqa: E402

@@ -81,7 +81,8 @@ def main(argv=None) -> int:
         entry = runs["float32"].config["features"][split_id]
         caveat = caveat_suffix(bool(entry.get("untrained")), bool(entry.get("demo")))
         print(
-            f"bfloat16 vs float32 test={split_id}: ROC-AUC {verdict.baseline_auc:.4f} -> {verdict.contrastive_auc:.4f}, "
+            f"bfloat16 vs float32 test={split_id}: "
+            f"ROC-AUC {verdict.baseline_auc:.4f} -> {verdict.contrastive_auc:.4f}, "
             f"{100 * verdict.diff:+.2f} points ({ci}), DeLong p={verdict.delong_p:.3f}; "
             f"score rank correlation {spearmanr(scores['float32'], scores['bfloat16']).statistic:.4f}; "
             f"n={verdict.n_trials}{caveat}"

@@ -52,7 +52,8 @@ def main(argv=None) -> int:
             row = json.loads(out)
             growth = row["peak"] - row["after_load"]
             print(
-                f"{model} {seconds:.0f} s: after load {row['after_load'] / GB:.2f} GiB, peak {row['peak'] / GB:.2f} GiB, "
+                f"{model} {seconds:.0f} s: after load {row['after_load'] / GB:.2f} GiB, "
+                f"peak {row['peak'] / GB:.2f} GiB, "
                 f"growth {growth / GB:.2f} GiB = {growth / seconds / 2**20:.1f} MiB per audio-second",
                 flush=True,
             )

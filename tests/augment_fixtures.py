@@ -52,8 +52,8 @@ def recipe_from_spec(spec: str) -> Recipe:
 
 if __name__ == "__main__":
     from deepfake_pipeline.augment.derive import DeriveRequest, derive_split
-    from deepfake_pipeline.common.job_share import ShardSpec
+    from deepfake_pipeline.features.parts_job import ClusterJob
 
     interim, source, name, jobs = sys.argv[1:5]
-    shard = ShardSpec.parse(sys.argv[5]) if len(sys.argv) > 5 else None
-    derive_split(DeriveRequest(source, name, 1, 0), BY_NAME[name], Path(interim), jobs=int(jobs), shard=shard)
+    shard = ClusterJob.parse(sys.argv[5]) if len(sys.argv) > 5 else None
+    derive_split(DeriveRequest(source, name, 1, 0), BY_NAME[name], Path(interim), jobs=int(jobs), cluster_job=shard)

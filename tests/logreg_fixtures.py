@@ -220,7 +220,7 @@ def silence_features_by_hand(split_dir):
     split_dir = Path(split_dir)
     manifest = pd.read_csv(split_dir / "manifest.csv")
     rows = []
-    for shard, offset, length in zip(manifest["shard"], manifest["offset"], manifest["num_samples"]):
+    for shard, offset, length in zip(manifest["shard"], manifest["offset"], manifest["num_samples"], strict=True):
         samples = np.array(
             np.load(split_dir / "waves" / f"shard_{shard:05d}.npy", mmap_mode="r")[offset : offset + length]
         )

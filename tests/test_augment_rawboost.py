@@ -154,3 +154,11 @@ def test_the_defaults_are_the_reference_defaults():
         "maxCoeff": 100, "minG": 0, "maxG": 0, "minBiasLinNonLin": 5, "maxBiasLinNonLin": 20,
         "N_f": 5, "P": 10, "g_sd": 2, "SNRmin": 10, "SNRmax": 40,
     }  # fmt: skip
+
+
+def test_below_16_khz_the_bands_stay_under_nyquist():
+    # maxF 8000 Hz is the Nyquist frequency at 16 kHz; an 8 kHz clip clips it to 4000 Hz
+    y, params = rawboost.apply_rawboost(voiced(0.5, 8000, seed=2), 8000, gen(4), algo=6)
+    centres = [fc for f in params["lnl"]["filters"] + [params["ssi"]["filter"]] for fc, _, _ in f["bands"]]
+    assert len(centres) == 30 and max(centres) <= 4000
+    assert np.isfinite(y).all() and len(y) == 4000

@@ -26,8 +26,8 @@ def trials(bona, spoof):
 
 def naive_min_dcf(labels, scores, p_spoof=0.05, c_miss=1.0, c_fa=10.0):
     """Every threshold t (each distinct score, and above all), accepting score >= t."""
-    bona = [s for s, y in zip(scores, labels) if y == 0]
-    spoof = [s for s, y in zip(scores, labels) if y == 1]
+    bona = [s for s, y in zip(scores, labels, strict=True) if y == 0]
+    spoof = [s for s, y in zip(scores, labels, strict=True) if y == 1]
     best = math.inf
     for t in sorted(set(scores.tolist())) + [math.inf]:
         p_miss = sum(s < t for s in bona) / len(bona)
@@ -37,15 +37,15 @@ def naive_min_dcf(labels, scores, p_spoof=0.05, c_miss=1.0, c_fa=10.0):
 
 
 def naive_cllr(labels, llrs):
-    bona = [math.log2(1 + math.exp(-s)) for s, y in zip(llrs, labels) if y == 0]
-    spoof = [math.log2(1 + math.exp(s)) for s, y in zip(llrs, labels) if y == 1]
+    bona = [math.log2(1 + math.exp(-s)) for s, y in zip(llrs, labels, strict=True) if y == 0]
+    spoof = [math.log2(1 + math.exp(s)) for s, y in zip(llrs, labels, strict=True) if y == 1]
     return (sum(bona) / len(bona) + sum(spoof) / len(spoof)) / 2
 
 
 def naive_pav(values, weights):
     """Pool adjacent violators: a list of blocks [mean, weight, size], merged while decreasing."""
     blocks = []
-    for v, w in zip(values, weights):
+    for v, w in zip(values, weights, strict=True):
         blocks.append([v, w, 1])
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
             v2, w2, n2 = blocks.pop()
@@ -60,10 +60,10 @@ def naive_min_cllr(labels, scores):
     distinct = sorted(set(scores.tolist()))
     share = [np.mean(labels[scores == d] == 0) for d in distinct]
     counts = [int(np.sum(scores == d)) for d in distinct]
-    posterior = dict(zip(distinct, naive_pav(share, counts)))
+    posterior = dict(zip(distinct, naive_pav(share, counts), strict=True))
     n_bona, n_spoof = int(np.sum(labels == 0)), int(np.sum(labels == 1))
     total = {0: 0.0, 1: 0.0}
-    for s, y in zip(scores.tolist(), labels.tolist()):
+    for s, y in zip(scores.tolist(), labels.tolist(), strict=True):
         p = posterior[s]
         # log2(1 + e^-llr) for bona fide with e^-llr = (1-p)/p * Nb/Ns; log2(1 + e^llr) for spoof.
         odds_against = (1 - p) / p * n_bona / n_spoof if p > 0 else math.inf

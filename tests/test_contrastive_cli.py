@@ -214,7 +214,9 @@ def test_the_shortcut_warning_fires_when_silence_scores_as_well_as_any_seed(hold
     for name, silence, fires in (("warn_equal", low_scores, True), ("warn_below", just_below, False)):
         auc = roc_auc_score(labels == 0, silence)
         assert (auc >= low_auc) is fires and auc < high_auc
-        monkeypatch.setattr(experiment, "_silence_scores", lambda baseline, splits, settings: {"toy_eval": silence})
+        monkeypatch.setattr(
+            experiment, "_silence_scores", lambda baseline, splits, settings, silence=silence: {"toy_eval": silence}
+        )
         assert _run(holdout, "--run", name, "--seeds", "2") == 0
         out = capsys.readouterr().out
         assert {k: v[0] for k, v in _seed_aucs(holdout / "results" / name, labels).items()} == {
@@ -523,7 +525,7 @@ def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(logreg, "bonafide_scores", spy_scores)
     assert _run(root, "--run", "cv") == 0
     assert len(chosen_on) == len(scored) == 3 and sum(len(x) for x in scored) == 60
-    for selection, fold_scored in zip(chosen_on, scored):
+    for selection, fold_scored in zip(chosen_on, scored, strict=True):
         assert len(selection) + len(fold_scored) == 60
         distances = np.linalg.norm(fold_scored[:, None, :] - selection[None, :, :], axis=-1)
         assert distances.min() > 1e-3  # no scored trial among those C was chosen on

@@ -25,7 +25,10 @@ def supcon_by_the_formula(z, classes, temperature):
     """Khosla et al. 2020, eq. 2, written as loops; anchors without a positive are skipped."""
     z = z.tolist()
     n = len(z)
-    dot = lambda a, b: sum(x * y for x, y in zip(z[a], z[b])) / temperature
+
+    def dot(a, b):
+        return sum(x * y for x, y in zip(z[a], z[b], strict=True)) / temperature
+
     terms = []
     for i in range(n):
         positives = [p for p in range(n) if p != i and classes[p] == classes[i]]
@@ -594,7 +597,7 @@ def test_resumes_from_checkpoints_written_every_checkpoint_every_s(tmp_path, mon
             state["finished"],
             state["history"],
         ) == (0, -np.inf, None, 0, False, [])
-    for i, c in enumerate(checkpoints):
+    for c in checkpoints:
         partial = c["state"]["partial"]
         if partial is None:
             continue

@@ -96,7 +96,10 @@ def test_ingest_writes_manifest_store_and_rejects(tmp_path, capsys):
     assert manifest["attack"].tolist() == [k[3] for k in kept]
     assert manifest["label"].tolist() == [0 if k[4] == "bonafide" else 1 for k in kept]
     rejects = pd.read_csv(tmp_path / "out" / "asvspoof2019_dev" / "rejects.csv")
-    assert dict(zip(rejects["utt_id"], rejects["reason"])) == {"LA_D_1000004": "missing", "LA_D_1000005": "unreadable"}
+    assert dict(zip(rejects["utt_id"], rejects["reason"], strict=True)) == {
+        "LA_D_1000004": "missing",
+        "LA_D_1000005": "unreadable",
+    }
     assert "rejected 2 clips" in out and "rejects.csv" in out
     assert "PREPROCESS split=asvspoof2019_dev clips=5" in out
     import soundfile as sf

@@ -36,7 +36,10 @@ def test_real_metadata_parses(real_data_dir):
 
 
 def test_nine_name_header_variant_reads_the_same(tmp_path):
-    row = "id00076,-,-,real,A,RealVideo-RealAudio,African,men,00109.mp4,FakeAVCeleb_v1.2/RealVideo-RealAudio/African/men/id00076"
+    row = (
+        "id00076,-,-,real,A,RealVideo-RealAudio,African,men,00109.mp4,"
+        "FakeAVCeleb_v1.2/RealVideo-RealAudio/African/men/id00076"
+    )
     ten = tmp_path / "ten.csv"
     ten.write_text(HEADER10 + "\n" + row + "\n")
     nine = tmp_path / "nine.csv"
@@ -334,12 +337,17 @@ def test_clips_written_out_by_hand_for_a_saved_split(tmp_path):
     dataset = _metadata_only(
         tmp_path / "raw",
         [
-            "id00001,-,-,real,A,RealVideo-RealAudio,African,men,00001.mp4,FakeAVCeleb_v1.2/RealVideo-RealAudio/African/men/id00001",
-            "id00002,-,-,rtvc,B,RealVideo-FakeAudio,Asian (East),women,00002_fake.mp4,FakeAVCeleb_v1.2/RealVideo-FakeAudio/Asian (East)/women/id00002",
-            "id00001,id00002,-,wav2lip,C,FakeVideo-RealAudio,African,men,00003_id00002_wavtolip.mp4,FakeAVCeleb_v1.2/FakeVideo-RealAudio/African/men/id00001",
-            "id00003,id00001,-,fsgan-wav2lip,D,FakeVideo-FakeAudio,Caucasian (European),men,00004_id00001_wavtolip.mp4,FakeAVCeleb_v1.2/FakeVideo-FakeAudio/Caucasian (European)/men/id00003",
+            "id00001,-,-,real,A,RealVideo-RealAudio,African,men,00001.mp4,"
+            "FakeAVCeleb_v1.2/RealVideo-RealAudio/African/men/id00001",
+            "id00002,-,-,rtvc,B,RealVideo-FakeAudio,Asian (East),women,00002_fake.mp4,"
+            "FakeAVCeleb_v1.2/RealVideo-FakeAudio/Asian (East)/women/id00002",
+            "id00001,id00002,-,wav2lip,C,FakeVideo-RealAudio,African,men,00003_id00002_wavtolip.mp4,"
+            "FakeAVCeleb_v1.2/FakeVideo-RealAudio/African/men/id00001",
+            "id00003,id00001,-,fsgan-wav2lip,D,FakeVideo-FakeAudio,Caucasian (European),men,00004_id00001_wavtolip.mp4,"
+            "FakeAVCeleb_v1.2/FakeVideo-FakeAudio/Caucasian (European)/men/id00003",
             # a folder that names no category is kept whole, under the dataset folder
-            "id00003,-,-,real,A,RealVideo-RealAudio,Caucasian (European),men,00005.mp4,Caucasian (European)/men/id00003",
+            "id00003,-,-,real,A,RealVideo-RealAudio,Caucasian (European),men,00005.mp4,"
+            "Caucasian (European)/men/id00003",
         ],
     )
     split_file = _saved_split(
@@ -500,6 +508,7 @@ def test_flag_duplicates_across_splits_by_hand(tmp_path):
                     zip(
                         MANIFEST_COLUMNS,
                         ("u", "fakeavceleb", split, 0, "-", "id1", "x.mp4", 0.6, 44100, 9600, 0, 0, "h"),
+                        strict=True,
                     )
                 )
                 | row

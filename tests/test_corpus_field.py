@@ -23,7 +23,8 @@ LA_KEYS = [
 ]
 DF_KEYS = [
     "LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -",
-    "TEF2 DF_E_2000013 low_m4a vcc2020 Task1-team20 spoof notrim eval neural_vocoder_nonautoregressive Task1 team20 FF E",
+    "TEF2 DF_E_2000013 low_m4a vcc2020 Task1-team20 spoof notrim eval "
+    "neural_vocoder_nonautoregressive Task1 team20 FF E",
     "LA_0048 DF_E_2000058 mp3m4a asvspoof - bonafide notrim eval bonafide - - - -",
 ]
 

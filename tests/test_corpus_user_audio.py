@@ -133,7 +133,11 @@ def test_folder_with_real_and_fake_subfolders(tmp_path, capsys):
         == 0
     )
     manifest = read_manifest(tmp_path / "out" / "mine_all" / "manifest.csv")
-    assert dict(zip(manifest["utt_id"], manifest["label"])) == {"fake_one": 1, "fake_two": 1, "real_x_one": 0}
+    assert dict(zip(manifest["utt_id"], manifest["label"], strict=True)) == {
+        "fake_one": 1,
+        "fake_two": 1,
+        "real_x_one": 0,
+    }
     assert "PREPROCESS split=mine_all clips=3" in capsys.readouterr().out
 
 
@@ -224,7 +228,7 @@ def test_link_loop_and_broken_link_are_rejects_not_a_crash(tmp_path, capsys):
     )
     assert "PREPROCESS split=mine_all clips=2" in capsys.readouterr().out
     rejects = pd.read_csv(tmp_path / "out" / "mine_all" / "rejects.csv")
-    assert dict(zip(rejects["utt_id"], rejects["reason"])) == {
+    assert dict(zip(rejects["utt_id"], rejects["reason"], strict=True)) == {
         "fake_gone": "broken_link",
         "fake_x": "broken_link",
         "fake_y": "broken_link",

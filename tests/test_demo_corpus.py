@@ -152,7 +152,7 @@ def test_asvspoof_layout_and_protocols_follow_the_real_corpus(tiny_corpus):
         rows = read_protocol(root, split)
         assert len(rows) == n_bonafide + n_spoof
         assert sum(key == "bonafide" for *_, key in rows) == n_bonafide
-        for speaker, utt, _dash, attack, key in rows:
+        for _speaker, utt, _dash, attack, key in rows:
             assert utt[3] == SPLIT_CODE[split]
             assert (attack == "-") == (key == "bonafide")
             info = sf.info(flac_dir(root, split) / f"{utt}.flac")
@@ -173,7 +173,7 @@ def test_fakeav_layout_metadata_and_decodable_audio(tiny_corpus):
     with open(root / "FakeAVCeleb_v1.2" / "meta_data.csv", newline="") as handle:
         reader = csv.reader(handle)
         assert next(reader) == META_COLUMNS
-        rows = [dict(zip(META_COLUMNS, values)) for values in reader]
+        rows = [dict(zip(META_COLUMNS, values, strict=True)) for values in reader]
     assert {r["type"] for r in rows} == {
         "RealVideo-RealAudio",
         "RealVideo-FakeAudio",

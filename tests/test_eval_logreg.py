@@ -725,7 +725,7 @@ def test_score_verdict_follows_each_score_against_the_runs_threshold(tmp_path, d
         r"\(threshold (?P<threshold>-?[0-9.]+): EER threshold on the dev split\)$"
     )
     verdicts = []
-    for line, score in zip(scored, exact):
+    for line, score in zip(scored, exact, strict=True):
         match = line_re.match(line)
         assert match, line
         assert match["score"] == f"{score:.6f}" and match["threshold"] == f"{threshold:.6f}"
@@ -853,7 +853,7 @@ def test_a_clip_scores_the_same_alone_and_in_folders_of_any_size(
         scored = [line for line in capsys.readouterr().out.splitlines() if " score=" in line]
         exact = np.concatenate(recorded)
         assert len(scored) == len(exact)
-        for line, score in zip(scored, exact):
+        for line, score in zip(scored, exact, strict=True):
             path, tail = line.split(" score=")
             lines.setdefault(Path(path).name, {})[name] = tail
             scores.setdefault(Path(path).name, {})[name] = score

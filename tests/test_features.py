@@ -304,7 +304,7 @@ def test_a_cpu_with_native_bf16_is_told_its_measured_speed_up(interim, tmp_path,
 def test_parts_made_with_other_settings_named_key_by_key(tmp_path):
     """The parts' config.json written once (sorted, in an existing or a new folder), then every
     setting that differs named, also one that only the earlier run had."""
-    from deepfake_pipeline.features.jobs import _write_config
+    from deepfake_pipeline.features.parts_job import _write_config
 
     folder = tmp_path / "spectral.parts"
     folder.mkdir()  # a folder left without its config.json by a kill before the write
@@ -325,22 +325,22 @@ def test_parts_made_with_other_settings_named_key_by_key(tmp_path):
 
 
 def test_other_settings_missing_parts_name_the_first_ten_and_their_jobs():
-    from deepfake_pipeline.features.jobs import ShardSpec, _describe_missing
+    from deepfake_pipeline.features.parts_job import ClusterJob, _describe_missing
 
     missing = list(range(12))
-    assert _describe_missing(missing, 12, ShardSpec(1, 1)) == "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing"
+    assert _describe_missing(missing, 12, ClusterJob(1, 1)) == "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing"
     # 12 parts over 3 jobs: 0-3, 4-7, 8-11; parts 0 and 9 missing -> jobs 1 and 3
     assert (
-        _describe_missing([0, 9], 12, ShardSpec(2, 3))
+        _describe_missing([0, 9], 12, ClusterJob(2, 3))
         == "parts [0, 9] are missing (jobs [1, 3] of 3 have not finished)"
     )
-    assert _describe_missing(missing, 12, ShardSpec(1, 3)) == (
+    assert _describe_missing(missing, 12, ClusterJob(1, 3)) == (
         "parts [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] are missing (jobs [1, 2, 3] of 3 have not finished)"
     )
 
 
 def test_other_settings_cluster_job_leaves_the_join_and_merge_only_refuses(tmp_path):
-    from deepfake_pipeline.features.jobs import ShardSpec, _all_parts_present
+    from deepfake_pipeline.features.parts_job import ClusterJob, _all_parts_present
 
     parts = tmp_path / "spectral.parts"
     parts.mkdir()
@@ -348,7 +348,7 @@ def test_other_settings_cluster_job_leaves_the_join_and_merge_only_refuses(tmp_p
         (parts / f"part_{p:05d}.csv").write_text("x\n")
     store = SimpleNamespace(split_id="toy_dev")
     printed = io.StringIO()
-    assert _all_parts_present(parts, 9, ".csv", "spectral", store, ShardSpec(2, 3), False, printed) is False
+    assert _all_parts_present(parts, 9, ".csv", "spectral", store, ClusterJob(2, 3), False, printed) is False
     assert re.fullmatch(
         r"\S+ \S+ "
         + re.escape(
@@ -366,17 +366,17 @@ def test_other_settings_cluster_job_leaves_the_join_and_merge_only_refuses(tmp_p
         )
         + "$",
     ):
-        _all_parts_present(parts, 9, ".csv", "spectral", store, ShardSpec(2, 3), True, io.StringIO())
+        _all_parts_present(parts, 9, ".csv", "spectral", store, ClusterJob(2, 3), True, io.StringIO())
     for p in (6, 7, 8):
         (parts / f"part_{p:05d}.csv").write_text("x\n")
-    assert _all_parts_present(parts, 9, ".csv", "spectral", store, ShardSpec(3, 3), True, io.StringIO()) is True
+    assert _all_parts_present(parts, 9, ".csv", "spectral", store, ClusterJob(3, 3), True, io.StringIO()) is True
 
 
 def test_wrong_arguments_shard_spec_refusals_are_worded_whole():
-    from deepfake_pipeline.features.jobs import ShardSpec
+    from deepfake_pipeline.features.parts_job import ClusterJob
 
-    assert ShardSpec.parse("2/5") == ShardSpec(2, 5)
+    assert ClusterJob.parse("2/5") == ClusterJob(2, 5)
     with pytest.raises(ValueError, match=r"^--shard takes K/N, e.g\. 3/10 \(got '3-10'\)$"):
-        ShardSpec.parse("3-10")
+        ClusterJob.parse("3-10")
     with pytest.raises(ValueError, match=r"^--shard 6/5: K must be between 1 and N$"):
-        ShardSpec.parse("6/5")
+        ClusterJob.parse("6/5")

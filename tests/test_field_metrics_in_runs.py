@@ -181,5 +181,7 @@ def test_asvspoof2019_splits_get_the_four_field_score_file_of_the_2019_package(d
     ids, scores = read_score_file(run / "scores" / "toy_eval.txt")
     assert [r[0] for r in rows] == ids == manifest["utt_id"].tolist()
     assert [r[2] for r in rows] == ["bonafide" if v == "0" else "spoof" for v in manifest["label"]]
-    assert [r[1] for r in rows] == [a if v == "1" else "-" for a, v in zip(manifest["attack"], manifest["label"])]
+    assert [r[1] for r in rows] == [
+        a if v == "1" else "-" for a, v in zip(manifest["attack"], manifest["label"], strict=True)
+    ]
     assert np.allclose([float(r[3]) for r in rows], scores, rtol=1e-7)

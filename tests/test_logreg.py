@@ -84,7 +84,7 @@ def test_nested_cv_chooses_C_without_the_held_out_speakers(monkeypatch):
     monkeypatch.setattr(logreg, "select_by_cv", spy)
     result = logreg.cross_validate({"v": x}, labels, speakers, 3, (0.01, 1.0), inner_folds=2)
     assert len(seen) == 3
-    for (fit_idx, score_idx), inner_speakers in zip(result.folds, seen):
+    for (fit_idx, score_idx), inner_speakers in zip(result.folds, seen, strict=True):
         assert inner_speakers == set(speakers[fit_idx])
         assert inner_speakers.isdisjoint(speakers[score_idx])
     assert np.all(np.isfinite(result.scores))

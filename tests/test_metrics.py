@@ -50,8 +50,8 @@ def brute_force_rates(labels, scores):
     """(threshold, FRR, FAR) at every distinct score and above the highest, one trial at a time."""
     points = []
     for t in sorted(set(scores.tolist())) + [math.inf]:
-        frr = sum(s < t for s, y in zip(scores, labels) if y == 0) / np.sum(labels == 0)
-        far = sum(s >= t for s, y in zip(scores, labels) if y == 1) / np.sum(labels == 1)
+        frr = sum(s < t for s, y in zip(scores, labels, strict=True) if y == 0) / np.sum(labels == 0)
+        far = sum(s >= t for s, y in zip(scores, labels, strict=True) if y == 1) / np.sum(labels == 1)
         points.append((t, frr, far))
     return points
 
@@ -643,7 +643,7 @@ def test_results_do_not_depend_on_the_block_sizes(monkeypatch, draw_block, sweep
     monkeypatch.setattr(significance, "_DRAW_BLOCK", draw_block)
     monkeypatch.setattr(significance, "_SWEEP_BLOCK", sweep_block)
     got = [bootstrap_ci(labels, s, g, statistic, n_boot=60, seed=2) for s, g in cases for statistic in (roc_auc, eer)]
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=True):
         assert tuple(a) == pytest.approx(tuple(b), abs=1e-12) and a.n_redrawn == b.n_redrawn
     paired = paired_bootstrap_auc_diff(labels, scores, scores**3, None, n_boot=60, seed=2)
     assert tuple(paired) == pytest.approx(tuple(expected_paired), abs=1e-12)
@@ -677,13 +677,17 @@ def test_vectorised_bootstrap_equals_materialised_resamples_for_clusters_out_of_
     scores = np.array([0.25, 0.35, 0.45, 0.1, 0.2, 0.3, 0.5])
     groups = ["P", "Q", "R", "Q", "S", "P", "T"]
     for statistic in (roc_auc, eer):
-        slow = bootstrap_ci(labels, scores, groups, lambda y, s: statistic(y, s), n_boot=60, seed=5)
+        slow = bootstrap_ci(
+            labels, scores, groups, lambda y, s, statistic=statistic: statistic(y, s), n_boot=60, seed=5
+        )
         assert tuple(bootstrap_ci(labels, scores, groups, statistic, n_boot=60, seed=5)) == pytest.approx(
             tuple(slow), abs=1e-12
         )
     one_bona = np.array([0, 1, 1, 1, 1, 1, 1])
     for statistic in (roc_auc, eer):
-        slow = bootstrap_ci(one_bona, scores, None, lambda y, s: statistic(y, s), n_boot=30, seed=5)
+        slow = bootstrap_ci(
+            one_bona, scores, None, lambda y, s, statistic=statistic: statistic(y, s), n_boot=30, seed=5
+        )
         assert tuple(bootstrap_ci(one_bona, scores, None, statistic, n_boot=30, seed=5)) == pytest.approx(
             tuple(slow), abs=1e-12
         )

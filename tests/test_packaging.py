@@ -88,7 +88,7 @@ def test_an_installed_package_puts_data_and_results_in_the_current_directory(tmp
     code = (
         "from deepfake_pipeline.formats import paths, provenance; "
         "print(paths.CHECKOUT_ROOT); print(paths.RESULTS_DIR); print(paths.INTERIM_DIR); "
-        "print(paths.DEFAULT_CORPUS_ROOTS['asvspoof2019']); print(provenance.git_commit()['commit'])"
+        "print(paths.RAW_DIR / 'asvspoof'); print(provenance.git_commit()['commit'])"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],

@@ -30,7 +30,10 @@ from deepfake_pipeline.formats.asv_scores import ASVScores
 
 def make_asv(seed, n_tar=60, n_non=200, n_spoof=150, decimals=None):
     rng = np.random.default_rng(seed)
-    draw = lambda n, mu, sd: rng.normal(mu, sd, n) if decimals is None else np.round(rng.normal(mu, sd, n), decimals)
+
+    def draw(n, mu, sd):
+        return rng.normal(mu, sd, n) if decimals is None else np.round(rng.normal(mu, sd, n), decimals)
+
     return ASVScores(
         target=draw(n_tar, 4, 1.5),
         nontarget=draw(n_non, -4, 1.5),
@@ -163,7 +166,7 @@ def test_one_resample_by_hand_against_a_brute_force_loop(version):
     cluster = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
     drawn = {0: 2, 1: 0, 2: 1, 3: 3}
     bona, spoof = [], []
-    for score, label, c in zip(scores, labels, cluster):
+    for score, label, c in zip(scores, labels, cluster, strict=True):
         (bona if label == 0 else spoof).extend([float(score)] * drawn[c])
     asv = make_asv(9, n_tar=20, n_non=30, n_spoof=25)
     rates = naive_asv_rates(asv.target.tolist(), asv.nontarget.tolist(), asv.spoof.tolist())

@@ -97,7 +97,8 @@ def test_det_ticks_are_the_usual_percentages_and_never_touch(curves, which, expe
         np.testing.assert_allclose(values, expected, rtol=1e-9)
         assert [t.get_text() for t in axis.get_ticklabels()] == [f"{v:g}" for v in expected]
         boxes = [extent(t, fig) for t in axis.get_ticklabels()]
-        for a, b in zip(boxes, boxes[1:]):  # neighbours in order: none overlaps the next
+        # neighbours in order: none overlaps the next (one pair fewer than boxes, so strict=False)
+        for a, b in zip(boxes, boxes[1:], strict=False):
             assert not a.overlaps(b), (a, b)
     assert expected[:4] == (0.1, 0.5, 1, 2)
 

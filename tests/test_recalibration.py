@@ -95,6 +95,6 @@ def test_calibration_brings_actdcf_and_cllr_to_their_minima_and_leaves_the_minim
     population = np.trapezoid(norm.pdf(grid, 1, 1) * np.log2(1 + np.exp(-2 * grid)), grid)
     assert abs(true_cllr - population) < 0.03
     for side in ("before", "after"):
-        for name, (lo, hi) in record["ci"][side].items():
+        for lo, hi in record["ci"][side].values():
             assert lo <= hi
     assert record["ci"]["after"]["cllr"][0] <= after["cllr"] <= record["ci"]["after"]["cllr"][1]

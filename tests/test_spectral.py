@@ -188,7 +188,7 @@ def test_short_clips_silence_only_librosas_n_fft_warning(monkeypatch):
     plain_stft = librosa.stft
 
     def stft_that_also_warns(*args, **kwargs):
-        warnings.warn("another librosa warning", UserWarning)
+        warnings.warn("another librosa warning", UserWarning, stacklevel=2)
         return plain_stft(*args, **kwargs)
 
     monkeypatch.setattr(librosa, "stft", stft_that_also_warns)
@@ -213,7 +213,7 @@ def test_centroid_is_a_float64_ratio_of_the_stft_magnitudes():
     centroids = []
     for column in magnitude.T:
         weights = [float(m) for m in column]
-        weighted = math.fsum(f * m for f, m in zip(frequencies, weights))
+        weighted = math.fsum(f * m for f, m in zip(frequencies, weights, strict=True))
         centroids.append(weighted / math.fsum(weights))
     np.testing.assert_allclose(spectral_features(clip)[0], fsum_mean(centroids), rtol=1e-11)
 

@@ -59,7 +59,7 @@ def test_each_layer_is_the_mean_of_the_models_own_hidden_state(family):
     _, folder, loaded = family
     clips = make_clips(CLIP_LENGTHS, seed=1)
     embeddings = embed_waveforms(loaded, clips, batch_seconds=100.0)
-    for clip, embedding in zip(clips, embeddings):
+    for clip, embedding in zip(clips, embeddings, strict=True):
         hidden_states, _ = own_hidden_states(folder, clip)
         assert len(hidden_states) == loaded.num_layers == 4
         assert hidden_states[0].shape[1] == frame_counts(loaded, [len(clip)])[0]

@@ -113,7 +113,10 @@ def naive_min_tdcf(bona, spoof, asv, version):
 
 def random_system(seed, n_bona=40, n_spoof=60, n_tar=30, n_non=50, n_asv_spoof=45, decimals=None):
     rng = np.random.default_rng(seed)
-    draw = lambda n, mu: rng.normal(mu, 1.0, n) if decimals is None else np.round(rng.normal(mu, 1.0, n), decimals)
+
+    def draw(n, mu):
+        return rng.normal(mu, 1.0, n) if decimals is None else np.round(rng.normal(mu, 1.0, n), decimals)
+
     return dict(
         bona=draw(n_bona, 1.5),
         spoof=draw(n_spoof, 0.0),

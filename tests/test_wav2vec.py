@@ -151,7 +151,7 @@ def test_random_models_are_untrained_seeded_and_frozen():
     assert (first.num_layers, first.dim) == (4, 32)
     assert first.model.config.feat_extract_norm == "group" and not first.model.training
     assert not any(p.requires_grad for p in first.model.parameters())
-    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
 

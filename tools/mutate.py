@@ -111,11 +111,11 @@ MODULES: dict[str, Target] = {
     # step 2: resume, cluster shards and their merge, refusal of missing or mismatched parts
     # (run_spectral's resume and stale-feature paths are reached only by the kill -9 and step-1
     # rerun tests, 25-210 s each: left to `make test`, see docs/mutation.md)
-    "deepfake_pipeline/features/jobs.py": Target(
+    "deepfake_pipeline/features/parts_job.py": Target(
         ("tests/test_features.py",),
         (
-            "ShardSpec.parse",
-            "ShardSpec.parts_of",
+            "ClusterJob.parse",
+            "ClusterJob.parts_of",
             "store_parts",
             "_write_config",
             "_missing_parts",

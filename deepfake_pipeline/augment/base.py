@@ -49,3 +49,9 @@ def as_mono_float32(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     if wave.size == 0:
         raise AugmentError("cannot augment an empty clip")
     return wave
+
+
+def range_label(low: float, high: float) -> str:
+    """A drawn range as a recipe's name spells it: `5to20` (`-5to0` reads unambiguously, where
+    `-5-0` would not), or `0.95` when it is one value."""
+    return f"{low:g}" if low == high else f"{low:g}to{high:g}"

@@ -1,14 +1,15 @@
 """Lossy and telephone codecs in-process with PyAV: encode, decode, and hand back a copy at the
 input's rate, aligned with its source and of its length.
 
-A clip is encoded at its own rate when the encoder takes it (else at the nearest rate it takes,
-through soxr), decoded, and brought back to the clip's rate. Telephony goes through the line's
+A clip is encoded at its own rate when the encoder takes it (else at the next rate up that it
+takes, through soxr), decoded, and brought back to the clip's rate. Telephony goes through the line's
 rate as a telephone network does: G.711 mu-law and A-law at 8 kHz, G.722 at 16 kHz.
 
 Alignment: encoders prime with silence and decoders differ in whether they drop it (FFmpeg's MP3
-decoder does, AAC, Opus and G.722 do not), so the delay of each codec setting is measured once,
+and Opus decoders do, its AAC and G.722 decoders do not), so the delay of each codec setting is measured once,
 by cross-correlating the round trip of a fixed noise burst with the burst itself, and removed
 from every clip: a constant per setting, never a per-clip guess that noisy audio could fool.
+The same trip measures the bitrate the encoder really gives, recorded with each copy.
 Anything that stops a clip from being encoded -- an encoder this FFmpeg build lacks, an error in
 encoding or decoding, a decode shorter than the clip -- raises AugmentError naming the codec."""
 
@@ -29,15 +30,15 @@ class CodecSetting:
     decoder: str
     bit_rate: int | None  # bit/s; None for the fixed-rate telephone codecs
     rate: int | None = None  # the line's rate (telephony), or None: the clip's own when possible
-    channels: int = 1  # FFmpeg's native Vorbis encoder only encodes stereo
-    experimental: bool = False  # FFmpeg marks its native Vorbis encoder experimental
 
 
-LOSSY = {
-    "mp3": ("libmp3lame", "mp3", {}),
-    "aac": ("aac", "aac", {}),
-    "opus": ("libopus", "libopus", {}),
-    "vorbis": ("vorbis", "vorbis", {"channels": 2, "experimental": True}),
+LOSSY = {  # label: (encoder, decoder)
+    "mp3": ("libmp3lame", "mp3"),
+    "aac": ("aac", "aac"),
+    "opus": ("libopus", "libopus"),
+    # libvorbis, not FFmpeg's native encoder: that one is experimental, stereo only, and ignores
+    # the bitrate (about 69 kbit/s whatever is asked), so a "vorbis-32k" made with it would lie
+    "vorbis": ("libvorbis", "vorbis"),
 }
 NAMED_BITRATES = [("mp3", 32), ("mp3", 64), ("aac", 64), ("opus", 16), ("vorbis", 32)]
 TELEPHONY = {
@@ -47,7 +48,8 @@ TELEPHONY = {
 }
 CALIBRATION_SECONDS = 1.0
 MAX_DELAY_S = 0.25  # no codec here primes with more; a larger lag means the calibration failed
-TAIL_PAD_S = 0.2  # zeros after the clip so the encoder's last frame and the delay are flushed out
+BITRATE_TOLERANCE = (0.7, 1.3)  # produced / asked, on the calibration burst
+TAIL_PAD_S = 0.3  # zeros after the clip so the encoder's last frame and the delay are flushed out
 
 
 def _av():
@@ -58,11 +60,20 @@ def _av():
     return av
 
 
+def _encoder(setting: CodecSetting):
+    av = _av()
+    try:
+        return av.codec.Codec(setting.encoder, "w")
+    except ValueError as error:  # UnknownCodecError
+        raise AugmentError(
+            f"codec {setting.encoder}: this FFmpeg build (PyAV {av.__version__}) has no such encoder"
+        ) from error
+
+
 def _encoder_rate(setting: CodecSetting, sample_rate: int) -> int:
     if setting.rate:
         return setting.rate
-    codec = _av().codec.Codec(setting.encoder, "w")
-    rates = codec.audio_rates
+    rates = _encoder(setting).audio_rates
     if not rates or sample_rate in rates:
         return sample_rate
     higher = [r for r in rates if r >= sample_rate]
@@ -75,20 +86,18 @@ def _resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 
 def _open_pair(setting: CodecSetting, rate: int):
     av = _av()
-    layout = "stereo" if setting.channels == 2 else "mono"
+    codec = _encoder(setting)
     try:
-        encoder = av.CodecContext.create(setting.encoder, "w")
+        encoder = av.CodecContext.create(codec, "w")
         encoder.sample_rate = rate
-        encoder.layout = layout
-        encoder.format = encoder.codec.audio_formats[0].name
+        encoder.layout = "mono"
+        encoder.format = codec.audio_formats[0].name
         if setting.bit_rate:
             encoder.bit_rate = setting.bit_rate
-        if setting.experimental:
-            encoder.options = {"strict": "experimental"}
         encoder.open()
         decoder = av.CodecContext.create(setting.decoder, "r")
         decoder.sample_rate = rate
-        decoder.layout = layout
+        decoder.layout = "mono"
         if encoder.extradata:
             decoder.extradata = encoder.extradata
         decoder.open()
@@ -98,26 +107,28 @@ def _open_pair(setting: CodecSetting, rate: int):
 
 
 def _frames_to_mono(frames: list, setting: CodecSetting, rate: int) -> np.ndarray:
-    parts = []
-    for frame in frames:
-        array = frame.to_ndarray()
-        if not frame.format.is_planar:
-            array = array.reshape(-1, len(frame.layout.channels)).T
-        if array.dtype.kind == "i":  # FFmpeg maps float to int16 as round(x * 2**15)
-            array = array.astype(np.float64) / 2.0 ** (8 * array.dtype.itemsize - 1)
-        mono = array.astype(np.float64).mean(axis=0)
-        parts.append(_resample(mono, frame.sample_rate, rate))
-    if not parts:
+    """The decoded frames as one float64 mono signal at `rate` (resampled once, as a whole: a
+    decoder may return a rate of its own, as libopus returns 48 kHz)."""
+    if not frames:
         raise AugmentError(f"codec {setting.encoder}: the decoder returned no audio")
-    return np.concatenate(parts)
+    kinds = {(frame.sample_rate, frame.format.name, len(frame.layout.channels)) for frame in frames}
+    if len(kinds) != 1:
+        raise AugmentError(f"codec {setting.encoder}: the decoder changed rate or format mid-stream ({sorted(kinds)})")
+    decoded_rate, _, channels = kinds.pop()
+    if channels != 1:
+        raise AugmentError(f"codec {setting.encoder}: a mono stream decoded to {channels} channels")
+    samples = np.concatenate([frame.to_ndarray() for frame in frames], axis=1).reshape(-1)  # each (1, n)
+    if samples.dtype.kind == "i":  # FFmpeg maps float to int16 as round(x * 2**15)
+        samples = samples / 2.0 ** (8 * samples.dtype.itemsize - 1)
+    return _resample(samples.astype(np.float64), decoded_rate, rate)
 
 
-def round_trip(x: np.ndarray, rate: int, setting: CodecSetting) -> np.ndarray:
-    """`x` (float, at `rate`, a rate the encoder takes) encoded and decoded, delay not removed."""
+def round_trip(x: np.ndarray, rate: int, setting: CodecSetting) -> tuple[np.ndarray, int]:
+    """`x` (float, at `rate`, a rate the encoder takes) encoded and decoded, delay not removed,
+    and the size of the encoded stream in bytes."""
     av = _av()
     encoder, decoder = _open_pair(setting, rate)
-    planar = np.ascontiguousarray(np.repeat(x[None, :].astype(np.float32), setting.channels, axis=0))
-    frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=encoder.layout.name)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[None, :], dtype=np.float32), format="fltp", layout="mono")
     frame.sample_rate = rate
     frame.pts = 0
     try:  # PyAV converts the frame to the encoder's sample format and frame size
@@ -125,23 +136,32 @@ def round_trip(x: np.ndarray, rate: int, setting: CodecSetting) -> np.ndarray:
         decoded = [f for p in packets for f in decoder.decode(p)] + list(decoder.decode(None))
     except (av.FFmpegError, ValueError) as error:
         raise AugmentError(f"codec {setting.encoder}: {error}") from error
-    return _frames_to_mono(decoded, setting, rate)
+    return _frames_to_mono(decoded, setting, rate), sum(p.size for p in packets)
 
 
-def _through_line(x: np.ndarray, sample_rate: int, setting: CodecSetting) -> np.ndarray:
+def _through_line(x: np.ndarray, sample_rate: int, setting: CodecSetting) -> tuple[np.ndarray, int]:
     """The whole trip: to the codec's rate, round trip, back to the clip's rate."""
     codec_rate = _encoder_rate(setting, sample_rate)
     padded = np.concatenate([x, np.zeros(int(TAIL_PAD_S * sample_rate))])
     line = _resample(padded, sample_rate, codec_rate)
-    return _resample(round_trip(line, codec_rate, setting), codec_rate, sample_rate)
+    decoded, encoded_bytes = round_trip(line, codec_rate, setting)
+    return _resample(decoded, codec_rate, sample_rate), encoded_bytes
+
+
+@dataclass(frozen=True)
+class Calibration:
+    delay: int  # samples at the clip's rate by which the trip delays audio
+    kbps: float  # the bitrate the encoder actually produced
 
 
 @lru_cache(maxsize=64)
-def codec_delay(setting: CodecSetting, sample_rate: int) -> int:
-    """Samples (at `sample_rate`) by which the trip delays audio, from a fixed noise burst."""
+def calibrate(setting: CodecSetting, sample_rate: int) -> Calibration:
+    """One trip of a fixed noise burst: the setting's delay (the lag of the peak of its
+    cross-correlation with the burst) and its real bitrate. An encoder that quietly gives a
+    bitrate far from the one asked (LAME caps MPEG-2 MP3 at 160 kbit/s) is refused."""
     burst = np.random.default_rng(0).standard_normal(int(CALIBRATION_SECONDS * sample_rate)) * 0.1
     burst *= signal.windows.tukey(len(burst), 0.1)
-    out = _through_line(burst, sample_rate, setting)
+    out, encoded_bytes = _through_line(burst, sample_rate, setting)
     correlation = signal.correlate(out, burst, mode="full", method="fft")
     lags = signal.correlation_lags(len(out), len(burst), mode="full")
     window = (lags >= 0) & (lags <= MAX_DELAY_S * sample_rate)
@@ -149,19 +169,26 @@ def codec_delay(setting: CodecSetting, sample_rate: int) -> int:
     peak = correlation[window].max() / (np.linalg.norm(out) * np.linalg.norm(burst) + 1e-12)
     if peak < 0.3:
         raise AugmentError(f"codec {setting.encoder}: cannot find its delay (correlation {peak:.2f})")
-    return lag
+    kbps = encoded_bytes * 8 / (len(out) / sample_rate) / 1000
+    if setting.bit_rate and not BITRATE_TOLERANCE[0] <= kbps * 1000 / setting.bit_rate <= BITRATE_TOLERANCE[1]:
+        rate = _encoder_rate(setting, sample_rate)
+        asked = setting.bit_rate / 1000
+        raise AugmentError(f"codec {setting.encoder}: asked for {asked:g} kbit/s at {rate} Hz, it gives {kbps:.0f}")
+    return Calibration(lag, round(kbps, 1))
 
 
 def apply_codec(wave: np.ndarray, sample_rate: int, rng: np.random.Generator, setting: CodecSetting):
     """The recipe: `rng` is not used (a codec draws nothing), the params say what was run."""
     x = as_mono_float32(wave, sample_rate).astype(np.float64)
-    delay = codec_delay(setting, sample_rate)
-    out = _through_line(x, sample_rate, setting)[delay : delay + len(x)]
+    calibration = calibrate(setting, sample_rate)
+    delay = calibration.delay
+    out = _through_line(x, sample_rate, setting)[0][delay : delay + len(x)]
     if len(out) < len(x):
         raise AugmentError(f"codec {setting.encoder}: decoded {len(out)} of {len(x)} samples")
     params = {
         "codec": setting.encoder,
         "bit_rate": setting.bit_rate,
+        "encoder_kbps": calibration.kbps,
         "codec_rate": _encoder_rate(setting, sample_rate),
         "delay_removed": delay,
         "clipped_samples": int(np.count_nonzero(np.abs(x) > 1)),
@@ -172,8 +199,8 @@ def apply_codec(wave: np.ndarray, sample_rate: int, rng: np.random.Generator, se
 def lossy_recipe(label: str, kbps: int) -> Recipe:
     if label not in LOSSY:
         raise ValueError(f"unknown codec {label!r}; known: {', '.join(LOSSY)}")
-    encoder, decoder, extra = LOSSY[label]
-    setting = CodecSetting(label, encoder, decoder, int(kbps) * 1000, **extra)
+    encoder, decoder = LOSSY[label]
+    setting = CodecSetting(label, encoder, decoder, int(kbps) * 1000)
     return Recipe(
         name=f"{label}-{kbps}k",
         apply=partial(apply_codec, setting=setting),

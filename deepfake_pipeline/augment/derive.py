@@ -10,7 +10,7 @@ compares), the recipe and the JSON of the parameters drawn for it. The draw is s
 
 The engine is step 1's (ingest/shards.py): the derived clips are cut into the same shards, each
 committed as samples then rows, so a killed run resumes and the joined manifest is byte-identical
-to an uninterrupted run's. `--shard K/N` gives job K a contiguous block of the shards; the job
+to an uninterrupted run's. `--shard K/N` gives cluster job K a contiguous block of the store shards; the job
 that finds every shard done joins them. A clip whose recipe fails (AugmentError), returns no
 finite audio, or returns its input unchanged is a named reject, never a silent copy."""
 
@@ -28,9 +28,9 @@ from joblib import Parallel, delayed
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
-from deepfake_pipeline.common.job_share import ShardSpec
 from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.common.progress import Progress, note
+from deepfake_pipeline.features.parts_job import ClusterJob
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, SOURCE_COLUMNS, manifest_sha256
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, STORE_DTYPE, WaveStore, read_info, write_shard
 from deepfake_pipeline.ingest.shards import (
@@ -226,21 +226,21 @@ def derive_split(
     interim_dir,
     *,
     jobs: int = -1,
-    shard: ShardSpec | None = None,
+    cluster_job: ClusterJob | None = None,
     overwrite: bool = False,
     stream=None,
 ) -> SplitSummary | None:
     """Make (or resume, or find finished) the derived split; `recipe` is recipes.Recipe. Returns
     its summary, or None when this --shard job finished its block while others are still due."""
-    interim_dir, shard = Path(interim_dir), shard or ShardSpec()
+    interim_dir, job = Path(interim_dir), cluster_job or ClusterJob()
     if request.copies < 1:
         raise DeriveError(f"--copies must be at least 1 (got {request.copies})")
     source = _source_store(interim_dir, request.source_split)
     split_id = derived_split_id(source.split_id, recipe.name)
     split_dir = interim_dir / split_id
-    if overwrite and shard.count > 1:
+    if overwrite and job.count > 1:
         raise DeriveError(
-            f"--overwrite with --shard {shard.index}/{shard.count} would delete the other jobs' work: remove "
+            f"--overwrite with --shard {job.index}/{job.count} would delete the other jobs' work: remove "
             f"{split_dir} once before starting the jobs, then run them without --overwrite"
         )
     clips = [(position, k) for position in range(len(source)) for k in range(request.copies)]
@@ -257,7 +257,7 @@ def derive_split(
         "num_clips": len(clips),
         "shard_size": shard_size,
     }
-    mine = shard.parts_of(n_shards)
+    mine = job.parts_of(n_shards)
     _prepare(split_dir, plan, overwrite, mine)
     base_info = _base_info(source, recipe, request, split_id)
     finished = read_info(split_dir)
@@ -285,7 +285,7 @@ def derive_split(
     missing = [s for s in range(n_shards) if not part_path(split_dir, s).is_file()]
     if missing:
         note(
-            f"[preprocess {split_id}] --shard {shard.index}/{shard.count} done; {len(missing)} of {n_shards} "
+            f"[preprocess {split_id}] --shard {job.index}/{job.count} done; {len(missing)} of {n_shards} "
             "shards are still due from the other jobs: the last one to finish joins them (or rerun any job)",
             stream=progress.stream,
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_pipeline.augment.audio_folder import audio_files, frames_and_rate, read_mono
-from deepfake_pipeline.augment.base import AugmentError, Recipe, as_mono_float32
+from deepfake_pipeline.augment.base import AugmentError, Recipe, as_mono_float32, range_label
 
 DEFAULT_SNR_DB = (5.0, 20.0)
 
@@ -49,7 +49,7 @@ def apply_noise(wave, sample_rate, rng, folder: Path, snr_db: tuple[float, float
 def noise_recipe(folder: Path, snr_low: float, snr_high: float) -> Recipe:
     count = len(audio_files(folder))
     return Recipe(
-        name=f"noise:snr={snr_low:g}-{snr_high:g}",
+        name=f"noise-snr{range_label(snr_low, snr_high)}",
         apply=partial(apply_noise, folder=Path(folder), snr_db=(snr_low, snr_high)),
         description=f"additive noise from {count} files under {folder} at {snr_low:g}-{snr_high:g} dB SNR",
     )

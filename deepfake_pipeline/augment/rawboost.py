@@ -61,12 +61,10 @@ ALGORITHMS = {
 }
 
 
-def peak_normalise(x: np.ndarray, always: bool) -> np.ndarray:
-    """Scale to peak 1: always, or only when the peak exceeds 1 (RawBoost's normWav)."""
+def within_unit_peak(x: np.ndarray) -> np.ndarray:
+    """Scaled down to peak 1 when its peak exceeds 1, else unchanged (RawBoost's normWav(x, 0))."""
     peak = float(np.max(np.abs(x)))
-    if peak > 0 and (always or peak > 1):
-        return x / peak
-    return x
+    return x / peak if peak > 1 else x
 
 
 def notch_filter(rng: np.random.Generator, fs: int, gain_db_range: tuple, p: dict) -> tuple[np.ndarray, dict]:
@@ -100,14 +98,16 @@ def filter_aligned(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
 def lnl_convolutive(x: np.ndarray, fs: int, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, dict]:
     y = np.zeros_like(x)
     filters = []
+    power = x  # x ** order, by products: a float power costs several times a multiply
     for order in range(1, int(p["N_f"]) + 1):
         gains = (p["minG"], p["maxG"])
         if order > 1:
             gains = (p["minG"] - p["minBiasLinNonLin"], p["maxG"] - p["maxBiasLinNonLin"])
+            power = power * x
         taps, drawn = notch_filter(rng, fs, gains, p)
-        y = y + filter_aligned(x**order, taps)
+        y = y + filter_aligned(power, taps)
         filters.append(drawn)
-    y = peak_normalise(y - np.mean(y), always=False)
+    y = within_unit_peak(y - np.mean(y))
     return y, {"filters": filters}
 
 
@@ -118,7 +118,7 @@ def isd_impulsive(x: np.ndarray, fs: int, rng: np.random.Generator, p: dict) -> 
     factor = (2 * rng.random(count) - 1) * (2 * rng.random(count) - 1)
     y = x.copy()
     y[where] = x[where] + p["g_sd"] * x[where] * factor
-    return peak_normalise(y, always=False), {"share_pct": share_pct, "samples": count}
+    return within_unit_peak(y), {"share_pct": share_pct, "samples": count}
 
 
 def ssi_stationary(x: np.ndarray, fs: int, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, dict]:
@@ -150,7 +150,7 @@ def apply_rawboost(
         for step in steps:
             part, params[step] = PROCESSES[step](x, fs, rng, p)
             total += part
-        x = peak_normalise(total, always=False)
+        x = within_unit_peak(total)
     return x.astype(np.float32), params
 
 

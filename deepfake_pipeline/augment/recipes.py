@@ -12,9 +12,12 @@ Spec grammar (`recipe_from_spec`), one recipe per string:
                                   layout) added at an SNR in dB drawn from LO-HI (default 5-20)
     rir:<folder>                  convolution with a room impulse response from <folder>
 
-A folder may contain ':'; the fields after it that look like `key=value` are the settings. The
-folder is not part of the recipe's name (`noise:snr=5-20`), so moving the folder does not change
-what a clip draws; each copy's params record the file it used, relative to the folder."""
+A folder may contain ':'; the fields after it that look like `key=value` are the settings.
+
+A recipe's name goes into split folders and clip ids (`<split>+<recipe>`), so it holds only
+letters, digits, '.', '-' and 'to': `noise-snr5to20`, `speed0.95to1.05`, `rir`, `mp3-32k`. The
+folder is not part of it, so moving the folder does not change what a clip draws; each copy's
+params record the file it used, relative to the folder."""
 
 import re
 from pathlib import Path

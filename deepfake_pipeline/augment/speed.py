@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import soxr
 
-from deepfake_pipeline.augment.base import Recipe, as_mono_float32
+from deepfake_pipeline.augment.base import Recipe, as_mono_float32, range_label
 
 DEFAULT_FACTORS = (0.9, 1.1)
 
@@ -22,7 +22,7 @@ def apply_speed(wave, sample_rate, rng, factors: tuple[float, float]):
 
 
 def speed_recipe(low: float, high: float) -> Recipe:
-    name = "speed" if (low, high) == DEFAULT_FACTORS else f"speed:factor={low:g}-{high:g}"
+    name = "speed" if (low, high) == DEFAULT_FACTORS else f"speed{range_label(low, high)}"
     return Recipe(
         name=name,
         apply=partial(apply_speed, factors=(low, high)),

@@ -245,8 +245,8 @@ def select_on_dev(
         view = _view_selection(
             y_dev,
             key,
-            {C: r[1] for C, r in zip(C_grid, results)},
-            {C: r[2] for C, r in zip(C_grid, results)},
+            {C: r[1] for C, r in zip(C_grid, results, strict=True)},
+            {C: r[2] for C, r in zip(C_grid, results, strict=True)},
             C_grid,
             select_by,
         )
@@ -306,7 +306,7 @@ def _pooled_cv_scores(X, labels, folds, C_grid, seed, jobs, progress):
     )
     scores = {C: np.full(len(labels), np.nan) for C in C_grid}
     converged = dict.fromkeys(C_grid, True)
-    for (C, f), (_, fold_scores, ok) in zip(tasks, results):
+    for (C, f), (_, fold_scores, ok) in zip(tasks, results, strict=True):
         scores[C][folds[f][1]] = fold_scores
         converged[C] &= ok
     return scores, converged

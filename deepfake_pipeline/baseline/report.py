@@ -149,7 +149,7 @@ def _sweep(run, fit_split, selection, results, chosen_on, where, caveat):
         series[f"dev={chosen_on['split'].split_id}"] = {"auc": [], "eer": []}
     for result in results:
         series[f"test={result.label}"] = {"auc": [], "eer": []}
-    for key, layer in zip(keys, layers):
+    for key, layer in zip(keys, layers, strict=True):
         row = {"layer": layer, "C": selection.best_C[key], "tests": {}}
         if chosen_on is not None:
             dev = chosen_on["split"]

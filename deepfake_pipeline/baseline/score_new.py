@@ -196,7 +196,7 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None, leng
                 )
             scores = score_with_model(bundle, split.views)
             sources = read_manifest(split.split_dir)["source_path"].iloc[split.rows]
-            for source, score in zip(sources, scores):
+            for source, score in zip(sources, scores, strict=True):
                 verdict = "bonafide" if score >= threshold else "spoof"
                 print(
                     f"{source} score={score:.6f} -> {verdict} (threshold {threshold:.6f}: "

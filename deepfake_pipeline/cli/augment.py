@@ -47,10 +47,10 @@ def augment_problem(args) -> str | None:
         return f"{', '.join(given)} apply to --corpus; a derived split takes its source's clips as they are"
     if args.copies < 1:
         return f"--copies must be at least 1 (got {args.copies})"
-    from deepfake_pipeline.common.job_share import ShardSpec
+    from deepfake_pipeline.features.parts_job import ClusterJob
 
     try:
-        ShardSpec.parse(args.shard)
+        ClusterJob.parse(args.shard)
     except ValueError as error:
         return str(error)
     return None
@@ -60,22 +60,22 @@ def run_augment(args, summary_line) -> int:
     """Make, resume or find the derived split; `summary_line(info, rejects_path)` is step 1's."""
     from deepfake_pipeline.augment.derive import DeriveError, DeriveRequest, derive_split, derived_split_id
     from deepfake_pipeline.augment.recipes import recipe_from_spec
-    from deepfake_pipeline.common.job_share import ShardSpec
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
+    from deepfake_pipeline.features.parts_job import ClusterJob
     from deepfake_pipeline.formats.wavestore import StoreError
     from deepfake_pipeline.ingest.shards import EveryClipRejected, PlanMismatch
 
-    shard = ShardSpec.parse(args.shard)
+    cluster_job = ClusterJob.parse(args.shard)
     try:
         recipe = recipe_from_spec(args.recipe)
         request = DeriveRequest(args.augment, args.recipe, args.copies, args.seed)
         folder = args.interim_dir / derived_split_id(args.augment, recipe.name)
         # One run per derived split and --shard: the jobs of a cluster array share it by design.
-        job = "" if shard.count == 1 else f".shard{shard.index}of{shard.count}"
+        job = "" if cluster_job.count == 1 else f".shard{cluster_job.index}of{cluster_job.count}"
         with output_lock(folder.with_name(folder.name + job), f"split {folder.name}", note=note):
             summary = derive_split(
-                request, recipe, args.interim_dir, jobs=args.jobs, shard=shard, overwrite=args.overwrite
+                request, recipe, args.interim_dir, jobs=args.jobs, cluster_job=cluster_job, overwrite=args.overwrite
             )
     except EveryClipRejected as error:
         print(f"error: {error}: no copy could be made, so there is no split to use", file=sys.stderr)

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--layers",
         type=int,
         nargs="+",
-        help="hidden states to keep (0 = the input of transformer layer 1, i = the output of transformer layer i; default: all; see docs/DESIGN.md)",
+        help="hidden states to keep (0 = the input of transformer layer 1, i = the output of transformer layer i; "
+        "default: all; see docs/DESIGN.md)",
     )
     parser.add_argument(
         "--dtype",
@@ -106,7 +107,7 @@ def _run(args) -> int:
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.evaluation import closing
     from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips, open_stores
-    from deepfake_pipeline.features.jobs import ShardSpec
+    from deepfake_pipeline.features.parts_job import ClusterJob
     from deepfake_pipeline.formats.feature_files import FeatureError
 
     try:
@@ -121,7 +122,7 @@ def _run(args) -> int:
             device=args.device,
             allow_emulated_bf16=args.allow_emulated_bf16,
             batch_seconds=args.batch_seconds,
-            shard=ShardSpec.parse(args.shard),
+            shard=ClusterJob.parse(args.shard),
             jobs=args.jobs,
             overwrite=args.overwrite,
             merge_only=args.merge_only,

@@ -6,38 +6,28 @@ from pathlib import Path
 
 from deepfake_pipeline.cli.augment import add_augment_options, augment_problem, run_augment
 from deepfake_pipeline.cli.common import add_clip_lengths, check_lengths, crop_of, declare_outputs, guarded_main
-from deepfake_pipeline.formats.paths import DEFAULT_CORPUS_ROOTS, INTERIM_DIR
+from deepfake_pipeline.formats.paths import INTERIM_DIR, RAW_DIR
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
-
-CORPORA = (
-    "asvspoof2019",
-    "asvspoof2021_la",
-    "asvspoof2021_df",
-    "in_the_wild",
-    "asvspoof5",
-    "fakeavceleb",
-    "csv",
-    "folder",
-)
+from deepfake_pipeline.ingest.corpora.registry import CorpusRequest, corpus, declared
 
 
 def build_parser() -> argparse.ArgumentParser:
+    kinds = declared()
     parser = argparse.ArgumentParser(
         prog="preprocess_datasets.py",
         description="Decode a corpus once into 16 kHz mono shards plus one manifest per split.",
     )
     parser.add_argument(
         "--corpus",
-        choices=CORPORA,
-        help="asvspoof2019 (LA), asvspoof2021_la / asvspoof2021_df (eval data + keys), "
-        "in_the_wild, asvspoof5 (track 1), fakeavceleb (v1.2), "
-        "csv (path,label[,speaker,attack,split]) or folder (real/ and fake/ subfolders)",
+        choices=list(kinds),
+        help=", ".join(kind.described for kind in kinds.values() if kind.described),
     )
     parser.add_argument(
         "--root",
         type=Path,
-        help="corpus root, CSV file or folder (defaults: data/raw/asvspoof, data/raw/asvspoof2021, "
-        "data/raw/in_the_wild, data/raw/asvspoof5, data/raw/fakeav)",
+        help="corpus root, CSV file or folder (defaults: "
+        + ", ".join(sorted({f"data/raw/{c.default_folder}" for c in kinds.values() if c.default_folder}))
+        + ")",
     )
     parser.add_argument(
         "--name", help="corpus name used in split ids (default: the corpus kind, or the CSV/folder name)"
@@ -60,46 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="delete earlier output for these splits and start again"
     )
     return parser
-
-
-def _collect(args) -> dict:
-    # The parsers load pandas and the audio libraries: only once the arguments are known.
-    from deepfake_pipeline.ingest.corpora.asvspoof import asvspoof_clips
-    from deepfake_pipeline.ingest.corpora.asvspoof5 import asvspoof5_clips
-    from deepfake_pipeline.ingest.corpora.asvspoof2021 import asvspoof2021_clips
-    from deepfake_pipeline.ingest.corpora.fakeavceleb import fakeavceleb_clips
-    from deepfake_pipeline.ingest.corpora.in_the_wild import in_the_wild_clips
-    from deepfake_pipeline.ingest.corpora.user_audio import csv_clips, folder_clips
-
-    if args.corpus == "asvspoof2019":
-        return asvspoof_clips(args.root, args.splits or ("train", "dev", "eval"))
-    if args.corpus in ("asvspoof2021_la", "asvspoof2021_df"):
-        return asvspoof2021_clips(args.root, args.corpus[-2:].upper(), None if args.subset == "all" else (args.subset,))
-    if args.corpus == "in_the_wild":
-        return in_the_wild_clips(args.root)
-    if args.corpus == "asvspoof5":
-        return asvspoof5_clips(args.root, args.splits or ("train", "dev", "eval"))
-    if args.corpus == "fakeavceleb":
-        split_file = args.interim_dir / f"{args.name}_identity_split.json"
-        return fakeavceleb_clips(args.root, split_file, args.seed, args.splits or ("train", "dev", "eval"))
-    clips = csv_clips(args.root) if args.corpus == "csv" else folder_clips(args.root)
-    if args.splits:
-        unknown = sorted(set(args.splits) - set(clips))
-        if unknown:
-            raise ValueError(f"splits {unknown} are not in {args.root}; it has {sorted(clips)}")
-        clips = {s: clips[s] for s in args.splits}
-    return clips
-
-
-def _asv_scores(args, split: str):
-    from deepfake_pipeline.ingest.corpora import asvspoof, asvspoof2021
-
-    """Where the organisers' ASV scores of this split are, for the t-DCF (None: it has none)."""
-    if args.corpus == "asvspoof2019":
-        return asvspoof.asv_scores_of(args.root, split)
-    if args.corpus == "asvspoof2021_la":
-        return asvspoof2021.asv_scores_of(args.root, "LA", None if args.subset == "all" else (args.subset,))
-    return None
 
 
 def _summary_line(info: dict, rejects_path: Path) -> str:
@@ -141,13 +91,14 @@ def _main(argv) -> int:
         return 2
     if args.augment:
         return run_augment(args, _summary_line)
+    kind = declared()[args.corpus]
     if args.root is None:
-        if args.corpus not in DEFAULT_CORPUS_ROOTS:
+        if kind.default_folder is None:
             print(f"error: --corpus {args.corpus} needs --root (the CSV file or the folder)", file=sys.stderr)
             return 2
-        args.root = DEFAULT_CORPUS_ROOTS[args.corpus]
+        args.root = kind.default_root(RAW_DIR)
     if args.name is None:
-        args.name = args.corpus if args.corpus in DEFAULT_CORPUS_ROOTS else safe_id(args.root.stem)
+        args.name = args.corpus if kind.default_folder is not None else safe_id(args.root.stem)
     elif safe_id(args.name) != args.name:
         print(
             f"error: --name may hold only letters, digits, '.', '_' and '-' (try {safe_id(args.name)})", file=sys.stderr
@@ -156,11 +107,14 @@ def _main(argv) -> int:
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.formats.paths import split_id
-    from deepfake_pipeline.ingest.corpora.fakeavceleb import flag_duplicates
     from deepfake_pipeline.ingest.shards import EveryClipRejected, PlanMismatch, ingest_split
 
+    request = CorpusRequest(
+        args.root, args.name, tuple(args.splits) if args.splits else None, args.subset, args.interim_dir, args.seed
+    )
     try:
-        clips = _collect(args)
+        chosen = corpus(args.corpus)
+        clips = chosen.clips(request)
         demo = is_demo_root(args.root)
         summaries, unusable = [], []
         for split, split_clips in clips.items():
@@ -179,19 +133,16 @@ def _main(argv) -> int:
                             demo=demo,
                             source_root=str(args.root.resolve()),
                             overwrite=args.overwrite,
-                            info_extra={"asv_scores": _asv_scores(args, split)},
+                            info_extra={"asv_scores": chosen.asv_scores(request, split)},
                             crop=crop_of(args),
                         )
                     )
             except EveryClipRejected as error:  # the other splits are still worth finishing
                 unusable.append(error)
-        if args.corpus == "fakeavceleb" and summaries:
-            duplicates = flag_duplicates([s.split_dir for s in summaries])
-            by_category = duplicates["category"].value_counts().sort_index().to_dict()
-            print(
-                f"[preprocess {args.name}] {len(duplicates):,} clips share their decoded audio with an "
-                f"earlier clip (column duplicate_of): {by_category or 'none'}"
-            )
+        if chosen.after_ingest is not None and summaries:
+            line = chosen.after_ingest(request, [s.split_dir for s in summaries])
+            if line:
+                print(line)
     except (CorpusLayoutError, PlanMismatch, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -24,8 +24,9 @@ from deepfake_pipeline.cli.replay import add_config
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train_contrastive.py",
-        description="Train a SupCon projection head (optionally fine-tuning a block of the SSL model's transformer layers), score the "
-        "step-3 run's test trials with its logistic regression, and test the 1-point rule against it.",
+        description="Train a SupCon projection head (optionally fine-tuning a block of the SSL model's transformer "
+        "layers), score the step-3 run's test trials with its logistic regression, and test the 1-point rule "
+        "against it.",
     )
     parser.add_argument(
         "--baseline-run",

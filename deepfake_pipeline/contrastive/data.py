@@ -91,7 +91,8 @@ def check_loaded_model(loaded, recorded, baseline_path) -> None:
     problem = difference(recorded, loaded.identity)
     if problem:
         raise ModelLoadError(
-            f"--model {loaded.spec} is not the model whose embeddings the baseline run {baseline_path} used: {problem}. "
+            f"--model {loaded.spec} is not the model whose embeddings the baseline run {baseline_path} used: "
+            f"{problem}. "
             "Make those weights available again (the same folder contents, or the same hub commit), or rerun "
             "features.py and eval_logreg.py with this model first"
         )

@@ -87,7 +87,7 @@ def supcon_classes(labels, attacks, attack_classes: bool) -> np.ndarray:
         return labels.copy()
     spoof_attacks = sorted(set(np.asarray(attacks)[labels == 1].tolist()))
     ids = {attack: 1 + i for i, attack in enumerate(spoof_attacks)}
-    return np.array([0 if y == 0 else ids[a] for y, a in zip(labels, attacks)], dtype=np.int64)
+    return np.array([0 if y == 0 else ids[a] for y, a in zip(labels, attacks, strict=True)], dtype=np.int64)
 
 
 class ModelFactory:

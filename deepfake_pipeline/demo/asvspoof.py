@@ -197,7 +197,7 @@ def write_asvspoof(root: Path, plan: list[PlannedClip], seed: int, jobs: int = 1
     # In plan order (an ordered generator), each clip written as it arrives, with progress lines.
     progress = Progress("demo asvspoof", len(plan))
     audio = Parallel(n_jobs=jobs, return_as="generator")(delayed(render_clip)(clip, seed) for clip in plan)
-    for clip, samples in zip(plan, audio):
+    for clip, samples in zip(plan, audio, strict=True):
         folder = la / f"ASVspoof2019_LA_{clip.split}" / "flac"
         folder.mkdir(parents=True, exist_ok=True)
         sf.write(folder / f"{clip.utt_id}.flac", samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")

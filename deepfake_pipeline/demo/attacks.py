@@ -117,7 +117,7 @@ def channel_vocoder(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     edges = np.geomspace(100, 5000, 15)
     smoother = signal.butter(2, 40, fs=SAMPLE_RATE, output="sos")
     out = np.zeros(n)
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
         band = bandpass_sos(float(low), float(high), 3)
         envelope = np.maximum(signal.sosfiltfilt(smoother, np.abs(signal.sosfilt(band, x))), 0.0)
         out += envelope * signal.sosfilt(band, carrier)

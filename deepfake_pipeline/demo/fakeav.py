@@ -4,10 +4,11 @@ folder layout (``FakeAVCeleb_v1.2/<type>/<race>/<gender>/<identity>/<file>.mp4``
 
 Per identity: its real clip (RealVideo-RealAudio), a cloned-voice version (RealVideo-FakeAudio,
 ``rtvc``), three face-swapped videos that keep the real audio (FakeVideo-RealAudio) and three that
-also carry cloned audio (FakeVideo-FakeAudio), cloned the same way, as in the real corpus. As in the real corpus, FakeVideo-RealAudio audio
-is the identity's real audio: it is encoded from the very same samples, so it decodes to
-identical audio and a duplicate check by audio hash finds it. Audio is AAC at 44.1 or 48 kHz,
-mono for some identities and stereo for others, so ingestion has to resample and down-mix.
+also carry cloned audio (FakeVideo-FakeAudio), cloned the same way, as in the real corpus. As in
+the real corpus, FakeVideo-RealAudio audio is the identity's real audio: it is encoded from the
+very same samples, so it decodes to identical audio and a duplicate check by audio hash finds
+it. Audio is AAC at 44.1 or 48 kHz, mono for some identities and stereo for others, so ingestion
+has to resample and down-mix.
 """
 
 from __future__ import annotations
@@ -232,7 +233,9 @@ def write_fakeav(root: Path, seed: int, identities: int, jobs: int = 1) -> dict:
     progress = Progress("demo fakeav audio", len(distinct), unit="tracks")
     rendered = {}
     for key, audio in zip(
-        distinct, Parallel(n_jobs=jobs, return_as="generator")(delayed(_audio)(v) for v in distinct.values())
+        distinct,
+        Parallel(n_jobs=jobs, return_as="generator")(delayed(_audio)(v) for v in distinct.values()),
+        strict=True,
     ):
         rendered[key] = audio
         progress.update(1, audio_seconds=audio.shape[1] / distinct[key].identity.sample_rate)

@@ -7,9 +7,10 @@ The usual prior-weighted logistic-regression calibration (BOSARIS, psrcal, WeDef
               + (1 - pi) * mean_spoof log(1 + e^(a s + b + logit pi))
 
 at the target prior ``pi`` of bona fide. It is fitted with scikit-learn's LogisticRegression,
-unregularised (``C=inf``, what ``penalty=None`` was before scikit-learn 1.8), with sample weights ``pi / N_bona`` on bona fide trials and
-``(1 - pi) / N_spoof`` on spoof ones, so that each class carries the target prior's weight
-whatever the dev split's class balance; the fitted log odds less ``logit pi`` are the LLRs.
+unregularised (``C=inf``, what ``penalty=None`` was before scikit-learn 1.8), with sample weights
+``pi / N_bona`` on bona fide trials and ``(1 - pi) / N_spoof`` on spoof ones, so that each class
+carries the target prior's weight whatever the dev split's class balance; the fitted log odds
+less ``logit pi`` are the LLRs.
 The default target prior is the effective prior of the ASVspoof 5 cost model (Pspoof 0.05,
 Cmiss 1, Cfa 10): the prior whose Bayes threshold actDCF applies.
 

@@ -70,7 +70,7 @@ def roc_band(
             far, tpr = _accept_rates(
                 trials, _trial_weights(codes, trials.bona_order, rows), _trial_weights(codes, trials.spoof_order, rows)
             )
-            for row_far, row_tpr in zip(far, tpr):
+            for row_far, row_tpr in zip(far, tpr, strict=True):
                 at = np.searchsorted(row_far, grid, side="right") - 1
                 curves.append(row_tpr[np.clip(at, 0, None)])
     curves = np.asarray(curves)

@@ -90,8 +90,8 @@ class Verdict:
             "ci": list(self.ci) if self.ci else None,
             "meets_rule": self.meets_rule,
             "failures": self.failures,
-            "eer": dict(zip(names, self.eer)) if self.eer else None,
-            "min_tdcf": dict(zip(names, self.min_tdcf)) if self.min_tdcf else None,
+            "eer": dict(zip(names, self.eer, strict=True)) if self.eer else None,
+            "min_tdcf": dict(zip(names, self.min_tdcf, strict=True)) if self.min_tdcf else None,
         }
 
 

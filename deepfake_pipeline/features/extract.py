@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepfake_pipeline.common.progress import note
-from deepfake_pipeline.features.jobs import ShardSpec, run_embeddings, run_spectral, store_parts
+from deepfake_pipeline.features.jobs import run_embeddings, run_spectral
+from deepfake_pipeline.features.parts_job import ClusterJob, store_parts
 from deepfake_pipeline.formats.feature_files import FeatureError, embeddings_paths
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, WaveStore
 
@@ -31,7 +32,7 @@ class FeatureSettings:
     device: str = "cpu"
     allow_emulated_bf16: bool = False
     batch_seconds: float = None
-    shard: ShardSpec = ShardSpec()
+    shard: ClusterJob = ClusterJob()
     jobs: int = -1
     overwrite: bool = False
     merge_only: bool = False
@@ -66,7 +67,7 @@ def open_stores(interim_dir, split_ids) -> list:
     return stores
 
 
-def job_clips(store, shard: ShardSpec) -> int:
+def job_clips(store, shard: ClusterJob) -> int:
     """The clips of `store` that job `shard` computes."""
     parts = store_parts(store)
     return int(sum(len(parts[p]) for p in shard.parts_of(len(parts))))
@@ -87,8 +88,9 @@ def load_checked_model(settings: FeatureSettings, stream=None):
     except ModelLoadError as error:
         raise FeatureError(str(error)) from None
     note(
-        f"[features] model {loaded.identity.describe()}, embeddings {loaded.tag}: {loaded.arch}, {loaded.num_layers} hidden states of {loaded.dim} "
-        f"dims, {loaded.precision} on {loaded.device}" + (" (UNTRAINED)" if loaded.untrained else ""),
+        f"[features] model {loaded.identity.describe()}, embeddings {loaded.tag}: {loaded.arch}, "
+        f"{loaded.num_layers} hidden states of {loaded.dim} dims, {loaded.precision} on {loaded.device}"
+        + (" (UNTRAINED)" if loaded.untrained else ""),
         stream=stream,
     )
     return loaded

@@ -53,7 +53,7 @@ def frame_counts(loaded: LoadedModel, num_samples: Sequence[int]) -> np.ndarray:
     does not count."""
     frames = np.asarray(num_samples, dtype=np.int64)
     config = loaded.model.config
-    for kernel, stride in zip(config.conv_kernel, config.conv_stride):
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride, strict=True):
         frames = (frames - kernel) // stride + 1
     return frames
 
@@ -261,8 +261,8 @@ def embed_waveforms(
     ``layers``: hidden-state indices to keep (default all): 0 is the transformer's input
     (feature projection + convolutional positional embedding, plus the encoder layer norm in
     post-norm models such as base; ``loaded.facts`` says which), i is the output of transformer
-    layer i, as in transformers' ``output_hidden_states``. All come from one forward pass that stops at the highest layer
-    kept, and each clip is pooled over its own frames only.
+    layer i, as in transformers' ``output_hidden_states``. All come from one forward pass that stops
+    at the highest layer kept, and each clip is pooled over its own frames only.
     """
     layers = _check_layers(loaded, layers)
     _check_waveforms(waveforms)

@@ -184,7 +184,8 @@ def resolve_model_tag(spec: FeatureSpec, split_id: str, processed_dir) -> str:
                 return requested.tag(precision)
         raise FeatureError(
             f"no embeddings of {spec.model} for {split_id} under {Path(processed_dir) / split_id / 'embeddings'} "
-            f"(available: {', '.join(tags) or 'none'}): run `features.py --splits {split_id} --model {spec.model}` first"
+            f"(available: {', '.join(tags) or 'none'}): "
+            f"run `features.py --splits {split_id} --model {spec.model}` first"
         )
     if len(tags) == 1:
         return tags[0]
@@ -325,8 +326,9 @@ def check_consistent(splits: list) -> None:
     for other in splits[1:]:
         differ = feature_differences(first.meta, other.meta)
         if differ:
+            identities = [ModelIdentity.from_json(s.meta.get("model_identity")) for s in (first, other)]
             details = ", ".join(
-                f"model: {difference(ModelIdentity.from_json(first.meta.get(k)), ModelIdentity.from_json(other.meta.get(k)))}"
+                f"model: {difference(*identities)}"
                 if k == "model_identity"
                 else f"{k}: {first.meta.get(k)!r} vs {other.meta.get(k)!r}"
                 for k in differ

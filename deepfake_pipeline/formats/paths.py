@@ -24,15 +24,7 @@ RAW_DIR = DATA_DIR / "raw"
 INTERIM_DIR = DATA_DIR / "interim"
 PROCESSED_DIR = DATA_DIR / "processed"
 RESULTS_DIR = REPO_ROOT / "results"
-
-DEFAULT_CORPUS_ROOTS = {
-    "asvspoof2019": RAW_DIR / "asvspoof",
-    "fakeavceleb": RAW_DIR / "fakeav",
-    "asvspoof2021_la": RAW_DIR / "asvspoof2021",
-    "asvspoof2021_df": RAW_DIR / "asvspoof2021",
-    "in_the_wild": RAW_DIR / "in_the_wild",
-    "asvspoof5": RAW_DIR / "asvspoof5",
-}
+# Each corpus's default root is a folder under RAW_DIR (ingest/corpora/registry.py).
 
 
 def split_id(corpus_name: str, split: str) -> str:

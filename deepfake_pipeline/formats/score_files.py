@@ -36,7 +36,9 @@ def _checked(path, utt_ids, scores) -> np.ndarray:
 def write_score_file(path, utt_ids, scores) -> Path:
     """ASVspoof score file: `utt_id score` per line, input order, higher = more bona fide."""
     scores = _checked(path, utt_ids, scores)
-    return atomic.write_text(path, "".join(f"{utt_id} {exact(score)}\n" for utt_id, score in zip(utt_ids, scores)))
+    return atomic.write_text(
+        path, "".join(f"{utt_id} {exact(score)}\n" for utt_id, score in zip(utt_ids, scores, strict=True))
+    )
 
 
 def read_score_file(path) -> tuple:
@@ -59,7 +61,7 @@ def write_score_file_2019(path, utt_ids, attacks, labels, scores) -> Path:
         raise ValueError(f"{int(np.sum(~np.isfinite(scores)))} scores are not finite; refusing to write {path}")
     keys = {0: "bonafide", 1: "spoof"}
     lines = []
-    for utt_id, attack, label, score in zip(utt_ids, attacks, labels, scores):
+    for utt_id, attack, label, score in zip(utt_ids, attacks, labels, scores, strict=True):
         if int(label) not in keys:
             raise ValueError(f"{utt_id} is unlabelled: the 2019 score file needs every trial's key")
         lines.append(f"{utt_id} {attack if int(label) == 1 else '-'} {keys[int(label)]} {exact(score)}\n")
@@ -73,5 +75,5 @@ def write_score_file_asvspoof5(path, utt_ids, scores) -> Path:
     """The ASVspoof 5 CM score file: a tab-separated table with header `filename<TAB>cm-score`,
     one row per trial in input order, each score exact (shortest repr)."""
     scores = _checked(path, utt_ids, scores)
-    rows = "".join(f"{utt_id}\t{exact(score)}\n" for utt_id, score in zip(utt_ids, scores))
+    rows = "".join(f"{utt_id}\t{exact(score)}\n" for utt_id, score in zip(utt_ids, scores, strict=True))
     return atomic.write_text(path, f"{ASVSPOOF5_HEADER}\n{rows}")

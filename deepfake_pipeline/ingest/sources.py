@@ -38,7 +38,7 @@ def _describe(recorded: dict, now: dict) -> str:
 def changed_sources(rows: pd.DataFrame) -> list:
     """`(source_path, how)` for each row whose file differs from what was recorded."""
     changed = []
-    for path, size, mtime in zip(rows["source_path"], rows["source_bytes"], rows["source_mtime_ns"]):
+    for path, size, mtime in zip(rows["source_path"], rows["source_bytes"], rows["source_mtime_ns"], strict=True):
         recorded = {"source_bytes": int(size), "source_mtime_ns": int(mtime)}
         now = source_stat(path)
         if now != recorded:

@@ -11,6 +11,7 @@ from pathlib import Path
 from deepfake_pipeline.formats.asv_scores import asv_source_2019
 from deepfake_pipeline.formats.labels import parse_label
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError
+from deepfake_pipeline.ingest.corpora.registry import Corpus
 from deepfake_pipeline.ingest.shards import ClipSpec
 
 SPLITS = ("train", "dev", "eval")
@@ -97,3 +98,15 @@ def asvspoof_clips(root, splits=SPLITS) -> dict:
             for e in read_protocol(protocol)
         ]
     return clips
+
+
+# Read by ingest/corpora/registry.py without importing this module: keep it a literal.
+KINDS = {"asvspoof2019": {"described": "asvspoof2019 (LA)", "default_folder": "asvspoof"}}
+
+CORPORA = (
+    Corpus(
+        "asvspoof2019",
+        lambda request: asvspoof_clips(request.root, request.splits or SPLITS),
+        asv_scores=lambda request, split: asv_scores_of(request.root, split),
+    ),
+)

@@ -18,6 +18,7 @@ transmission channel for LA, codec (`compr`), source corpus and vocoder family f
 from deepfake_pipeline.formats.asv_scores import asv_source_2021
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError
 from deepfake_pipeline.ingest.corpora.protocols import find_below, find_folders, index_audio, read_fields
+from deepfake_pipeline.ingest.corpora.registry import Corpus, CorpusRequest
 from deepfake_pipeline.ingest.shards import ClipSpec
 
 TRACKS = ("LA", "DF")
@@ -105,3 +106,29 @@ def asvspoof2021_clips(root, track: str, subsets=DEFAULT_SUBSETS) -> dict:
         for row in rows
     ]
     return {"eval": clips}
+
+
+def _subsets(request: CorpusRequest) -> tuple | None:
+    return None if request.subset == "all" else (request.subset,)
+
+
+# Read by ingest/corpora/registry.py without importing this module: keep it a literal.
+KINDS = {
+    "asvspoof2021_la": {
+        "described": "asvspoof2021_la / asvspoof2021_df (eval data + keys)",
+        "default_folder": "asvspoof2021",
+    },
+    "asvspoof2021_df": {"described": "", "default_folder": "asvspoof2021"},
+}
+
+CORPORA = (
+    Corpus(
+        "asvspoof2021_la",
+        lambda request: asvspoof2021_clips(request.root, "LA", _subsets(request)),
+        asv_scores=lambda request, split: asv_scores_of(request.root, "LA", _subsets(request)),
+    ),
+    Corpus(
+        "asvspoof2021_df",
+        lambda request: asvspoof2021_clips(request.root, "DF", _subsets(request)),
+    ),
+)

@@ -12,6 +12,7 @@ manifest columns, the conditions results are broken down by.
 """
 
 from deepfake_pipeline.ingest.corpora.protocols import find_below, find_folders, index_audio, read_fields
+from deepfake_pipeline.ingest.corpora.registry import Corpus
 from deepfake_pipeline.ingest.shards import ClipSpec
 
 SPLITS = ("train", "dev", "eval")
@@ -57,3 +58,14 @@ def asvspoof5_clips(root, splits=SPLITS) -> dict:
             for row in rows
         ]
     return clips
+
+
+# Read by ingest/corpora/registry.py without importing this module: keep it a literal.
+KINDS = {"asvspoof5": {"described": "asvspoof5 (track 1)", "default_folder": "asvspoof5"}}
+
+CORPORA = (
+    Corpus(
+        "asvspoof5",
+        lambda request: asvspoof5_clips(request.root, request.splits or SPLITS),
+    ),
+)

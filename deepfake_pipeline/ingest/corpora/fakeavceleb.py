@@ -19,6 +19,7 @@ from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
 from deepfake_pipeline.formats.manifest import read_manifest, write_manifest
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, safe_id
+from deepfake_pipeline.ingest.corpora.registry import Corpus, CorpusRequest
 from deepfake_pipeline.ingest.shards import ClipSpec
 
 # The metadata's `method` names how the VIDEO was made (fsgan-wav2lip, faceswap, ...); every fake
@@ -64,7 +65,12 @@ def read_metadata(path) -> pd.DataFrame:
         first, second = row[8].strip(), row[9].strip()
         filename, folder = (first, second) if first.lower().endswith(MEDIA_SUFFIXES) else (second, first)
         records.append(
-            dict(zip(META_COLUMNS[:8], (v.strip() for v in row[:8])), filename=filename, path=folder, line=number)
+            dict(
+                zip(META_COLUMNS[:8], (v.strip() for v in row[:8]), strict=True),
+                filename=filename,
+                path=folder,
+                line=number,
+            )
         )
     frame = pd.DataFrame(records, columns=META_COLUMNS + ["line"])
     unknown = sorted(set(frame["type"]) - set(CATEGORIES))
@@ -138,9 +144,11 @@ def _once_per_file(meta: pd.DataFrame, meta_path: Path) -> pd.DataFrame:
     """One row per video. v1.2 lists 22 files twice (methods faceswap-wav2lip and wav2lip, the
     same type): each becomes one clip with its first line's values, said in one log line. A file
     listed under both audio labels is refused."""
-    key = [str(_video_path(Path("."), folder, name)) for folder, name in zip(meta["path"], meta["filename"])]
+    key = [
+        str(_video_path(Path("."), folder, name)) for folder, name in zip(meta["path"], meta["filename"], strict=True)
+    ]
     first, repeats = {}, []
-    for index, (video, row) in enumerate(zip(key, meta.itertuples(index=False))):
+    for index, (video, row) in enumerate(zip(key, meta.itertuples(index=False), strict=True)):
         if video not in first:
             first[video] = index
             continue
@@ -208,3 +216,23 @@ def flag_duplicates(split_dirs: list) -> pd.DataFrame:
         write_manifest(manifest, split_dir)
     flagged = pd.concat(manifests.values(), ignore_index=True)
     return flagged[flagged["duplicate_of"] != ""]
+
+
+def _clips(request: CorpusRequest) -> dict:
+    split_file = request.interim_dir / f"{request.name}_identity_split.json"
+    return fakeavceleb_clips(request.root, split_file, request.seed, request.splits or SPLITS)
+
+
+def _after_ingest(request: CorpusRequest, split_dirs: list) -> str:
+    duplicates = flag_duplicates(split_dirs)
+    by_category = duplicates["category"].value_counts().sort_index().to_dict()
+    return (
+        f"[preprocess {request.name}] {len(duplicates):,} clips share their decoded audio with an "
+        f"earlier clip (column duplicate_of): {by_category or 'none'}"
+    )
+
+
+# Read by ingest/corpora/registry.py without importing this module: keep it a literal.
+KINDS = {"fakeavceleb": {"described": "fakeavceleb (v1.2)", "default_folder": "fakeav"}}
+
+CORPORA = (Corpus("fakeavceleb", _clips, after_ingest=_after_ingest),)

@@ -15,6 +15,7 @@ import pandas as pd
 from deepfake_pipeline.formats.labels import parse_label
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError
 from deepfake_pipeline.ingest.corpora.protocols import find_below
+from deepfake_pipeline.ingest.corpora.registry import Corpus
 from deepfake_pipeline.ingest.shards import ClipSpec
 
 META_COLUMNS = ["file", "speaker", "label"]
@@ -57,3 +58,9 @@ def in_the_wild_clips(root) -> dict:
             for row in table.itertuples(index=False)
         ]
     }
+
+
+# Read by ingest/corpora/registry.py without importing this module: keep it a literal.
+KINDS = {"in_the_wild": {"described": "in_the_wild", "default_folder": "in_the_wild"}}
+
+CORPORA = (Corpus("in_the_wild", lambda request: in_the_wild_clips(request.root)),)

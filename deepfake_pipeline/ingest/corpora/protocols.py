@@ -21,7 +21,7 @@ def read_fields(path, names: tuple, example: str) -> list:
         fields = line.split()
         if len(fields) != len(names):
             raise ValueError(f"{path}:{number}: expected {len(names)} fields like `{example}`, got {line!r}")
-        row = dict(zip(names, fields))
+        row = dict(zip(names, fields, strict=True))
         try:
             row["label"] = parse_label(row["label"])
         except ValueError:

@@ -17,6 +17,7 @@ import pandas as pd
 from deepfake_pipeline.formats.labels import UNLABELLED, folder_label, parse_label
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError, safe_id
 from deepfake_pipeline.ingest.corpora.folder_walk import Top, audio_files
+from deepfake_pipeline.ingest.corpora.registry import Corpus, only_splits
 from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
 from deepfake_pipeline.ingest.shards import ClipSpec
 
@@ -90,14 +91,14 @@ def csv_clips(csv_path) -> dict:
     # one is rejected as a broken link in step 1 (realpath would have named its missing target).
     paths = [Path(os.path.normpath(base / p)) for p in table[path_column]]
     labels = []
-    for line, value in zip(lines, table["label"]):
+    for line, value in zip(lines, table["label"], strict=True):
         try:
             labels.append(parse_label(value))
         except ValueError as error:
             raise ValueError(f"{csv_path}:{line}: {error}") from None
-    label_of = dict(zip(lines, labels))
+    label_of = dict(zip(lines, labels, strict=True))
     _first_seen(
-        zip(lines, (os.path.realpath(p) for p in paths)),
+        zip(lines, (os.path.realpath(p) for p in paths), strict=True),
         lambda real: f"the file {real}",
         csv_path,
         lambda first, line: (
@@ -106,13 +107,13 @@ def csv_clips(csv_path) -> dict:
     )
     if "utt_id" in table.columns:
         ids = [safe_id(v) for v in table["utt_id"]]
-        _first_seen(zip(lines, ids), lambda utt_id: f"utt_id {utt_id!r}", csv_path)
+        _first_seen(zip(lines, ids, strict=True), lambda utt_id: f"utt_id {utt_id!r}", csv_path)
     else:
         # Ids from the path below the clips' common folder: short, and unique when the paths are.
         common = Path(os.path.commonpath([str(p.parent) for p in paths]))  # an empty CSV was refused above
         ids = _unique_ids([safe_id(str(p.relative_to(common).with_suffix(""))) for p in paths])
     splits = (
-        [_split_name(csv_path, line, v) for line, v in zip(lines, table["split"])]
+        [_split_name(csv_path, line, v) for line, v in zip(lines, table["split"], strict=True)]
         if "split" in table.columns
         else [DEFAULT_SPLIT] * len(paths)
     )
@@ -159,6 +160,25 @@ def folder_clips(folder, inputs_are_top_links: bool = False, log=print) -> dict:
     ids = _unique_ids([safe_id(str(found.path.relative_to(folder).with_suffix(""))) for found in files])
     return {
         DEFAULT_SPLIT: [
-            ClipSpec(utt_id=utt_id, source_path=found.source, label=found.label) for utt_id, found in zip(ids, files)
+            ClipSpec(utt_id=utt_id, source_path=found.source, label=found.label)
+            for utt_id, found in zip(ids, files, strict=True)
         ]
     }
+
+
+# Read by ingest/corpora/registry.py without importing this module: keep it a literal.
+KINDS = {
+    "csv": {"described": "csv (path,label[,speaker,attack,split])", "default_folder": None},
+    "folder": {"described": "folder (real/ and fake/ subfolders)", "default_folder": None},
+}
+
+CORPORA = (
+    Corpus(
+        "csv",
+        lambda request: only_splits(csv_clips(request.root), request),
+    ),
+    Corpus(
+        "folder",
+        lambda request: only_splits(folder_clips(request.root), request),
+    ),
+)
