@@ -10,6 +10,7 @@ import augment_fixtures
 import numpy as np
 import pandas as pd
 import pytest
+from contrastive_fixtures import one_torch_thread  # noqa: F401
 from logreg_fixtures import balanced_design, informative, make_split, sklearn_logreg
 
 from deepfake_pipeline import __version__
@@ -173,3 +174,32 @@ def test_a_test_split_and_its_degraded_copy_get_a_condition_table(dirs, capsys):
     lines = out.splitlines()
     at = lines.index("[eval_logreg] per condition, copies of toy_eval (each condition on its own trials):")
     assert lines[at + 2].split()[0] == "clean" and lines[at + 3].split()[0] == "gain"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_step4_trains_its_head_on_the_baselines_training_splits(tmp_path, capsys):
+    from logreg_fixtures import layered
+
+    from deepfake_pipeline.cli.train_contrastive import main as train_contrastive
+
+    paths = ["--interim-dir", str(tmp_path / "i"), "--processed-dir", str(tmp_path / "p")]
+    for i, split in enumerate(("toy_train", "toy_more", "toy_dev", "toy_eval")):
+        labels, speakers = balanced_design(6, 10, seed=i)
+        embeddings = layered(labels, 3, 8, signal_layer=1, strength=1.2, seed=20 + i)
+        make_split(tmp_path / "i", tmp_path / "p", split, labels, speakers, seed=i, embeddings=embeddings)
+    baseline = ["--features", "embeddings", "--model", "random:base", "--layer", "1", "--n-boot", "0"]
+    splits = ["--train", "toy_train", "toy_more", "--dev", "toy_dev", "--test", "toy_eval", "--C-grid", "1"]
+    results = ["--results-dir", str(tmp_path / "r")]
+    assert main([*baseline, *splits, "--run", "base", *paths, *results]) == 0
+    fast = ["--epochs", "2", "--batch-size", "32", "--n-boot", "0", "--hidden-dim", "16", "--proj-dim", "8"]
+    assert train_contrastive(["--baseline-run", str(tmp_path / "r" / "base"), "--run", "head", *fast, *results]) == 0
+    config = json.loads((tmp_path / "r" / "head" / "config.json").read_text())
+    members = config["features"]["toy_train & toy_more"]["members"]
+    for split in ("toy_train", "toy_more"):
+        digest = hashlib.sha256((tmp_path / "i" / split / "manifest.csv").read_bytes()).hexdigest()
+        assert members[split]["manifest_sha256"] == digest
+    capsys.readouterr()
+    unfrozen = ["--baseline-run", str(tmp_path / "r" / "base"), "--run", "x", "--unfreeze-last", "1"]
+    assert train_contrastive([*unfrozen, *fast, *results]) == 2
+    assert "fitted on several training splits (toy_train & toy_more)" in capsys.readouterr().err
