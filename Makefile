@@ -24,7 +24,7 @@ LOCK_FLAGS ?=
 COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe \
 	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 
-.PHONY: demo test test-fast venv bench lock mutate
+.PHONY: demo test test-fast lint venv bench lock mutate
 
 venv: $(STAMP)
 
@@ -70,6 +70,14 @@ test-fast: $(STAMP)
 	mkdir -p $(FAST_NUMBA_CACHE)
 	TESTS_NUMBA_CACHE_DIR="$(abspath $(FAST_NUMBA_CACHE))" flock "$(FAST_NUMBA_CACHE).lock" \
 		$(PY) -m pytest -q -m "not slow"
+
+# The static checks, with .venv's pinned tools (requirements.in): ruff's lint and format check
+# over the repository and mypy over the package (both configured in pyproject.toml). CI runs it
+# after `make test`; .pre-commit-config.yaml runs the same commands before a commit.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 demo: $(STAMP)
 	$(PY) -m deepfake_pipeline.demo --out $(DEMO_ROOT)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared run of the GPU-only checks on a lent machine (README, "On a GPU"): step 2 with
+# One prepared run of the GPU-only checks on a lent machine (docs/reference.md, "On a GPU"): step 2 with
 # --device cuda for the base and XLS-R (large) shapes, step 3, step 4 with --unfreeze-last 2 on
 # cuda twice (the two runs must give the same scores), and the embedding bench on cuda. Every
 # model is an UNTRAINED random:<arch>: speeds and checks that nothing breaks, not detection results.

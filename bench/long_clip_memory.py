@@ -3,7 +3,7 @@
 Each (model, seconds) runs in a fresh subprocess; its peak resident set (resource.getrusage
 ru_maxrss) is read once the model is loaded and again after one clip is embedded. The growth
 divided by the clip's seconds is the figure `features/memory.py` uses to refuse clips that do not
-fit a memory budget (README, "Long clips").
+fit a memory budget (docs/reference.md, "Long clips").
 
     python bench/long_clip_memory.py --models random:base random:large --seconds 20 60
 """

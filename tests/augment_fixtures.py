@@ -52,7 +52,7 @@ def recipe_from_spec(spec: str) -> Recipe:
 
 if __name__ == "__main__":
     from deepfake_pipeline.augment.derive import DeriveRequest, derive_split
-    from deepfake_pipeline.features.parts_job import ClusterJob
+    from deepfake_pipeline.features.cluster_job import ClusterJob
 
     interim, source, name, jobs = sys.argv[1:5]
     shard = ClusterJob.parse(sys.argv[5]) if len(sys.argv) > 5 else None

@@ -1,5 +1,5 @@
 """Step 4's paired bootstrap as it was first computed, kept as the reference that the weighted
-sweeps must equal to the last bit (tests/test_paired_resampling.py, bench/bench_verdict.py):
+sweeps must equal to the last bit (tests/evaluation/test_paired_resampling.py, bench/bench_verdict.py):
 each resample materialised, every trial repeated by its cluster's multiplicity (``np.repeat``),
 its min t-DCF by the official sweep of evaluation/tdcf.py with the ASV rates computed again for
 every resample; AUC and EER by significance's sweep over trial weights; the AUC interval and the

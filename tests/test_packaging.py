@@ -38,9 +38,11 @@ def _pins(requirements) -> dict:
 def test_dependencies_are_requirements_in_with_the_same_pins():
     project = _project()
     wanted = _requirements_in()
-    # pip installs, it is not imported; pytest runs the tests only.
-    assert _pins(project["dependencies"]) == {k: v for k, v in wanted.items() if k not in ("pip", "pytest")}
+    # pip installs, it is not imported; pytest runs the tests only, ruff and mypy the checks.
+    tools = ("pip", "pytest", "ruff", "mypy")
+    assert _pins(project["dependencies"]) == {k: v for k, v in wanted.items() if k not in tools}
     assert _pins(project["optional-dependencies"]["test"]) == {"pytest": wanted["pytest"]}
+    assert _pins(project["optional-dependencies"]["dev"]) == {k: wanted[k] for k in ("pytest", "ruff", "mypy")}
     assert "torch==2.13.0" in project["dependencies"]
 
 

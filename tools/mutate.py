@@ -47,28 +47,34 @@ class Target:
 # and the slowest tests (kill -9 and resume in subprocesses, 17-80 s each) are left to `make test`:
 # every surviving mutant runs all its covering tests, which would take the campaign past an hour.
 MODULES: dict[str, Target] = {
-    "deepfake_pipeline/evaluation/metrics.py": Target(("tests/test_metrics.py",)),
-    "deepfake_pipeline/evaluation/significance.py": Target(("tests/test_metrics.py",)),
-    "deepfake_pipeline/evaluation/paired.py": Target(("tests/test_metrics.py", "tests/test_contrastive_verdict.py")),
-    "deepfake_pipeline/evaluation/verdict.py": Target(("tests/test_contrastive_verdict.py",)),
-    "deepfake_pipeline/features/spectral.py": Target(("tests/test_spectral.py",)),
+    "deepfake_pipeline/evaluation/metrics.py": Target(("tests/evaluation/test_metrics.py",)),
+    "deepfake_pipeline/evaluation/significance.py": Target(("tests/evaluation/test_metrics.py",)),
+    "deepfake_pipeline/evaluation/paired.py": Target(
+        ("tests/evaluation/test_metrics.py", "tests/contrastive/test_contrastive_verdict.py")
+    ),
+    "deepfake_pipeline/evaluation/verdict.py": Target(("tests/contrastive/test_contrastive_verdict.py",)),
+    "deepfake_pipeline/features/spectral.py": Target(("tests/features/test_spectral.py",)),
     # the corpus parsers
     "deepfake_pipeline/ingest/corpora/__init__.py": Target(
-        ("tests/test_corpus_asvspoof.py", "tests/test_corpus_fakeavceleb.py", "tests/test_corpus_user_audio.py")
+        (
+            "tests/ingest/test_corpus_asvspoof.py",
+            "tests/ingest/test_corpus_fakeavceleb.py",
+            "tests/ingest/test_corpus_user_audio.py",
+        )
     ),
-    "deepfake_pipeline/ingest/corpora/asvspoof.py": Target(("tests/test_corpus_asvspoof.py",)),
-    "deepfake_pipeline/ingest/corpora/fakeavceleb.py": Target(("tests/test_corpus_fakeavceleb.py",)),
-    "deepfake_pipeline/ingest/corpora/user_audio.py": Target(("tests/test_corpus_user_audio.py",)),
-    "deepfake_pipeline/ingest/corpora/folder_walk.py": Target(("tests/test_corpus_user_audio.py",)),
+    "deepfake_pipeline/ingest/corpora/asvspoof.py": Target(("tests/ingest/test_corpus_asvspoof.py",)),
+    "deepfake_pipeline/ingest/corpora/fakeavceleb.py": Target(("tests/ingest/test_corpus_fakeavceleb.py",)),
+    "deepfake_pipeline/ingest/corpora/user_audio.py": Target(("tests/ingest/test_corpus_user_audio.py",)),
+    "deepfake_pipeline/ingest/corpora/folder_walk.py": Target(("tests/ingest/test_corpus_user_audio.py",)),
     "deepfake_pipeline/ingest/corpora/protocols.py": Target(
-        ("tests/test_corpus_field.py", "tests/test_corpus_asvspoof.py")
+        ("tests/ingest/test_corpus_field.py", "tests/ingest/test_corpus_asvspoof.py")
     ),
-    "deepfake_pipeline/ingest/corpora/asvspoof2021.py": Target(("tests/test_corpus_field.py",)),
-    "deepfake_pipeline/ingest/corpora/in_the_wild.py": Target(("tests/test_corpus_field.py",)),
-    "deepfake_pipeline/ingest/corpora/asvspoof5.py": Target(("tests/test_corpus_field.py",)),
+    "deepfake_pipeline/ingest/corpora/asvspoof2021.py": Target(("tests/ingest/test_corpus_field.py",)),
+    "deepfake_pipeline/ingest/corpora/in_the_wild.py": Target(("tests/ingest/test_corpus_field.py",)),
+    "deepfake_pipeline/ingest/corpora/asvspoof5.py": Target(("tests/ingest/test_corpus_field.py",)),
     # step 3: the choice of C and of the layer on dev (or by nested, speaker-grouped CV)
     "deepfake_pipeline/baseline/logreg.py": Target(
-        ("tests/test_logreg.py",),
+        ("tests/baseline/test_logreg.py",),
         (
             "_pick",
             "_check_grid",
@@ -82,7 +88,7 @@ MODULES: dict[str, Target] = {
     ),
     # step 2: mean pooling over each clip's own frames
     "deepfake_pipeline/features/ssl_embed.py": Target(
-        ("tests/test_wav2vec.py",),
+        ("tests/features/test_ssl_embed.py",),
         (
             "frame_counts",
             "_embed_batch",
@@ -99,11 +105,11 @@ MODULES: dict[str, Target] = {
     # compute spectral features of real or many clips)
     "deepfake_pipeline/ingest/shards.py": Target(
         (
-            "tests/test_preprocess_resume.py",
-            "tests/test_source_changes.py",
-            "tests/test_long_clips.py",
-            "tests/test_corpus_asvspoof.py",
-            "tests/test_wavestore.py",
+            "tests/ingest/test_preprocess_resume.py",
+            "tests/ingest/test_source_changes.py",
+            "tests/ingest/test_long_clips.py",
+            "tests/ingest/test_corpus_asvspoof.py",
+            "tests/formats/test_wavestore.py",
         ),
         ("_clips_digest", "_prepare_dir", "_finalise", "ingest_split", "shard_size_for", "_part_path"),
         "not spectral_features_are_computed_from and not real_clips_features_from",
@@ -112,7 +118,7 @@ MODULES: dict[str, Target] = {
     # (run_spectral's resume and stale-feature paths are reached only by the kill -9 and step-1
     # rerun tests, 25-210 s each: left to `make test`, see docs/mutation.md)
     "deepfake_pipeline/features/parts_job.py": Target(
-        ("tests/test_features.py",),
+        ("tests/features/test_features.py",),
         (
             "ClusterJob.parse",
             "ClusterJob.parts_of",
@@ -126,7 +132,7 @@ MODULES: dict[str, Target] = {
     ),
     # step 4: the best epoch on dev (early stopping) ...
     "deepfake_pipeline/contrastive/train.py": Target(
-        ("tests/test_contrastive_training.py",),
+        ("tests/contrastive/test_contrastive_training.py",),
         ("train", "centroid_scores", "batches"),
         "early_stopping or resumes or planted_signal or same_seed or checkpoint or best_dev_epoch",
     ),
@@ -135,8 +141,8 @@ MODULES: dict[str, Target] = {
     # and CV tests take about a minute each and are left to `make test`)
     "deepfake_pipeline/contrastive/experiment.py": Target(
         (
-            "tests/test_contrastive_training.py::test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones",
-            "tests/test_contrastive_training.py::test_step_4_holdout_seed_passes_each_split_to_training_and_scoring",
+            "tests/contrastive/test_contrastive_training.py::test_step_4_chooses_C_on_the_dev_projections_not_the_test_ones",
+            "tests/contrastive/test_contrastive_training.py::test_step_4_holdout_seed_passes_each_split_to_training_and_scoring",
         ),
         ("_run_holdout_seed", "_outcome_record"),
     ),

@@ -30,7 +30,7 @@ from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.common.progress import Progress, note
-from deepfake_pipeline.features.parts_job import ClusterJob
+from deepfake_pipeline.features.cluster_job import ClusterJob
 from deepfake_pipeline.formats.manifest import MANIFEST_COLUMNS, SOURCE_COLUMNS, manifest_sha256
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE, STORE_DTYPE, WaveStore, read_info, write_shard
 from deepfake_pipeline.ingest.shards import (

@@ -141,7 +141,7 @@ def apply_rawboost(
 ) -> tuple[np.ndarray, dict]:
     x = as_mono_float32(wave, fs).astype(np.float64)
     mode, steps = ALGORITHMS[algo]
-    params = {"algo": algo}
+    params: dict = {"algo": algo}
     if mode == "series":
         for step in steps:
             x, params[step] = PROCESSES[step](x, fs, rng, p)

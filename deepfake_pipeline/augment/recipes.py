@@ -68,8 +68,9 @@ def _split_spec(spec: str) -> tuple[str, str | None, dict]:
     name, _, rest = spec.partition(":")
     fields = rest.split(":") if rest else []
     settings = {}
-    while fields and _SETTING.match(fields[-1]):
-        key, value = _SETTING.match(fields.pop()).groups()
+    while fields and (setting := _SETTING.match(fields[-1])):
+        fields.pop()
+        key, value = setting.groups()
         if key in settings:
             raise ValueError(f"{spec!r}: {key}= given twice")
         settings[key] = value

@@ -110,7 +110,7 @@ def left_out_lines(splits: list, prefix: str) -> list:
 def copies_across_folds(split, fold_of_trial) -> int:
     """Trials of one split whose audio (or source clip's, for derived clips) also occurs in
     another fold (cross-validation)."""
-    folds_by_hash = {}
+    folds_by_hash: dict = {}
     origins = _origins(split)
     for sha, fold in zip(origins, fold_of_trial, strict=True):
         folds_by_hash.setdefault(sha, set()).add(fold)

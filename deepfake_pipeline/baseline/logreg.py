@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from deepfake_pipeline.baseline import DEFAULT_C_GRID, SELECTION_CRITERIA  # noqa: E402,F401
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.evaluation import metrics
 from deepfake_pipeline.evaluation.tdcf import official_eer
@@ -51,7 +52,7 @@ def as_float64(X) -> np.ndarray:
     return np.asarray(X, dtype=np.float64)
 
 
-class ProtocolError(ValueError):
+class ProtocolError(PipelineError, ValueError):
     """An evaluation protocol that cannot give an honest number (too few speakers for the folds,
     a part with one class only); the message says what to change."""
 
@@ -154,7 +155,8 @@ def _value(row, select_by) -> float:
 def _view_selection(labels, key, scores_by_C: dict, converged_by_C: dict, C_grid, select_by) -> Selection:
     """The rows of one view and its best C; ties go to the smaller C (stronger regularisation:
     the grid is sorted)."""
-    table, best_C, best_value = [], None, None
+    table: list = []
+    best_C, best_value = None, None
     for C in C_grid:
         scores = scores_by_C[C]
         row = {
@@ -165,19 +167,21 @@ def _view_selection(labels, key, scores_by_C: dict, converged_by_C: dict, C_grid
             "converged": converged_by_C[C],
         }
         table.append(row)
-        if best_C is None or _value(row, select_by) > best_value:
+        if best_value is None or _value(row, select_by) > best_value:  # both are set together
             best_value, best_C = _value(row, select_by), C
+    assert best_C is not None  # C_grid is not empty
     return Selection(key=key, C=best_C, best_C={key: best_C}, table=table, select_by=select_by)
 
 
 def _merge(views: list, select_by) -> Selection:
     """The best of single-view selections, in view order; ties go to the earlier view."""
-    best = None
+    best: Selection | None = None
     for view in views:
         if best is None or _value(view.row(view.key, view.C), select_by) > _value(
             best.row(best.key, best.C), select_by
         ):
             best = view
+    assert best is not None  # views is not empty
     return Selection(
         key=best.key,
         C=best.C,
@@ -359,9 +363,9 @@ def cross_validate(
     C_grid=DEFAULT_C_GRID,
     seed: int = 0,
     select_by: str = "auc",
-    inner_folds: int = None,
+    inner_folds: int | None = None,
     jobs: int = 1,
-    progress_label: str = None,
+    progress_label: str | None = None,
 ) -> CVResult:
     """Nested speaker-grouped CV: in each outer fold, (view, C) is chosen by an inner grouped CV
     on the fitting part alone, fitted there, and the held-out speakers are scored. Every score
@@ -374,7 +378,7 @@ def cross_validate(
     inner_folds = inner_folds or n_folds
     keys = list(views)
     view_scores = {key: np.full(len(labels), np.nan) for key in keys}
-    inner = [[] for _ in folds]  # per fold: each view's own inner selection
+    inner: list[list[Selection]] = [[] for _ in folds]  # per fold: each view's own inner selection
     inner_fits = sum(min(inner_folds, len(np.unique(groups[fit_idx]))) for fit_idx, _ in folds)
     progress = _progress(progress_label, len(keys) * len(C_grid) * inner_fits)
     for key in keys:
@@ -388,11 +392,11 @@ def cross_validate(
             view_scores[key][score_idx] = bonafide_scores(model, X[score_idx])
             inner[number].append(chosen)
         del X
-    chosen = np.full(len(labels), np.nan)
+    cv_scores = np.full(len(labels), np.nan)
     choices = []
     for number, (fit_idx, score_idx) in enumerate(folds):
         fold = _merge(inner[number], select_by)
-        chosen[score_idx] = view_scores[fold.key][score_idx]
+        cv_scores[score_idx] = view_scores[fold.key][score_idx]
         choices.append(
             {
                 "fold": number,
@@ -403,4 +407,4 @@ def cross_validate(
                 "n_score": len(score_idx),
             }
         )
-    return CVResult(scores=chosen, view_scores=view_scores, folds=folds, choices=choices)
+    return CVResult(scores=cv_scores, view_scores=view_scores, folds=folds, choices=choices)

@@ -5,7 +5,7 @@ silence-only check, with what `--score` needs to make the same features for new 
 A Pipeline is stored as its fitted numbers: the scaler's mean_ and scale_, the regression's
 coef_, intercept_ and classes_, in float64 (classes in int64). Reading rebuilds fitted sklearn
 objects from them, so scoring runs sklearn's own transform and decision_function on the very
-same numbers: the scores are the fitted model's bit for bit (tests/test_model_files.py checks
+same numbers: the scores are the fitted model's bit for bit (tests/formats/test_run_files_are_data.py checks
 this against a model fitted directly; numpy arithmetic done the same way gave the same bits, but
 rebuilding keeps one code path for fitted and loaded models)."""
 

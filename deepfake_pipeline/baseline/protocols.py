@@ -6,6 +6,7 @@ protocol, and hand every number to `baseline_report` for printing and files.
 - cv: one split, speaker-grouped K-fold, with C (and layer) chosen by an inner grouped CV inside
   each fold's fitting part."""
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -25,12 +26,12 @@ from deepfake_pipeline.formats.split_union import train_split_ids, union_of
 @dataclass
 class BaselineSettings:
     spec: FeatureSpec
-    train: str | list = None  # one split id, or several fitted on as one (train_splits)
-    dev: str = None
+    train: str | list | None = None  # one split id, or several fitted on as one (train_splits)
+    dev: str | None = None
     tests: list = field(default_factory=list)
-    cv: str = None
+    cv: str | None = None
     folds: int = 5
-    inner_folds: int = None
+    inner_folds: int | None = None
     C_grid: tuple = logreg.DEFAULT_C_GRID
     seed: int = 0
     n_boot: int = 1000
@@ -217,6 +218,7 @@ def run_holdout(settings: BaselineSettings, run, config_args: dict) -> dict:
 
 
 def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:
+    assert settings.cv is not None  # the cv protocol names its split
     split = load_split(
         settings.cv,
         settings.spec,
@@ -330,6 +332,6 @@ def run_baseline(settings: BaselineSettings, run, config_args: dict) -> dict:
     return run_cv(settings, run, config_args) if settings.cv else run_holdout(settings, run, config_args)
 
 
-def score_with_model(bundle: dict, views: dict) -> np.ndarray:
+def score_with_model(bundle: dict, views: Mapping) -> np.ndarray:
     """Scores (higher = more bona fide) of a saved model on a split's feature views."""
     return logreg.bonafide_scores(bundle["pipeline"], views[bundle["view"]])

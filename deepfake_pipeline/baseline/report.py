@@ -57,17 +57,19 @@ def print_header(run, settings, fit_split, dev_split, tests, untrained, demo):
                 f"[eval_logreg] {unknown:,} clips have no speaker ('-'): they are kept together as one "
                 "group, so they are never split between fitting and scoring"
             )
+    run.print(*lines)
+    notes = []
     if untrained:
-        lines.append(
+        notes.append(
             "[eval_logreg] NOTE: the embeddings come from an UNTRAINED model: these numbers are a smoke "
             "test of the pipeline, not a detection result"
         )
     if demo:
-        lines.append(
+        notes.append(
             "[eval_logreg] NOTE: the demo corpus is generated audio: these numbers say nothing about "
             "real spoofing attacks"
         )
-    run.print(*lines)
+    run.note(*notes)  # standard error, with the other notes
 
 
 def _selection_lines(fit_split, selection, where, cv: bool):
@@ -144,7 +146,8 @@ def _sweep(run, fit_split, selection, results, chosen_on, where, caveat):
     if len(keys) < 2 or any(len(fit_split.view_layers[k]) != 1 for k in keys):
         return None
     layers = [fit_split.view_layers[k][0] for k in keys]
-    rows, series = [], {}
+    rows: list = []
+    series: dict = {}
     if chosen_on is not None:
         series[f"dev={chosen_on['split'].split_id}"] = {"auc": [], "eer": []}
     for result in results:

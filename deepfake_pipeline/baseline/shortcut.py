@@ -58,7 +58,7 @@ def silence_table(split_dir, processed_dir, top_db: float = DEFAULT_TOP_DB, use_
         "top_db": float(top_db),
         "frame_length": FRAME_LENGTH,
         "hop_length": HOP_LENGTH,
-        "librosa": librosa.__version__,
+        "librosa": librosa.__version__,  # type: ignore[attr-defined]  # set by librosa's lazy loader
     }
     table_path, meta_path = _cache_paths(split_id, processed_dir, top_db)
     if use_cache and table_path.is_file() and meta_path.is_file():

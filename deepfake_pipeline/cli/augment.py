@@ -47,7 +47,7 @@ def augment_problem(args) -> str | None:
         return f"{', '.join(given)} apply to --corpus; a derived split takes its source's clips as they are"
     if args.copies < 1:
         return f"--copies must be at least 1 (got {args.copies})"
-    from deepfake_pipeline.features.parts_job import ClusterJob
+    from deepfake_pipeline.features.cluster_job import ClusterJob
 
     try:
         ClusterJob.parse(args.shard)
@@ -62,7 +62,7 @@ def run_augment(args, summary_line) -> int:
     from deepfake_pipeline.augment.recipes import recipe_from_spec
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
-    from deepfake_pipeline.features.parts_job import ClusterJob
+    from deepfake_pipeline.features.cluster_job import ClusterJob
     from deepfake_pipeline.formats.wavestore import StoreError
     from deepfake_pipeline.ingest.shards import EveryClipRejected, PlanMismatch
 

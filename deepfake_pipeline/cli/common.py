@@ -9,6 +9,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR, RESULTS_DIR
 
 
@@ -45,7 +46,7 @@ def add_clip_lengths(parser, group_title: str | None = None) -> None:
         default=DEFAULT_MAX_DURATION_S,
         help="clips longer than this many seconds are rejected as too_long (default "
         "%(default)s). Step 2 embeds each clip in one forward pass, whose memory grows "
-        "with the clip (README, 'Long clips'); raise it only where that memory is there",
+        "with the clip (docs/reference.md, 'Long clips'); raise it only where that memory is there",
     )
     group.add_argument(
         "--crop",
@@ -93,13 +94,16 @@ def parse_or_refuse(parser, check, argv, modes=()):
     something other than a run, which a replay refuses."""
     from deepfake_pipeline.cli.replay import ReplayRefused, check_replayed, replay_argv
 
-    try:
-        replayed_argv, replay_lines = replay_argv(parser, argv, modes)
-        args = parser.parse_args(replayed_argv)
-        check_replayed(parser, args, replay_lines is not None, modes)
-    except ReplayRefused as error:
-        print(f"error: {error}", file=sys.stderr)
-        return None
+    if "--config" not in parser._option_string_actions:  # a script that records no runs
+        args, replay_lines = parser.parse_args(argv), None
+    else:
+        try:
+            replayed_argv, replay_lines = replay_argv(parser, argv, modes)
+            args = parser.parse_args(replayed_argv)
+            check_replayed(parser, args, replay_lines is not None, modes)
+        except ReplayRefused as error:
+            print(f"error: {error}", file=sys.stderr)
+            return None
     for line in replay_lines or ():
         print(line, file=sys.stderr)
     problem = check_threads(args) or check_run(args) or check(args)
@@ -172,7 +176,7 @@ UNWRITABLE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 # The running script's output folders by the option that chooses each (`declare_outputs`), so
 # that an unwritable folder's closing line names the option to change.
-_OUTPUTS = {}
+_OUTPUTS: dict = {}
 
 
 def declare_outputs(folders: dict) -> None:
@@ -222,6 +226,7 @@ def unwritable_line(error: OSError) -> str:
     option = next((o for o, value in _OUTPUTS.items() if folder.is_relative_to(value.absolute())), None) or next(
         (o for o, value in _OUTPUTS.items() if value.absolute().is_relative_to(folder)), None
     )
+    assert error.errno is not None  # is_unwritable(error) holds
     way = "remount it read-write" if error.errno == errno.EROFS else "fix its permissions"
     what = f"choose a writable {option} or {way}" if option else way
     return f"error: cannot write to {folder} ({os.strerror(error.errno).lower()}): {what}, then rerun the same command"
@@ -230,9 +235,9 @@ def unwritable_line(error: OSError) -> str:
 def guarded_main(body, argv=None) -> int:
     """Run a script's `body(argv)` so that each fault ends in one line on standard error that says
     how to go on, not a traceback: Ctrl-C (exit 130) and SIGTERM (exit 143) as `interrupted: ...`,
-    a full disk and an unwritable output folder (exit 1), and another run holding the output's
-    lock (exit 2). Every step resumes, so the way on is the same command again."""
-    from deepfake_pipeline.common.lock import LockHeld
+    a full disk and an unwritable output folder (exit 1), another run holding the output's lock
+    and every other refusal the user can act on (a PipelineError: `error: <message>`, its
+    exit_code, 2). Every step resumes, so the way on is the same command again."""
 
     # joblib's note on the tasks an interrupt cancelled would come after the one closing line.
     warnings.filterwarnings("ignore", message=r".*tasks which were still being processed by the workers")
@@ -248,9 +253,9 @@ def guarded_main(body, argv=None) -> int:
     except Terminated:
         _last_line(INTERRUPTED)
         return 128 + signal.SIGTERM
-    except LockHeld as error:
+    except PipelineError as error:  # before OSError: a CorpusLayoutError is a FileNotFoundError
         _last_line(f"error: {error}")
-        return 2
+        return error.exit_code
     except OSError as error:
         if is_disk_full(error):
             where = getattr(error, "pipeline_path", None) or error.filename or "the output"

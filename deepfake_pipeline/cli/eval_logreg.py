@@ -20,6 +20,7 @@ from deepfake_pipeline.cli.common import (
     parse_or_refuse,
 )
 from deepfake_pipeline.cli.replay import add_config
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
 
 # The options that turn this script from fitting a run into scoring clips: never replayed by --config.
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_args(args) -> str:
+def _check_args(args) -> str | None:
     """A message saying what to fix, or None."""
     if args.jobs < 1:
         return "--jobs must be at least 1"
@@ -223,10 +224,8 @@ def _main(argv) -> int:
 
 def _run(args) -> int:
     # Imported once the arguments are known, so that --help and a wrong argument answer at once.
-    from deepfake_pipeline.baseline.logreg import ProtocolError
     from deepfake_pipeline.baseline.protocols import BaselineSettings, run_baseline
-    from deepfake_pipeline.formats.feature_sets import FeatureError
-    from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
+    from deepfake_pipeline.formats.run_dir import RunDir
 
     if args.score:
         from deepfake_pipeline.baseline.score_new import score_paths
@@ -243,7 +242,9 @@ def _run(args) -> int:
                     "crop": crop_of(args),
                 },
             )
-        except (FeatureError, ProtocolError, FileNotFoundError, ValueError) as error:
+        except PipelineError:
+            raise  # guarded_main prints it
+        except (FileNotFoundError, ValueError) as error:  # still plain: a missing path, a malformed CSV line
             print(f"error: {error}", file=sys.stderr)
             return 2
     spec = _spec(args)
@@ -267,27 +268,22 @@ def _run(args) -> int:
         keep_duplicates=args.keep_duplicates,
     )
     config_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    try:
-        run = RunDir(
-            args.results_dir,
-            args.run or _default_run_name(args, spec),
-            explicit=bool(args.run),
-            overwrite=args.overwrite,
-            args=config_args,
-        )
-    except RunDirError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    run = RunDir(  # a RunDirError is a PipelineError: guarded_main prints it
+        args.results_dir,
+        args.run or _default_run_name(args, spec),
+        explicit=bool(args.run),
+        overwrite=args.overwrite,
+        args=config_args,
+    )
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
 
     try:
         with output_lock(run.path, f"the run {run.path}", note=note):
             run_baseline(settings, run, config_args)
-    except (FeatureError, ProtocolError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except PipelineError as error:  # guarded_main prints it as the closing `error:` line, exit 2
         if run.created:
             with run.log_path.open("a") as log:
                 log.write(f"error: {error}\n")
-        return 2
+        raise
     return 0

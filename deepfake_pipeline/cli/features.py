@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.cli.common import add_threads, check_threads, declare_outputs, guarded_main, limited_threads
+from deepfake_pipeline.cli.common import add_threads, declare_outputs, guarded_main, limited_threads, parse_or_refuse
+from deepfake_pipeline.features.cluster_job import ClusterJob
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
 MODEL_REQUIRED = (
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="memory (GiB) one forward pass may use beyond the loaded model; a split whose "
         "longest clip needs more is refused before any work (default: the memory "
-        "available now; cpu only; README, 'Long clips')",
+        "available now; cpu only; docs/reference.md, 'Long clips')",
     )
     parser.add_argument("--shard", default="1/1", help="K/N: this job's share of the work (cluster arrays)")
     parser.add_argument("--merge-only", action="store_true", help="only join the parts that --shard jobs wrote")
@@ -86,15 +87,24 @@ def main(argv=None) -> int:
     return guarded_main(_main, argv)
 
 
-def _main(argv) -> int:
-    args = build_parser().parse_args(argv)
-    declare_outputs({"--processed-dir": args.processed_dir})
-    problem = check_threads(args)
+def _check_args(args) -> str | None:
+    """Why these arguments cannot run, or None (parse_or_refuse prints it as one `error:` line)."""
     if args.what != "spectral" and not args.model:
-        problem = MODEL_REQUIRED
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        return MODEL_REQUIRED
+    if args.jobs == 0 or args.jobs < -1:
+        return "--jobs must be a positive number of workers, or -1 for all cores"
+    try:
+        ClusterJob.parse(args.shard)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _main(argv) -> int:
+    args = parse_or_refuse(build_parser(), _check_args, argv)
+    if args is None:
         return 2
+    declare_outputs({"--processed-dir": args.processed_dir})
     with limited_threads(args.threads):
         return _run(args)
 
@@ -107,12 +117,8 @@ def _run(args) -> int:
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.evaluation import closing
     from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips, open_stores
-    from deepfake_pipeline.features.parts_job import ClusterJob
-    from deepfake_pipeline.formats.feature_files import FeatureError
 
     try:
-        if args.jobs == 0 or args.jobs < -1:
-            raise ValueError("--jobs must be a positive number of workers, or -1 for all cores")
         settings = FeatureSettings(
             what=args.what,
             model=args.model,
@@ -141,7 +147,9 @@ def _run(args) -> int:
                     )
                 )
             tag = compute_features(stores, settings, args.processed_dir)
-    except (FeatureError, ValueError) as error:
+    # A PipelineError (FeatureError, ...) ends in guarded_main; a split not found is still a
+    # plain ValueError.
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     untrained = settings.wants_embeddings and args.model.startswith("random:")

@@ -7,7 +7,7 @@ from pathlib import Path
 from deepfake_pipeline.cli.augment import add_augment_options, augment_problem, run_augment
 from deepfake_pipeline.cli.common import add_clip_lengths, check_lengths, crop_of, declare_outputs, guarded_main
 from deepfake_pipeline.formats.paths import INTERIM_DIR, RAW_DIR
-from deepfake_pipeline.ingest.corpora import CorpusLayoutError, is_demo_root, safe_id
+from deepfake_pipeline.ingest.corpora import is_demo_root, safe_id
 from deepfake_pipeline.ingest.corpora.registry import CorpusRequest, corpus, declared
 
 
@@ -107,7 +107,7 @@ def _main(argv) -> int:
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.formats.paths import split_id
-    from deepfake_pipeline.ingest.shards import EveryClipRejected, PlanMismatch, ingest_split
+    from deepfake_pipeline.ingest.shards import EveryClipRejected, ingest_split
 
     request = CorpusRequest(
         args.root, args.name, tuple(args.splits) if args.splits else None, args.subset, args.interim_dir, args.seed
@@ -143,7 +143,9 @@ def _main(argv) -> int:
             line = chosen.after_ingest(request, [s.split_dir for s in summaries])
             if line:
                 print(line)
-    except (CorpusLayoutError, PlanMismatch, ValueError) as error:
+    # A PipelineError (CorpusLayoutError, PlanMismatch, ...) ends in guarded_main; the corpus
+    # parsers' malformed lines are still plain ValueErrors.
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for summary in summaries:

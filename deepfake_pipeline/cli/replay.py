@@ -186,7 +186,7 @@ def _differences(recorded: dict) -> list:
     from deepfake_pipeline.formats.run_dir import git_commit, package_versions
 
     lines = []
-    then_git = recorded.get("git") if isinstance(recorded.get("git"), dict) else {}
+    then_git = git if isinstance(git := recorded.get("git"), dict) else {}
     now_git = git_commit()
     if then_git.get("commit") != now_git.get("commit") or now_git.get("dirty"):
         lines.append(
@@ -194,7 +194,7 @@ def _differences(recorded: dict) -> list:
             f"{' (uncommitted changes)' if then_git.get('dirty') else ''}, now {str(now_git.get('commit'))[:12]}"
             f"{' (uncommitted changes)' if now_git.get('dirty') else ''}"
         )
-    then_versions = recorded.get("versions") if isinstance(recorded.get("versions"), dict) else {}
+    then_versions = versions if isinstance(versions := recorded.get("versions"), dict) else {}
     now_versions = package_versions()
     changed = [
         f"{name} {then_versions.get(name)} -> {now_versions.get(name)}"

@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from deepfake_pipeline.cli.common import (
     parse_or_refuse,
 )
 from deepfake_pipeline.cli.replay import add_config
+from deepfake_pipeline.common.errors import PipelineError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_args(args) -> str:
+def _check_args(args) -> str | None:
     if args.unfreeze_last is not None and args.layer is not None:
         return "--unfreeze-last K pools the model's last layer; to pool another, use --unfreeze-layers A B --layer P"
     if (args.unfreeze_last is not None or args.unfreeze_layers) and args.layer_mix:
@@ -205,24 +205,18 @@ def _main(argv) -> int:
 
 def _run(args) -> int:
     # torch and the rest load once the arguments are known: --help answers at once.
-    from deepfake_pipeline.baseline.logreg import ProtocolError
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
-    from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
     from deepfake_pipeline.contrastive.experiment import (
         ContrastiveSettings,
         attach_sources,
         prepare_experiment,
         train_seeds,
     )
-    from deepfake_pipeline.contrastive.frame_cache import FrameCacheError
-    from deepfake_pipeline.contrastive.outputs import header_lines, report_experiment
+    from deepfake_pipeline.contrastive.outputs import header_lines, note_lines, report_experiment
     from deepfake_pipeline.contrastive.train import TrainConfig
-    from deepfake_pipeline.contrastive.unfreeze import BlockError
-    from deepfake_pipeline.features.ssl_loading import ModelLoadError
-    from deepfake_pipeline.formats.feature_files import FeatureError
-    from deepfake_pipeline.formats.run_dir import RunDir, RunDirError
-    from deepfake_pipeline.formats.step3_run import BaselineRunError, read_baseline_run
+    from deepfake_pipeline.formats.run_dir import RunDir
+    from deepfake_pipeline.formats.step3_run import read_baseline_run
 
     locks = contextlib.ExitStack()  # the run's lock, once its folder is known
     run = None
@@ -282,24 +276,15 @@ def _run(args) -> int:
             {"baseline_run": str(baseline.path), "baseline_protocol": baseline.protocol, **summary},
         )
         run.print(*header_lines(run, experiment, settings))
+        run.note(*note_lines(experiment))
         attach_sources(experiment, settings, log=run.print)
-        train_seeds(experiment, settings, run.path, log=run.print)
+        train_seeds(experiment, settings, run.path, log=run.note)  # per-epoch lines: progress
         report_experiment(run, experiment, settings, summary)
-    except (
-        BaselineRunError,
-        BlockError,
-        CheckpointMismatch,
-        FeatureError,
-        FrameCacheError,
-        ModelLoadError,
-        ProtocolError,
-        RunDirError,
-    ) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except PipelineError as error:  # guarded_main prints it as the closing `error:` line, exit 2
         if run is not None and run.created:
             with run.log_path.open("a") as log:
                 log.write(f"error: {error}\n")
-        return 2
+        raise
     finally:
         locks.close()
     return 0

@@ -34,7 +34,7 @@ def writing(path):
         yield
     except OSError as error:
         if not hasattr(error, "pipeline_path"):
-            error.pipeline_path = str(path)
+            error.pipeline_path = str(path)  # type: ignore[attr-defined]
         raise
 
 

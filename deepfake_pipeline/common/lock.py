@@ -11,9 +11,10 @@ import socket
 from pathlib import Path
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 
 
-class LockHeld(RuntimeError):
+class LockHeld(PipelineError, RuntimeError):
     """Another live run holds the lock; the message names it and says what to do."""
 
 

@@ -23,7 +23,7 @@ The pipeline's own workers (step 2's spectral features, the demo corpus generato
 librosa and, on a first run, would compile those kernels at the same time as one another. So
 before starting them the parent runs one tiny piece of the same work (``warm``): everything the
 workers need is then compiled and written once, by one process, and the workers only load it
-(tests/test_numba_cache.py checks that they write nothing). This keeps the cache wherever the
+(tests/common/test_numba_cache.py checks that they write nothing). This keeps the cache wherever the
 user has it and keeps it warm across runs; a per-user ``NUMBA_CACHE_DIR`` would not help, since
 it does not stop one run's workers from racing one another (and everyone here runs as one user).
 It cannot stop other programs filling the same cache at the same moment: give concurrent

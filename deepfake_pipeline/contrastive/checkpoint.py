@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 
 CHECKPOINT_FORMAT = 1
 
 
-class CheckpointMismatch(RuntimeError):
+class CheckpointMismatch(PipelineError, RuntimeError):
     """A checkpoint that cannot be resumed; the message says what to do."""
 
 

@@ -104,6 +104,7 @@ def frame_sources(splits, loaded, representation: Representation, processed_dir,
     def model_input(waveform):
         return torch.from_numpy(normalise_like_feature_extractor(loaded, waveform))[None]
 
+    assert representation.first is not None  # an unfrozen representation, resolved
     sources = {}
     for split in splits:
         directory = cache_dir(processed_dir, split.split_id, loaded.tag, representation.first)

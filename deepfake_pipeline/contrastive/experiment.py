@@ -11,6 +11,7 @@ step 3 chose it, and score the baseline's test trials.
 import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,8 +54,8 @@ class ContrastiveSettings:
     out_dim: int = 128
     n_boot: int = 1000
     device: str = "cpu"
-    interim_dir: Path = None
-    processed_dir: Path = None
+    interim_dir: Path | None = None
+    processed_dir: Path | None = None
     jobs: int = 1
 
 
@@ -72,11 +73,11 @@ class Experiment:
     splits: dict  # split id -> SplitFeatures
     baseline_scores: dict  # test split id -> aligned baseline scores
     silence_scores: dict  # test split id -> silence-only scores
-    loaded_model: object  # the SSL model (LoadedModel) when layers are unfrozen
+    loaded_model: Any  # the SSL model (LoadedModel) when layers are unfrozen
     untrained: bool
     demo: bool
-    sources: dict = None  # split id -> what the head trains on / projects
-    factory: "ModelFactory" = None
+    sources: dict | None = None  # split id -> what the head trains on / projects
+    factory: "ModelFactory | None" = None
     seeds: list = field(default_factory=list)  # SeedResult per seed, once trained
 
 
@@ -98,6 +99,7 @@ class ModelFactory:
         self.settings, self.in_dim, self.num_layers, self.loaded = settings, in_dim, num_layers, loaded
         rep = settings.representation
         if rep.unfrozen:
+            assert rep.first is not None  # resolved
             self.layers = loaded.model.encoder.layers[rep.first - 1 : rep.pooled]
             self.pretrained = copy.deepcopy(self.layers.state_dict())
 
@@ -107,6 +109,7 @@ class ModelFactory:
         block = None
         if rep.unfrozen:
             self.layers.load_state_dict(self.pretrained)
+            assert rep.first is not None and rep.last is not None and rep.pooled is not None  # resolved
             block = UnfrozenBlock(self.loaded.model, rep.first, rep.last, rep.pooled)
         head = ProjectionHead(
             self.in_dim,
@@ -155,6 +158,7 @@ def _silence_scores(baseline: BaselineRun, splits: dict, settings: ContrastiveSe
         return shortcut.silence_view_of(split, settings.processed_dir, baseline.top_db)["silence"]
 
     if baseline.protocol == "cv":
+        assert baseline.folds is not None  # a cv run records its folds
         split = splits[baseline.tests[0]]
         groups = logreg.cv_groups(split.speakers, baseline.folds)
         cv = logreg.cross_validate(
@@ -335,6 +339,7 @@ def prepare_experiment(baseline: BaselineRun, settings: ContrastiveSettings) -> 
         loaded = load_frozen_model(baseline.model_spec, settings.device)
         settings.representation = settings.representation.resolved(num_transformer_layers(loaded.model))
         rep = settings.representation
+        assert rep.first is not None and rep.last is not None and rep.pooled is not None  # resolved
         check_block(loaded.model, rep.first, rep.last, rep.pooled)
     if loaded is not None:
         check_loaded_model(loaded, baseline.model_identities.get(baseline.split_ids[0]), baseline.path)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.common.progress import Progress
 from deepfake_pipeline.features.ssl_embed import frame_hidden_state
 from deepfake_pipeline.formats.manifest import manifest_sha256
@@ -29,7 +30,7 @@ CACHE_FORMAT = 2  # 2: the model identity
 DEFAULT_CLIPS_PER_PART = 256
 
 
-class FrameCacheError(RuntimeError):
+class FrameCacheError(PipelineError, RuntimeError):
     pass
 
 

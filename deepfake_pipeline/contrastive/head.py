@@ -26,6 +26,9 @@ class ProjectionHead(nn.Module):
     """input (batch, dim) — or (batch, layers, dim) with `num_layers` set — to (batch, out_dim)
     unit vectors. `mean`/`std` are buffers so a checkpoint carries them."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self,
         in_dim: int,

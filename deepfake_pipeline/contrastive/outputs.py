@@ -33,6 +33,12 @@ def header_lines(run, experiment, settings) -> list:
         f"{'bona fide + one class per attack' if settings.attack_classes else 'bona fide / spoof'}, "
         f"temperature {settings.train.temperature:g}; seeds {list(settings.seeds)}",
     ]
+    return lines
+
+
+def note_lines(experiment) -> list:
+    """The caveats the run states before training (standard error, with the other notes)."""
+    lines = []
     if experiment.untrained:
         lines.append(
             f"{PREFIX} NOTE: the embeddings come from an UNTRAINED model: these numbers are a smoke test "

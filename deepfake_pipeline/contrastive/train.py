@@ -95,7 +95,7 @@ def train(
     checkpoint_path,
     run_config: dict,
     log=print,
-    name: str = None,
+    name: str | None = None,
     checkpoint_every_s: float = 600.0,
 ) -> TrainOutcome:
     """Train `model` in place and leave it holding the weights of the best dev epoch.
@@ -119,7 +119,7 @@ def train(
     optimizer = torch.optim.AdamW(model.parameter_groups(config.lr, config.block_lr), weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    state = {
+    state: dict = {
         "epoch": 0,
         "step": 0,
         "best_epoch": 0,

@@ -26,8 +26,10 @@ import torch
 from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 
+from deepfake_pipeline.common.errors import PipelineError
 
-class BlockError(ValueError):
+
+class BlockError(PipelineError, ValueError):
     """The asked-for block of layers does not exist in this model."""
 
 

@@ -226,7 +226,7 @@ def write_fakeav(root: Path, seed: int, identities: int, jobs: int = 1) -> dict:
     """Write the mp4 files and meta_data.csv under ``root``; return counts."""
     plan = plan_fakeav(seed, identities)
     # Each distinct audio is rendered once; the real-audio copies reuse the very same samples.
-    distinct = {}
+    distinct: dict = {}
     for video in plan:
         distinct.setdefault((video.identity.name, video.audio_seed, video.attack), video)
     warm_before_workers(warm_numba_kernels)  # workers then only read numba's cache

@@ -53,7 +53,7 @@ def field_metrics(labels, scores, asv=None, prior_log_odds=None) -> dict:
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     bona, spoof = scores[labels == BONAFIDE], scores[labels != BONAFIDE]
     official = tdcf.official_eer(labels, scores)
-    out = {
+    out: dict = {
         "eer_official": official.eer,
         "eer_official_threshold": official.threshold,
         "min_dcf": calibration.min_dcf(labels, scores).dcf,

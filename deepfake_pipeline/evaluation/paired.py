@@ -138,7 +138,8 @@ def paired_resamples(labels, scores_a, scores_b, groups, n_boot=1000, seed=0, as
     trials_a, trials_b = SortedTrials(labels, scores_a), SortedTrials(labels, scores_b)
     codes = _codes_in_score_order(cluster_codes(groups, labels.size), trials_a)
     sweep_a, sweep_b = _auc_and_eer_sweep(trials_a, scores_a, codes), _auc_and_eer_sweep(trials_b, scores_b, codes)
-    aucs, eers, tdcfs, redrawn, systems = [], [], [], [], None
+    aucs, eers, tdcfs, systems = [], [], [], None
+    redrawn: list = []
     for block in _resample_multiplicities(codes, labels, n_boot, seed, redrawn):
         auc_a, eer_a = sweep_a(block)
         auc_b, eer_b = sweep_b(block)

@@ -2,7 +2,7 @@
 axes as the field draws them, and ROC-AUC and EER per layer of a layer sweep. Every figure is
 written twice, ``<name>.png`` (200 dpi) and ``<name>.pdf`` beside it.
 
-Layout rules, checked by tests/test_plots.py: titles are wrapped to the figure's width with the
+Layout rules, checked by tests/evaluation/test_plots.py: titles are wrapped to the figure's width with the
 caveat ("untrained model", "demo corpus") on its own line; legends sit below the axes, never over a
 curve; DET ticks are the usual percentages, thinned so that no two labels touch; a curve that runs
 along the border (a perfect system's ROC) is drawn inside a small margin, and a DET curve that lies
@@ -10,6 +10,7 @@ wholly outside the window (a system with no errors) is marked at the window's co
 Rates come from `metrics.det_curve`."""
 
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -79,9 +80,10 @@ def _styles(names) -> dict:
     return styles
 
 
-def _band(labels, scores, speakers, n_boot: int, seed: int):
+def _band(curve: tuple, speakers, n_boot: int, seed: int):
     """The ROC band where it means something: not for a perfect (or inverted) system, whose
     band has no width, nor with fewer than MIN_BAND_SPEAKERS speakers to resample."""
+    labels, scores = curve
     if not n_boot or metrics.roc_auc(labels, scores) in (0.0, 1.0):
         return None
     if cluster_codes(speakers, len(labels)).max() + 1 < MIN_BAND_SPEAKERS:
@@ -103,12 +105,18 @@ def save(fig, path) -> Path:
 
 
 def roc_figure(
-    curves: dict, title: str, caveat: str = "", speakers=None, bands=(), n_boot: int = BAND_BOOT, seed: int = 0
+    curves: dict,
+    title: str,
+    caveat: str = "",
+    speakers=None,
+    bands: Iterable[str] = (),
+    n_boot: int = BAND_BOOT,
+    seed: int = 0,
 ):
     """`curves`: legend label -> (labels, scores). x: spoof accepted (FAR), y: bona fide accepted
     (1 - miss rate). The curves named in `bands` get a pointwise 95% band from a bootstrap over
     `speakers` (roc_band; see _band for when there is none)."""
-    drawn = {name: _band(*curves[name], speakers, n_boot, seed) for name in bands if name in curves}
+    drawn = {name: _band(curves[name], speakers, n_boot, seed) for name in bands if name in curves}
     drawn = {name: band for name, band in drawn.items() if band is not None}
     fig = _square_figure(_title_text(title, caveat), len(curves) + bool(drawn))
     ax = fig.add_subplot()

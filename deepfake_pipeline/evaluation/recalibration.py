@@ -93,7 +93,7 @@ def _bootstrap(labels, before, after, groups, n_boot: int, seed: int, alpha: flo
     codes = cluster_codes(groups, labels.size)
     members = [np.flatnonzero(codes == c) for c in range(int(codes.max()) + 1)]
     rng = np.random.default_rng(seed)
-    values = {side: {m: [] for m in METRICS} for side in ("before", "after")}
+    values: dict = {side: {m: [] for m in METRICS} for side in ("before", "after")}
     attempts = 0
     while len(values["after"]["cllr"]) < n_boot and attempts < 10 * n_boot:
         attempts += 1

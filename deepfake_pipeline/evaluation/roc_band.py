@@ -73,6 +73,5 @@ def roc_band(
             for row_far, row_tpr in zip(far, tpr, strict=True):
                 at = np.searchsorted(row_far, grid, side="right") - 1
                 curves.append(row_tpr[np.clip(at, 0, None)])
-    curves = np.asarray(curves)
-    lower, upper = np.quantile(curves, [alpha / 2, 1 - alpha / 2], axis=0)
+    lower, upper = np.quantile(np.asarray(curves), [alpha / 2, 1 - alpha / 2], axis=0)
     return RocBand(far=grid, lower=lower, upper=upper, n_boot=n_boot, n_clusters=int(codes.max()) + 1)

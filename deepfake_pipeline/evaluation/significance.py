@@ -39,6 +39,10 @@ class BootstrapResult(tuple):
     ``n_boot`` resamples kept, ``n_clusters`` resampled units, ``n_redrawn`` resamples that
     lacked a class and were drawn again."""
 
+    n_boot: int
+    n_clusters: int
+    n_redrawn: int
+
     def __new__(cls, values, n_boot: int, n_clusters: int, n_redrawn: int):
         self = super().__new__(cls, tuple(float(v) for v in values))
         self.n_boot, self.n_clusters, self.n_redrawn = n_boot, n_clusters, n_redrawn

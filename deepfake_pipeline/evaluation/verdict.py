@@ -36,8 +36,8 @@ class Verdict:
     ci: tuple | None  # (lo, hi) of the difference; None without bootstrap
     delong_p: float
     n_trials: int
-    eer: tuple = None  # (baseline, contrastive, diff, lo, hi): official EERs, paired CI
-    min_tdcf: tuple = None  # the same for min t-DCF; None without ASV scores
+    eer: tuple | None = None  # (baseline, contrastive, diff, lo, hi): official EERs, paired CI
+    min_tdcf: tuple | None = None  # the same for min t-DCF; None without ASV scores
 
     @property
     def failures(self) -> list:

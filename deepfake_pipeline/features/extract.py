@@ -25,18 +25,18 @@ GPU_BATCH_SECONDS = 32.0
 @dataclass(frozen=True)
 class FeatureSettings:
     what: str = "both"
-    model: str = None
-    layers: tuple = None
+    model: str | None = None
+    layers: tuple | None = None
     dtype: str = "float16"
     precision: str = "float32"
     device: str = "cpu"
     allow_emulated_bf16: bool = False
-    batch_seconds: float = None
+    batch_seconds: float | None = None
     shard: ClusterJob = ClusterJob()
     jobs: int = -1
     overwrite: bool = False
     merge_only: bool = False
-    memory_gb: float = None  # budget for the longest clip's forward pass (None: available memory)
+    memory_gb: float | None = None  # budget for the longest clip's forward pass (None: available memory)
 
     @property
     def wants_embeddings(self) -> bool:
@@ -78,6 +78,7 @@ def load_checked_model(settings: FeatureSettings, stream=None):
     wrong id or missing weights stop the run at once, not after hours of spectral features."""
     from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
 
+    assert settings.model is not None  # embeddings are wanted
     try:
         loaded = load_model(
             settings.model,
@@ -87,6 +88,7 @@ def load_checked_model(settings: FeatureSettings, stream=None):
         )
     except ModelLoadError as error:
         raise FeatureError(str(error)) from None
+    assert loaded.identity is not None  # load_model sets it
     note(
         f"[features] model {loaded.identity.describe()}, embeddings {loaded.tag}: {loaded.arch}, "
         f"{loaded.num_layers} hidden states of {loaded.dim} dims, {loaded.precision} on {loaded.device}"
@@ -123,6 +125,7 @@ def bf16_notice(loaded, stores: list, settings: FeatureSettings):
         seconds += len(clips[-1]) / SAMPLE_RATE
         if seconds >= BF16_PROBE_SECONDS:
             break
+    assert settings.model is not None  # embeddings are wanted
     bf16 = load_model(settings.model, device="cpu", precision="bfloat16")
     timings = {}
     for name, model in (("float32", loaded), ("bfloat16", bf16)):
@@ -135,7 +138,7 @@ def bf16_notice(loaded, stores: list, settings: FeatureSettings):
         f"{store.split_id} ({seconds:.1f} s of audio) bf16 took {timings['bfloat16']:.2f} s against "
         f"{timings['float32']:.2f} s in float32 ({timings['float32'] / timings['bfloat16']:.1f}x). float32 stays "
         "the default; --precision bfloat16 is worth it once bench/bf16_downstream.py shows it leaves your "
-        "step-3 result unchanged (README, Speed)"
+        "step-3 result unchanged (docs/reference.md, Speed)"
     )
 
 
@@ -199,4 +202,5 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
             embed=embed,
             stream=stream,
         )
+    assert loaded is not None  # loaded whenever embeddings are wanted
     return loaded.tag

@@ -49,7 +49,7 @@ def _read_json_or_none(path: Path):
 # ---------------------------------------------------------------- spectral statistics
 
 
-def _spectral_part(part: int, rows: WaveStore, parent_pid: int = None) -> tuple:
+def _spectral_part(part: int, rows: WaveStore, parent_pid: int | None = None) -> tuple:
     """`rows`: the store restricted to this part's clips (WaveStore.rows), the one reader.
     `parent_pid`: the run that started this worker; the worker stops when that run has died."""
     values = []

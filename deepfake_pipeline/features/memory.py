@@ -5,8 +5,8 @@ layer's hidden states), so a long recording that step 1 let through would otherw
 into a run with an allocator traceback.
 
 The figures are measured (`bench/long_clip_memory.py`: peak resident memory, resource.getrusage,
-of embedding one clip in a fresh process, less that after loading the model; README, "Long
-clips") and grow linearly: the same per audio-second at 20 s and at 60 s.
+of embedding one clip in a fresh process, less that after loading the model;
+docs/reference.md, "Long clips") and grow linearly: the same per audio-second at 20 s and at 60 s.
 """
 
 from pathlib import Path
@@ -67,7 +67,8 @@ def check_fits(loaded, stores: list, batch_seconds: float, budget_bytes: float |
     raise FeatureError(
         f"clip {utt_id} of {split_id} lasts {seconds:.1f} s: embedding it with {loaded.spec} needs about "
         f"{needed / GIB:.1f} GiB beyond the loaded model ({per_second / MIB:.1f} MiB per audio-second, "
-        f"measured: README 'Long clips'), more than the {budget / GIB:.1f} GiB budget ({where}), which fits "
+        f"measured: docs/reference.md, 'Long clips'), more than the {budget / GIB:.1f} GiB budget ({where}), "
+        "which fits "
         f"clips up to {fits:.0f} s. Run where there is that memory, or rerun preprocess_datasets.py with "
         f"--overwrite and a --max-duration below {fits:.0f} s to leave such clips out (listed as too_long)"
     )

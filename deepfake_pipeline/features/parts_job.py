@@ -19,30 +19,9 @@ import numpy as np
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.progress import Progress, note
+from deepfake_pipeline.features.cluster_job import ClusterJob
 from deepfake_pipeline.formats.feature_files import FeatureError
 from deepfake_pipeline.formats.wavestore import WaveStore
-
-
-@dataclass(frozen=True)
-class ClusterJob:
-    """Job K of N (1-based) of a cluster array, as in `features.py --shard K/N`: its share of a
-    split's parts. (Not step 1's store shards, which the parts follow: docs/DESIGN.md, Glossary.)"""
-
-    index: int = 1
-    count: int = 1
-
-    @classmethod
-    def parse(cls, text: str) -> "ClusterJob":
-        try:
-            index, count = (int(v) for v in text.split("/"))
-        except ValueError:
-            raise ValueError(f"--shard takes K/N, e.g. 3/10 (got {text!r})") from None
-        if not 1 <= index <= count:
-            raise ValueError(f"--shard {text}: K must be between 1 and N")
-        return cls(index, count)
-
-    def parts_of(self, n_parts: int) -> list:
-        return [int(p) for p in np.array_split(np.arange(n_parts), self.count)[self.index - 1]]
 
 
 def store_parts(store: WaveStore) -> list:
@@ -155,6 +134,7 @@ class PartsJob:
     def part_written(self, rows: np.ndarray) -> None:
         """After each part is on disk: the test suite's crash point, then progress."""
         CrashSwitch.event()
+        assert self.progress is not None, "part_written() before start()"
         self.progress.update(len(rows), float(self.store.manifest["duration_s"].iloc[rows].sum()))
 
     def ready_to_join(self, n_parts: int) -> bool:

@@ -3,7 +3,7 @@ the means of 13 MFCCs, the columns of ``spectral.csv``.
 
 ``spectral_features`` computes the STFT of a clip once and derives all three from it, with
 librosa's building blocks at librosa 0.11's defaults, so the values agree with the three plain
-librosa calls that ``spectral_features_reference`` makes (checked in tests/test_spectral.py;
+librosa calls that ``spectral_features_reference`` makes (checked in tests/features/test_spectral.py;
 ``bench/bench_spectral.py`` measures the speed of both). The librosa defaults both paths use,
 read from librosa 0.11's source: ``n_fft=2048``, ``hop_length=512``, Hann window of length
 n_fft, ``center=True`` with ``pad_mode='constant'`` (zero padding); spectral centroid on the

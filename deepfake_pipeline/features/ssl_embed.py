@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,7 +53,7 @@ def frame_counts(loaded: LoadedModel, num_samples: Sequence[int]) -> np.ndarray:
     Read from the config's conv stack, so an adapter (which only shortens last_hidden_state)
     does not count."""
     frames = np.asarray(num_samples, dtype=np.int64)
-    config = loaded.model.config
+    config: Any = loaded.model.config
     for kernel, stride in zip(config.conv_kernel, config.conv_stride, strict=True):
         frames = (frames - kernel) // stride + 1
     return frames
@@ -66,7 +67,7 @@ def normalise_like_feature_extractor(loaded: LoadedModel, waveform: np.ndarray) 
     waveform = np.asarray(waveform, dtype=np.float32)
     if not loaded.do_normalize:
         return waveform
-    return Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm([waveform], attention_mask=None)[0]
+    return Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm([waveform], attention_mask=None)[0]  # type: ignore[arg-type]
 
 
 def plan_batches(lengths: Sequence[int], batch_seconds: float) -> list[list[int]]:
@@ -223,7 +224,8 @@ def _embed_batch(
         input_values = input_values.to(torch.bfloat16)
     lengths = [len(x) for x in inputs]
     padded = any(length != longest for length in lengths)
-    attention_mask, clip_guard = None, contextlib.nullcontext()
+    attention_mask = None
+    clip_guard: contextlib.AbstractContextManager = contextlib.nullcontext()
     if padded:
         mask = np.zeros((len(inputs), longest), dtype=np.int64)
         for row, length in enumerate(lengths):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats.model_identity import RANDOM_PREFIX, RANDOM_SEED  # noqa: F401  (re-exported)
 
 # model_type in config.json -> transformers class of the bare model (no head)
@@ -75,7 +76,7 @@ _RANDOM_ARCH_CONFIGS: dict[str, tuple[str, dict]] = {
 RANDOM_ARCHS = tuple(_RANDOM_ARCH_CONFIGS)
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(PipelineError, RuntimeError):
     """The model cannot be used as asked; the message says what the user should do."""
 
 

@@ -56,6 +56,7 @@ class LoadedModel:
     @property
     def tag(self) -> str:
         """The file name of its embeddings (no other model's)."""
+        assert self.identity is not None  # load_model sets it
         return self.identity.tag(self.precision)
 
 

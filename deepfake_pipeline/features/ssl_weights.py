@@ -117,7 +117,7 @@ def refusal(spec: str, local: Path | None, error: BaseException) -> ModelLoadErr
     id) could not be loaded, or None when `error` is not about the weights themselves."""
     is_local = local is not None
     if _holds_code(error):
-        bins = sorted(p.name for p in local.glob("pytorch_model*.bin")) if is_local else []
+        bins = sorted(p.name for p in local.glob("pytorch_model*.bin")) if local is not None else []
         which = f" ({', '.join(bins)})" if bins else ""
         named = re.search(r"GLOBAL (\S+)", _unpickler_detail(error))
         what = f"it names {named.group(1)}" if named else _brief(error)

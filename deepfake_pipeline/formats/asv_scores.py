@@ -73,7 +73,7 @@ def _key(path: Path, number: int, text: str, fields) -> str:
 
 def _collect(rows, described: str) -> ASVScores:
     """``rows``: (key, attack, score) triples."""
-    scores = {key: [] for key in ASV_KEYS}
+    scores: dict = {key: [] for key in ASV_KEYS}
     attacks = []
     for key, attack, score in rows:
         scores[key].append(score)
@@ -177,7 +177,7 @@ def read_asv2021_scores(root, subset: str | None = "eval", track: str = "LA", sc
             if subset is None or k_fields[7] == subset:
                 yield key, k_fields[4], score
         if key_line is not None or score_line is not None:
-            path, (number, _) = (key_file, key_line) if key_line is not None else (score_file, score_line)
+            path, (number, _) = (key_file, key_line) if key_line is not None else (score_file, score_line)  # type: ignore[misc]
             raise ValueError(
                 f"{path}, line {number}: no partner line in "
                 f"{score_file if path == key_file else key_file}: the two files hold different numbers of trials"

@@ -18,6 +18,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ OLD_PICKLE_FILE = "model.joblib"
 # The fields of model.json besides the format stamp and the record of the npz, with their JSON
 # types (bool is not a number here, although Python counts it as an int).
 _NUMBER = "number"
-FIELDS = {
+FIELDS: dict[str, Any] = {
     "view": str,
     "layers": list,
     "C": _NUMBER,

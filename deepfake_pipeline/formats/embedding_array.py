@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 
 LAYOUT = "(layers, clips, dim)"
 # Rows per block when a clips-major file is read for its upgrade (about 50 MiB for 25 x 1024).
 UPGRADE_ROWS = 1024
 
 
-class ArrayError(ValueError):
+class ArrayError(PipelineError, ValueError):
     """The array file is not what its metadata describes (truncated, another shape or dtype)."""
 
 
@@ -86,7 +87,7 @@ def read_layer(path, position: int, shape: tuple, dtype, offset: int) -> np.ndar
     out = np.empty((clips, dim), dtype=dtype)
     with open(path, "rb", buffering=0) as handle:
         handle.seek(offset + position * out.nbytes)
-        view, done = memoryview(out).cast("B"), 0
+        view, done = memoryview(out).cast("B"), 0  # type: ignore[arg-type]  # a Buffer; typed so from 3.12
         while done < out.nbytes:
             got = handle.readinto(view[done:])
             if not got:
@@ -104,7 +105,7 @@ def clips_major_blocks(path, rows: int = UPGRADE_ROWS):
         handle.seek(offset)
         for start in range(0, clips, rows):
             block = np.empty((min(rows, clips - start), layers, dim), dtype=dtype)
-            view, done = memoryview(block).cast("B"), 0
+            view, done = memoryview(block).cast("B"), 0  # type: ignore[arg-type]  # as above
             while done < block.nbytes:
                 got = handle.readinto(view[done:])
                 if not got:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats import embedding_array, versions
 from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.model_identity import identify
@@ -29,7 +30,7 @@ FEATURE_COLUMNS = ["centroid", "entropy", *(f"mfcc_{k}" for k in range(N_MFCC))]
 SPECTRAL_COLUMNS = ["file", "label", *FEATURE_COLUMNS]
 
 
-class FeatureError(RuntimeError):
+class FeatureError(PipelineError, RuntimeError):
     """Features are missing or do not belong to the manifest they are read with."""
 
 
@@ -51,7 +52,7 @@ def spectral_meta_path(split_id: str, processed_dir=PROCESSED_DIR) -> Path:
 def rerun_command(
     split_id: str,
     what: str,
-    model: str = None,
+    model: str | None = None,
     precision: str = "float32",
     interim_dir=INTERIM_DIR,
     processed_dir=PROCESSED_DIR,

@@ -32,9 +32,9 @@ class FeatureSpec:
     of `layers`, or a `sweep` over every stored layer."""
 
     kind: str = "spectral"
-    model: str = None
-    layer: int = None
-    layers: tuple = None
+    model: str | None = None
+    layer: int | None = None
+    layers: tuple | None = None
     sweep: bool = False
 
     def describe(self) -> str:
@@ -63,12 +63,12 @@ class SplitFeatures:
     info: dict  # the split's info.json
     untrained: bool = False
     demo: bool = False
-    rows: np.ndarray = None  # manifest positions of these clips (all unless some were left out)
+    rows: np.ndarray | None = None  # manifest positions of these clips (all unless some were left out)
     left_out_duplicates: int = 0  # clips left out as copies of another clip's audio (duplicate_of)
-    audio_sha1: np.ndarray = None  # each clip's decoded-audio hash, for the overlap checks
-    origin_sha1: np.ndarray = None  # the hash of the audio each clip was made from: its own, or
-    # for a clip of a derived split (augment/derive.py) its original's, which the checks compare too
-    conditions: dict = None  # condition column -> value per clip (codec, channel, vocoder ...)
+    audio_sha1: np.ndarray | None = None  # each clip's decoded-audio hash, for the overlap checks
+    origin_sha1: np.ndarray | None = None  # the hash of the audio each clip was made from: its own,
+    # or for a clip of a derived split (augment/derive.py) its original's, which the checks compare too
+    conditions: dict | None = None  # condition column -> value per clip (codec, channel, vocoder ...)
     members: tuple = ()  # the splits a union of training splits stacks (split_union.py); () for one split
 
     def __len__(self):
@@ -198,6 +198,7 @@ def resolve_model_tag(spec: FeatureSpec, split_id: str, processed_dir) -> str:
 
 def requested_identity(spec: FeatureSpec) -> ModelIdentity:
     """Which model --model names, identified as step 2 identifies it (a folder by its files)."""
+    assert spec.model is not None  # embeddings are requested
     try:
         return identify(spec.model)
     except ModelIdentityError as error:
@@ -228,7 +229,7 @@ def load_split(
     interim_dir=INTERIM_DIR,
     processed_dir=PROCESSED_DIR,
     require_labels: bool = True,
-    model_tag: str = None,
+    model_tag: str | None = None,
     keep_duplicates: bool = False,
 ) -> SplitFeatures:
     """A split's feature views aligned with its manifest. `require_labels` refuses a split

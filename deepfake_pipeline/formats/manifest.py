@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 
 MANIFEST_COLUMNS = [
     "utt_id",
@@ -30,7 +31,7 @@ SOURCE_COLUMNS = ["source_bytes", "source_mtime_ns"]
 REJECT_COLUMNS = ["utt_id", "source_path", "reason", "detail"]
 
 
-class ManifestError(ValueError):
+class ManifestError(PipelineError, ValueError):
     pass
 
 

@@ -20,6 +20,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from deepfake_pipeline.common.errors import PipelineError
+
 RANDOM_PREFIX = "random:"
 # The seed `random:<arch>` weights are drawn with (features/ssl_families.build_random).
 RANDOM_SEED = 0
@@ -37,7 +39,7 @@ DIGEST_CHARS_IN_TAG = 12
 _CHUNK = 1 << 22
 
 
-class ModelIdentityError(ValueError):
+class ModelIdentityError(PipelineError, ValueError):
     """`--model` names nothing this code can identify; the message says what to pass."""
 
 
@@ -76,7 +78,7 @@ class ModelIdentity:
     def from_json(cls, payload) -> ModelIdentity | None:
         if not isinstance(payload, dict) or payload.get("source") not in ("hub", "local", "random"):
             return None
-        return cls(**{key: payload.get(key) for key in cls.__dataclass_fields__})
+        return cls(**{key: payload.get(key) for key in cls.__dataclass_fields__})  # type: ignore[arg-type]
 
 
 def _plain(name: str) -> str:

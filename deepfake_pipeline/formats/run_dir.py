@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common import atomic, progress
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.provenance import git_commit, package_versions  # noqa: F401  (re-exported)
 from deepfake_pipeline.formats.score_files import write_score_file, write_score_file_2019, write_score_file_asvspoof5
 
 
-class RunDirError(ValueError):
+class RunDirError(PipelineError, ValueError):
     pass
 
 
@@ -100,7 +101,13 @@ class RunDir:
     into a folder that is not its own. An automatic name that is taken gets a numeric suffix."""
 
     def __init__(
-        self, results_dir, name: str, explicit: bool = False, overwrite: bool = False, stream=None, args: dict = None
+        self,
+        results_dir,
+        name: str,
+        explicit: bool = False,
+        overwrite: bool = False,
+        stream=None,
+        args: dict | None = None,
     ):
         results_dir = Path(results_dir)
         if explicit and check_run_name(name):
@@ -141,7 +148,17 @@ class RunDir:
                 print(line, file=stream, flush=True)
                 log.write(f"{line}\n")
 
-    def write_config(self, args: dict, seed: int, features: dict, extra: dict = None) -> Path:
+    def note(self, *lines) -> None:
+        """Notes and progress (caveats, per-epoch lines): to standard error, stamped with the
+        wall-clock time as every progress line is, and to log.txt as they are, in order with
+        what the run printed."""
+        self._ensure()
+        with atomic.writing(self.log_path), self.log_path.open("a") as log:
+            for line in lines:
+                progress.note(line)
+                log.write(f"{line}\n")
+
+    def write_config(self, args: dict, seed: int, features: dict, extra: dict | None = None) -> Path:
         payload = {
             "args": args,
             "seed": seed,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.model_identity import ModelIdentity, difference
 from deepfake_pipeline.formats.score_files import read_score_file
@@ -30,7 +31,7 @@ def refit_command(run_path) -> str:
     )
 
 
-class BaselineRunError(ValueError):
+class BaselineRunError(PipelineError, ValueError):
     """The baseline run cannot be compared with; the message says why and what to do."""
 
 

@@ -8,6 +8,8 @@ writes the artefact again: a file from a newer pipeline, or from before a change
 never reads as if it were the current one.
 """
 
+from deepfake_pipeline.common.errors import PipelineError
+
 FORMAT_KEY = "format"
 VERSION_KEY = "format_version"
 
@@ -33,7 +35,7 @@ FORMATS = {
 UNVERSIONED_IS_1 = frozenset({"split_info", "spectral", "run_config", "run_metrics"})
 
 
-class FormatVersionError(ValueError):
+class FormatVersionError(PipelineError, ValueError):
     """An artefact of a format this code does not read; the message says what to run."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.manifest import read_manifest
 
@@ -23,7 +24,7 @@ SAMPLE_RATE = 16000
 STORE_DTYPE = "float32"
 
 
-class StoreError(ValueError):
+class StoreError(PipelineError, ValueError):
     """The split's waveform store is not one this code writes: the message says what to rerun."""
 
 

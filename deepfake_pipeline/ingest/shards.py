@@ -23,6 +23,7 @@ from joblib import Parallel, delayed
 
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.common.progress import Progress, note
@@ -74,7 +75,7 @@ class SplitSummary:
     info: dict = field(default_factory=dict)
 
 
-class PlanMismatch(RuntimeError):
+class PlanMismatch(PipelineError, RuntimeError):
     pass
 
 
@@ -109,7 +110,7 @@ def _ingest_shard(
     split: str,
     min_duration_s: float,
     in_process: bool,
-    parent_pid: int = None,
+    parent_pid: int | None = None,
     max_duration_s: float = DEFAULT_MAX_DURATION_S,
     crop: Crop | None = None,
 ) -> ShardResult:
@@ -148,6 +149,7 @@ def _ingest_shard(
             audio_sha1=hashlib.sha1(clip.samples.tobytes()).hexdigest(),
         )
         if crop is not None:  # what was cut: the clip's decoded length and where the part kept starts
+            assert clip.source_duration_s is not None  # set by a crop
             row.update(source_duration_s=round(clip.source_duration_s, 4), crop_start_s=round(clip.crop_start_s, 4))
         rows.append(row)
         arrays.append(clip.samples)
@@ -285,7 +287,7 @@ def ingest_split(
     source_root: str = "",
     overwrite: bool = False,
     stream=None,
-    info_extra: dict = None,
+    info_extra: dict | None = None,
     crop: Crop | None = None,
 ) -> SplitSummary:
     """Decode `clips` into the split's store; `info_extra` (e.g. where the organisers' ASV scores

@@ -3,10 +3,12 @@
 import re
 from pathlib import Path
 
+from deepfake_pipeline.common.errors import PipelineError
+
 DEMO_MARKER = "DEMO_CORPUS.txt"
 
 
-class CorpusLayoutError(FileNotFoundError):
+class CorpusLayoutError(PipelineError, FileNotFoundError):
     """The corpus is not where or how the user said: the message names the expected layout."""
 
 

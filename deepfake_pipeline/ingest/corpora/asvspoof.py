@@ -46,7 +46,8 @@ def find_la_dir(root) -> Path:
 def read_protocol(path) -> list:
     """Parse `SPEAKER UTT - ATTACK KEY` lines into dicts; a malformed line, or a clip listed
     twice, stops the run."""
-    entries, first_line = [], {}
+    entries: list = []
+    first_line: dict = {}
     for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if not line.strip():
             continue

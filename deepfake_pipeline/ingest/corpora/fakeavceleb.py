@@ -75,9 +75,9 @@ def read_metadata(path) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=META_COLUMNS + ["line"])
     unknown = sorted(set(frame["type"]) - set(CATEGORIES))
     if unknown:
-        first = int(frame.loc[~frame["type"].isin(CATEGORIES), "line"].iloc[0])
+        first_line = int(frame.loc[~frame["type"].isin(CATEGORIES), "line"].iloc[0])
         raise ValueError(
-            f"{path}:{first}: unknown type values {unknown} (the first on this line); expected {CATEGORIES}"
+            f"{path}:{first_line}: unknown type values {unknown} (the first on this line); expected {CATEGORIES}"
         )
     return frame
 
@@ -179,7 +179,7 @@ def fakeavceleb_clips(root, split_file: Path, seed: int = 0, splits=SPLITS) -> d
         raise CorpusLayoutError(f"no category folders beside {dataset_dir / 'meta_data.csv'}\n{EXPECTED_LAYOUT}")
     assignment = load_or_make_split(meta, split_file, seed)
     meta = _once_per_file(meta, dataset_dir / "meta_data.csv")
-    clips = {split: [] for split in splits}
+    clips: dict = {split: [] for split in splits}
     for row in meta.itertuples(index=False):
         split = assignment[row.source]
         if split not in clips:

@@ -128,7 +128,7 @@ def audio_files(corpus, tops: list, log=print) -> list:
     corpus = Path(corpus)
     _check_tops(corpus, tops)
     walk = _Walk(corpus, tops, log)
-    listed = {}
+    listed: dict = {}
     for top in tops:
         if os.path.isfile(top.path) or not os.path.exists(top.path):
             entries = [

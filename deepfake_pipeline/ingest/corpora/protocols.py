@@ -75,7 +75,7 @@ def find_folders(root, predicate) -> list:
 
 def index_audio(folders, suffix: str) -> dict:
     """{file stem: path} over the audio files of `folders` (a corpus may ship its audio in parts)."""
-    index = {}
+    index: dict = {}
     for folder in folders:
         for path in Path(folder).glob(f"*{suffix}"):
             index.setdefault(path.stem, path)

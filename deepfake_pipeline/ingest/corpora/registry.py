@@ -66,7 +66,7 @@ def _kinds_literal(source: str) -> dict:
 def declared(folder: Path = Path(__file__).parent) -> dict:
     """{kind: Declared} of every corpus module (of `folder`: this package), in module-name order
     (the order --help lists)."""
-    found = {}
+    found: dict[str, Declared] = {}
     for path in sorted(Path(folder).glob("*.py")):
         for kind, facts in _kinds_literal(path.read_text()).items():
             if kind in found:

@@ -10,7 +10,9 @@ score.
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -49,9 +51,9 @@ def _read_table(csv_path: Path) -> pd.DataFrame:
     return table[(table != "").any(axis=1)]
 
 
-def _first_seen(values, what: str, csv_path: Path, describe=lambda line, value: "") -> None:
+def _first_seen(values, what: Callable[[Any], str], csv_path: Path, describe=lambda line, value: "") -> None:
     """Refuse a value that an earlier line already holds, naming both lines."""
-    first = {}
+    first: dict = {}
     for line, value in values:
         if value in first:
             raise ValueError(
@@ -117,7 +119,7 @@ def csv_clips(csv_path) -> dict:
         if "split" in table.columns
         else [DEFAULT_SPLIT] * len(paths)
     )
-    clips = {}
+    clips: dict = {}
     for i, path in enumerate(paths):
         clips.setdefault(splits[i], []).append(
             ClipSpec(

@@ -13,7 +13,7 @@ import pytest
 from deepfake_pipeline.cli.common import limited_threads
 from deepfake_pipeline.common.progress import Progress
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "transformers", "sklearn", "librosa", "pandas")
 
 
@@ -136,3 +136,88 @@ def test_a_run_replays_from_its_config_and_says_what_differs(tmp_path, capsys):
         assert replay_config[key] == recorded["args"][key], key
     closing = [line for line in first.splitlines() if line.startswith("ROC-AUC")]
     assert closing == [line for line in captured.out.splitlines() if line.startswith("ROC-AUC")]
+
+
+WRONG_ARGUMENTS = {
+    "preprocess": (["--corpus", "csv", "--root", "clips.csv", "--jobs", "0"], "--jobs must be a positive number"),
+    "features": (["--splits", "x_dev", "--model", "random:tiny", "--shard", "3/2"], "K must be between 1 and N"),
+    "eval_logreg": (["--features", "spectral", "--train", "a", "--test", "b"], "--dev"),
+    "train_contrastive": (["--baseline-run", "results/x", "--epochs", "0"], "--epochs"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(WRONG_ARGUMENTS))
+def test_a_wrong_argument_is_one_error_line_before_any_library_loads(module):
+    argv, expected = WRONG_ARGUMENTS[module]
+    code = (
+        f"import sys\nfrom deepfake_pipeline.cli.{module} import main\n"
+        f"code = main({argv!r})\n"
+        f"print(code, sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.stdout.strip().splitlines()[-1] == "2 []", (done.stdout, done.stderr)
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and expected in errors[0], errors
+
+
+def test_a_pipeline_error_ends_in_one_error_line_and_a_bug_keeps_its_traceback(capsys):
+    """Every refusal the user can act on derives from PipelineError and is caught once, in
+    guarded_main: one `error:` line on standard error and its exit code. Anything else is a bug
+    and is not dressed up as an `error:` line."""
+    from deepfake_pipeline.baseline.logreg import ProtocolError
+    from deepfake_pipeline.cli.common import guarded_main
+    from deepfake_pipeline.common.errors import PipelineError
+    from deepfake_pipeline.common.lock import LockHeld
+    from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
+    from deepfake_pipeline.contrastive.frame_cache import FrameCacheError
+    from deepfake_pipeline.contrastive.unfreeze import BlockError
+    from deepfake_pipeline.features.ssl_families import ModelLoadError
+    from deepfake_pipeline.formats.feature_files import FeatureError
+    from deepfake_pipeline.formats.run_dir import RunDirError
+    from deepfake_pipeline.formats.step3_run import BaselineRunError
+    from deepfake_pipeline.ingest.corpora import CorpusLayoutError
+    from deepfake_pipeline.ingest.shards import PlanMismatch
+
+    # the classes the scripts caught in lists of their own, each keeping its older base
+    for cls, base in (
+        (BaselineRunError, ValueError),
+        (BlockError, ValueError),
+        (CheckpointMismatch, RuntimeError),
+        (FeatureError, RuntimeError),
+        (FrameCacheError, RuntimeError),
+        (ModelLoadError, RuntimeError),
+        (ProtocolError, ValueError),
+        (RunDirError, ValueError),
+        (CorpusLayoutError, FileNotFoundError),
+        (PlanMismatch, RuntimeError),
+        (LockHeld, RuntimeError),
+    ):
+        assert issubclass(cls, PipelineError) and issubclass(cls, base), cls
+
+    def refused(argv):
+        raise FeatureError("no embeddings of random:base for toy_dev: run features.py first")
+
+    assert guarded_main(refused) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "error: no embeddings of random:base for toy_dev: run features.py first\n"
+    assert captured.out == ""
+
+    # a FileNotFoundError of the layout kind is a refusal, not an unwritable folder
+    def no_layout(argv):
+        raise CorpusLayoutError("no LA/ASVspoof2019_LA_cm_protocols under data/raw/asvspoof")
+
+    assert guarded_main(no_layout) == 2
+    assert capsys.readouterr().err == "error: no LA/ASVspoof2019_LA_cm_protocols under data/raw/asvspoof\n"
+
+    def bug(argv):
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        guarded_main(bug)
+    assert "error:" not in capsys.readouterr().err

@@ -108,7 +108,7 @@ def test_fit_refuses_one_class():
 
 # ------------------------------------------------------------ one clip, one score
 
-# The promise (baseline/logreg.py, README step 3 "One clip, one score"): a row's score is the
+# The promise (baseline/logreg.py, docs/reference.md, step 3, "One clip, one score"): a row's score is the
 # same whether it is scored alone or among any other rows, within 1e-12 relative to max(1, |score|).
 SCORE_RTOL = 1e-12
 BATCH_SIZES = (1, 2, 3, 5, 8, 17, 64, 257)

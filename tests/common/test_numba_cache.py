@@ -12,7 +12,7 @@ from pathlib import Path
 import numba
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # Runs in a fresh interpreter with an empty NUMBA_CACHE_DIR, i.e. a first run. The parent warms
 # up exactly as the pipeline does before its Parallel calls; then fresh loky workers run the real

@@ -22,7 +22,7 @@ from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CRASH_ENV, PAUSE_ENV, PAUSED
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 INTERRUPTED = "interrupted: rerun the same command to resume"
 
 

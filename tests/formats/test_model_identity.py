@@ -22,7 +22,7 @@ from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.feature_files import FeatureError, read_embeddings_meta
 from deepfake_pipeline.formats.model_identity import ModelIdentity, difference, identify
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SPLITS = ("asvspoof2019_train", "asvspoof2019_dev", "asvspoof2019_eval")
 
 

@@ -25,7 +25,7 @@ from deepfake_pipeline.formats.manifest import read_manifest
 from deepfake_pipeline.formats.wavestore import read_info
 from deepfake_pipeline.ingest.shards import ClipSpec, PlanMismatch, ingest_split, shard_size_for
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SPLIT = "asvspoof2019_dev"
 
 

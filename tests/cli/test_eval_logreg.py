@@ -297,7 +297,8 @@ def test_layer_sweep_picks_the_best_dev_layer_and_flags_untrained_demo(dirs, cap
         ]
     )
     assert rc == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     saved = json.loads((dirs["results"] / "sweep" / "metrics.json").read_text())
     assert saved["selection"]["view"] == "layer_2" and saved["selection"]["layers"] == [2]
     sweep = saved["layer_sweep"]
@@ -311,6 +312,11 @@ def test_layer_sweep_picks_the_best_dev_layer_and_flags_untrained_demo(dirs, cap
     assert closing.endswith(" [untrained model: not a detection result] [demo corpus]")
     assert CLOSING_LINE_RE.match(closing)
     assert "chosen on dev: layer 2" in out
+    # the caveats are notes: standard error (and log.txt), not the results on standard output
+    assert "NOTE:" not in out
+    for caveat in ("NOTE: the embeddings come from an UNTRAINED model", "NOTE: the demo corpus is generated audio"):
+        assert f"[eval_logreg] {caveat}" in captured.err
+        assert f"[eval_logreg] {caveat}" in (dirs["results"] / "sweep" / "log.txt").read_text()
 
 
 @pytest.mark.slow

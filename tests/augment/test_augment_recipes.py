@@ -19,7 +19,7 @@ from deepfake_pipeline.augment.base import AugmentError
 from deepfake_pipeline.augment.recipes import RECIPES, recipe, recipe_from_spec, seeded_rng
 
 SR = 16000
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_generator_is_a_sha256_of_recipe_clip_copy_and_seed():

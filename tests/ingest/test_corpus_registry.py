@@ -12,7 +12,7 @@ import pytest
 from deepfake_pipeline.ingest.corpora import registry
 
 CORPORA_DIR = Path(registry.__file__).parent
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_declared_kind_has_exactly_one_runnable_corpus_and_no_other():

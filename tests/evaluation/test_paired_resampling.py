@@ -160,7 +160,7 @@ def test_the_verdict_is_the_one_computed_before(asv_version):
 def test_one_resample_by_hand_against_a_brute_force_loop(version):
     """Clusters drawn 2, 0, 1 and 3 times (tied scores among them): the trials repeated by hand
     and min t-DCF found by a Python loop over every threshold, with the tandem cost written out
-    (tests/test_tdcf.py); the weighted sweep must agree."""
+    (tests/evaluation/test_tdcf.py); the weighted sweep must agree."""
     scores = np.array([0.9, 0.1, 0.4, 0.4, 0.7, 0.2, 0.4, 0.6, 0.3, 0.5, 0.1, 0.8])
     labels = np.array([0, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0])
     cluster = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])

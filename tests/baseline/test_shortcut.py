@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from logreg_fixtures import balanced_design, make_split
-from test_metrics import cluster_bootstrap_aucs, pairwise_auc, speaker_effect_systems
+from metric_references import cluster_bootstrap_aucs, pairwise_auc, speaker_effect_systems
 
 from deepfake_pipeline.baseline.protocols import logreg, shortcut
 from deepfake_pipeline.evaluation import metrics

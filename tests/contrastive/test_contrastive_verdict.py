@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from test_metrics import assert_95_percent_interval, cluster_bootstrap_aucs, speaker_effect_systems
+from metric_references import assert_95_percent_interval, cluster_bootstrap_aucs, speaker_effect_systems
 
 from deepfake_pipeline.evaluation import metrics
 from deepfake_pipeline.evaluation.verdict import Verdict, compare
@@ -100,7 +100,7 @@ def test_compare_on_constructed_scores():
 
 def test_the_verdict_interval_is_a_95_percent_speaker_clustered_interval():
     """The rule asks for the 95% CI of the paired difference over speaker resamples: checked
-    against an independent cluster bootstrap (tests/test_metrics.py), on data where resampling
+    against an independent cluster bootstrap (tests/evaluation/test_metrics.py), on data where resampling
     trials instead of speakers, or a 90% interval, leaves the wrong share of replicates outside."""
     labels, speakers, baseline, contrastive = speaker_effect_systems(seed=2)
     auc_base, auc_new = cluster_bootstrap_aucs(labels, [baseline, contrastive], speakers, 8000, seed=2026)
@@ -301,7 +301,7 @@ def test_to_json_records_the_rule_and_the_numbers_beside_it():
 @pytest.mark.parametrize("version", ["2019", "2021"])
 def test_compare_reports_official_eer_and_min_tdcf_against_naive_loops(version):
     """The numbers beside the rule are each system's official EER and min t-DCF (its ASV scores
-    and t-DCF version), checked against the trial-by-trial loops of tests/test_tdcf.py."""
+    and t-DCF version), checked against the trial-by-trial loops of tests/evaluation/test_tdcf.py."""
     from test_tdcf import naive_asv_rates, naive_min_tdcf, naive_official_eer
 
     from deepfake_pipeline.formats.asv_scores import ASVScores

@@ -10,7 +10,7 @@ import pytest
 import torch
 from audio_factory import write_asvspoof_layout
 from conftest import TINY_SSL
-from test_wav2vec import CLIP_LENGTHS, make_clips
+from test_ssl_embed import CLIP_LENGTHS, make_clips
 
 from deepfake_pipeline.cli.features import main as features
 from deepfake_pipeline.cli.preprocess import main as preprocess

@@ -21,7 +21,7 @@ from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.common.faults import CRASH_ENV
 from deepfake_pipeline.formats.wavestore import WaveStore
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/, where augment_fixtures.py lives
 SOURCE = "toy_all"
 N_CLIPS = 20  # 3 shards of 8 clips (shard_size_for): kills fall in and between shards
 

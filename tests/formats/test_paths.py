@@ -7,7 +7,7 @@ from deepfake_pipeline.formats import paths
 
 
 def test_default_folders_are_under_the_repository_root():
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     assert paths.REPO_ROOT == root
     assert (root / "pyproject.toml").is_file() and (root / "train_contrastive.py").is_file()
     assert paths.RESULTS_DIR == root / "results"

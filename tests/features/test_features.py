@@ -33,7 +33,7 @@ from deepfake_pipeline.formats.feature_files import (
 )
 from deepfake_pipeline.formats.wavestore import WaveStore
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SPLIT = "asvspoof2019_dev"
 
 

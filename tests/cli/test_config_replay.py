@@ -2,7 +2,7 @@
 a crafted config.json cannot switch eval_logreg.py to scoring clips (--score, --from-run), smuggle
 in options through a value, or carry arguments the script does not have or values of the wrong
 type; --config beside --score / --from-run is refused too. Each refusal is one `error:` line,
-exit 2, before any work (no run folder, no `[replay]` lines). tests/test_cli_basics.py checks
+exit 2, before any work (no run folder, no `[replay]` lines). tests/cli/test_cli_basics.py checks
 that a genuine replay gives the same numbers."""
 
 import json

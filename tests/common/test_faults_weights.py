@@ -20,7 +20,7 @@ from deepfake_pipeline.cli import features as features_cli
 from deepfake_pipeline.cli.preprocess import main as preprocess
 from deepfake_pipeline.features.ssl_loading import ModelLoadError, load_model
 
-PACKAGE = Path(__file__).resolve().parent.parent / "deepfake_pipeline"
+PACKAGE = Path(__file__).resolve().parents[2] / "deepfake_pipeline"
 
 
 def _last_line(text: str) -> str:

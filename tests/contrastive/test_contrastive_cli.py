@@ -98,7 +98,8 @@ def _lines(text, prefix):
 def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdout, capsys):
     capsys.readouterr()
     assert _run(holdout, "--run", "c1") == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     run = holdout / "results" / "c1"
     last = out.rstrip().splitlines()[-1]
     match = VERDICT_RE.match(last)
@@ -110,7 +111,10 @@ def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdou
     closing = _lines(out, "ROC-AUC test=")
     assert len(closing) == 1 and parse_closing_line(closing[0])["untrained"]
     assert out.index(closing[0]) < out.index(last)
-    assert re.search(r"epoch 1/3 train-loss \d+\.\d{4} dev-AUC \d\.\d{4}", out)
+    # progress and notes on standard error (the README's promise), results on standard output
+    assert re.search(r"epoch 1/3 train-loss \d+\.\d{4} dev-AUC \d\.\d{4}", captured.err)
+    assert "[train_contrastive] NOTE: the embeddings come from an UNTRAINED model" in captured.err
+    assert "train-loss" not in out and "NOTE:" not in out
 
     ids, scores = read_score_file(run / "scores" / "toy_eval.txt")
     base_ids, base_scores = read_score_file(holdout / "results" / "baseline" / "scores" / "toy_eval.txt")
@@ -529,8 +533,9 @@ def test_cv_baseline_is_followed_fold_by_fold(tmp_path, capsys, monkeypatch):
         assert len(selection) + len(fold_scored) == 60
         distances = np.linalg.norm(fold_scored[:, None, :] - selection[None, :, :], axis=-1)
         assert distances.min() > 1e-3  # no scored trial among those C was chosen on
-    out = capsys.readouterr().out
-    assert len(_lines(out, "[train_contrastive seed 0 fold 2] epoch 3/3")) == 1
+    captured = capsys.readouterr()
+    out = captured.out
+    assert sum("[train_contrastive seed 0 fold 2] epoch 3/3" in line for line in captured.err.splitlines()) == 1
     match = VERDICT_RE.match(out.rstrip().splitlines()[-1])
     assert match["split"] == "toy_all(cv3)" and match["caveats"] == " [untrained model: not a detection result]"
     ids, scores = read_score_file(root / "results" / "cv" / "scores" / "toy_all.txt")

@@ -262,5 +262,5 @@ def test_reference_is_the_three_plain_librosa_calls_averaged_in_float64():
 
 def test_warm_numba_kernels_runs_without_error():
     # Step 2 calls it in the parent before starting its workers (features/jobs.py); it must not
-    # raise. Which numba kernels it leaves in the cache is checked by tests/test_numba_cache.py.
+    # raise. Which numba kernels it leaves in the cache is checked by tests/common/test_numba_cache.py.
     assert warm_numba_kernels() is None
