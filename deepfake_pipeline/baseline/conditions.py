@@ -21,7 +21,7 @@ def _origin(split) -> tuple:
 def condition_tables(results) -> dict:
     """{origin split: {condition: row}} for every origin with a derived copy among the test
     results (TestResult of baseline/report.py); rows in the order the tests were given."""
-    groups = {}
+    groups: dict = {}
     for result in results:
         origin, condition = _origin(result.split)
         groups.setdefault(origin, []).append((condition, result))

@@ -54,7 +54,9 @@ def union_of(members: list) -> SplitFeatures:
     first = members[0]
     return SplitFeatures(
         split_id=union_name(m.split_id for m in members),
-        split_dir=None,
+        # No folder of its own: code that would read one split's files must read the members'
+        # (members below), and a union reaching it fails at once instead of reading the first.
+        split_dir=None,  # type: ignore[arg-type]
         utt_ids=_stack(members, "utt_ids"),
         labels=_stack(members, "labels"),
         speakers=_stack(members, "speakers"),

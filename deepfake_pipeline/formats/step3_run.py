@@ -8,7 +8,7 @@ applies (model.json + model.npz) is formats/baseline_model.py's."""
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,8 @@ class BaselineRun:
     top_db: float
     folds: int | None
     inner_folds: int | None
-    train_splits: list = None  # the split ids the training set stacks (one, unless several were given)
+    # the split ids the training set stacks (one, unless several were given)
+    train_splits: list = field(default_factory=list)
 
     @property
     def split_ids(self) -> list:
