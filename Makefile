@@ -95,6 +95,9 @@ demo: $(STAMP)
 	$(PY) eval_logreg.py --features spectral --train $(DEMO_LA)_train $(DEMO_LA)_train+rawboost5 --dev $(DEMO_LA)_dev \
 		--test $(DEMO_LA)_eval $(DEMO_LA)_eval+mp3-32k --run demo_augmented --overwrite
 	$(PY) train_contrastive.py --baseline-run results/demo_baseline --run demo_contrastive --overwrite
+	$(PY) fuse_runs.py --runs results/demo_spectral results/demo_baseline --run demo_fusion --overwrite
+	$(PY) make_table.py --runs results/demo_spectral results/demo_baseline results/demo_contrastive \
+		results/demo_fusion --out results/demo_table --overwrite
 
 bench: $(STAMP)
 	$(PY) bench/bench_preprocess.py

@@ -18,7 +18,9 @@ LAYERS = {
     "augment": 5,  # derived splits reuse step 1's engine (ingest/shards.py)
     "features": 4,
     "demo": 4,
+    "reporting": 4,  # make_table.py: tables read from finished run folders
     "baseline": 5,
+    "fusion": 5,  # fuse_runs.py: fits on finished runs' scores, reported like a step-3 run
     "contrastive": 6,
     "cli": 7,
 }

@@ -95,11 +95,12 @@ def _band(curve: tuple, speakers, n_boot: int, seed: int):
 
 
 def save(fig, path) -> Path:
-    """Write ``path`` (PNG) and the PDF beside it; returns the PNG's path."""
+    """Write ``path`` (PNG) and the PDF beside it, each whole or not at all (a temporary file
+    renamed into place: a run killed mid-save leaves no half figure); returns the PNG's path."""
     path = Path(path)
     for suffix in FORMATS:
-        with atomic.writing(path.with_suffix(f".{suffix}")):
-            fig.savefig(path.with_suffix(f".{suffix}"), dpi=DPI)
+        with atomic.atomic_path(path.with_suffix(f".{suffix}")) as temporary:
+            fig.savefig(temporary, dpi=DPI, format=suffix)
     plt.close(fig)
     return path.with_suffix(".png")
 

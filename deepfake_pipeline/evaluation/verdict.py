@@ -57,7 +57,10 @@ class Verdict:
     def meets_rule(self) -> bool:
         return not self.failures
 
-    def line(self, untrained: bool = False, demo: bool = False, name: str = "contrastive") -> str:
+    def line(
+        self, untrained: bool = False, demo: bool = False, name: str = "contrastive", against: str = "baseline"
+    ) -> str:
+        """`against`: what the compared system is called (a fusion names each input run)."""
         ci = "no CI" if self.ci is None else f"95% CI {100 * self.ci[0]:+.2f} to {100 * self.ci[1]:+.2f}"
         outcome = (
             "meets the 1-point rule"
@@ -65,7 +68,7 @@ class Verdict:
             else "does not meet the 1-point rule (" + "; ".join(self.failures) + ")"
         )
         return (
-            f"{name} vs baseline test={self.split}: {self.baseline_auc:.4f} -> {self.contrastive_auc:.4f}, "
+            f"{name} vs {against} test={self.split}: {self.baseline_auc:.4f} -> {self.contrastive_auc:.4f}, "
             f"{100 * self.diff:+.2f} points ({ci}), DeLong p={format_p(self.delong_p)}: {outcome}"
             + self._beside()
             + caveat_suffix(untrained, demo)

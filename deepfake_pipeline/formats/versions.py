@@ -30,6 +30,10 @@ FORMATS = {
     "run_metrics": 1,
     # results/<run>/model.json + model.npz: what `eval_logreg.py --score` applies (no pickle)
     "baseline_model": 1,
+    # results/<fusion>/fusion.json: a fusion's weights, bias, target prior and input runs (fuse_runs.py)
+    "fusion_model": 1,
+    # <--out>/table_manifest.json: where each cell of make_table.py's tables came from
+    "table_manifest": 1,
 }
 # Kinds whose files from before versions existed have the layout of version 1 and are read as such.
 UNVERSIONED_IS_1 = frozenset({"split_info", "spectral", "run_config", "run_metrics"})

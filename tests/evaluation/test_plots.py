@@ -85,6 +85,26 @@ def test_every_figure_is_written_as_png_and_pdf(curves, tmp_path):
         assert width >= 5.5 * 150 and height >= 5 * 150  # at least 150 dpi (200 written)
 
 
+def test_a_figure_whose_save_fails_leaves_no_file_behind(tmp_path):
+    """A save cut short (a kill, a full disk) must not leave a half PNG or PDF under the final
+    name, which a reader would take for the figure."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    real_savefig = fig.savefig
+
+    def savefig_then_fail(target, **kwargs):
+        real_savefig(target, **kwargs)
+        if kwargs.get("format") == "pdf":
+            raise OSError(28, "No space left on device")
+
+    fig.savefig = savefig_then_fail
+    with pytest.raises(OSError, match="No space left"):
+        plots.save(fig, tmp_path / "roc_toy.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roc_toy.png"]  # the PNG whole, no PDF, no temporary
+    assert matplotlib.image.imread(tmp_path / "roc_toy.png").ndim == 3
+
+
 @pytest.mark.parametrize(
     ("which", "expected"), [("det", plots.DET_WIDE_TICKS_PCT), ("det_narrow", plots.DET_TICKS_PCT)]
 )

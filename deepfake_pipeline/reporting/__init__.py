@@ -1,0 +1,1 @@
+"""make_table.py: Markdown, LaTeX and CSV tables read from finished run folders, each cell traced."""
