@@ -300,6 +300,23 @@ def grouped_folds(labels, groups, n_folds: int, seed: int = 0) -> list:
     return folds
 
 
+def check_scored_parts(labels, groups, n_folds: int, seed: int = 0, what: str = "the training split") -> None:
+    """Refuse folds whose scoring part holds one class only: the pooled out-of-fold ROC-AUC that
+    chooses C would then rank one model's bona fide scores against another model's spoof scores,
+    which says nothing about either. Happens when speakers are one class each and few."""
+    labels = np.asarray(labels)
+    for number, (_, scored) in enumerate(grouped_folds(labels, groups, n_folds, seed)):
+        present = set(np.unique(labels[scored]).tolist())
+        if present != {0, 1}:
+            raise ProtocolError(
+                f"with --folds {n_folds}, the held-out part of fold {number} of {what} holds only "
+                f"{'bona fide' if present == {0} else 'spoof'} trials ({len(scored)} clips of "
+                f"{len(np.unique(np.asarray(groups)[scored]))} speakers), so the out-of-fold scores that choose C "
+                "would compare different folds' models. Use fewer --folds, or give the split more speakers "
+                "with clips of both classes"
+            )
+
+
 def _pooled_cv_scores(X, labels, folds, C_grid, seed, jobs, progress):
     """Out-of-fold scores of one view at every C, pooled over the folds."""
     tasks = [(C, f) for C in C_grid for f in range(len(folds))]
@@ -326,9 +343,12 @@ def select_by_cv(
     select_by: str = "auc",
     jobs: int = 1,
     progress_label=None,
+    refit: bool = False,
 ) -> Selection:
     """Choose (view, C) by speaker-grouped CV on the data given (pooled out-of-fold scores),
-    one view at a time (`views[key]` asked for once each)."""
+    one view at a time (`views[key]` asked for once each). With `refit`, also keep per view the
+    model fitted on all the data at that view's best C and the out-of-fold scores at that C
+    (`models`, `held_out_scores`), from the same read of the view."""
     C_grid = _check_grid(C_grid, select_by)
     labels = np.asarray(labels)
     n_folds = min(n_folds, len(np.unique(groups)))
@@ -342,8 +362,13 @@ def select_by_cv(
     progress = _progress(progress_label, len(keys) * len(C_grid) * n_folds)
     chosen = []
     for key in keys:
-        scores, converged = _pooled_cv_scores(views[key], labels, folds, C_grid, seed, jobs, progress)
-        chosen.append(_view_selection(labels, key, scores, converged, C_grid, select_by))
+        X = views[key]
+        scores, converged = _pooled_cv_scores(X, labels, folds, C_grid, seed, jobs, progress)
+        view = _view_selection(labels, key, scores, converged, C_grid, select_by)
+        if refit:
+            view.models, view.held_out_scores = {key: fit(X, labels, view.C, seed)[0]}, {key: scores[view.C]}
+        del X
+        chosen.append(view)
     return _merge(chosen, select_by)
 
 

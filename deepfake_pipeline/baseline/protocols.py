@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from deepfake_pipeline.baseline import leakage, logreg, shortcut
+from deepfake_pipeline.baseline import DEV_BY_CV, leakage, logreg, shortcut
 from deepfake_pipeline.baseline.model_store import save_model_bundle
 from deepfake_pipeline.baseline.report import TestResult, print_header, report_run
 from deepfake_pipeline.common.progress import note
@@ -45,7 +45,9 @@ class BaselineSettings:
 
     @property
     def protocol(self) -> str:
-        return "cv" if self.cv else "holdout"
+        if self.cv:
+            return "cv"
+        return "train_cv" if self.dev == DEV_BY_CV else "holdout"
 
     @property
     def train_splits(self) -> list:
@@ -329,6 +331,9 @@ def run_cv(settings: BaselineSettings, run, config_args: dict) -> dict:
 
 
 def run_baseline(settings: BaselineSettings, run, config_args: dict) -> dict:
+    """The holdout or --cv protocol; `--dev cv` (protocol train_cv) is baseline/train_cv.py's."""
+    if settings.protocol == "train_cv":
+        raise ValueError("protocol train_cv (--dev cv) runs through baseline.train_cv.run_train_cv")
     return run_cv(settings, run, config_args) if settings.cv else run_holdout(settings, run, config_args)
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deepfake_pipeline.baseline import conditions
-from deepfake_pipeline.evaluation import closing, metrics, paired, plots, recalibration, significance
+from deepfake_pipeline.baseline.choice import choice_tag, chosen_by, chosen_on_names, pct, selection_lines, view_name
+from deepfake_pipeline.baseline.layer_sweep import layer_sweep
+from deepfake_pipeline.evaluation import closing, paired, plots, recalibration, significance
 from deepfake_pipeline.evaluation.field_metrics import per_condition
-from deepfake_pipeline.evaluation.tdcf import official_eer
 
 
 @dataclass
@@ -22,24 +23,20 @@ class TestResult:
     view_scores: dict = field(default_factory=dict)
 
 
-def _pct(x):
-    return "nan" if x is None else f"{100 * x:.2f}%"
-
-
-def _view_name(split, key) -> str:
-    layers = split.view_layers.get(key) or []
-    if not layers:
-        return key
-    return f"layer {layers[0]}" if len(layers) == 1 else f"layers {'+'.join(map(str, layers))}"
-
-
 def print_header(run, settings, fit_split, dev_split, tests, untrained, demo):
     """What is being run, printed before the long work starts."""
     model = fit_split.meta.get("model")
     features = settings.spec.describe() + (f" ({model})" if model and not settings.spec.model else "")
     lines = [f"[eval_logreg] run {run.name} -> {run.path}", f"[eval_logreg] features: {features}"]
     choose = "C and layer" if len(fit_split.views) > 1 else "C"
-    if dev_split is not None:
+    if settings.protocol == "train_cv":
+        lines.append(
+            f"[eval_logreg] protocol: fit on {fit_split.split_id} ({len(fit_split):,} clips, "
+            f"{len(np.unique(fit_split.speakers)):,} speakers), choose {choose} by {settings.folds}-fold "
+            f"cross-validation on it grouped by speaker (no dev split: --dev cv), refit on all of it, test on "
+            f"{', '.join(f'{t.split_id} ({len(t):,})' for t in tests)}"
+        )
+    elif dev_split is not None:
         lines.append(
             f"[eval_logreg] protocol: fit on {fit_split.split_id} ({len(fit_split):,} clips), choose {choose} "
             f"on {dev_split.split_id} ({len(dev_split):,}), test on "
@@ -51,6 +48,7 @@ def print_header(run, settings, fit_split, dev_split, tests, untrained, demo):
             f"({len(fit_split):,} clips, {len(np.unique(fit_split.speakers)):,} speakers), grouped by "
             f"speaker; {choose} chosen by an inner grouped CV inside each fold's fitting part"
         )
+    if dev_split is None:
         unknown = int(np.sum(fit_split.speakers == "-"))
         if unknown:
             lines.append(
@@ -70,32 +68,6 @@ def print_header(run, settings, fit_split, dev_split, tests, untrained, demo):
             "real spoofing attacks"
         )
     run.note(*notes)  # standard error, with the other notes
-
-
-def _selection_lines(fit_split, selection, where, cv: bool):
-    metric = "ROC-AUC" if selection.select_by == "auc" else "EER"
-    if cv:
-        heading = (
-            f"[eval_logreg] model kept for --score: chosen by {where} on all of {fit_split.split_id} "
-            f"(pooled out-of-fold {metric}):"
-        )
-    else:
-        heading = f"[eval_logreg] selection on {where} ({metric}), fitted on {fit_split.split_id}:"
-    lines = [heading]
-    for key, C in selection.best_C.items():
-        row = selection.row(key, C)
-        flag = "  <- chosen" if key == selection.key else ""
-        note = "" if row["converged"] else " (did not converge)"
-        lines.append(
-            f"  {_view_name(fit_split, key):<14} best C {C:<8g} ROC-AUC {row['auc']:.4f} "
-            f"EER {_pct(row['eer'])}{note}{flag}"
-        )
-    chosen = selection.row(selection.key, selection.C)
-    lines.append(
-        f"[eval_logreg] chosen on {where}: {_view_name(fit_split, selection.key)}, C={selection.C:g} "
-        f"({where} ROC-AUC {chosen['auc']:.4f}, EER {_pct(chosen['eer'])})"
-    )
-    return lines
 
 
 def _shortcut(result, settings):
@@ -132,60 +104,11 @@ def _shortcut_line(label, entry):
         diff += f" (95% CI {ci[0]:+.4f} to {ci[1]:+.4f})"
     line = (
         f"[eval_logreg] shortcut check test={label}: silence-only (duration + leading/trailing silence, "
-        f"top_db {entry['top_db']:g}) ROC-AUC {entry['auc']:.4f} EER {_pct(entry['eer'])}; {diff}"
+        f"top_db {entry['top_db']:g}) ROC-AUC {entry['auc']:.4f} EER {pct(entry['eer'])}; {diff}"
     )
     if entry["clearly_beaten"] is False:
         line += " -- WARNING: the model does not clearly beat the silence-only shortcut"
     return line
-
-
-def _sweep(run, fit_split, selection, results, chosen_on, where, caveat):
-    """Per-layer held-out metrics (each layer at its own best C) and the plot; None unless every
-    view is a single layer and there are several."""
-    keys = list(fit_split.views)
-    if len(keys) < 2 or any(len(fit_split.view_layers[k]) != 1 for k in keys):
-        return None
-    layers = [fit_split.view_layers[k][0] for k in keys]
-    rows: list = []
-    series: dict = {}
-    if chosen_on is not None:
-        series[f"dev={chosen_on['split'].split_id}"] = {"auc": [], "eer": []}
-    for result in results:
-        series[f"test={result.label}"] = {"auc": [], "eer": []}
-    for key, layer in zip(keys, layers, strict=True):
-        row = {"layer": layer, "C": selection.best_C[key], "tests": {}}
-        if chosen_on is not None:
-            dev = chosen_on["split"]
-            row["dev_auc"] = metrics.roc_auc(dev.labels, chosen_on["view_scores"][key])
-            row["dev_eer"] = official_eer(dev.labels, chosen_on["view_scores"][key]).eer
-            series[f"dev={dev.split_id}"]["auc"].append(row["dev_auc"])
-            series[f"dev={dev.split_id}"]["eer"].append(row["dev_eer"])
-        for result in results:
-            scores = result.view_scores[key]
-            auc, rate = metrics.roc_auc(result.split.labels, scores), official_eer(result.split.labels, scores).eer
-            row["tests"][result.label] = {"auc": auc, "eer": rate}
-            series[f"test={result.label}"]["auc"].append(auc)
-            series[f"test={result.label}"]["eer"].append(rate)
-        rows.append(row)
-    chosen_layer = fit_split.view_layers[selection.key][0]
-    silence = {
-        f"test={r.label}": {
-            "auc": metrics.roc_auc(r.split.labels, r.silence_scores),
-            "eer": official_eer(r.split.labels, r.silence_scores).eer,
-        }
-        for r in results
-    }
-    plots.plot_layer_sweep(
-        layers,
-        series,
-        chosen_layer,
-        run.path / "layer_sweep.png",
-        f"layer sweep, layer chosen on {where}: {chosen_layer}",
-        caveat,
-        references=silence,
-        chosen_on=where,
-    )
-    return rows
 
 
 def report_run(
@@ -204,7 +127,8 @@ def report_run(
     """Print, plot and write everything about a finished run; returns the metrics.json payload.
     `demo`: whether the data the model was fitted or chosen on is the demo corpus; a test split
     that is itself demo data gets the caveat too."""
-    where = "dev" if chosen_on is not None else f"{settings.folds}-fold grouped CV"
+    names: dict = chosen_on_names(chosen_on) if chosen_on is not None else {}
+    where = names["where"] if names else f"{settings.folds}-fold grouped CV"
     caveat = closing.caveat_suffix(untrained, demo or any(r.split.demo for r in results))
     if cv_choices is not None:
         run.print(
@@ -214,11 +138,12 @@ def report_run(
         for choice in cv_choices:
             run.print(
                 f"  fold {choice['fold']}: fit {choice['n_fit']:,} score {choice['n_score']:,} -> "
-                f"{_view_name(fit_split, choice['view'])}, C={choice['C']:g}"
+                f"{view_name(fit_split, choice['view'])}, C={choice['C']:g}"
             )
-    run.print(*_selection_lines(fit_split, selection, where, cv_choices is not None))
+    run.print(*selection_lines(fit_split, selection, where, cv_choices is not None))
     payload = {
         "protocol": settings.protocol,
+        "chosen_by": chosen_by(settings),
         "features": settings.spec.describe(),
         "feature_spec": {
             "kind": settings.spec.kind,
@@ -242,12 +167,15 @@ def report_run(
     }
     if chosen_on is not None:
         dev_summary = chosen_on["summary"]
-        run.write_scores(f"{chosen_on['split'].split_id}.dev", chosen_on["split"].utt_ids, chosen_on["scores"])
-        payload["dev"] = {"split": chosen_on["split"].split_id, **dev_summary}
+        run.write_scores(names["score_file"], chosen_on["split"].utt_ids, chosen_on["scores"])
+        if chosen_on.get("cv_folds") is None:
+            payload["dev"] = {"split": chosen_on["split"].split_id, **dev_summary}
+        else:
+            payload["train_cv"] = {"split": chosen_on["split"].split_id, "folds": chosen_on["cv_folds"], **dev_summary}
         payload["selection"]["silence_only_C"] = chosen_on["silence_C"]
         run.print(
-            f"[eval_logreg] dev={chosen_on['split'].split_id} (used for the choice, not a test): ROC-AUC "
-            f"{dev_summary['auc']:.4f} EER {_pct(dev_summary['eer'])}{closing.caveat_suffix(untrained, demo)}"
+            f"[eval_logreg] {names['line']}: ROC-AUC "
+            f"{dev_summary['auc']:.4f} EER {pct(dev_summary['eer'])}{closing.caveat_suffix(untrained, demo)}"
         )
     if cv_choices is not None:
         payload["cv"] = {"folds": settings.folds, "fold_sizes": cv_fold_sizes, "choices": cv_choices}
@@ -280,7 +208,12 @@ def report_run(
                 seed=settings.seed,
             )
             run.write_scores(f"{split.split_id}.llr", split.utt_ids, llrs)
-            run.print(recalibration.calibration_line(result.label, chosen_on["split"].split_id, cal, result_caveat))
+            run.print(
+                recalibration.calibration_line(
+                    result.label, chosen_on["split"].split_id, cal, result_caveat, fitted_on=names["calibrated_on"]
+                )
+            )
+            cal["fitted_on"] = names["calibrated_on"]
             summary["calibration"] = cal
         curves = {"model": (split.labels, result.scores), "silence-only": (split.labels, result.silence_scores)}
         safe = score_file.stem
@@ -296,7 +229,14 @@ def report_run(
         )
         plots.plot_det(curves, run.path / f"det_{safe}.png", f"DET test={result.label}", result_caveat)
         line = closing.closing_line_of(
-            result.label, summary, entry["auc"], untrained, result_demo, left_out=split.left_out()
+            result.label,
+            summary,
+            entry["auc"],
+            untrained,
+            result_demo,
+            left_out=split.left_out(),
+            run=run.name,
+            chosen=choice_tag(settings, fit_split),
         )
         closing_lines.append(line)
         payload["tests"][result.label] = {
@@ -312,12 +252,20 @@ def report_run(
     if degraded:
         payload["conditions"] = degraded
         run.print(*conditions.table_lines(degraded, caveat))
-    sweep = _sweep(run, fit_split, selection, results, chosen_on, where, caveat)
+    sweep = layer_sweep(run, fit_split, selection, results, chosen_on, where, caveat)
     if sweep is not None:
         payload["layer_sweep"] = sweep
     run.write_metrics(payload)
     run.print(
         f"[eval_logreg] wrote {run.path}: config.json, metrics.json, model.json + model.npz, scores/, plots, log.txt"
     )
+    if cv_choices is not None:
+        folds_chose = "/".join(view_name(fit_split, c["view"]).replace("layer ", "") for c in cv_choices)
+        run.print(
+            f"[eval_logreg] the result of this run is the nested {settings.folds}-fold estimate below: every score "
+            "comes from a model that never saw that speaker, not even to choose C"
+            + (f" (the folds chose layers {folds_chose})" if len(fit_split.views) > 1 else "")
+            + "; the model kept for --score and the per-layer figures above are not estimates of it"
+        )
     run.print(*closing_lines)
     return payload

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_pipeline.baseline import shortcut
+from deepfake_pipeline.baseline import score_report, shortcut
 from deepfake_pipeline.baseline.logreg import bonafide_scores
 from deepfake_pipeline.baseline.model_store import load_model_bundle
 from deepfake_pipeline.baseline.protocols import score_with_model
@@ -124,10 +124,13 @@ def _run_steps(clips: dict, bundle, interim, processed, jobs, lengths: dict | No
 
 
 def _rejects(split_dir: Path) -> list:
-    table = read_rejects(split_dir)
+    """(line, CSV row) per clip step 1 rejected."""
     return [
-        f"{row.source_path} rejected: {row.reason}{' (' + row.detail + ')' if row.detail else ''}"
-        for row in table.itertuples()
+        (
+            f"{row.source_path} rejected: {row.reason}{' (' + row.detail + ')' if row.detail else ''}",
+            {"path": row.source_path, "score": None, "verdict": None, "threshold": None, "rejected": row.reason},
+        )
+        for row in read_rejects(split_dir).itertuples()
     ]
 
 
@@ -159,12 +162,18 @@ def check_scoring_model(bundle, run_path) -> None:
         )
 
 
-def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None, lengths: dict | None = None) -> int:
-    """Score the clips at `paths` with the model of `run_path`; prints one line per clip.
+def score_paths(
+    paths, run_path, seed: int = 0, jobs: int = 1, stream=None, lengths: dict | None = None, out=None
+) -> int:
+    """Score the clips at `paths` with the model of `run_path`; prints what the run knows about
+    its model once, one line per clip, and a count; `out`: a CSV of the same (score_report).
     `jobs`: worker processes for decoding and spectral features."""
     stream = stream or sys.stdout
     bundle = load_model_bundle(run_path)
     check_scoring_model(bundle, run_path)
+    for line in score_report.header_lines(run_path, bundle):
+        print(line, file=stream)
+    rows = []
     caveat = closing.caveat_suffix(bundle["untrained"], bundle["demo"])
     threshold = float(bundle["threshold"])
     with tempfile.TemporaryDirectory(prefix="eval_logreg_score_") as tmp:
@@ -176,8 +185,9 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None, leng
         for ingested in summaries:
             split_id = ingested.split_id
             if not ingested.info.get("num_clips"):
-                for line in _rejects(ingested.split_dir):
+                for line, row in _rejects(ingested.split_dir):
                     print(line, file=stream)
+                    rows.append(row)
                 continue
             tag = None
             if spec.kind == "embeddings":
@@ -203,8 +213,12 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None, leng
                     f"{bundle['threshold_source']}){caveat}",
                     file=stream,
                 )
-            for line in _rejects(split.split_dir):
+                rows.append(
+                    {"path": source, "score": float(score), "verdict": verdict, "threshold": threshold, "rejected": ""}
+                )
+            for line, row in _rejects(split.split_dir):
                 print(line, file=stream)
+                rows.append(row)
             n_scored += len(scores)
             if split.has_labels and set(np.unique(split.labels)) == {0, 1}:
                 silence = shortcut.silence_view(split.split_dir, processed, bundle["top_db"], split.rows)["silence"]
@@ -218,7 +232,11 @@ def score_paths(paths, run_path, seed: int = 0, jobs: int = 1, stream=None, leng
                         bundle["untrained"],
                         bundle["demo"],
                         left_out=split.left_out(),
+                        run=Path(run_path).name,  # the run whose model scored these clips
                     ),
                     file=stream,
                 )
+    print(score_report.summary_line(rows), file=stream)
+    if out is not None:
+        print(f"{score_report.PREFIX} wrote {score_report.write_csv(rows, out)}", file=stream)
     return 0 if n_scored else 1

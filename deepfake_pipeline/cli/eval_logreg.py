@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, SELECTION_CRITERIA
+from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, DEV_BY_CV, SELECTION_CRITERIA
 from deepfake_pipeline.cli.common import (
     add_clip_lengths,
     add_run_paths,
@@ -24,7 +24,7 @@ from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATION_S
 
 # The options that turn this script from fitting a run into scoring clips: never replayed by --config.
-SCORING_MODE = ("score", "from_run")
+SCORING_MODE = ("score", "from_run", "out")
 
 
 class OneOrMany(argparse.Action):
@@ -38,8 +38,9 @@ class OneOrMany(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eval_logreg.py",
-        description="Fit StandardScaler + LogisticRegression on --train, choose C (and layer) on --dev, "
-        "report ROC-AUC and EER on each --test split; or speaker-grouped CV on one split (--cv).",
+        description="Fit StandardScaler + LogisticRegression on --train, choose C (and layer) on --dev "
+        "(or by speaker-grouped CV on --train: --dev cv), report ROC-AUC and EER on each --test split; or "
+        "speaker-grouped nested CV on one split (--cv).",
     )
     feats = parser.add_argument_group("features")
     feats.add_argument("--features", choices=("spectral", "embeddings"), help="which step-2 features to fit on")
@@ -69,10 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="split id(s) to fit on, e.g. asvspoof2019_train; several (e.g. asvspoof2019_train "
         "asvspoof2019_train+rawboost5) are fitted on as one",
     )
-    proto.add_argument("--dev", help="split id to choose C (and layer) on, e.g. asvspoof2019_dev")
+    proto.add_argument(
+        "--dev",
+        help="split id to choose C (and layer) on, e.g. asvspoof2019_dev; or 'cv' when there is no dev split: "
+        "choose them by speaker-grouped --folds-fold cross-validation on --train, then refit on all of it",
+    )
     proto.add_argument("--test", nargs="+", default=[], help="held-out split id(s) to report, e.g. asvspoof2019_eval")
     proto.add_argument("--cv", help="a single split: speaker-grouped K-fold cross-validation instead")
-    proto.add_argument("--folds", type=int, default=5, help="folds for --cv (default %(default)s)")
+    proto.add_argument("--folds", type=int, default=5, help="folds for --cv and --dev cv (default %(default)s)")
     proto.add_argument("--inner-folds", type=int, help="folds of the inner CV choosing C in --cv (default: --folds)")
     proto.add_argument(
         "--C-grid",
@@ -126,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio files, a folder, or a CSV (path[,label]) to score with --from-run's model",
     )
     score.add_argument("--from-run", type=Path, help="a results/<run> folder written by this script")
+    score.add_argument(
+        "--out",
+        type=Path,
+        metavar="scores.csv",
+        help="also write the results to this CSV (path,score,verdict,threshold,rejected); an existing file is "
+        "replaced only with --overwrite",
+    )
     add_clip_lengths(parser, "scoring new clips: their lengths, as step 1 takes them (--score only)")
 
     add_run_paths(parser, overwrite_help="replace an existing --run of the same name")
@@ -141,7 +153,14 @@ def _check_args(args) -> str | None:
     if args.score:
         if args.from_run is None:
             return "--score needs --from-run results/<run> (a run of this script that fitted the model)"
+        if args.out is not None:
+            if args.out.exists() and not (args.overwrite and args.out.is_file()):
+                return f"--out {args.out} exists: choose another file, or pass --overwrite to replace it"
+            if not args.out.parent.is_dir():
+                return f"--out {args.out}: the folder {args.out.parent} does not exist; create it first"
         return check_lengths(args)
+    if args.out is not None:
+        return "--out applies to --score only: a run writes its score files under results/<run>/scores/"
     if (
         args.crop is not None
         or args.crop_at != "start"
@@ -161,10 +180,21 @@ def _check_args(args) -> str | None:
             return "--cv replaces --train/--dev/--test: give either one split to --cv or all three"
         if args.folds < 2 or (args.inner_folds is not None and args.inner_folds < 2):
             return "--folds and --inner-folds must be at least 2"
+    elif args.dev == DEV_BY_CV and args.train and args.test:
+        if not isinstance(args.train, str):
+            return (
+                "--dev cv takes one --train split for now (its out-of-fold scores are named by it): give a dev "
+                "split to fit on several, e.g. --train A A+rawboost5 --dev SPLIT"
+            )
+        if args.folds < 2:
+            return "--folds must be at least 2"
+        if args.inner_folds is not None:
+            return "--inner-folds applies to --cv only: with --dev cv, --folds says how many folds choose C"
     elif not (args.train and args.dev and args.test):
         return (
             "give --train SPLIT --dev SPLIT --test SPLIT [SPLIT ...] (e.g. asvspoof2019_train, asvspoof2019_dev, "
-            "asvspoof2019_eval), or --cv SPLIT for a corpus with a single split"
+            "asvspoof2019_eval), --dev cv to choose C by cross-validation on --train when there is no dev split, "
+            "or --cv SPLIT for a corpus with a single split"
         )
     if any(C <= 0 for C in args.C_grid):
         return "--C-grid values must be positive"
@@ -205,7 +235,12 @@ def _default_run_name(args, spec) -> str:
             "_sweep" if spec.sweep else (f"_L{'+'.join(map(str, spec.layers))}" if spec.layers else f"_L{spec.layer}")
         )
     train = args.train if isinstance(args.train, str) else "+".join(args.train or ())
-    protocol = f"cv{args.folds}_{args.cv}" if args.cv else f"{train}_to_{'+'.join(args.test)}"
+    if args.cv:
+        protocol = f"cv{args.folds}_{args.cv}"
+    elif args.dev == DEV_BY_CV:
+        protocol = f"{train}_cv{args.folds}_to_{'+'.join(args.test)}"
+    else:
+        protocol = f"{train}_to_{'+'.join(args.test)}"
     return f"logreg_{what}_{protocol}"
 
 
@@ -225,6 +260,7 @@ def _main(argv) -> int:
 def _run(args) -> int:
     # Imported once the arguments are known, so that --help and a wrong argument answer at once.
     from deepfake_pipeline.baseline.protocols import BaselineSettings, run_baseline
+    from deepfake_pipeline.baseline.train_cv import run_train_cv
     from deepfake_pipeline.formats.run_dir import RunDir
 
     if args.score:
@@ -241,6 +277,7 @@ def _run(args) -> int:
                     "max_duration_s": args.max_duration,
                     "crop": crop_of(args),
                 },
+                out=args.out,
             )
         except PipelineError:
             raise  # guarded_main prints it
@@ -280,7 +317,7 @@ def _run(args) -> int:
 
     try:
         with output_lock(run.path, f"the run {run.path}", note=note):
-            run_baseline(settings, run, config_args)
+            (run_train_cv if settings.protocol == "train_cv" else run_baseline)(settings, run, config_args)
     except PipelineError as error:  # guarded_main prints it as the closing `error:` line, exit 2
         if run.created:
             with run.log_path.open("a") as log:

@@ -69,6 +69,13 @@ def _training_lines(seed_result) -> list:
     return lines
 
 
+def _choice_tag(baseline) -> str:
+    """How the closing lines say the epoch and C were chosen (closing.closing_line's `chosen`)."""
+    if baseline.protocol == "cv":
+        return f"nested cv{baseline.folds} estimate: epoch and C chosen inside each fold"
+    return f"epoch and C chosen on dev {baseline.dev}"
+
+
 def _score_name(split_id: str, seed: int, n_seeds: int) -> str:
     """As step 3 names them (by split id), with the seed when there are several."""
     return split_id if n_seeds == 1 else f"{split_id}.seed{seed}"
@@ -133,12 +140,21 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
             run.print(
                 *closing.attack_table(summary.get("per_attack", {}), f"{PREFIX} per attack, test={label}, seed {seed}:")
             )
-            line = closing.closing_line_of(label, summary, silence_auc, untrained, demo, left_out=split.left_out())
+            line = closing.closing_line_of(
+                label,
+                summary,
+                silence_auc,
+                untrained,
+                demo,
+                left_out=split.left_out(),
+                run=run.name,
+                chosen=_choice_tag(baseline),
+            )
             closing_lines.append(line)
             verdict_lines.append(
-                verdict.line(untrained, demo)
+                verdict.line(untrained, demo, run=run.name)
                 if n_seeds == 1
-                else verdict.line(untrained, demo, name=f"contrastive seed {seed}")
+                else verdict.line(untrained, demo, name=f"contrastive seed {seed}", run=run.name)
             )
             entry["per_seed"][str(seed)] = {
                 **summary,
@@ -183,12 +199,13 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
             )
             closing_lines.append(
                 f"ROC-AUC over {n_seeds} seeds test={label}: mean {entry['auc_mean']:.4f} sd "
-                f"{entry['auc_std']:.4f}, EER mean {_pct(entry['eer_mean'])} sd {_pct(entry['eer_std'])}" + caveat
+                f"{entry['auc_std']:.4f}, EER mean {_pct(entry['eer_mean'])} sd {_pct(entry['eer_std'])} "
+                f"run={run.name}" + caveat
             )
             verdict_lines.append(
                 f"contrastive vs baseline test={label} over {n_seeds} seeds: {entry['baseline_auc']:.4f} -> mean "
                 f"{entry['auc_mean']:.4f}, {100 * entry['diff_mean']:+.2f} points (sd {100 * entry['diff_std']:.2f}); "
-                f"{meeting}/{n_seeds} seeds meet the 1-point rule" + caveat
+                f"{meeting}/{n_seeds} seeds meet the 1-point rule run={run.name}" + caveat
             )
         payload["tests"][label] = entry
     run.write_metrics(payload)

@@ -18,12 +18,17 @@ CLOSING_LINE_RE = re.compile(
     r"silence-only (?P<silence_auc>" + _NUMBER + r"|n/a)"
     r"(?: \[CI over (?:(?P<ci_speakers>[0-9]+) speakers|trials: no speaker ids)\])?"
     r"(?: \[(?P<trials>[0-9]+) of (?P<listed>[0-9]+) trials: [^\]]+\])?"
+    r"(?: run=(?P<run>\S+))?"
+    r"(?: \[(?P<chosen>[^\]]*chosen[^\]]*)\])?"
     r"(?P<untrained> \[untrained model: not a detection result\])?"
     r"(?P<demo> \[demo corpus\])?$"
 )
 # A CI resampling fewer speakers than this says so on the line: with a handful of clusters the
 # percentile interval is too narrow to trust.
 FEW_SPEAKERS = 10
+# A per-attack or per-condition row resting on fewer trials of a class than this is flagged: one
+# spoof clip gives an EER of 23 % by the official (step) definition and 46 % interpolated.
+FEW_TRIALS = 5
 
 
 def caveat_suffix(untrained: bool, demo: bool) -> str:
@@ -64,6 +69,8 @@ def closing_line(
     n_speakers=None,
     left_out: dict | None = None,
     n_trials: int | None = None,
+    run: str | None = None,
+    chosen: str | None = None,
 ) -> str:
     """`ROC-AUC test=<split> 0.9744 (95% CI 0.9710-0.9771) EER 8.41% (95% CI 7.90-8.95%)
     min-tDCF 0.1234 silence-only 0.8100` plus the caveats, on one line. `eer` and its CI are
@@ -71,7 +78,9 @@ def closing_line(
     `n/a (no ASV scores)`. `n_speakers` (known speakers the CI resampled) adds `[CI over N
     speakers]` below FEW_SPEAKERS and `[CI over trials: no speaker ids]` at 0. `left_out` (reason
     -> count of the split's listed trials that were not scored) with `n_trials` (those scored)
-    adds `[N of M trials: reason count, ...]`."""
+    adds `[N of M trials: reason count, ...]`. `run` (the run folder's name) adds `run=NAME`, so a
+    line grepped out of many runs says which it came from; `chosen` (how C, the layer or the
+    epoch were chosen, e.g. `C chosen on dev asvspoof2019_dev`) adds `[chosen ...]`."""
     silence = "n/a" if silence_auc is None else _fmt(silence_auc, 4)
     auc_part = "n/a" if auc_ci is None or auc_ci[0] is None else f"{_fmt(auc_ci[0], 4)}-{_fmt(auc_ci[1], 4)}"
     eer_part = (
@@ -86,13 +95,27 @@ def closing_line(
         line += " [CI over trials: no speaker ids]" if n_speakers == 0 else f" [CI over {n_speakers} speakers]"
     if left_out and n_trials is not None:
         line += trials_caveat(n_trials, left_out)
+    if run:
+        line += f" run={run}"
+    if chosen:
+        if "chosen" not in chosen or "]" in chosen:
+            raise ValueError(f"the choice tag must say 'chosen' and hold no ']': {chosen!r}")
+        line += f" [{chosen}]"
     return line + caveat_suffix(untrained, demo)
 
 
 def closing_line_of(
-    split: str, summary: dict, silence_auc, untrained: bool, demo: bool, left_out: dict | None = None
+    split: str,
+    summary: dict,
+    silence_auc,
+    untrained: bool,
+    demo: bool,
+    left_out: dict | None = None,
+    run: str | None = None,
+    chosen: str | None = None,
 ) -> str:
-    """The closing line of a `significance.summarize` record; `left_out` as for closing_line."""
+    """The closing line of a `significance.summarize` record; `left_out`, `run` and `chosen` as
+    for closing_line."""
     return closing_line(
         split,
         summary["auc"],
@@ -106,6 +129,8 @@ def closing_line_of(
         n_speakers=summary.get("n_speakers"),
         left_out=left_out,
         n_trials=summary.get("n_trials"),
+        run=run,
+        chosen=chosen,
     )
 
 
@@ -123,19 +148,42 @@ def parse_closing_line(line: str) -> dict:
     parsed["trials"] = None if fields["trials"] is None else int(fields["trials"])
     parsed["listed"] = None if fields["listed"] is None else int(fields["listed"])
     parsed["silence_auc"] = None if fields["silence_auc"] == "n/a" else float(fields["silence_auc"])
+    parsed["run"], parsed["chosen"] = fields["run"], fields["chosen"]
     return parsed
 
 
 def attack_table(per_attack: dict, title: str, heading: str = "attack") -> list:
     """Lines of a per-attack table: attack, spoof and bona fide counts, AUC, EER. Each attack's
     spoofed trials are scored against all bona fide trials of the split, as the field does. The
-    same layout serves the per-condition tables (`heading`: the condition's column)."""
-    width = max([10, *(len(str(attack)) for attack in per_attack)])
-    lines = [title, f"  {heading:<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}"]
-    for attack in sorted(per_attack):
-        row = per_attack[attack]
+    same layout serves the per-condition tables (`heading`: the condition's column). A row with
+    fewer than FEW_TRIALS trials of a class is flagged; a row with one class only has no AUC or
+    EER and is left out, with a count (FakeAVCeleb's methods each hold one class)."""
+    shown = {key: row for key, row in per_attack.items() if row["n_spoof"] and row["n_bonafide"]}
+    width = max([10, *(len(str(attack)) for attack in shown)])
+    lines = [title]
+    if shown:  # no column heading over no rows
+        lines.append(f"  {heading:<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}")
+    few = 0
+    for attack in sorted(shown):
+        row = shown[attack]
+        flag = ""
+        if min(row["n_spoof"], row["n_bonafide"]) < FEW_TRIALS:
+            few += 1
+            flag = f"  [few trials: < {FEW_TRIALS} of a class]"
         lines.append(
             f"  {attack:<{width}} {row['n_spoof']:>8} {row['n_bonafide']:>10} "
-            f"{_fmt(row['auc'], 4):>8} {_fmt(None if row['eer'] is None else 100 * row['eer'], 2) + '%':>8}"
+            f"{_fmt(row['auc'], 4):>8} {_fmt(None if row['eer'] is None else 100 * row['eer'], 2) + '%':>8}{flag}"
+        )
+    if few:
+        lines.append(
+            f"  ({few} {'rows rest' if few > 1 else 'row rests'} on fewer than {FEW_TRIALS} trials of a class: "
+            "too few to quote)"
+        )
+    left_out = sorted(set(per_attack) - set(shown), key=str)
+    if left_out:
+        names = ", ".join(map(str, left_out[:5])) + (", ..." if len(left_out) > 5 else "")
+        lines.append(
+            f"  ({len(left_out)} {heading} value{'s' if len(left_out) > 1 else ''} left out: one class only, "
+            f"no ROC-AUC or EER: {names})"
         )
     return lines

@@ -140,10 +140,12 @@ def calibrate_split(
     return record, llrs
 
 
-def calibration_line(label: str, dev_split: str, record: dict, caveat: str = "") -> str:
+def calibration_line(label: str, dev_split: str, record: dict, caveat: str = "", fitted_on: str | None = None) -> str:
+    """`fitted_on` names the scores the map was fitted on when they are not a dev split's."""
     b, a = record["before"], record["after"]
     return (
-        f"[eval_logreg] calibration test={label} (fitted on dev {dev_split}, {record['fitted_on_trials']} "
+        f"[eval_logreg] calibration test={label} (fitted on {fitted_on or f'dev {dev_split}'}, "
+        f"{record['fitted_on_trials']} "
         f"trials): actDCF {b['act_dcf']:.4f} -> {a['act_dcf']:.4f}, Cllr {b['cllr']:.4f} -> {a['cllr']:.4f}, "
         f"minDCF {a['min_dcf']:.4f} minCllr {a['min_cllr']:.4f} (unchanged by an affine map){caveat}"
     )

@@ -58,9 +58,15 @@ class Verdict:
         return not self.failures
 
     def line(
-        self, untrained: bool = False, demo: bool = False, name: str = "contrastive", against: str = "baseline"
+        self,
+        untrained: bool = False,
+        demo: bool = False,
+        name: str = "contrastive",
+        against: str = "baseline",
+        run: str | None = None,
     ) -> str:
-        """`against`: what the compared system is called (a fusion names each input run)."""
+        """`against`: what the compared system is called (a fusion names each input run); `run`
+        (the run folder's name) adds `run=NAME` before the caveats."""
         ci = "no CI" if self.ci is None else f"95% CI {100 * self.ci[0]:+.2f} to {100 * self.ci[1]:+.2f}"
         outcome = (
             "meets the 1-point rule"
@@ -71,6 +77,7 @@ class Verdict:
             f"{name} vs {against} test={self.split}: {self.baseline_auc:.4f} -> {self.contrastive_auc:.4f}, "
             f"{100 * self.diff:+.2f} points ({ci}), DeLong p={format_p(self.delong_p)}: {outcome}"
             + self._beside()
+            + (f" run={run}" if run else "")
             + caveat_suffix(untrained, demo)
         )
 

@@ -122,6 +122,14 @@ def _read_baseline_run(path: Path) -> BaselineRun:
         train_splits, dev, tests = train_split_ids(args["train"]), args["dev"], list(args["test"])
         train = union_name(train_splits)
         test_labels = {split: split for split in tests}
+    elif protocol == "train_cv":
+        raise BaselineRunError(
+            f"{path} chose C by cross-validation on {args['train']} (eval_logreg.py --dev cv): it has no dev "
+            "split, and step 4 needs one to choose its training epoch (and C) on clips it never trains on. "
+            "Give step 3 a dev split of other speakers (--train SPLIT --dev SPLIT --test ...; a CSV corpus "
+            "takes a split column), or run it with --cv SPLIT on one split, then train_contrastive.py "
+            "--baseline-run on that run"
+        )
     elif protocol == "cv":
         train, train_splits, dev, tests = None, [], None, [args["cv"]]
         test_labels = {args["cv"]: next(iter(metrics["tests"]))}

@@ -179,6 +179,7 @@ def _test_entry(run, fusion, split, n_boot: int, seed: int, note) -> tuple:
             "[eval_logreg]", PREFIX, 1
         )
     )
+    cal["fitted_on"] = f"dev {fusion.dev.trials.split_id}"  # as step 3 records it
     summary["calibration"] = cal
     curves = {"fusion": (trials.labels, split.fused)}
     curves.update({name: (trials.labels, scores) for name, scores in split.inputs.items()})
@@ -193,7 +194,9 @@ def _test_entry(run, fusion, split, n_boot: int, seed: int, note) -> tuple:
         seed=seed,
     )
     plots.plot_det(curves, run.path / f"det_{score_file.stem}.png", f"DET test={split.label}", caveat)
-    line = closing.closing_line_of(split.label, summary, silence["auc"], untrained, demo, left_out=trials.left_out)
+    line = closing.closing_line_of(
+        split.label, summary, silence["auc"], untrained, demo, left_out=trials.left_out, run=run.name
+    )
     verdicts, verdict_lines = {}, []
     for name, scores in split.inputs.items():
         verdict = compare(split.label, trials.labels, trials.speakers, scores, split.fused, n_boot, seed, asv=asv)

@@ -203,3 +203,10 @@ def test_step4_trains_its_head_on_the_baselines_training_splits(tmp_path, capsys
     unfrozen = ["--baseline-run", str(tmp_path / "r" / "base"), "--run", "x", "--unfreeze-last", "1"]
     assert train_contrastive([*unfrozen, *fast, *results]) == 2
     assert "fitted on several training splits (toy_train & toy_more)" in capsys.readouterr().err
+
+
+def test_dev_cv_with_several_train_splits_is_refused_in_one_line(dirs, capsys):
+    args = ["--features", "spectral", "--train", "toy_train", "toy_train+gain", "--dev", "cv", "--test", "toy_eval"]
+    assert main([*args, "--interim-dir", str(dirs["interim"]), "--results-dir", str(dirs["results"])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --dev cv takes one --train split for now")

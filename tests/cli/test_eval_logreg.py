@@ -696,7 +696,7 @@ def test_score_new_clips_through_steps_1_and_2(tmp_path, dirs, capsys):
 
     # Loose files: unlabelled, so scores but no closing line; the same clip scores the same.
     assert main(["--score", str(clips[0]), str(clips[1]), "--from-run", run, "--jobs", "1"]) == 0
-    out2 = capsys.readouterr().out.splitlines()
+    out2 = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("[eval_logreg --score]")]
     assert len(out2) == 2 and not any(line.startswith("ROC-AUC") for line in out2)
     first = {line.split(" score=")[0]: line for line in scored}
     assert {line.split(" score=")[0]: line for line in out2}[str(clips[0].resolve())] == first[str(clips[0].resolve())]
@@ -961,7 +961,8 @@ def test_demo_caveat_follows_the_data_of_each_test_split(dirs, capsys):
     )
     closing = {parse_closing_line(line)["split"]: line for line in _closing_lines(capsys.readouterr().out)}
     assert set(closing) == {"toy_eval", "demo_eval"}
-    assert closing["demo_eval"].endswith(" [demo corpus]") and not closing["toy_eval"].endswith("]")
+    assert closing["demo_eval"].endswith(" [demo corpus]") and not parse_closing_line(closing["toy_eval"])["demo"]
+    assert closing["toy_eval"].endswith(" run=two [C chosen on dev toy_dev]")
     assert (dirs["results"] / "two" / "scores" / "demo_eval.txt").is_file()
 
 

@@ -106,10 +106,13 @@ def test_holdout_run_scores_the_baseline_trials_and_ends_with_the_verdict(holdou
     assert (
         match
         and match["split"] == "toy_eval"
+        and match["run"] == "c1"
         and match["caveats"] == " [untrained model: not a detection result] [demo corpus]"
     )
     closing = _lines(out, "ROC-AUC test=")
     assert len(closing) == 1 and parse_closing_line(closing[0])["untrained"]
+    assert parse_closing_line(closing[0])["run"] == "c1"
+    assert parse_closing_line(closing[0])["chosen"] == "epoch and C chosen on dev toy_dev"
     assert out.index(closing[0]) < out.index(last)
     # progress and notes on standard error (the README's promise), results on standard output
     assert re.search(r"epoch 1/3 train-loss \d+\.\d{4} dev-AUC \d\.\d{4}", captured.err)

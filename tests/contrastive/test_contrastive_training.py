@@ -16,7 +16,7 @@ from deepfake_pipeline.contrastive.checkpoint import CheckpointMismatch
 from deepfake_pipeline.contrastive.head import ProjectionHead
 from deepfake_pipeline.contrastive.loss import supcon_loss
 from deepfake_pipeline.contrastive.model import ContrastiveModel, EmbeddingSource
-from deepfake_pipeline.contrastive.train import TrainConfig, project, train
+from deepfake_pipeline.contrastive.train import TrainConfig, project, project_for_selection, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -247,6 +247,24 @@ def test_a_clip_projects_the_same_alone_and_in_batches_of_any_size(layer_mix):
     for batch_size in (2, 3, 17, 64, len(features)):
         np.testing.assert_allclose(project(model, source, batch_size), alone, rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(alone, axis=1), 1.0, atol=1e-12)
+
+
+def test_the_epoch_is_chosen_on_projections_of_the_model_itself_in_eval_mode():
+    """Each epoch's dev projections (project_for_selection) come from the training model in its
+    own float32, with dropout off, and leave it training; they agree with an eval-mode float64
+    copy written out here to float32 precision, and repeat exactly (no dropout noise)."""
+    model, _, _, _, _ = _setup()
+    model.train()
+    features = np.random.default_rng(3).normal(size=(40, model.head.mean.shape[-1])).astype(np.float32)
+    got = project_for_selection(model, EmbeddingSource(features), 7)
+    assert model.training and all(p.dtype == torch.float32 for p in model.parameters())
+    reference = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        expected = reference.head(torch.from_numpy(features).double()).numpy()
+    assert got.dtype == np.float64 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    assert np.abs(got - expected).max() > 0  # float32 arithmetic, not the float64 copy
+    np.testing.assert_array_equal(project_for_selection(model, EmbeddingSource(features), 40), got)
 
 
 # ------------------------------------------------------------ C chosen on dev, best epoch kept

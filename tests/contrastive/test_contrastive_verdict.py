@@ -15,6 +15,7 @@ VERDICT_RE = re.compile(
     r"^contrastive vs baseline test=(?P<split>\S+): (?P<base>\d\.\d{4}) -> (?P<new>\d\.\d{4}), "
     r"(?P<diff>[+-]\d+\.\d{2}) points \(95% CI (?P<lo>[+-]\d+\.\d{2}) to (?P<hi>[+-]\d+\.\d{2})\), "
     r"DeLong p=(?P<p>[0-9.e+-]+): (?P<outcome>meets the 1-point rule|does not meet the 1-point rule \(.+\))"
+    r"(?: run=(?P<run>\S+))?"
     r"(?P<caveats>( \[untrained model: not a detection result\])?( \[demo corpus\])?)$"
 )
 

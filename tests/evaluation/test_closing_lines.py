@@ -1,0 +1,77 @@
+"""What every closing line and table row must say about itself: the run it came from, how C (or
+the epoch) was chosen, and when a per-attack / per-condition row rests on too few trials."""
+
+import pytest
+
+from deepfake_pipeline.evaluation.closing import FEW_TRIALS, attack_table, closing_line, parse_closing_line
+from deepfake_pipeline.evaluation.verdict import Verdict
+
+
+def test_closing_line_names_its_run_and_its_choice_and_parses_back():
+    line = closing_line(
+        "itw_eval",
+        0.91,
+        (0.88, 0.94),
+        0.12,
+        (0.1, 0.15),
+        0.55,
+        untrained=True,
+        n_speakers=7,
+        left_out={"too_long": 2},
+        n_trials=40,
+        run="own_cv5",
+        chosen="C chosen by cv5 on mine_all",
+    )
+    assert line.endswith(
+        "[CI over 7 speakers] [40 of 42 trials: too_long 2] run=own_cv5 [C chosen by cv5 on mine_all] "
+        "[untrained model: not a detection result]"
+    )
+    parsed = parse_closing_line(line)
+    assert parsed["run"] == "own_cv5" and parsed["chosen"] == "C chosen by cv5 on mine_all"
+    assert parsed["auc"] == 0.91 and parsed["untrained"] and parsed["trials"] == 40
+    # Without them the line is as before, and parses with None for both.
+    plain = parse_closing_line(closing_line("s", 0.5, None, 0.5, None, None))
+    assert plain["run"] is None and plain["chosen"] is None
+    with pytest.raises(ValueError):
+        closing_line("s", 0.5, None, 0.5, None, None, chosen="a tag with ] in it, chosen")
+
+
+def test_verdict_line_names_its_run_before_the_caveats():
+    verdict = Verdict(
+        split="s",
+        baseline_auc=0.9,
+        contrastive_auc=0.92,
+        diff=0.02,
+        ci=(0.01, 0.03),
+        delong_p=0.001,
+        n_trials=100,
+    )
+    assert verdict.line(demo=True, run="demo_contrastive").endswith(
+        "meets the 1-point rule run=demo_contrastive [demo corpus]"
+    )
+
+
+def _row(n_spoof, n_bonafide, auc=0.75, eer=0.25):
+    return {"n_spoof": n_spoof, "n_bonafide": n_bonafide, "auc": auc, "eer": eer}
+
+
+def test_attack_table_flags_thin_rows_and_counts_one_class_rows_it_leaves_out():
+    table = {
+        "A07": _row(40, 30),
+        "A08": _row(FEW_TRIALS - 1, 30),  # one spoof short of a handful
+        "A09": _row(FEW_TRIALS, FEW_TRIALS),  # exactly a handful: not flagged
+        "RealVideo-FakeAudio": _row(12, 0, None, None),
+        "FakeVideo-RealAudio": _row(0, 9, None, None),
+    }
+    lines = attack_table(table, "per method:", "method")
+    rows = {line.split()[0]: line for line in lines[2:] if not line.strip().startswith("(")}
+    assert set(rows) == {"A07", "A08", "A09"}
+    assert "few trials" in rows["A08"] and "few trials" not in rows["A07"] and "few trials" not in rows["A09"]
+    assert not any("nan" in line for line in lines)
+    notes = [line.strip() for line in lines if line.strip().startswith("(")]
+    assert notes[0].startswith(f"(1 row rests on fewer than {FEW_TRIALS} trials of a class")
+    assert notes[1].startswith("(2 method values left out: one class only")
+    assert "FakeVideo-RealAudio" in notes[1] and "RealVideo-FakeAudio" in notes[1]
+    # Every row of one class: the table says so instead of printing nan rows.
+    only = attack_table({"x": _row(3, 0, None, None)}, "t:")
+    assert only == ["t:", "  (1 attack value left out: one class only, no ROC-AUC or EER: x)"]
