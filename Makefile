@@ -88,6 +88,12 @@ demo: $(STAMP)
 		--test $(DEMO_LA)_eval $(DEMO_FAV)_eval --run demo_spectral --overwrite
 	$(PY) eval_logreg.py --features embeddings --model $(MODEL) --layer-sweep --train $(DEMO_LA)_train \
 		--dev $(DEMO_LA)_dev --test $(DEMO_LA)_eval $(DEMO_FAV)_eval --run demo_baseline --overwrite
+	# Issue 20: train on demo train plus its RawBoost copy, test on demo eval clean and through MP3.
+	$(PY) preprocess_datasets.py --augment $(DEMO_LA)_train --recipe rawboost5 --jobs 1
+	$(PY) preprocess_datasets.py --augment $(DEMO_LA)_eval --recipe mp3-32k --jobs 1
+	$(PY) features.py --what spectral --splits $(DEMO_LA)_train+rawboost5 $(DEMO_LA)_eval+mp3-32k
+	$(PY) eval_logreg.py --features spectral --train $(DEMO_LA)_train $(DEMO_LA)_train+rawboost5 --dev $(DEMO_LA)_dev \
+		--test $(DEMO_LA)_eval $(DEMO_LA)_eval+mp3-32k --run demo_augmented --overwrite
 	$(PY) train_contrastive.py --baseline-run results/demo_baseline --run demo_contrastive --overwrite
 	$(PY) fuse_runs.py --runs results/demo_spectral results/demo_baseline --run demo_fusion --overwrite
 	$(PY) make_table.py --runs results/demo_spectral results/demo_baseline results/demo_contrastive \

@@ -3,7 +3,9 @@ name reproduce the dev AUC exactly. So every test split is compared with the fit
 choosing splits by content (the decoded audio's SHA-1 that step 1 records) and by speaker.
 
 - Copies: more than a handful of test clips whose audio is that of a training or dev clip stop
-  the run unless --allow-overlap is given (a few can be chance: silence, a repeated prompt).
+  the run unless --allow-overlap is given (a few can be chance: silence, a repeated prompt). A
+  clip of a derived split (augment/derive.py) counts as a copy of the clip it was made from
+  (`origin_audio_sha1`): an augmented copy of a test clip in train is refused like the clip.
 - Speakers: the field's protocols keep speakers disjoint; shared ones get a WARNING, not a stop
   (some corpora legitimately reuse bona fide speakers). `-` (unknown) is no speaker.
 - Within one split (cross-validation), copies whose trials fall in different folds are counted.
@@ -24,16 +26,19 @@ UNKNOWN_SPEAKER = "-"
 class Overlap:
     test: str
     other: str
-    copies: int  # test clips whose audio is also in `other`
+    copies: int  # test clips whose audio, or whose source clip's, is also in `other`
     shared_speakers: int
     example_copy: str = ""
     example_speaker: str = ""
+    through_derived: int = 0  # of `copies`, those found only through a derived clip's source
 
     def line(self) -> str:
         text = (
             f"overlap test={self.test} vs {self.other}: {self.copies} clips with the same audio, "
             f"{self.shared_speakers} shared speakers"
         )
+        if self.through_derived:
+            text += f" ({self.through_derived} of them as derived copies of the same source clips)"
         if self.copies:
             text += f" (e.g. {self.example_copy})"
         if self.shared_speakers:
@@ -45,8 +50,15 @@ def _speakers(split) -> set:
     return set(split.speakers.tolist()) - {UNKNOWN_SPEAKER}
 
 
+def _origins(split) -> np.ndarray:
+    """The audio each clip was made from: its own, or for a derived clip its source clip's."""
+    origin = getattr(split, "origin_sha1", None)
+    return split.audio_sha1 if origin is None else origin
+
+
 def overlap(test, other) -> Overlap:
-    shared_audio = np.isin(test.audio_sha1, other.audio_sha1)
+    same_audio = np.isin(test.audio_sha1, other.audio_sha1)
+    shared_audio = same_audio | np.isin(_origins(test), _origins(other))
     shared = sorted(_speakers(test) & _speakers(other))
     return Overlap(
         test=test.split_id,
@@ -55,6 +67,7 @@ def overlap(test, other) -> Overlap:
         shared_speakers=len(shared),
         example_copy=str(test.utt_ids[np.flatnonzero(shared_audio)[0]]) if shared_audio.any() else "",
         example_speaker=shared[0] if shared else "",
+        through_derived=int((shared_audio & ~same_audio).sum()),
     )
 
 
@@ -68,7 +81,13 @@ def check_holdout(fit_splits: list, tests: list, allow_overlap: bool) -> list:
         worst = max(leaking, key=lambda e: e.copies)
         raise ProtocolError(
             f"{worst.copies} clips of test split {worst.test} have the same audio as clips of {worst.other} "
-            f"(e.g. {worst.example_copy}): the test is not held out. Fix the splits, or pass --allow-overlap "
+            + (
+                f"({worst.through_derived} as derived copies of the same source clips: an augmented or degraded "
+                "copy counts as its source) "
+                if worst.through_derived
+                else ""
+            )
+            + f"(e.g. {worst.example_copy}): the test is not held out. Fix the splits, or pass --allow-overlap "
             "to report such a test anyway"
         )
     return found
@@ -89,8 +108,10 @@ def left_out_lines(splits: list, prefix: str) -> list:
 
 
 def copies_across_folds(split, fold_of_trial) -> int:
-    """Trials of one split whose audio also occurs in another fold (cross-validation)."""
+    """Trials of one split whose audio (or source clip's, for derived clips) also occurs in
+    another fold (cross-validation)."""
     folds_by_hash: dict = {}
-    for sha, fold in zip(split.audio_sha1, fold_of_trial, strict=True):
+    origins = _origins(split)
+    for sha, fold in zip(origins, fold_of_trial, strict=True):
         folds_by_hash.setdefault(sha, set()).add(fold)
-    return int(sum(len(folds_by_hash[sha]) > 1 for sha in split.audio_sha1))
+    return int(sum(len(folds_by_hash[sha]) > 1 for sha in origins))

@@ -20,12 +20,13 @@ from deepfake_pipeline.evaluation.field_metrics import prior_log_odds
 from deepfake_pipeline.formats.asv_scores import load_asv_scores
 from deepfake_pipeline.formats.feature_sets import FeatureSpec, load_split, load_splits
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
+from deepfake_pipeline.formats.split_union import train_split_ids, union_of
 
 
 @dataclass
 class BaselineSettings:
     spec: FeatureSpec
-    train: str | None = None
+    train: str | list | None = None  # one split id, or several fitted on as one (train_splits)
     dev: str | None = None
     tests: list = field(default_factory=list)
     cv: str | None = None
@@ -48,9 +49,13 @@ class BaselineSettings:
             return "cv"
         return "train_cv" if self.dev == DEV_BY_CV else "holdout"
 
+    @property
+    def train_splits(self) -> list:
+        return train_split_ids(self.train) if self.train else []
+
 
 def _silence(split, settings):
-    return shortcut.silence_view(split.split_dir, settings.processed_dir, settings.top_db, split.rows)
+    return shortcut.silence_view_of(split, settings.processed_dir, settings.top_db)
 
 
 def _summary(split, scores, settings, fit_labels, n_boot=None):
@@ -106,7 +111,7 @@ def _save_model(run, model, settings, split, view, C, threshold, threshold_sourc
 
 
 def check_not_test_in_fit(settings) -> None:
-    overlap = {settings.train, settings.dev} & set(settings.tests)
+    overlap = {*settings.train_splits, settings.dev} & set(settings.tests)
     if overlap:
         raise logreg.ProtocolError(
             f"split(s) {sorted(overlap)} are used both to fit/choose and to test: a test split must be held out"
@@ -115,21 +120,23 @@ def check_not_test_in_fit(settings) -> None:
 
 def run_holdout(settings: BaselineSettings, run, config_args: dict) -> dict:
     check_not_test_in_fit(settings)
+    n_train = len(settings.train_splits)
     splits = load_splits(
-        [settings.train, settings.dev, *settings.tests],
+        [*settings.train_splits, settings.dev, *settings.tests],
         settings.spec,
         settings.interim_dir,
         settings.processed_dir,
         keep_duplicates=settings.keep_duplicates,
     )
-    train, dev, tests = splits[0], splits[1], splits[2:]
-    overlaps = leakage.check_holdout([train, dev], tests, settings.allow_overlap)
+    train, dev, tests = union_of(splits[:n_train]), splits[n_train], splits[n_train + 1 :]
+    overlaps = leakage.check_holdout([*splits[:n_train], dev], tests, settings.allow_overlap)
     run.write_config(
         config_args,
         settings.seed,
         {s.split_id: s.metadata() for s in splits},
         {
             "protocol": "holdout",
+            "train_splits": settings.train_splits,
             "C_grid": list(settings.C_grid),
             "select_by": settings.select_by,
             "silence_top_db": settings.top_db,

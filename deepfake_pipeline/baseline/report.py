@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from deepfake_pipeline.baseline import conditions
 from deepfake_pipeline.baseline.choice import choice_tag, chosen_by, chosen_on_names, pct, selection_lines, view_name
 from deepfake_pipeline.baseline.layer_sweep import layer_sweep
 from deepfake_pipeline.evaluation import closing, paired, plots, recalibration, significance
@@ -247,6 +248,10 @@ def report_run(
             "score_file": str(score_file.relative_to(run.path)),
             "closing_line": line,
         }
+    degraded = conditions.condition_tables(results)  # test splits beside their derived copies
+    if degraded:
+        payload["conditions"] = degraded
+        run.print(*conditions.table_lines(degraded, caveat))
     sweep = layer_sweep(run, fit_split, selection, results, chosen_on, where, caveat)
     if sweep is not None:
         payload["layer_sweep"] = sweep

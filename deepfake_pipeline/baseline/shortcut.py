@@ -87,3 +87,14 @@ def silence_view(split_dir, processed_dir, top_db: float = DEFAULT_TOP_DB, rows=
     table = silence_table(split_dir, processed_dir, top_db)
     values = table[SILENCE_COLUMNS].to_numpy(dtype=np.float64)
     return {"silence": values if rows is None else values[rows]}
+
+
+def silence_view_of(split, processed_dir, top_db: float = DEFAULT_TOP_DB) -> dict:
+    """`silence_view` of the clips of a feature_sets.SplitFeatures; of a union of training
+    splits (formats/split_union.py), its members' stacked in its order."""
+    members = split.members or (split,)
+    return {
+        "silence": np.concatenate(
+            [silence_view(m.split_dir, processed_dir, top_db, m.rows)["silence"] for m in members]
+        )
+    }

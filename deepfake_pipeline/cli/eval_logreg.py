@@ -27,6 +27,14 @@ from deepfake_pipeline.ingest import DEFAULT_MAX_DURATION_S, DEFAULT_MIN_DURATIO
 SCORING_MODE = ("score", "from_run", "out")
 
 
+class OneOrMany(argparse.Action):
+    """One value as itself, several as a list: config.json then records a single --train as every
+    run before several existed did, so those runs replay unchanged (cli/replay.py)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eval_logreg.py",
@@ -55,7 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     proto = parser.add_argument_group("protocol")
-    proto.add_argument("--train", help="split id to fit on, e.g. asvspoof2019_train")
+    proto.add_argument(
+        "--train",
+        nargs="+",
+        action=OneOrMany,
+        help="split id(s) to fit on, e.g. asvspoof2019_train; several (e.g. asvspoof2019_train "
+        "asvspoof2019_train+rawboost5) are fitted on as one",
+    )
     proto.add_argument(
         "--dev",
         help="split id to choose C (and layer) on, e.g. asvspoof2019_dev; or 'cv' when there is no dev split: "
@@ -167,6 +181,11 @@ def _check_args(args) -> str | None:
         if args.folds < 2 or (args.inner_folds is not None and args.inner_folds < 2):
             return "--folds and --inner-folds must be at least 2"
     elif args.dev == DEV_BY_CV and args.train and args.test:
+        if not isinstance(args.train, str):
+            return (
+                "--dev cv takes one --train split for now (its out-of-fold scores are named by it): give a dev "
+                "split to fit on several, e.g. --train A A+rawboost5 --dev SPLIT"
+            )
         if args.folds < 2:
             return "--folds must be at least 2"
         if args.inner_folds is not None:
@@ -215,12 +234,13 @@ def _default_run_name(args, spec) -> str:
         what += (
             "_sweep" if spec.sweep else (f"_L{'+'.join(map(str, spec.layers))}" if spec.layers else f"_L{spec.layer}")
         )
+    train = args.train if isinstance(args.train, str) else "+".join(args.train or ())
     if args.cv:
         protocol = f"cv{args.folds}_{args.cv}"
     elif args.dev == DEV_BY_CV:
-        protocol = f"{args.train}_cv{args.folds}_to_{'+'.join(args.test)}"
+        protocol = f"{train}_cv{args.folds}_to_{'+'.join(args.test)}"
     else:
-        protocol = f"{args.train}_to_{'+'.join(args.test)}"
+        protocol = f"{train}_to_{'+'.join(args.test)}"
     return f"logreg_{what}_{protocol}"
 
 

@@ -4,6 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from deepfake_pipeline.cli.augment import add_augment_options, augment_problem, run_augment
 from deepfake_pipeline.cli.common import add_clip_lengths, check_lengths, crop_of, declare_outputs, guarded_main
 from deepfake_pipeline.formats.paths import INTERIM_DIR, RAW_DIR
 from deepfake_pipeline.ingest.corpora import is_demo_root, safe_id
@@ -18,7 +19,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--corpus",
-        required=True,
         choices=list(kinds),
         help=", ".join(kind.described for kind in kinds.values() if kind.described),
     )
@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interim-dir", type=Path, default=INTERIM_DIR)
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
     add_clip_lengths(parser)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the FakeAVCeleb identity split")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the FakeAVCeleb identity split, or of --augment's draws"
+    )
+    add_augment_options(parser)
     parser.add_argument(
         "--overwrite", action="store_true", help="delete earlier output for these splits and start again"
     )
@@ -82,10 +85,12 @@ def _main(argv) -> int:
     if args.jobs == 0 or args.jobs < -1:
         print("error: --jobs must be a positive number of workers, or -1 for all cores", file=sys.stderr)
         return 2
-    problem = check_lengths(args)
+    problem = augment_problem(args) or check_lengths(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if args.augment:
+        return run_augment(args, _summary_line)
     kind = declared()[args.corpus]
     if args.root is None:
         if kind.default_folder is None:

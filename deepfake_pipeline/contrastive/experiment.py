@@ -31,8 +31,10 @@ from deepfake_pipeline.contrastive.train import TrainConfig, project, train
 from deepfake_pipeline.contrastive.unfreeze import UnfrozenBlock, check_block, num_transformer_layers
 from deepfake_pipeline.formats.manifest import manifest_sha256
 from deepfake_pipeline.formats.model_identity import ModelIdentity
+from deepfake_pipeline.formats.split_union import union_of
 from deepfake_pipeline.formats.step3_run import (
     BaselineRun,
+    BaselineRunError,
     baseline_scores,
     check_labels_match,
     check_same_manifest,
@@ -129,7 +131,11 @@ def _identity(baseline: BaselineRun, settings: ContrastiveSettings, splits: dict
         "hidden_dim": settings.hidden_dim,
         "out_dim": settings.out_dim,
         "fold": fold,
-        "manifests": {sid: manifest_sha256(split.split_dir) for sid, split in splits.items()},
+        "manifests": {
+            member.split_id: manifest_sha256(member.split_dir)
+            for split in splits.values()
+            for member in (split.members or (split,))
+        },
     }
 
 
@@ -149,7 +155,7 @@ def _silence_scores(baseline: BaselineRun, splits: dict, settings: ContrastiveSe
     """The silence-only shortcut on the same protocol as step 3, for the closing line."""
 
     def view(split):
-        return shortcut.silence_view(split.split_dir, settings.processed_dir, baseline.top_db, split.rows)["silence"]
+        return shortcut.silence_view_of(split, settings.processed_dir, baseline.top_db)["silence"]
 
     if baseline.protocol == "cv":
         assert baseline.folds is not None  # a cv run records its folds
@@ -323,6 +329,12 @@ def prepare_experiment(baseline: BaselineRun, settings: ContrastiveSettings) -> 
     """The splits (refused unless they are the baseline's trials), the baseline's and the
     silence-only scores. Resolves `settings.representation` against the model's depth."""
     loaded = None
+    if settings.representation.unfrozen and len(baseline.train_splits) > 1:
+        raise BaselineRunError(
+            f"the baseline run {baseline.path} fitted on several training splits ({baseline.train}); unfreezing "
+            "layers reads one frame cache per split and does not join them yet: train the frozen head on it "
+            "(no --unfreeze-*), or give the baseline a single --train split"
+        )
     if settings.representation.unfrozen:
         loaded = load_frozen_model(baseline.model_spec, settings.device)
         settings.representation = settings.representation.resolved(num_transformer_layers(loaded.model))
@@ -342,10 +354,14 @@ def prepare_experiment(baseline: BaselineRun, settings: ContrastiveSettings) -> 
         settings.processed_dir,
     )
     splits = {split.split_id: split for split in loaded_splits}
+    baseline_scores = _check_trials(baseline, splits)
+    if len(baseline.train_splits) > 1:  # the baseline fitted on several splits as one: so does the head
+        members = [splits.pop(sid) for sid in baseline.train_splits]
+        splits = {baseline.train: union_of(members), **splits}
     return Experiment(
         baseline=baseline,
         splits=splits,
-        baseline_scores=_check_trials(baseline, splits),
+        baseline_scores=baseline_scores,
         silence_scores=_silence_scores(baseline, splits, settings),
         loaded_model=loaded,
         untrained=any(s.untrained for s in loaded_splits),

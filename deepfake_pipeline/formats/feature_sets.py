@@ -66,7 +66,10 @@ class SplitFeatures:
     rows: np.ndarray | None = None  # manifest positions of these clips (all unless some were left out)
     left_out_duplicates: int = 0  # clips left out as copies of another clip's audio (duplicate_of)
     audio_sha1: np.ndarray | None = None  # each clip's decoded-audio hash, for the overlap checks
+    origin_sha1: np.ndarray | None = None  # the hash of the audio each clip was made from: its own,
+    # or for a clip of a derived split (augment/derive.py) its original's, which the checks compare too
     conditions: dict | None = None  # condition column -> value per clip (codec, channel, vocoder ...)
+    members: tuple = ()  # the splits a union of training splits stacks (split_union.py); () for one split
 
     def __len__(self):
         return len(self.utt_ids)
@@ -84,7 +87,9 @@ class SplitFeatures:
         return {reason: count for reason, count in counts.items() if count}
 
     def metadata(self) -> dict:
-        """What config.json records about this split's features."""
+        """What config.json records about this split's features (a union: each member's)."""
+        if self.members:
+            return {"split_id": self.split_id, "members": {m.split_id: m.metadata() for m in self.members}}
         return {
             "split_id": self.split_id,
             "num_clips": len(self),
@@ -285,8 +290,17 @@ def load_split(
         rows=rows,
         left_out_duplicates=len(manifest) - len(rows),
         audio_sha1=kept["audio_sha1"].to_numpy(dtype=str),
+        origin_sha1=_origin_sha1(kept),
         conditions={c: kept[c].to_numpy(dtype=str) for c in CONDITION_COLUMNS if c in kept.columns},
     )
+
+
+def _origin_sha1(manifest) -> np.ndarray:
+    own = manifest["audio_sha1"].to_numpy(dtype=str)
+    if "origin_audio_sha1" not in manifest.columns:
+        return own
+    origin = manifest["origin_audio_sha1"].to_numpy(dtype=str)
+    return np.where(origin != "", origin, own)
 
 
 # Metadata that must agree between splits for a model fitted on one to be scored on another,

@@ -8,7 +8,7 @@ applies (model.json + model.npz) is formats/baseline_model.py's."""
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.model_identity import ModelIdentity, difference
 from deepfake_pipeline.formats.score_files import read_score_file
+from deepfake_pipeline.formats.split_union import train_split_ids, union_name
 
 
 def refit_command(run_path) -> str:
@@ -44,7 +45,7 @@ class BaselineRun:
     config: dict
     metrics: dict
     protocol: str  # "holdout" or "cv"
-    train: str | None
+    train: str | None  # the training split's id; several fitted on as one: their union's name
     dev: str | None
     tests: list  # split ids (holdout) or [the cv split]
     test_labels: dict  # split id -> its name in the baseline (e.g. "x(cv5)")
@@ -58,10 +59,12 @@ class BaselineRun:
     top_db: float
     folds: int | None
     inner_folds: int | None
+    # the split ids the training set stacks (one, unless several were given)
+    train_splits: list = field(default_factory=list)
 
     @property
     def split_ids(self) -> list:
-        return [self.train, self.dev, *self.tests] if self.protocol == "holdout" else list(self.tests)
+        return [*self.train_splits, self.dev, *self.tests] if self.protocol == "holdout" else list(self.tests)
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -116,7 +119,8 @@ def _read_baseline_run(path: Path) -> BaselineRun:
     args = config["args"]
     protocol = config.get("protocol", metrics.get("protocol"))
     if protocol == "holdout":
-        train, dev, tests = args["train"], args["dev"], list(args["test"])
+        train_splits, dev, tests = train_split_ids(args["train"]), args["dev"], list(args["test"])
+        train = union_name(train_splits)
         test_labels = {split: split for split in tests}
     elif protocol == "train_cv":
         raise BaselineRunError(
@@ -127,7 +131,7 @@ def _read_baseline_run(path: Path) -> BaselineRun:
             "--baseline-run on that run"
         )
     elif protocol == "cv":
-        train, dev, tests = None, None, [args["cv"]]
+        train, train_splits, dev, tests = None, [], None, [args["cv"]]
         test_labels = {args["cv"]: next(iter(metrics["tests"]))}
     else:
         raise BaselineRunError(f"{path}: unknown protocol {protocol!r} in its config.json")
@@ -154,6 +158,7 @@ def _read_baseline_run(path: Path) -> BaselineRun:
         top_db=float(config["silence_top_db"]),
         folds=config.get("folds"),
         inner_folds=config.get("inner_folds"),
+        train_splits=train_splits,
     )
 
 

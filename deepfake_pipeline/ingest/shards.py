@@ -98,7 +98,7 @@ def shard_size_for(num_clips: int) -> int:
     return int(min(512, max(8, -(-num_clips // 64))))
 
 
-def _part_path(split_dir: Path, shard: int) -> Path:
+def part_path(split_dir: Path, shard: int) -> Path:
     return split_dir / "parts" / f"shard_{shard:05d}.csv"
 
 
@@ -165,7 +165,7 @@ def _ingest_shard(
     for column in ("orig_sr", "num_samples", "shard", "offset"):
         # Rejected rows have no value here; nullable ints keep "16000", not "16000.0".
         table[column] = pd.array(table[column] if column in table else [None] * len(table), dtype="Int64")
-    atomic.write_csv(table, _part_path(split_dir, shard), on_written=crash_event)
+    atomic.write_csv(table, part_path(split_dir, shard), on_written=crash_event)
     crash_event()
     return ShardResult(shard, len(clips), len(arrays), audio_s)
 
@@ -186,7 +186,7 @@ def _refuse_changed_sources(split_dir: Path, shards: list) -> None:
     """Reusing or resuming is only right while every finished clip's source is as it was."""
     if not shards:
         return
-    rows = pd.concat([pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False) for s in shards])
+    rows = pd.concat([pd.read_csv(part_path(split_dir, s), dtype=str, keep_default_na=False) for s in shards])
     changed = changed_sources(rows)
     if changed:
         raise PlanMismatch(changed_message(split_dir, changed))
@@ -199,19 +199,25 @@ def _clips_digest(clips: list) -> str:
     return digest.hexdigest()
 
 
+def check_plan(split_dir: Path, plan: dict) -> None:
+    """Refuse to resume into a split folder that an earlier run filled from other inputs."""
+    plan_path = split_dir / "plan.json"
+    if plan_path.is_file():
+        previous = json.loads(plan_path.read_text())
+        if previous != plan:
+            changed = sorted(k for k in set(plan) | set(previous) if previous.get(k) != plan.get(k))
+            raise PlanMismatch(
+                f"{split_dir} holds output of a run with different inputs ({', '.join(changed)} "
+                "changed). Pass --overwrite to rebuild it, or --interim-dir for a separate copy."
+            )
+
+
 def _prepare_dir(split_dir: Path, plan: dict, overwrite: bool) -> None:
     plan_path = split_dir / "plan.json"
     if overwrite and split_dir.exists():
         with atomic.writing(split_dir):
             shutil.rmtree(split_dir)
-    if plan_path.is_file():
-        previous = json.loads(plan_path.read_text())
-        if previous != plan:
-            changed = sorted(k for k in plan if previous.get(k) != plan[k])
-            raise PlanMismatch(
-                f"{split_dir} holds output of a run with different inputs ({', '.join(changed)} "
-                "changed). Pass --overwrite to rebuild it, or --interim-dir for a separate copy."
-            )
+    check_plan(split_dir, plan)
     for sub in ("waves", "parts"):
         atomic.make_dirs(split_dir / sub)
         atomic.remove_stale_temporaries(split_dir / sub)
@@ -232,8 +238,10 @@ def _give_up(split_dir: Path, rejects: pd.DataFrame) -> None:
     raise EveryClipRejected(split_dir.name, split_dir, by_reason)
 
 
-def _finalise(split_dir: Path, n_shards: int, base_info: dict) -> dict:
-    parts = [pd.read_csv(_part_path(split_dir, s), dtype=str, keep_default_na=False) for s in range(n_shards)]
+def finalise_split(split_dir: Path, n_shards: int, base_info: dict) -> dict:
+    """Join the committed parts into manifest.csv, rejects.csv and info.json (written last);
+    shared with the derived splits of augment/derive.py, whose parts have the same columns."""
+    parts = [pd.read_csv(part_path(split_dir, s), dtype=str, keep_default_na=False) for s in range(n_shards)]
     rows = (
         pd.concat(parts, ignore_index=True)
         if parts  # a split may hold no clip at all
@@ -320,7 +328,7 @@ def ingest_split(
     if crop is not None:
         base_info["crop"] = crop.as_json()
 
-    done = [s for s in range(n_shards) if _part_path(split_dir, s).is_file()]
+    done = [s for s in range(n_shards) if part_path(split_dir, s).is_file()]
     _refuse_changed_sources(split_dir, done)
     finished = read_info(split_dir)
     if finished:
@@ -353,5 +361,5 @@ def ingest_split(
         progress.update(result.clips, result.audio_s, extra=f"rejected {rejected}")
         if parent_counts_events:
             CrashSwitch.event()
-    info = _finalise(split_dir, n_shards, base_info)
+    info = finalise_split(split_dir, n_shards, base_info)
     return SplitSummary(sid, split_dir, info)
