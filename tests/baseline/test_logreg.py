@@ -376,6 +376,7 @@ def _layers(labels, seed):
     }
 
 
+@pytest.mark.slow
 def test_the_dev_selection_reads_each_view_once_and_holds_one_view_at_a_time():
     labels, _ = balanced_design(10, 8, seed=1)
     dev_labels, _ = balanced_design(10, 8, seed=2)
@@ -389,6 +390,7 @@ def test_the_dev_selection_reads_each_view_once_and_holds_one_view_at_a_time():
     assert selection.table == logreg.select_on_dev(train, labels, dev, dev_labels, (0.01, 1.0)).table
 
 
+@pytest.mark.slow
 def test_cross_validation_reads_each_view_once_and_holds_one_view_at_a_time():
     labels, speakers = balanced_design(9, 8, seed=3)
     views, log = _layers(labels, 30), []

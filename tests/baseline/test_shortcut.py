@@ -17,6 +17,7 @@ HOP_S = shortcut.HOP_LENGTH / SR
 SLACK_S = (shortcut.FRAME_LENGTH / 2 + shortcut.HOP_LENGTH) / SR
 
 
+@pytest.mark.slow
 def test_clip_silence_measures_leading_and_trailing_silence():
     rng = np.random.default_rng(0)
     wave = np.concatenate([np.zeros(int(0.5 * SR)), rng.normal(0, 0.3, SR), np.zeros(int(0.25 * SR))])

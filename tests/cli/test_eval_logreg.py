@@ -540,6 +540,7 @@ def test_refuses_models_that_differ_between_splits(dirs, capsys):
     )
 
 
+@pytest.mark.slow
 def test_splits_embedded_by_other_software_are_noted_not_refused(dirs, capsys):
     for i, split in enumerate(("train", "dev", "eval")):
         labels, speakers = balanced_design(4, 6, seed=i)
@@ -966,6 +967,7 @@ def test_demo_caveat_follows_the_data_of_each_test_split(dirs, capsys):
     assert (dirs["results"] / "two" / "scores" / "demo_eval.txt").is_file()
 
 
+@pytest.mark.slow
 def test_the_closing_line_counts_the_trials_the_corpus_listed_but_the_run_did_not_score(dirs, capsys):
     """Long clips rejected by step 1 vanished from a test set without a word: 131 trials, no
     "of 136" (issue 18). Counted here from the planted info.json, not by the code."""

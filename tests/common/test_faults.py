@@ -250,6 +250,7 @@ def test_score_with_damaged_model_says_how_to_fit_it_again(baseline, tmp_path, c
 # --- damaged model weights ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_truncated_safetensors_weights_say_they_are_damaged(small_csv, tmp_path, capsys):
     from conftest import save_tiny_ssl
 

@@ -135,6 +135,7 @@ def spectral_run(tmp_path_factory):
     return root / "results" / "r"
 
 
+@pytest.mark.slow
 def test_scoring_an_empty_file_lists_it_as_rejected(spectral_run, tmp_path, capsys):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")

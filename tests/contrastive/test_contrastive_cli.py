@@ -297,6 +297,7 @@ def _copy(holdout, tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_refuses_a_baseline_that_scored_other_utterances(holdout, tmp_path, capsys):
     root = _copy(holdout, tmp_path)
     score_file = root / "results" / "baseline" / "scores" / "toy_eval.txt"
@@ -328,6 +329,7 @@ def test_refuses_when_the_labels_changed_since_the_baseline(holdout, tmp_path, c
     assert "the manifest of toy_eval changed since the baseline run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_step_4_reads_the_data_folders_its_baseline_read(holdout, tmp_path, capsys):
     """Without --interim-dir / --processed-dir, the folders the baseline's config.json records:
     it failed with "no embeddings ... under" the project's default data/ folders."""

@@ -547,6 +547,7 @@ def redraw_design():
     return labels, scores
 
 
+@pytest.mark.slow
 def test_a_resample_holding_one_trial_of_a_class_is_kept():
     labels, scores = redraw_design()
     result = bootstrap_ci(labels, scores, None, roc_auc, n_boot=400, seed=0)

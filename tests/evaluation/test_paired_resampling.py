@@ -111,6 +111,7 @@ def test_without_asv_scores_the_auc_and_eer_resamples_are_unchanged():
     assert_same_as_reference(labels, groups, a, b, None, n_boot=200, seed=2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["2019", "2021"])
 def test_la_sized_split_equals_the_reference(version):
     """71,237 trials of 67 speakers (7,355 bona fide) and ASV scores of LA's sizes: a few

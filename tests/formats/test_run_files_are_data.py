@@ -221,6 +221,7 @@ def _as_old_run(run: Path, plant) -> None:
     (run / "model.joblib").write_bytes(pickle.dumps({"pipeline": plant}))
 
 
+@pytest.mark.slow
 def test_an_old_run_with_only_a_pickle_is_refused_unread(fitted, tmp_path, capsys):
     run = tmp_path / "results" / "old"
     shutil.copytree(fitted, run)

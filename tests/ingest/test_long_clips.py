@@ -140,6 +140,7 @@ def test_crop_arguments_that_cannot_work_stop_at_once(tmp_path, capsys, args, sa
     assert f"error: {says}" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_score_takes_step_1s_length_options(tmp_path, capsys):
     from logreg_fixtures import balanced_design, informative, make_split
 
