@@ -5,7 +5,14 @@ import sys
 from pathlib import Path
 
 from deepfake_pipeline.cli.augment import add_augment_options, augment_problem, run_augment
-from deepfake_pipeline.cli.common import add_clip_lengths, check_lengths, crop_of, declare_outputs, guarded_main
+from deepfake_pipeline.cli.common import (
+    add_clip_lengths,
+    check_lengths,
+    crop_of,
+    declare_outputs,
+    guarded_main,
+    parse_or_refuse,
+)
 from deepfake_pipeline.formats.paths import INTERIM_DIR, RAW_DIR
 from deepfake_pipeline.ingest.corpora import is_demo_root, safe_id
 from deepfake_pipeline.ingest.corpora.registry import CorpusRequest, corpus, declared
@@ -79,31 +86,33 @@ def main(argv=None) -> int:
     return guarded_main(_main, argv)
 
 
-def _main(argv) -> int:
-    args = build_parser().parse_args(argv)
-    declare_outputs({"--interim-dir": args.interim_dir})
+def _check_args(args) -> str | None:
+    """Why these arguments cannot run, or None (parse_or_refuse prints it as one `error:` line).
+    Fills in the corpus's default --root and --name on the way."""
     if args.jobs == 0 or args.jobs < -1:
-        print("error: --jobs must be a positive number of workers, or -1 for all cores", file=sys.stderr)
-        return 2
+        return "--jobs must be a positive number of workers, or -1 for all cores"
     problem = augment_problem(args) or check_lengths(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    if args.augment:
-        return run_augment(args, _summary_line)
+    if problem or args.augment:
+        return problem
     kind = declared()[args.corpus]
     if args.root is None:
         if kind.default_folder is None:
-            print(f"error: --corpus {args.corpus} needs --root (the CSV file or the folder)", file=sys.stderr)
-            return 2
+            return f"--corpus {args.corpus} needs --root (the CSV file or the folder)"
         args.root = kind.default_root(RAW_DIR)
     if args.name is None:
         args.name = args.corpus if kind.default_folder is not None else safe_id(args.root.stem)
     elif safe_id(args.name) != args.name:
-        print(
-            f"error: --name may hold only letters, digits, '.', '_' and '-' (try {safe_id(args.name)})", file=sys.stderr
-        )
+        return f"--name may hold only letters, digits, '.', '_' and '-' (try {safe_id(args.name)})"
+    return None
+
+
+def _main(argv) -> int:
+    args = parse_or_refuse(build_parser(), _check_args, argv)
+    if args is None:
         return 2
+    declare_outputs({"--interim-dir": args.interim_dir})
+    if args.augment:
+        return run_augment(args, _summary_line)
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.formats.paths import split_id
