@@ -19,10 +19,11 @@ the line.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ASV_KEYS = ("target", "nontarget", "spoof")
 SUBSETS_2021 = ("progress", "eval", "hidden_track")
@@ -37,6 +38,12 @@ class ASVScores:
     nontarget: np.ndarray
     spoof: np.ndarray
     spoof_attack: np.ndarray
+    # ASVspoof 2021 only: one row per kept ASV trial in file order, columns TRIAL_COLUMNS; the
+    # trial id is the CM trial's utt_id, so conditions and joint CM/ASV metrics can be formed.
+    trials: pd.DataFrame | None = field(default=None, compare=False)
+
+
+TRIAL_COLUMNS = ("trial", "speaker", "codec", "trans", "attack", "key", "score")
 
 
 def _lines(path: Path):
@@ -71,8 +78,8 @@ def _key(path: Path, number: int, text: str, fields) -> str:
     return text
 
 
-def _collect(rows, described: str) -> ASVScores:
-    """``rows``: (key, attack, score) triples."""
+def _collect(rows, described: str, trials: pd.DataFrame | None = None) -> ASVScores:
+    """``rows``: (key, attack, score) triples; ``trials`` as ASVScores.trials."""
     scores: dict = {key: [] for key in ASV_KEYS}
     attacks = []
     for key, attack, score in rows:
@@ -87,6 +94,7 @@ def _collect(rows, described: str) -> ASVScores:
         nontarget=np.asarray(scores["nontarget"], dtype=np.float64),
         spoof=np.asarray(scores["spoof"], dtype=np.float64),
         spoof_attack=np.asarray(attacks, dtype=str),
+        trials=trials,
     )
 
 
@@ -147,6 +155,7 @@ def read_asv2021_scores(root, subset: str | None = "eval", track: str = "LA", sc
     key_file, organisers_scores = find_asv2021_files(root, track)
     score_file = Path(score_file) if score_file is not None else organisers_scores
     seen_subsets = set()
+    kept_trials: list = []
 
     def rows():
         keys, scores = _lines(key_file), _lines(score_file)
@@ -175,6 +184,7 @@ def read_asv2021_scores(root, subset: str | None = "eval", track: str = "LA", sc
             score = _score(score_file, s_number, s_fields[2], s_fields)
             seen_subsets.add(k_fields[7])
             if subset is None or k_fields[7] == subset:
+                kept_trials.append((k_fields[1], k_fields[0], k_fields[2], k_fields[3], k_fields[4], key, score))
                 yield key, k_fields[4], score
         if key_line is not None or score_line is not None:
             path, (number, _) = (key_file, key_line) if key_line is not None else (score_file, score_line)  # type: ignore[misc]
@@ -186,7 +196,8 @@ def read_asv2021_scores(root, subset: str | None = "eval", track: str = "LA", sc
     kept = list(rows())
     if subset is not None and subset not in seen_subsets:
         raise ValueError(f"{key_file} has no trials of subset {subset!r}; its subsets: {sorted(seen_subsets)}")
-    return _collect(kept, f"{key_file} (subset {subset})")
+    trials = pd.DataFrame(kept_trials, columns=list(TRIAL_COLUMNS))
+    return _collect(kept, f"{key_file} (subset {subset})", trials)
 
 
 def asv_source_2019(la_dir, split: str) -> dict | None:

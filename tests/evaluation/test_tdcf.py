@@ -410,6 +410,15 @@ def test_read_asv2021_scores_one_subset_and_its_min_tdcf(tmp_path, scorer_dir):
     assert everything.target.tolist() == [2.0, 3.0, -4.0]
 
 
+def test_read_asv2021_scores_keeps_each_trial_with_its_condition(tmp_path):
+    write_keys_2021(tmp_path / "keys", ROWS_2021)
+    trials = read_asv2021_scores(tmp_path / "keys", subset="eval").trials
+    # write_keys_2021 gives every trial speaker LA_0001, codec alaw, channel ita_tx
+    expected = [(t, "LA_0001", "alaw", "ita_tx", a, k, float(s)) for t, k, a, sub, s in ROWS_2021 if sub == "eval"]
+    assert list(trials.itertuples(index=False, name=None)) == expected
+    assert sorted(trials.loc[trials.key == "target", "score"]) == sorted(ASV_TAR)
+
+
 def test_read_asv2021_folder_names_ignore_case(tmp_path):
     write_keys_2021(tmp_path / "keys", ROWS_2021, asv_dir="asv", track_dir="la")
     key_file, score_file = find_asv2021_files(tmp_path / "keys")
