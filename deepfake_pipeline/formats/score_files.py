@@ -33,6 +33,13 @@ def _checked(path, utt_ids, scores) -> np.ndarray:
     return scores
 
 
+def silence_only_name(split_id: str) -> str:
+    """The name (before `.txt`) of a run's per-trial silence-only scores of a split, `<split>.silence_only`:
+    kept beside its own scores so that a fusion of the run can pair them trial by trial
+    (evaluation/shortcut_rule.py)."""
+    return f"{split_id}.silence_only"
+
+
 def write_score_file(path, utt_ids, scores) -> Path:
     """ASVspoof score file: `utt_id score` per line, input order, higher = more bona fide."""
     scores = _checked(path, utt_ids, scores)
