@@ -176,7 +176,7 @@ def report_run(
         }
         for column, table in summary["per_condition"].items():
             run.print(*closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:", column))
-        run.print(_shortcut_line(result.label, entry))
+        run.print(_shortcut_line(result.label, entry, result_caveat))
         score_file = run.write_split_scores(split.split_id, split, result.scores)
         # kept so that a fusion of this run can pair its own scores with these, trial by trial
         silence_file = run.write_scores(silence_only_name(split.split_id), split.utt_ids, result.silence_scores)
