@@ -1,6 +1,7 @@
 """The runs a fusion combines, read back from their folders: which dev and test splits they
 scored, the manifest SHA-256 each split was scored from, the dev and test scores, and the
-caveats their numbers carry (untrained model, demo corpus, a shortcut the model did not beat).
+caveats their numbers carry (untrained model, demo corpus, a shortcut the model did not beat),
+and, where a run kept them, its per-trial silence-only scores of each test split.
 
 A run can be fused when it keeps its scores on dev trials (`scores/<dev>.dev.txt`): eval_logreg.py
 runs on the hold-out protocol and fusions write them. A cross-validated run has no dev split and
@@ -38,6 +39,9 @@ class InputRun:
     untrained: bool = False
     demo: bool = False
     shortcut_warnings: list = field(default_factory=list)  # test labels where silence-only was not beaten
+    # test label -> (utt_ids, per-trial silence-only scores), where the run kept them (step 3
+    # runs and fusions since scores/<split>.silence_only.txt; older runs have none)
+    silence_scores: dict = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -74,6 +78,22 @@ def _scores(run_path: Path, relative: str, what: str) -> tuple:
         raise InputRunError(f"{run_path.name}: its {what} score file {path} is unreadable ({error})") from None
     if len(set(utt_ids)) != len(utt_ids):
         raise InputRunError(f"{run_path.name}: its {what} score file {path} names some utterances twice")
+    return utt_ids, scores
+
+
+def _silence_scores(run_path: Path, label: str, relative: str, scored: list) -> tuple:
+    """The run's per-trial silence-only scores of test split `label`, refused unless they are of
+    the very trials its own score file holds: the shortcut rule pairs them trial by trial."""
+    utt_ids, scores = _scores(run_path, relative, f"silence-only ({label})")
+    if sorted(utt_ids) != sorted(scored):
+        only_here = sorted(set(utt_ids) - set(scored))
+        only_there = sorted(set(scored) - set(utt_ids))
+        raise InputRunError(
+            f"{run_path.name}: its silence-only score file {run_path / relative} holds other trials than its "
+            f"test ({label}) scores: {len(only_here)} utterances only in it (e.g. {only_here[:3]}), "
+            f"{len(only_there)} missing from it (e.g. {only_there[:3]}); the shortcut rule pairs them trial by "
+            "trial, so rerun that run (same arguments, --overwrite)"
+        )
     return utt_ids, scores
 
 
@@ -119,6 +139,11 @@ def _input_run(path: Path, config: dict, metrics: dict) -> InputRun:
     test_scores = {
         label: _scores(path, entry["score_file"], f"test ({label})") for label, entry in metrics["tests"].items()
     }
+    silence_scores = {
+        label: _silence_scores(path, label, entry["silence_only"]["score_file"], test_scores[label][0])
+        for label, entry in metrics["tests"].items()
+        if (entry.get("silence_only") or {}).get("score_file")
+    }
     untrained = bool(metrics.get("untrained")) or any(e.get("untrained") for e in metrics["tests"].values())
     demo = bool(metrics.get("demo")) or any(e.get("demo") for e in metrics["tests"].values())
     return InputRun(
@@ -131,6 +156,7 @@ def _input_run(path: Path, config: dict, metrics: dict) -> InputRun:
         manifests=manifests,
         dev_scores=dev_scores,
         test_scores=test_scores,
+        silence_scores=silence_scores,
         untrained=untrained,
         demo=demo,
         shortcut_warnings=[
