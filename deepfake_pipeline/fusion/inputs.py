@@ -81,22 +81,6 @@ def _scores(run_path: Path, relative: str, what: str) -> tuple:
     return utt_ids, scores
 
 
-def _silence_scores(run_path: Path, label: str, relative: str, scored: list) -> tuple:
-    """The run's per-trial silence-only scores of test split `label`, refused unless they are of
-    the very trials its own score file holds: the shortcut rule pairs them trial by trial."""
-    utt_ids, scores = _scores(run_path, relative, f"silence-only ({label})")
-    if sorted(utt_ids) != sorted(scored):
-        only_here = sorted(set(utt_ids) - set(scored))
-        only_there = sorted(set(scored) - set(utt_ids))
-        raise InputRunError(
-            f"{run_path.name}: its silence-only score file {run_path / relative} holds other trials than its "
-            f"test ({label}) scores: {len(only_here)} utterances only in it (e.g. {only_here[:3]}), "
-            f"{len(only_there)} missing from it (e.g. {only_there[:3]}); the shortcut rule pairs them trial by "
-            "trial, so rerun that run (same arguments, --overwrite)"
-        )
-    return utt_ids, scores
-
-
 def read_input_run(path) -> InputRun:
     path = Path(path)
     for name in ("config.json", "metrics.json"):
@@ -140,7 +124,7 @@ def _input_run(path: Path, config: dict, metrics: dict) -> InputRun:
         label: _scores(path, entry["score_file"], f"test ({label})") for label, entry in metrics["tests"].items()
     }
     silence_scores = {
-        label: _silence_scores(path, label, entry["silence_only"]["score_file"], test_scores[label][0])
+        label: _scores(path, entry["silence_only"]["score_file"], f"silence-only ({label})")
         for label, entry in metrics["tests"].items()
         if (entry.get("silence_only") or {}).get("score_file")
     }
@@ -169,7 +153,8 @@ def _input_run(path: Path, config: dict, metrics: dict) -> InputRun:
 
 def check_same_trials(runs: list) -> None:
     """Refuse runs that were not scored on the same trials: one dev split and the same test
-    splits, each from the same manifest (SHA-256), with the same utterances in every score file."""
+    splits, each from the same manifest (SHA-256), with the same utterances in every score file
+    (a run's silence-only ones included)."""
     first = runs[0]
     names = {run.name for run in runs}
     if len(names) != len(runs):
@@ -198,6 +183,26 @@ def check_same_trials(runs: list) -> None:
         _same_utterances(first.dev_scores[0], run.dev_scores[0], pair, f"dev {first.dev}")
         for label in first.tests:
             _same_utterances(first.test_scores[label][0], run.test_scores[label][0], pair, f"test {label}")
+    for run in runs:
+        _check_silence_trials(run)
+
+
+def _check_silence_trials(run: InputRun) -> None:
+    """Refuse per-trial silence-only scores of other trials than the run's own test scores: the
+    shortcut rule pairs them trial by trial. Checked after the runs' own score files agree, so
+    that a run of other trials is told as such."""
+    for label, (utt_ids, _) in run.silence_scores.items():
+        scored = run.test_scores[label][0]
+        if sorted(utt_ids) == sorted(scored):
+            continue
+        only_here, only_there = sorted(set(utt_ids) - set(scored)), sorted(set(scored) - set(utt_ids))
+        relative = run.metrics["tests"][label]["silence_only"]["score_file"]
+        raise InputRunError(
+            f"{run.name}: its silence-only score file {run.path / relative} holds other trials than its "
+            f"test ({label}) scores: {len(only_here)} utterances only in it (e.g. {only_here[:3]}), "
+            f"{len(only_there)} missing from it (e.g. {only_there[:3]}); the shortcut rule pairs them trial by "
+            "trial, so rerun that run (same arguments, --overwrite)"
+        )
 
 
 def _same_utterances(ids_a, ids_b, pair: str, where: str) -> None:
