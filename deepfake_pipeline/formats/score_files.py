@@ -4,7 +4,10 @@
 - `utt_id attack key score`: what the ASVspoof 2019 t-DCF script (`evaluate_tDCF_asvspoof19.py`)
   reads, attack `-` for bona fide, key `bonafide` / `spoof`;
 - `filename<TAB>cm-score` under that header: what the ASVspoof 5 evaluation package's
-  `evaluation.py` reads (`pd.read_csv(sep="\t")`, columns `filename`, `cm-score`)."""
+  `evaluation.py` reads (`pd.read_csv(sep="\t")`, columns `filename`, `cm-score`).
+
+A step-3 run (and a fusion) also keeps its silence-only shortcut's scores in the first format,
+`scores/<split>.silence_only.txt` (`silence_only_name`)."""
 
 from pathlib import Path
 

@@ -49,10 +49,12 @@ def _fuse(dirs, names, run, n_boot=N_BOOT):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    dirs, spec, emb = two_runs(tmp_path_factory.mktemp("fusion_shortcut"))
+    step3 = io.StringIO()
+    with contextlib.redirect_stdout(step3):
+        dirs, spec, emb = two_runs(tmp_path_factory.mktemp("fusion_shortcut"))
     rc, out, err = _fuse(dirs, ["spec", "emb"], "fused")
     assert rc == 0, err
-    return dirs, spec, emb, out
+    return dirs, spec, emb, out, step3.getvalue()
 
 
 def _trials(dirs):
@@ -61,17 +63,20 @@ def _trials(dirs):
 
 
 def test_step_3_keeps_its_silence_only_scores(runs):
-    dirs, spec, _, _ = runs
+    dirs, spec, _, _, printed = runs
     ids, labels, _ = _trials(dirs)
     record = json.loads((spec / "metrics.json").read_text())["tests"]["toy_eval"]["silence_only"]
     assert record["score_file"] == "scores/toy_eval.silence_only.txt"
     silence = _scores(spec / record["score_file"])
     assert list(silence) == ids  # one line per trial, manifest order
     assert record["auc"] == pytest.approx(pairwise_auc(labels, np.array([silence[u] for u in ids])), abs=1e-12)
+    # the spectral run's line has no caveat, the untrained embeddings run's line carries it
+    lines = [line for line in printed.splitlines() if line.startswith("[eval_logreg] shortcut check test=toy_eval:")]
+    assert len(lines) == 2 and not lines[0].endswith("]") and lines[1].endswith(CAVEAT)
 
 
 def test_the_fusion_pairs_the_strongest_shortcut_with_its_own_scores(runs):
-    dirs, spec, emb, out = runs
+    dirs, spec, emb, out, _ = runs
     ids, labels, speakers = _trials(dirs)
     recorded = {
         run.name: json.loads((run / "metrics.json").read_text())["tests"]["toy_eval"]["silence_only"]
@@ -116,7 +121,7 @@ def _without_silence_files(dirs, name, new):
 
 
 def test_older_runs_get_the_auc_comparison_and_the_line_says_so(runs):
-    dirs, spec, emb, _ = runs
+    dirs, spec, emb, _, _ = runs
     _without_silence_files(dirs, "spec", "spec_old")
     _without_silence_files(dirs, "emb", "emb_old")
     rc, out, err = _fuse(dirs, ["spec_old", "emb_old"], "fused_old", n_boot=50)
@@ -136,7 +141,7 @@ def test_older_runs_get_the_auc_comparison_and_the_line_says_so(runs):
 
 
 def test_one_old_input_beside_a_new_one_is_paired_with_the_new_ones_scores(runs):
-    dirs, _, _, _ = runs
+    dirs, _, _, _, _ = runs
     _without_silence_files(dirs, "emb", "emb_old_2")
     rc, out, err = _fuse(dirs, ["spec", "emb_old_2"], "fused_mixed", n_boot=50)
     assert rc == 0, err
@@ -147,7 +152,7 @@ def test_one_old_input_beside_a_new_one_is_paired_with_the_new_ones_scores(runs)
 
 
 def test_a_silence_file_of_other_trials_is_refused(runs):
-    dirs, _, _, _ = runs
+    dirs, _, _, _, _ = runs
     shutil.copytree(dirs["results"] / "spec", dirs["results"] / "spec_bad")
     path = dirs["results"] / "spec_bad" / "scores" / "toy_eval.silence_only.txt"
     lines = path.read_text().splitlines()
