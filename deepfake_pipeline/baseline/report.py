@@ -9,8 +9,10 @@ import numpy as np
 from deepfake_pipeline.baseline import conditions
 from deepfake_pipeline.baseline.choice import choice_tag, chosen_by, chosen_on_names, pct, selection_lines, view_name
 from deepfake_pipeline.baseline.layer_sweep import layer_sweep
-from deepfake_pipeline.evaluation import closing, paired, plots, recalibration, significance
+from deepfake_pipeline.baseline.shortcut import SILENCE_COLUMNS
+from deepfake_pipeline.evaluation import closing, plots, recalibration, shortcut_rule
 from deepfake_pipeline.evaluation.field_metrics import per_condition
+from deepfake_pipeline.formats.score_files import silence_only_name
 
 
 @dataclass
@@ -71,44 +73,23 @@ def print_header(run, settings, fit_split, dev_split, tests, untrained, demo):
 
 
 def _shortcut(result, settings):
-    """Silence-only metrics on the same trials, and whether the model clearly beats them:
-    the cluster-bootstrap interval of AUC(model) - AUC(silence-only) lies above 0."""
+    """Silence-only metrics on the same trials, and whether the model clearly beats them
+    (evaluation/shortcut_rule.py, the rule steps 3 and 4 and fusions share)."""
     split = result.split
-    silence = significance.summarize(split.labels, result.silence_scores, split.speakers, n_boot=0)
-    entry = {
-        "auc": silence["auc"],
-        "eer": silence["eer"],
-        "top_db": settings.top_db,
-        "features": ["duration_s", "leading_silence_s", "trailing_silence_s"],
-    }
-    if settings.n_boot:
-        diff, lo, hi = paired.paired_bootstrap_auc_diff(
-            split.labels,
-            result.silence_scores,
-            result.scores,
-            split.speakers,
-            n_boot=settings.n_boot,
-            seed=settings.seed,
-        )
-        entry.update(model_minus_silence_auc=diff, model_minus_silence_auc_ci=[lo, hi], clearly_beaten=bool(lo > 0))
-    else:
-        diff = result.summary["auc"] - silence["auc"]
-        entry.update(model_minus_silence_auc=diff, model_minus_silence_auc_ci=None, clearly_beaten=None)
-    return entry
-
-
-def _shortcut_line(label, entry):
-    ci = entry["model_minus_silence_auc_ci"]
-    diff = f"model - silence-only ROC-AUC {entry['model_minus_silence_auc']:+.4f}"
-    if ci is not None:
-        diff += f" (95% CI {ci[0]:+.4f} to {ci[1]:+.4f})"
-    line = (
-        f"[eval_logreg] shortcut check test={label}: silence-only (duration + leading/trailing silence, "
-        f"top_db {entry['top_db']:g}) ROC-AUC {entry['auc']:.4f} EER {pct(entry['eer'])}; {diff}"
+    return shortcut_rule.shortcut_record(
+        split.labels,
+        result.silence_scores,
+        result.scores,
+        split.speakers,
+        n_boot=settings.n_boot,
+        seed=settings.seed,
+        top_db=settings.top_db,
+        features=SILENCE_COLUMNS,
     )
-    if entry["clearly_beaten"] is False:
-        line += " -- WARNING: the model does not clearly beat the silence-only shortcut"
-    return line
+
+
+def _shortcut_line(label, entry, caveat=""):
+    return shortcut_rule.shortcut_line("[eval_logreg]", label, entry, "model", caveat)
 
 
 def report_run(
@@ -195,8 +176,11 @@ def report_run(
         }
         for column, table in summary["per_condition"].items():
             run.print(*closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:", column))
-        run.print(_shortcut_line(result.label, entry))
+        run.print(_shortcut_line(result.label, entry, result_caveat))
         score_file = run.write_split_scores(split.split_id, split, result.scores)
+        # kept so that a fusion of this run can pair its own scores with these, trial by trial
+        silence_file = run.write_scores(silence_only_name(split.split_id), split.utt_ids, result.silence_scores)
+        entry["score_file"] = str(silence_file.relative_to(run.path))
         if chosen_on is not None and split.has_labels:  # affine calibration fitted on dev (issue 19)
             cal, llrs = recalibration.calibrate_split(
                 chosen_on["split"].labels,

@@ -4,7 +4,10 @@
 - `utt_id attack key score`: what the ASVspoof 2019 t-DCF script (`evaluate_tDCF_asvspoof19.py`)
   reads, attack `-` for bona fide, key `bonafide` / `spoof`;
 - `filename<TAB>cm-score` under that header: what the ASVspoof 5 evaluation package's
-  `evaluation.py` reads (`pd.read_csv(sep="\t")`, columns `filename`, `cm-score`)."""
+  `evaluation.py` reads (`pd.read_csv(sep="\t")`, columns `filename`, `cm-score`).
+
+A step-3 run (and a fusion) also keeps its silence-only shortcut's scores in the first format,
+`scores/<split>.silence_only.txt` (`silence_only_name`)."""
 
 from pathlib import Path
 
@@ -31,6 +34,13 @@ def _checked(path, utt_ids, scores) -> np.ndarray:
         if len(str(utt_id).split()) != 1:
             raise ValueError(f"utt_id {utt_id!r} holds whitespace: it cannot go in a score file")
     return scores
+
+
+def silence_only_name(split_id: str) -> str:
+    """The name (before `.txt`) of a run's per-trial silence-only scores of a split, `<split>.silence_only`:
+    kept beside its own scores so that a fusion of the run can pair them trial by trial
+    (evaluation/shortcut_rule.py)."""
+    return f"{split_id}.silence_only"
 
 
 def write_score_file(path, utt_ids, scores) -> Path:

@@ -1,6 +1,7 @@
 """The runs a fusion combines, read back from their folders: which dev and test splits they
 scored, the manifest SHA-256 each split was scored from, the dev and test scores, and the
-caveats their numbers carry (untrained model, demo corpus, a shortcut the model did not beat).
+caveats their numbers carry (untrained model, demo corpus, a shortcut the model did not beat),
+and, where a run kept them, its per-trial silence-only scores of each test split.
 
 A run can be fused when it keeps its scores on dev trials (`scores/<dev>.dev.txt`): eval_logreg.py
 runs on the hold-out protocol and fusions write them. A cross-validated run has no dev split and
@@ -38,6 +39,9 @@ class InputRun:
     untrained: bool = False
     demo: bool = False
     shortcut_warnings: list = field(default_factory=list)  # test labels where silence-only was not beaten
+    # test label -> (utt_ids, per-trial silence-only scores), where the run kept them (step 3
+    # runs and fusions since scores/<split>.silence_only.txt; older runs have none)
+    silence_scores: dict = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -119,6 +123,11 @@ def _input_run(path: Path, config: dict, metrics: dict) -> InputRun:
     test_scores = {
         label: _scores(path, entry["score_file"], f"test ({label})") for label, entry in metrics["tests"].items()
     }
+    silence_scores = {
+        label: _scores(path, entry["silence_only"]["score_file"], f"silence-only ({label})")
+        for label, entry in metrics["tests"].items()
+        if (entry.get("silence_only") or {}).get("score_file")
+    }
     untrained = bool(metrics.get("untrained")) or any(e.get("untrained") for e in metrics["tests"].values())
     demo = bool(metrics.get("demo")) or any(e.get("demo") for e in metrics["tests"].values())
     return InputRun(
@@ -131,6 +140,7 @@ def _input_run(path: Path, config: dict, metrics: dict) -> InputRun:
         manifests=manifests,
         dev_scores=dev_scores,
         test_scores=test_scores,
+        silence_scores=silence_scores,
         untrained=untrained,
         demo=demo,
         shortcut_warnings=[
@@ -143,7 +153,8 @@ def _input_run(path: Path, config: dict, metrics: dict) -> InputRun:
 
 def check_same_trials(runs: list) -> None:
     """Refuse runs that were not scored on the same trials: one dev split and the same test
-    splits, each from the same manifest (SHA-256), with the same utterances in every score file."""
+    splits, each from the same manifest (SHA-256), with the same utterances in every score file
+    (a run's silence-only ones included)."""
     first = runs[0]
     names = {run.name for run in runs}
     if len(names) != len(runs):
@@ -172,6 +183,26 @@ def check_same_trials(runs: list) -> None:
         _same_utterances(first.dev_scores[0], run.dev_scores[0], pair, f"dev {first.dev}")
         for label in first.tests:
             _same_utterances(first.test_scores[label][0], run.test_scores[label][0], pair, f"test {label}")
+    for run in runs:
+        _check_silence_trials(run)
+
+
+def _check_silence_trials(run: InputRun) -> None:
+    """Refuse per-trial silence-only scores of other trials than the run's own test scores: the
+    shortcut rule pairs them trial by trial. Checked after the runs' own score files agree, so
+    that a run of other trials is told as such."""
+    for label, (utt_ids, _) in run.silence_scores.items():
+        scored = run.test_scores[label][0]
+        if sorted(utt_ids) == sorted(scored):
+            continue
+        only_here, only_there = sorted(set(utt_ids) - set(scored)), sorted(set(scored) - set(utt_ids))
+        relative = run.metrics["tests"][label]["silence_only"]["score_file"]
+        raise InputRunError(
+            f"{run.name}: its silence-only score file {run.path / relative} holds other trials than its "
+            f"test ({label}) scores: {len(only_here)} utterances only in it (e.g. {only_here[:3]}), "
+            f"{len(only_there)} missing from it (e.g. {only_there[:3]}); the shortcut rule pairs them trial by "
+            "trial, so rerun that run (same arguments, --overwrite)"
+        )
 
 
 def _same_utterances(ids_a, ids_b, pair: str, where: str) -> None:

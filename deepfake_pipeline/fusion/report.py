@@ -8,9 +8,9 @@ The fused scores are LLRs by construction, so actDCF and Cllr read them as they 
 odds 0); the calibration line refits an affine calibration on the same dev trials, which finds
 (nearly) the identity, and says so in numbers.
 
-The silence-only shortcut: the inputs' folders keep its AUC, not its per-trial scores, so the
-fusion reports the highest silence-only AUC among its inputs (the strongest shortcut), without a
-paired interval, and repeats every input's shortcut warning."""
+The silence-only shortcut is judged by step 3's paired rule against the per-trial silence-only
+scores an input kept (fusion/shortcut.py; an AUC comparison for older inputs), and every input's
+own shortcut warning is repeated."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from deepfake_pipeline.evaluation.field_metrics import per_condition
 from deepfake_pipeline.evaluation.verdict import ALPHA, ONE_POINT, compare
 from deepfake_pipeline.formats import versions
 from deepfake_pipeline.formats.run_dir import write_json
+from deepfake_pipeline.fusion import shortcut
 
 PREFIX = "[fuse_runs]"
 VERDICT_RULE = (
@@ -104,45 +105,6 @@ def weights_line(fusion, caveat: str) -> str:
     return line
 
 
-def _silence_only(split, runs, fused_auc: float) -> dict:
-    """The strongest silence-only shortcut the inputs measured on this split, against the fusion."""
-    recorded = [
-        (run.metrics["tests"][split.label]["silence_only"], run.name)
-        for run in runs
-        if (run.metrics["tests"][split.label].get("silence_only") or {}).get("auc") is not None
-    ]
-    if not recorded:
-        return {"auc": None, "from_run": None, "clearly_beaten": None, "model_minus_silence_auc": None}
-    entry, name = max(recorded, key=lambda pair: pair[0]["auc"])
-    return {
-        "auc": entry["auc"],
-        "eer": entry.get("eer"),
-        "top_db": entry.get("top_db"),
-        "features": entry.get("features"),
-        "from_run": name,
-        "model_minus_silence_auc": fused_auc - entry["auc"],
-        "model_minus_silence_auc_ci": None,
-        # not the paired test step 3 runs (no per-trial silence-only scores here): only a plain loss counts
-        "clearly_beaten": False if fused_auc <= entry["auc"] else None,
-    }
-
-
-def _shortcut_line(label: str, entry: dict, warned_inputs: list) -> str:
-    if entry["auc"] is None:
-        line = f"{PREFIX} shortcut check test={label}: no input run recorded a silence-only AUC"
-    else:
-        line = (
-            f"{PREFIX} shortcut check test={label}: silence-only ROC-AUC {entry['auc']:.4f} (measured by "
-            f"{entry['from_run']}; its per-trial scores are not kept, so no paired interval); fusion - silence-only "
-            f"ROC-AUC {entry['model_minus_silence_auc']:+.4f}"
-        )
-        if entry["clearly_beaten"] is False:
-            line += " -- WARNING: the fusion does not beat the silence-only shortcut"
-    if warned_inputs:
-        line += f" -- WARNING: {', '.join(warned_inputs)} did not clearly beat the silence-only shortcut"
-    return line
-
-
 def _test_entry(run, fusion, split, n_boot: int, seed: int, note) -> tuple:
     """(metrics.json entry, closing line, verdict lines) of one test split."""
     trials, untrained = split.trials, fusion.untrained
@@ -166,9 +128,9 @@ def _test_entry(run, fusion, split, n_boot: int, seed: int, note) -> tuple:
     }
     for column, table in summary["per_condition"].items():
         run.print(*closing.attack_table(table, f"{PREFIX} per {column}, test={split.label}:", column))
-    silence = _silence_only(split, fusion.runs, summary["auc"])
+    silence = shortcut.silence_only(run, split, fusion.runs, summary["auc"], n_boot, seed)
     warned = [r.name for r in fusion.runs if split.label in r.shortcut_warnings]
-    run.print(_shortcut_line(split.label, silence, warned))
+    run.print(shortcut.line(split.label, silence, warned, caveat))
     score_file = run.write_split_scores(trials.split_id, trials, split.fused)
     cal, llrs = recalibration.calibrate_split(
         fusion.dev.trials.labels, fusion.dev.fused, trials.labels, split.fused, trials.speakers, seed=seed

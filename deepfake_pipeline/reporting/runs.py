@@ -94,20 +94,28 @@ def _score(run: Path, record: dict, where: str) -> tuple:
 
 
 def _shortcut_warnings(kind: str, test_entry: dict, record: dict) -> list:
-    """What the run itself said about the silence-only shortcut on this split."""
+    """What the run itself said about the silence-only shortcut on this split: the record's
+    `silence_only.clearly_beaten` (evaluation/shortcut_rule.py), for every kind of run alike (a
+    step-4 seed's inside its per-seed record). A step-4 run written before its seeds had that
+    record is read by the rule it applied then, and the warning says so."""
     warnings = []
-    if kind == "train_contrastive":
-        silence = test_entry.get("silence_only_auc")
-        if silence is not None and record.get("auc") is not None and silence >= record["auc"]:
-            warnings.append(f"the silence-only shortcut (ROC-AUC {silence:.4f}) scores as well as this system")
+    silence = record.get("silence_only")
+    if kind == "train_contrastive" and silence is None:
+        old = test_entry.get("silence_only_auc")
+        if old is not None and record.get("auc") is not None and old >= record["auc"]:
+            warnings.append(
+                f"the silence-only shortcut (ROC-AUC {old:.4f}) scores as well as this system "
+                "(older step-4 run: AUC comparison only, no paired interval)"
+            )
         return warnings
-    silence = record.get("silence_only") or {}
+    silence = silence or {}
     if silence.get("clearly_beaten") is False:
-        warnings.append(
-            f"does not clearly beat the silence-only shortcut (silence-only ROC-AUC {silence['auc']:.4f})"
-            if silence.get("auc") is not None
-            else "does not clearly beat the silence-only shortcut"
-        )
+        text = "does not clearly beat the silence-only shortcut"
+        if silence.get("auc") is not None:
+            text += f" (silence-only ROC-AUC {silence['auc']:.4f})"
+        if silence.get("rule") == "auc_comparison":
+            text += " (AUC comparison only, no paired interval)"
+        warnings.append(text)
     for name in record.get("shortcut_warning_inputs") or ():
         warnings.append(f"its input {name} does not clearly beat the silence-only shortcut")
     return warnings

@@ -171,11 +171,16 @@ def test_several_seeds_give_mean_and_sd_and_one_verdict_per_seed(holdout, capsys
     assert saved["auc_mean"] == pytest.approx(np.mean(aucs)) and saved["auc_std"] == pytest.approx(np.std(aucs, ddof=1))
 
 
-def _warning(label, silence_auc):
-    return (
-        f"[train_contrastive] WARNING test={label}: the silence-only shortcut (ROC-AUC {silence_auc:.4f}) "
-        "scores as well as the contrastive system: it may have learned silence, not spoofing"
-    )
+WARNING = "-- WARNING: the contrastive system does not clearly beat the silence-only shortcut"
+CAVEATS = " [untrained model: not a detection result] [demo corpus]"  # random:base on the demo-flagged toy splits
+
+
+def _shortcut_lines(out) -> dict:
+    """Seed (as printed) -> its shortcut-check line."""
+    found = re.findall(r"^\[train_contrastive\] shortcut check test=toy_eval( seed \d+)?: .*$", out, re.M)
+    lines = [line for line in out.splitlines() if line.startswith("[train_contrastive] shortcut check test=")]
+    assert len(found) == len(lines)
+    return {(m.strip() or "-"): line for m, line in zip(found, lines, strict=True)}
 
 
 def _seed_aucs(run, labels) -> dict:
@@ -190,14 +195,12 @@ def _seed_aucs(run, labels) -> dict:
 
 
 @pytest.mark.slow
-def test_the_shortcut_warning_fires_when_silence_scores_as_well_as_any_seed(holdout, capsys, monkeypatch):
-    """Step 4 warns, per test split, when the silence-only shortcut's ROC-AUC reaches that of the
-    contrastive system, of its weakest seed with several. The rule is applied here to AUCs
-    computed from the score files (sklearn) and the silence-only AUC computed by hand; the
-    shortcut's scores are then replaced by ones whose AUC sits exactly at the weaker seed's and
-    just below it."""
-    from sklearn.metrics import roc_auc_score
-
+def test_every_seed_gets_its_own_shortcut_check(holdout, capsys, monkeypatch):
+    """Step 4 holds each seed against the silence-only shortcut, on a line and in a record of its
+    own (the rule itself: tests/contrastive/test_contrastive_outputs.py). The difference recorded
+    is that of the AUCs computed here from the score files (sklearn) and of the silence-only model
+    refitted by hand; a seed whose scores are made the shortcut's own is not clearly beaten (every
+    resample's difference is 0) and draws the WARNING."""
     from deepfake_pipeline.contrastive import experiment
 
     labels = pd.read_csv(holdout / "interim" / "toy_eval" / "manifest.csv")["label"].to_numpy()
@@ -207,30 +210,28 @@ def test_the_shortcut_warning_fires_when_silence_scores_as_well_as_any_seed(hold
     seeds = _seed_aucs(holdout / "results" / "warn_plain", labels)
     assert len(seeds) == 2
     silence_auc = silence_only_auc_by_hand(holdout / "interim", "toy_train", "toy_dev", "toy_eval", (0.01, 1.0))
-    weakest = min(auc for auc, _ in seeds.values())
-    assert silence_auc < weakest, "without a silence leak the shortcut must stay below the system"
-    assert "WARNING test=toy_eval" not in out
     saved = json.loads((holdout / "results" / "warn_plain" / "metrics.json").read_text())["tests"]["toy_eval"]
     assert saved["silence_only_auc"] == pytest.approx(silence_auc, abs=1e-9)
+    lines = _shortcut_lines(out)
+    assert set(lines) == {"seed 0", "seed 1"}
+    for seed in ("0", "1"):
+        record = saved["per_seed"][seed]["silence_only"]
+        auc = seeds[f"toy_eval.seed{seed}.txt"][0]
+        assert record["auc"] == pytest.approx(silence_auc, abs=1e-9)
+        assert record["model_minus_silence_auc"] == pytest.approx(auc - silence_auc, abs=1e-9)
+        assert record["clearly_beaten"] is (record["model_minus_silence_auc_ci"][0] > 0)
+        assert lines[f"seed {seed}"].endswith(WARNING + CAVEATS) is (not record["clearly_beaten"])
 
-    (low_auc, low_scores), (high_auc, _) = sorted(seeds.values(), key=lambda item: item[0])
-    assert low_auc < high_auc, "the two seeds must differ for the weakest one to matter"
-    just_below = low_scores.copy()
-    top_bonafide = np.flatnonzero(labels == 0)[np.argmax(low_scores[labels == 0])]
-    just_below[top_bonafide] = low_scores.min() - 1.0  # now below every spoof: one bona fide fewer ranked on top
-    for name, silence, fires in (("warn_equal", low_scores, True), ("warn_below", just_below, False)):
-        auc = roc_auc_score(labels == 0, silence)
-        assert (auc >= low_auc) is fires and auc < high_auc
-        monkeypatch.setattr(
-            experiment, "_silence_scores", lambda baseline, splits, settings, silence=silence: {"toy_eval": silence}
-        )
-        assert _run(holdout, "--run", name, "--seeds", "2") == 0
-        out = capsys.readouterr().out
-        assert {k: v[0] for k, v in _seed_aucs(holdout / "results" / name, labels).items()} == {
-            k: v[0] for k, v in seeds.items()
-        }
-        warnings = [line for line in out.splitlines() if "WARNING test=" in line]
-        assert warnings == ([_warning("toy_eval", auc)] if fires else []), (name, auc, low_auc, out)
+    _, copied = seeds["toy_eval.seed1.txt"]
+    monkeypatch.setattr(experiment, "_silence_scores", lambda baseline, splits, settings: {"toy_eval": copied.copy()})
+    assert _run(holdout, "--run", "warn_copy", "--seeds", "2") == 0
+    out = capsys.readouterr().out
+    record = json.loads((holdout / "results" / "warn_copy" / "metrics.json").read_text())["tests"]["toy_eval"][
+        "per_seed"
+    ]["1"]["silence_only"]
+    assert record["model_minus_silence_auc"] == 0 and record["model_minus_silence_auc_ci"] == [0.0, 0.0]
+    assert record["clearly_beaten"] is False
+    assert _shortcut_lines(out)["seed 1"].endswith(WARNING + CAVEATS)
 
 
 @pytest.mark.slow
@@ -288,7 +289,10 @@ def test_a_silence_leak_makes_step_4_warn(tmp_path, capsys):
     system_auc = roc_auc_score(labels == 0, scores)
     silence_auc = silence_only_auc_by_hand(root / "interim", "toy_train", "toy_dev", "toy_eval", (0.01, 1.0))
     assert silence_auc >= system_auc and silence_auc > 0.95
-    assert [line for line in out.splitlines() if "WARNING test=" in line] == [_warning("toy_eval", silence_auc)]
+    (line,) = _shortcut_lines(out).values()
+    assert f"ROC-AUC {silence_auc:.4f} EER" in line and WARNING in line
+    saved = json.loads((root / "results" / "leak" / "metrics.json").read_text())["tests"]["toy_eval"]
+    assert saved["per_seed"]["0"]["silence_only"]["clearly_beaten"] is False
 
 
 def _copy(holdout, tmp_path):
