@@ -20,10 +20,6 @@ from deepfake_pipeline.formats.run_dir import safe_run_name
 PREFIX = "[train_contrastive]"
 
 
-def _pct(x) -> str:
-    return f"{100 * x:.2f}%"
-
-
 def header_lines(run, experiment, settings) -> list:
     baseline = experiment.baseline
     rep = settings.representation
@@ -200,11 +196,7 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
                 diff_std=float(np.std(diffs, ddof=1)),
                 seeds_meeting_rule=meeting,
             )
-            closing_lines.append(
-                f"ROC-AUC over {n_seeds} seeds test={label}: mean {entry['auc_mean']:.4f} sd "
-                f"{entry['auc_std']:.4f}, EER mean {_pct(entry['eer_mean'])} sd {_pct(entry['eer_std'])} "
-                f"run={run.name}" + caveat
-            )
+            closing_lines.append(closing.seeds_closing_line(label, n_seeds, aucs, eers, run.name, untrained, demo))
             verdict_lines.append(
                 f"contrastive vs baseline test={label} over {n_seeds} seeds: {entry['baseline_auc']:.4f} -> mean "
                 f"{entry['auc_mean']:.4f}, {100 * entry['diff_mean']:+.2f} points (sd {100 * entry['diff_std']:.2f}); "

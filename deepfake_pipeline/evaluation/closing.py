@@ -4,6 +4,7 @@ these, so their printouts read the same."""
 
 import math
 import re
+import statistics
 
 UNTRAINED_CAVEAT = "[untrained model: not a detection result]"
 DEMO_CAVEAT = "[demo corpus]"
@@ -131,6 +132,22 @@ def closing_line_of(
         n_trials=summary.get("n_trials"),
         run=run,
         chosen=chosen,
+    )
+
+
+def seeds_closing_line(
+    split: str, n_seeds: int, aucs, eers, run: str, untrained: bool = False, demo: bool = False
+) -> str:
+    """Step 4's summary over seeds, after the per-seed closing lines: `ROC-AUC over 3 seeds
+    test=<split>: mean 0.9712 sd 0.0031, EER mean 8.12% sd 0.40% run=<name>` plus the caveats;
+    the sd is the sample one (ddof 1). `eers` are fractions."""
+    if n_seeds < 2 or len(aucs) != n_seeds or len(eers) != n_seeds:
+        raise ValueError(f"a summary over seeds needs one AUC and one EER per seed (n_seeds={n_seeds})")
+    auc_mean, auc_sd = statistics.fmean(aucs), statistics.stdev(aucs)
+    eer_mean, eer_sd = statistics.fmean(eers), statistics.stdev(eers)
+    return (
+        f"ROC-AUC over {n_seeds} seeds test={split}: mean {_fmt(auc_mean, 4)} sd {_fmt(auc_sd, 4)}, "
+        f"EER mean {_fmt(100 * eer_mean, 2)}% sd {_fmt(100 * eer_sd, 2)}% run={run}" + caveat_suffix(untrained, demo)
     )
 
 

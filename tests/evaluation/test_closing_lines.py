@@ -3,7 +3,13 @@ the epoch) was chosen, and when a per-attack / per-condition row rests on too fe
 
 import pytest
 
-from deepfake_pipeline.evaluation.closing import FEW_TRIALS, attack_table, closing_line, parse_closing_line
+from deepfake_pipeline.evaluation.closing import (
+    FEW_TRIALS,
+    attack_table,
+    closing_line,
+    parse_closing_line,
+    seeds_closing_line,
+)
 from deepfake_pipeline.evaluation.verdict import Verdict
 
 
@@ -75,3 +81,16 @@ def test_attack_table_flags_thin_rows_and_counts_one_class_rows_it_leaves_out():
     # Every row of one class: the table says so instead of printing nan rows.
     only = attack_table({"x": _row(3, 0, None, None)}, "t:")
     assert only == ["t:", "  (1 attack value left out: one class only, no ROC-AUC or EER: x)"]
+
+
+def test_the_summary_over_seeds_gives_mean_and_sample_sd_and_names_its_run():
+    aucs, eers = [0.90, 0.94, 0.95], [0.12, 0.08, 0.07]
+    # worked by hand: mean AUC 0.93, sample variance ((0.03)^2 + 0.01^2 + 0.02^2) / 2 = 0.0007
+    line = seeds_closing_line("la_eval", 3, aucs, eers, "run_a", untrained=True, demo=True)
+    assert line == (
+        "ROC-AUC over 3 seeds test=la_eval: mean 0.9300 sd 0.0265, EER mean 9.00% sd 2.65% run=run_a"
+        " [untrained model: not a detection result] [demo corpus]"
+    )
+    assert seeds_closing_line("x", 2, [0.5, 0.7], [0.3, 0.1], "r").endswith("sd 14.14% run=r")
+    with pytest.raises(ValueError, match="one AUC and one EER per seed"):
+        seeds_closing_line("x", 3, [0.5, 0.7], [0.3, 0.1], "r")
