@@ -1,0 +1,142 @@
+"""Per-condition and per-attack min t-DCF, and the attack x condition grid, as the ASVspoof 2021
+evaluation package (``eval-package/main.py``) computes them.
+
+The package fills one table whose rows are attacks (plus ``Pooled``) and whose columns are the
+values of one condition (LA: ``codec``; plus ``Pooled``). In cell (attack a, value c):
+
+- CM: bona fide trials with ``c``; spoof trials of attack ``a`` with ``c``.
+- ASV: target and nontarget trials with ``c``; spoof trials of attack ``a`` with ``c``. The ASV
+  operating point is the EER threshold of that cell's target vs nontarget trials, so each
+  condition has its own C0, C1, C2 (``compute_tDCF_C012``).
+- ``Pooled`` drops the filter: the pooled row is the per-condition number, the pooled column the
+  per-attack one (all bona fide and all target/nontarget, the attack's spoofs).
+- A cell lacking a CM class or an ASV class gets NaN.
+
+A condition that only spoofs have (``vocoder``) filters only the spoofs, on both sides, as the
+package's ``spoof`` factor type does. Where the ASV scores carry no trials table (ASVspoof 2019
+score files hold no conditions) or lack the column, the condition's min t-DCF is None with a
+note: pooling the whole split's ASV scores would give each condition the wrong operating point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepfake_pipeline.evaluation import tdcf
+from deepfake_pipeline.formats.labels import BONAFIDE
+
+POOLED = "pooled"
+SPOOF_ONLY_CONDITIONS = ("vocoder", "attack_tag")  # as field_metrics: they hold for spoofs only
+NO_ASV = "no ASV scores for this corpus split"
+ONE_CLASS = "one CM class only"
+
+
+def no_trials_note(version: str, column: str) -> str:
+    return (
+        f"the {version} ASV scores list no trials with conditions, so no {column} operating point "
+        "of the ASV can be formed (not pooled over the split)"
+    )
+
+
+def _asv_classes(asv, column=None, value=None, attack=None):
+    """(target, nontarget, spoof) ASV scores of one cell, or a note saying why there are none."""
+    if asv is None:
+        return NO_ASV
+    scores, version = asv
+    if column is None:
+        spoof = scores.spoof if attack is None else scores.spoof[scores.spoof_attack == attack]
+        classes = (scores.target, scores.nontarget, spoof)
+    else:
+        trials = scores.trials
+        if trials is None:
+            return no_trials_note(version, column)
+        if column not in trials.columns:
+            return f"the ASV trials have no {column} column (not pooled over the split)"
+        key = trials["key"].to_numpy().astype(str)
+        score = trials["score"].to_numpy(dtype=np.float64)
+        match = trials[column].to_numpy().astype(str) == str(value)
+        shared = np.ones(key.size, bool) if column in SPOOF_ONLY_CONDITIONS else match
+        spoof = (key == "spoof") & match
+        if attack is not None:
+            spoof &= trials["attack"].to_numpy().astype(str) == attack
+        classes = (score[(key == "target") & shared], score[(key == "nontarget") & shared], score[spoof])
+    missing = [name for name, part in zip(("target", "nontarget", "spoof"), classes, strict=True) if part.size == 0]
+    if missing:
+        return f"no ASV {' or '.join(missing)} trials in this cell"
+    return classes
+
+
+def cell_metrics(labels, scores, attacks=None, values=None, column=None, asv=None, attack=None, value=None) -> dict:
+    """EER (official) and min t-DCF of one cell; ``attack``/``value`` None pool over that axis.
+    ``asv``: (ASVScores, "2019" | "2021"), or None."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    is_bona = labels == BONAFIDE
+    bona, spoof = is_bona.copy(), ~is_bona
+    if attack is not None:
+        spoof &= np.asarray(attacks).astype(str) == attack
+    if value is not None:
+        match = np.asarray(values).astype(str) == str(value)
+        spoof &= match
+        if column not in SPOOF_ONLY_CONDITIONS:
+            bona &= match
+    n_bona, n_spoof = int(bona.sum()), int(spoof.sum())
+    row: dict = {"n_bonafide": n_bona, "n_spoof": n_spoof, "eer": None, "min_tdcf": None, "min_tdcf_note": None}
+    if not (n_bona and n_spoof):
+        row["min_tdcf_note"] = ONE_CLASS
+        return row
+    row["eer"] = tdcf.official_eer_from_classes(scores[bona], scores[spoof]).eer
+    classes = _asv_classes(asv, None if value is None else column, value, attack)
+    if isinstance(classes, str):
+        row["min_tdcf_note"] = classes
+        return row
+    compute = tdcf.min_tdcf_2019 if asv[1] == "2019" else tdcf.min_tdcf_2021
+    try:
+        row["min_tdcf"] = compute(scores[bona], scores[spoof], *classes).min_tdcf
+    except ValueError as error:  # soft scores or a degenerate ASV operating point
+        row["min_tdcf_note"] = str(error)
+    return row
+
+
+def min_tdcf_fields(cell: dict) -> dict:
+    return {"min_tdcf": cell["min_tdcf"], "min_tdcf_note": cell["min_tdcf_note"]}
+
+
+def per_condition_tdcf(labels, scores, values, column: str, asv) -> dict:
+    """{value: {"min_tdcf", "min_tdcf_note"}}: the pooled row of the package's table, one
+    condition value at a time, from that value's own CM and ASV trials."""
+    labels = np.asarray(labels)
+    values = np.asarray(values).astype(str)
+    present = values[labels != BONAFIDE] if column in SPOOF_ONLY_CONDITIONS else values
+    return {
+        value: min_tdcf_fields(cell_metrics(labels, scores, None, values, column, asv, value=value))
+        for value in sorted(set(present))
+    }
+
+
+def per_attack_tdcf(labels, scores, attacks, asv) -> dict:
+    """{attack: {"min_tdcf", "min_tdcf_note"}}: the pooled column of the package's table (all
+    bona fide and ASV target/nontarget trials, the attack's own CM and ASV spoofs)."""
+    labels = np.asarray(labels)
+    attacks = np.asarray(attacks).astype(str)
+    return {
+        attack: min_tdcf_fields(cell_metrics(labels, scores, attacks, None, None, asv, attack=attack))
+        for attack in sorted(set(attacks[labels != BONAFIDE]))
+    }
+
+
+def condition_grid(labels, scores, attacks, values, column: str, asv) -> dict:
+    """{attack or POOLED: {value or POOLED: cell}} for a condition both classes have; each cell
+    as :func:`cell_metrics`."""
+    if column in SPOOF_ONLY_CONDITIONS:
+        raise ValueError(f"{column} holds for spoofs only: its grid with the attacks is not a grid")
+    labels = np.asarray(labels)
+    attacks, values = np.asarray(attacks).astype(str), np.asarray(values).astype(str)
+    rows = [*sorted(set(attacks[labels != BONAFIDE])), None]
+    columns = [*sorted(set(values)), None]
+    return {
+        POOLED if a is None else a: {
+            POOLED if v is None else v: cell_metrics(labels, scores, attacks, values, column, asv, a, v)
+            for v in columns
+        }
+        for a in rows
+    }
