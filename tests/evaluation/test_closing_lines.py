@@ -75,3 +75,18 @@ def test_attack_table_flags_thin_rows_and_counts_one_class_rows_it_leaves_out():
     # Every row of one class: the table says so instead of printing nan rows.
     only = attack_table({"x": _row(3, 0, None, None)}, "t:")
     assert only == ["t:", "  (1 attack value left out: one class only, no ROC-AUC or EER: x)"]
+
+
+def test_attack_table_shows_min_tdcf_where_rows_have_it_and_says_why_not():
+    table = {
+        "A07": {**_row(40, 30), "min_tdcf": 0.41234, "min_tdcf_note": None},
+        "A08": {**_row(40, 30), "min_tdcf": None, "min_tdcf_note": "no ASV spoof trials in this cell"},
+    }
+    lines = attack_table(table, "per attack:")
+    assert lines[1].split()[-1] == "min-tDCF"
+    assert lines[2].split()[-1] == "0.4123" and lines[3].split()[-1] == "n/a"
+    assert lines[-1] == "  (min t-DCF n/a for some rows: no ASV spoof trials in this cell)"
+    # 2019 score files: no row has one, the table keeps its columns and says why once
+    note = "the 2019 ASV scores list no trials with conditions"
+    plain = attack_table({"alaw": {**_row(9, 9), "min_tdcf": None, "min_tdcf_note": note}}, "per codec:", "codec")
+    assert "min-tDCF" not in plain[1] and plain[-1] == f"  (min t-DCF n/a: {note})"
