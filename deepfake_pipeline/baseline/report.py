@@ -10,6 +10,7 @@ from deepfake_pipeline.baseline import conditions
 from deepfake_pipeline.baseline.choice import choice_tag, chosen_by, chosen_on_names, pct, selection_lines, view_name
 from deepfake_pipeline.baseline.layer_sweep import layer_sweep
 from deepfake_pipeline.evaluation import closing, paired, plots, recalibration, significance
+from deepfake_pipeline.evaluation.condition_tdcf import condition_grids, grid_lines
 from deepfake_pipeline.evaluation.field_metrics import per_condition
 
 
@@ -189,12 +190,19 @@ def report_run(
         run.print(
             *closing.attack_table(summary.get("per_attack", {}), f"[eval_logreg] per attack, test={result.label}:")
         )
+        asv = conditions.asv_of(split, summary)
         summary["per_condition"] = {
-            column: per_condition(split.labels, result.scores, values, column)
+            column: per_condition(split.labels, result.scores, values, column, asv)
             for column, values in (split.conditions or {}).items()
         }
         for column, table in summary["per_condition"].items():
             run.print(*closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:", column))
+        grids = condition_grids(split.labels, result.scores, split.attacks, split.conditions or {}, asv)
+        if grids:  # attack x condition, as the ASVspoof 2021 package's table
+            summary["condition_grid"] = grids
+        for column, grid in grids.items():
+            title = f"[eval_logreg] attack x {column}, test={result.label} (EER %/min t-DCF):{result_caveat}"
+            run.print(*grid_lines(grid, column, title))
         run.print(_shortcut_line(result.label, entry))
         score_file = run.write_split_scores(split.split_id, split, result.scores)
         if chosen_on is not None and split.has_labels:  # affine calibration fitted on dev (issue 19)

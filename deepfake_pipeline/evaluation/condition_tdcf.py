@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepfake_pipeline.evaluation import tdcf
+from deepfake_pipeline.evaluation.closing import FEW_TRIALS
 from deepfake_pipeline.formats.labels import BONAFIDE
 
 POOLED = "pooled"
@@ -140,3 +141,42 @@ def condition_grid(labels, scores, attacks, values, column: str, asv) -> dict:
         }
         for a in rows
     }
+
+
+def condition_grids(labels, scores, attacks, conditions: dict, asv) -> dict:
+    """{column: grid} for each condition column both classes have, when there are attacks."""
+    if attacks is None or not conditions:
+        return {}
+    return {
+        column: condition_grid(labels, scores, attacks, values, column, asv)
+        for column, values in conditions.items()
+        if column not in SPOOF_ONLY_CONDITIONS
+    }
+
+
+def _cell_text(cell: dict) -> str:
+    if cell["eer"] is None:
+        return ""
+    tdcf_text = "n/a" if cell["min_tdcf"] is None else f"{cell['min_tdcf']:.4f}"
+    thin = "*" if min(cell["n_bonafide"], cell["n_spoof"]) < FEW_TRIALS else ""
+    return f"{100 * cell['eer']:.2f}/{tdcf_text}{thin}"
+
+
+def grid_lines(grid: dict, column: str, title: str) -> list:
+    """The grid as printed lines: rows attacks, columns the condition's values, cells
+    "EER %/min t-DCF"; thin cells starred, one-class cells blank, both counted below."""
+    values = list(next(iter(grid.values())))
+    texts = {attack: [_cell_text(row[v]) for v in values] for attack, row in grid.items()}
+    width = max(12, *(len(t) for row in texts.values() for t in row), *(len(v) for v in values))
+    lines = [title, f"  {'attack':<10} " + " ".join(f"{v:>{width}}" for v in values)]
+    lines += [f"  {attack:<10} " + " ".join(f"{t:>{width}}" for t in row) for attack, row in texts.items()]
+    cells = [cell for row in grid.values() for cell in row.values()]
+    thin = sum(1 for c in cells if c["eer"] is not None and min(c["n_bonafide"], c["n_spoof"]) < FEW_TRIALS)
+    blank = sum(1 for c in cells if c["eer"] is None)
+    if thin:
+        lines.append(f"  (* {thin} cell(s) rest on fewer than {FEW_TRIALS} trials of a class: too few to quote)")
+    if blank:
+        lines.append(f"  ({blank} cell(s) left blank: one class only, no EER or min t-DCF)")
+    notes = sorted({c["min_tdcf_note"] for c in cells if c["eer"] is not None and c["min_tdcf_note"]})
+    lines += [f"  (min t-DCF n/a: {note})" for note in notes]
+    return lines
