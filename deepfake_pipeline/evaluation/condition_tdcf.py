@@ -39,28 +39,53 @@ def no_trials_note(version: str, column: str) -> str:
     )
 
 
+class _PreparedASV:
+    """The ASV trials as arrays, converted once per table: a grid of the 2021 LA eval split asks
+    ~100 cells of ~1M ASV trials, and converting per cell took a minute."""
+
+    def __init__(self, asv):
+        self.scores, self.version = asv
+        self.trials = self.scores.trials
+        self._columns: dict = {}
+        if self.trials is not None:
+            self.score = self.trials["score"].to_numpy(dtype=np.float64)
+
+    def column(self, name: str) -> np.ndarray:
+        if name not in self._columns:
+            self._columns[name] = self.trials[name].to_numpy().astype(str)
+        return self._columns[name]
+
+    def where(self, name: str, value) -> np.ndarray:
+        """Mask of the trials whose `name` is `value`, kept for the other cells of its row."""
+        if (name, value) not in self._columns:
+            self._columns[name, value] = self.column(name) == str(value)
+        return self._columns[name, value]
+
+
+def _prepared(asv):
+    return asv if asv is None or isinstance(asv, _PreparedASV) else _PreparedASV(asv)
+
+
 def _asv_classes(asv, column=None, value=None, attack=None):
     """(target, nontarget, spoof) ASV scores of one cell, or a note saying why there are none."""
     if asv is None:
         return NO_ASV
-    scores, version = asv
     if column is None:
+        scores = asv.scores
         spoof = scores.spoof if attack is None else scores.spoof[scores.spoof_attack == attack]
         classes = (scores.target, scores.nontarget, spoof)
     else:
-        trials = scores.trials
-        if trials is None:
-            return no_trials_note(version, column)
-        if column not in trials.columns:
+        if asv.trials is None:
+            return no_trials_note(asv.version, column)
+        if column not in asv.trials.columns:
             return f"the ASV trials have no {column} column (not pooled over the split)"
-        key = trials["key"].to_numpy().astype(str)
-        score = trials["score"].to_numpy(dtype=np.float64)
-        match = trials[column].to_numpy().astype(str) == str(value)
-        shared = np.ones(key.size, bool) if column in SPOOF_ONLY_CONDITIONS else match
-        spoof = (key == "spoof") & match
+        score, match = asv.score, asv.where(column, value)
+        shared = np.ones(score.size, bool) if column in SPOOF_ONLY_CONDITIONS else match
+        spoof = asv.where("key", "spoof") & match
         if attack is not None:
-            spoof &= trials["attack"].to_numpy().astype(str) == attack
-        classes = (score[(key == "target") & shared], score[(key == "nontarget") & shared], score[spoof])
+            spoof &= asv.where("attack", attack)
+        target, nontarget = asv.where("key", "target") & shared, asv.where("key", "nontarget") & shared
+        classes = (score[target], score[nontarget], score[spoof])
     missing = [name for name, part in zip(("target", "nontarget", "spoof"), classes, strict=True) if part.size == 0]
     if missing:
         return f"no ASV {' or '.join(missing)} trials in this cell"
@@ -86,11 +111,12 @@ def cell_metrics(labels, scores, attacks=None, values=None, column=None, asv=Non
         row["min_tdcf_note"] = ONE_CLASS
         return row
     row["eer"] = tdcf.official_eer_from_classes(scores[bona], scores[spoof]).eer
+    asv = _prepared(asv)
     classes = _asv_classes(asv, None if value is None else column, value, attack)
     if isinstance(classes, str):
         row["min_tdcf_note"] = classes
         return row
-    compute = tdcf.min_tdcf_2019 if asv[1] == "2019" else tdcf.min_tdcf_2021
+    compute = tdcf.min_tdcf_2019 if asv.version == "2019" else tdcf.min_tdcf_2021
     try:
         row["min_tdcf"] = compute(scores[bona], scores[spoof], *classes).min_tdcf
     except ValueError as error:  # soft scores or a degenerate ASV operating point
@@ -105,7 +131,7 @@ def min_tdcf_fields(cell: dict) -> dict:
 def per_condition_tdcf(labels, scores, values, column: str, asv) -> dict:
     """{value: {"min_tdcf", "min_tdcf_note"}}: the pooled row of the package's table, one
     condition value at a time, from that value's own CM and ASV trials."""
-    labels = np.asarray(labels)
+    labels, asv = np.asarray(labels), _prepared(asv)
     values = np.asarray(values).astype(str)
     present = values[labels != BONAFIDE] if column in SPOOF_ONLY_CONDITIONS else values
     return {
@@ -117,7 +143,7 @@ def per_condition_tdcf(labels, scores, values, column: str, asv) -> dict:
 def per_attack_tdcf(labels, scores, attacks, asv) -> dict:
     """{attack: {"min_tdcf", "min_tdcf_note"}}: the pooled column of the package's table (all
     bona fide and ASV target/nontarget trials, the attack's own CM and ASV spoofs)."""
-    labels = np.asarray(labels)
+    labels, asv = np.asarray(labels), _prepared(asv)
     attacks = np.asarray(attacks).astype(str)
     return {
         attack: min_tdcf_fields(cell_metrics(labels, scores, attacks, None, None, asv, attack=attack))
@@ -130,7 +156,7 @@ def condition_grid(labels, scores, attacks, values, column: str, asv) -> dict:
     as :func:`cell_metrics`."""
     if column in SPOOF_ONLY_CONDITIONS:
         raise ValueError(f"{column} holds for spoofs only: its grid with the attacks is not a grid")
-    labels = np.asarray(labels)
+    labels, asv = np.asarray(labels), _prepared(asv)
     attacks, values = np.asarray(attacks).astype(str), np.asarray(values).astype(str)
     rows = [*sorted(set(attacks[labels != BONAFIDE])), None]
     columns = [*sorted(set(values)), None]
