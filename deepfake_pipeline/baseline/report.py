@@ -188,7 +188,9 @@ def report_run(
         result_caveat = closing.caveat_suffix(untrained, result_demo)
         entry = _shortcut(result, settings)
         run.print(
-            *closing.attack_table(summary.get("per_attack", {}), f"[eval_logreg] per attack, test={result.label}:")
+            *closing.attack_table(
+                summary.get("per_attack", {}), f"[eval_logreg] per attack, test={result.label}:{result_caveat}"
+            )
         )
         asv = conditions.asv_of(split, summary)
         summary["per_condition"] = {
@@ -196,7 +198,9 @@ def report_run(
             for column, values in (split.conditions or {}).items()
         }
         for column, table in summary["per_condition"].items():
-            run.print(*closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:", column))
+            run.print(
+                *closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:{result_caveat}", column)
+            )
         grids = condition_grids(split.labels, result.scores, split.attacks, split.conditions or {}, asv)
         if grids:  # attack x condition, as the ASVspoof 2021 package's table
             summary["condition_grid"] = grids

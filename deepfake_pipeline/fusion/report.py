@@ -160,13 +160,13 @@ def _test_entry(run, fusion, split, n_boot: int, seed: int, note) -> tuple:
         asv=asv,
         prior_log_odds=0.0,  # the fused scores are LLRs
     )
-    run.print(*closing.attack_table(summary.get("per_attack", {}), f"{PREFIX} per attack, test={split.label}:"))
+    run.print(*closing.attack_table(summary.get("per_attack", {}), f"{PREFIX} per attack, test={split.label}:{caveat}"))
     summary["per_condition"] = {
         column: per_condition(trials.labels, split.fused, values, column, asv)
         for column, values in trials.conditions.items()
     }
     for column, table in summary["per_condition"].items():
-        run.print(*closing.attack_table(table, f"{PREFIX} per {column}, test={split.label}:", column))
+        run.print(*closing.attack_table(table, f"{PREFIX} per {column}, test={split.label}:{caveat}", column))
     grids = condition_grids(trials.labels, split.fused, trials.attacks, trials.conditions, asv)
     if grids:  # attack x condition, as step 3 records it
         summary["condition_grid"] = grids

@@ -1,6 +1,6 @@
-"""make_table writes each run's attack x condition grid (metrics.json condition_grid) as its own
-table in Markdown, LaTeX and CSV, cell for cell the runs' values; thin cells and cells without
-a min t-DCF carry footnotes, one-class cells stay empty."""
+"""make_table (reporting/tables.py) writes each run's attack x condition grid (metrics.json
+condition_grid) as its own table in Markdown, LaTeX and CSV, cell for cell the runs' values;
+thin cells and cells without a min t-DCF carry footnotes, one-class cells stay empty."""
 
 import csv
 import json
