@@ -6,8 +6,18 @@ ASVspoof 2021 package reports its codec conditions. Each condition is scored on 
 says how many it holds. min t-DCF uses the source's ASV scores (carried to its copies by step
 1): the ASV system's scores on the clean audio, not on the degraded copy."""
 
+from deepfake_pipeline.formats.asv_scores import load_asv_scores
+
 CLEAN = "clean"
 ASV_NOTE = "min t-DCF of a degraded copy uses its source's ASV scores (the ASV system heard the clean audio)"
+
+
+def asv_of(split, summary: dict):
+    """The split's ASV scores for the per-condition min t-DCF, read again only where the summary
+    has a min t-DCF (a missing file was warned about once, when the summary was made)."""
+    if summary.get("min_tdcf") is None:
+        return None
+    return load_asv_scores((split.info or {}).get("asv_scores"))
 
 
 def _origin(split) -> tuple:

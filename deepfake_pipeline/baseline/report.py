@@ -11,6 +11,7 @@ from deepfake_pipeline.baseline.choice import choice_tag, chosen_by, chosen_on_n
 from deepfake_pipeline.baseline.layer_sweep import layer_sweep
 from deepfake_pipeline.baseline.shortcut import SILENCE_COLUMNS
 from deepfake_pipeline.evaluation import closing, plots, recalibration, shortcut_rule
+from deepfake_pipeline.evaluation.condition_tdcf import condition_grids, grid_lines
 from deepfake_pipeline.evaluation.field_metrics import per_condition
 from deepfake_pipeline.formats.score_files import silence_only_name
 
@@ -168,14 +169,25 @@ def report_run(
         result_caveat = closing.caveat_suffix(untrained, result_demo)
         entry = _shortcut(result, settings)
         run.print(
-            *closing.attack_table(summary.get("per_attack", {}), f"[eval_logreg] per attack, test={result.label}:")
+            *closing.attack_table(
+                summary.get("per_attack", {}), f"[eval_logreg] per attack, test={result.label}:{result_caveat}"
+            )
         )
+        asv = conditions.asv_of(split, summary)
         summary["per_condition"] = {
-            column: per_condition(split.labels, result.scores, values, column)
+            column: per_condition(split.labels, result.scores, values, column, asv)
             for column, values in (split.conditions or {}).items()
         }
         for column, table in summary["per_condition"].items():
-            run.print(*closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:", column))
+            run.print(
+                *closing.attack_table(table, f"[eval_logreg] per {column}, test={result.label}:{result_caveat}", column)
+            )
+        grids = condition_grids(split.labels, result.scores, split.attacks, split.conditions or {}, asv)
+        if grids:  # attack x condition, as the ASVspoof 2021 package's table
+            summary["condition_grid"] = grids
+        for column, grid in grids.items():
+            title = f"[eval_logreg] attack x {column}, test={result.label} (EER %/min t-DCF):{result_caveat}"
+            run.print(*grid_lines(grid, column, title))
         run.print(_shortcut_line(result.label, entry, result_caveat))
         score_file = run.write_split_scores(split.split_id, split, result.scores)
         # kept so that a fusion of this run can pair its own scores with these, trial by trial

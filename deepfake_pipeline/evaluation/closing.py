@@ -178,8 +178,13 @@ def attack_table(per_attack: dict, title: str, heading: str = "attack") -> list:
     shown = {key: row for key, row in per_attack.items() if row["n_spoof"] and row["n_bonafide"]}
     width = max([10, *(len(str(attack)) for attack in shown)])
     lines = [title]
+    # min t-DCF only where the run had ASV scores (rows then carry it, or a note why not)
+    with_tdcf = any(row.get("min_tdcf") is not None for row in shown.values())
     if shown:  # no column heading over no rows
-        lines.append(f"  {heading:<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}")
+        lines.append(
+            f"  {heading:<{width}} {'n_spoof':>8} {'n_bonafide':>10} {'ROC-AUC':>8} {'EER':>8}"
+            + (f" {'min-tDCF':>8}" if with_tdcf else "")
+        )
     few = 0
     for attack in sorted(shown):
         row = shown[attack]
@@ -189,13 +194,17 @@ def attack_table(per_attack: dict, title: str, heading: str = "attack") -> list:
             flag = f"  [few trials: < {FEW_TRIALS} of a class]"
         lines.append(
             f"  {attack:<{width}} {row['n_spoof']:>8} {row['n_bonafide']:>10} "
-            f"{_fmt(row['auc'], 4):>8} {_fmt(None if row['eer'] is None else 100 * row['eer'], 2) + '%':>8}{flag}"
+            f"{_fmt(row['auc'], 4):>8} {_fmt(None if row['eer'] is None else 100 * row['eer'], 2) + '%':>8}"
+            + (f" {'n/a' if row.get('min_tdcf') is None else _fmt(row['min_tdcf'], 4):>8}" if with_tdcf else "")
+            + flag
         )
     if few:
         lines.append(
             f"  ({few} {'rows rest' if few > 1 else 'row rests'} on fewer than {FEW_TRIALS} trials of a class: "
             "too few to quote)"
         )
+    for note in sorted({row["min_tdcf_note"] for row in shown.values() if row.get("min_tdcf_note")}):
+        lines.append(f"  (min t-DCF n/a{' for some rows' if with_tdcf else ''}: {note})")
     left_out = sorted(set(per_attack) - set(shown), key=str)
     if left_out:
         names = ", ".join(map(str, left_out[:5])) + (", ..." if len(left_out) > 5 else "")

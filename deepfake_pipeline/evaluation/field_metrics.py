@@ -27,9 +27,12 @@ def prior_log_odds(training_labels) -> float:
     return float(np.log(n_bona / n_spoof))
 
 
-def per_condition(labels, scores, values, column: str) -> dict:
+def per_condition(labels, scores, values, column: str, asv=None) -> dict:
     """{value: {"n_bonafide", "n_spoof", "auc", "eer"}} of one condition column (official EER);
-    a value lacking one of the classes gets None for both metrics."""
+    a value lacking one of the classes gets None for both metrics. With `asv` (as for
+    field_metrics) each row also gets "min_tdcf" and "min_tdcf_note", from the value's own ASV
+    trials (condition_tdcf)."""
+    from deepfake_pipeline.evaluation.condition_tdcf import per_condition_tdcf
     from deepfake_pipeline.evaluation.metrics import roc_auc
 
     labels, scores, values = np.asarray(labels), np.asarray(scores, dtype=np.float64), np.asarray(values).astype(str)
@@ -45,6 +48,9 @@ def per_condition(labels, scores, values, column: str) -> dict:
             "auc": roc_auc(labels[keep], scores[keep]) if both else None,
             "eer": tdcf.official_eer(labels[keep], scores[keep]).eer if both else None,
         }
+    if asv is not None:
+        for value, fields in per_condition_tdcf(labels, scores, values, column, asv).items():
+            table[value].update(fields)
     return table
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from deepfake_pipeline.evaluation.condition_tdcf import per_attack_tdcf
 from deepfake_pipeline.evaluation.field_metrics import field_metrics
 from deepfake_pipeline.evaluation.metrics import (
     BONAFIDE,
@@ -272,4 +273,7 @@ def summarize(
             keep = (labels == BONAFIDE) | (attacks == attack)
             row["eer_interpolated"] = row["eer"]
             row["eer"] = official_eer(labels[keep], scores[keep]).eer
+        if asv is not None:  # the attack's own ASV spoofs, as the 2021 package's pooled column
+            for attack, fields in per_attack_tdcf(labels, scores, attacks, asv).items():
+                out["per_attack"][attack].update(fields)
     return out

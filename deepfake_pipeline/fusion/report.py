@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 
 from deepfake_pipeline.evaluation import closing, plots, recalibration, significance
+from deepfake_pipeline.evaluation.condition_tdcf import condition_grids, grid_lines
 from deepfake_pipeline.evaluation.field_metrics import per_condition
 from deepfake_pipeline.evaluation.verdict import ALPHA, ONE_POINT, compare
 from deepfake_pipeline.formats import versions
@@ -121,13 +122,20 @@ def _test_entry(run, fusion, split, n_boot: int, seed: int, note) -> tuple:
         asv=asv,
         prior_log_odds=0.0,  # the fused scores are LLRs
     )
-    run.print(*closing.attack_table(summary.get("per_attack", {}), f"{PREFIX} per attack, test={split.label}:"))
+    run.print(*closing.attack_table(summary.get("per_attack", {}), f"{PREFIX} per attack, test={split.label}:{caveat}"))
     summary["per_condition"] = {
-        column: per_condition(trials.labels, split.fused, values, column)
+        column: per_condition(trials.labels, split.fused, values, column, asv)
         for column, values in trials.conditions.items()
     }
     for column, table in summary["per_condition"].items():
-        run.print(*closing.attack_table(table, f"{PREFIX} per {column}, test={split.label}:", column))
+        run.print(*closing.attack_table(table, f"{PREFIX} per {column}, test={split.label}:{caveat}", column))
+    grids = condition_grids(trials.labels, split.fused, trials.attacks, trials.conditions, asv)
+    if grids:  # attack x condition, as step 3 records it
+        summary["condition_grid"] = grids
+    for column, grid in grids.items():
+        run.print(
+            *grid_lines(grid, column, f"{PREFIX} attack x {column}, test={split.label} (EER %/min t-DCF):{caveat}")
+        )
     silence = shortcut.silence_only(run, split, fusion.runs, summary["auc"], n_boot, seed)
     warned = [r.name for r in fusion.runs if split.label in r.shortcut_warnings]
     run.print(shortcut.line(split.label, silence, warned, caveat))

@@ -189,6 +189,61 @@ def _breakdown(systems, label: str, key: list, name: str, heading: str) -> Table
     return Table(f"{name}:{label}", f"Per {heading}, test={label}", heading, columns, rows, split=label, notes=notes)
 
 
+GRID_NOTE = (
+    "Attack x condition, as the ASVspoof 2021 package's table: a cell scores the attack's spoofs with that "
+    "condition value against the bona fide trials with it, and its min t-DCF uses the ASV trials of the same "
+    "value (the attack's own ASV spoofs); pooled drops that filter. Values from the runs' metrics.json."
+)
+
+
+def _pooled_last(keys) -> list:
+    return sorted(k for k in keys if k != "pooled") + (["pooled"] if "pooled" in keys else [])
+
+
+def _grid(systems, label: str, condition: str) -> Table | None:
+    """The attack x `condition` grid of test split `label`: one row per attack, per system and
+    condition value its EER and (where recorded) min t-DCF."""
+
+    def grid_of(system):
+        record = system.tests.get(label)
+        return record, ((record.record.get("condition_grid") or {}).get(condition) if record else None) or {}
+
+    having = [s for s in systems if grid_of(s)[1]]
+    if not having:
+        return None
+    attacks = _pooled_last({a for s in having for a in grid_of(s)[1]})
+    values = _pooled_last({v for s in having for row in grid_of(s)[1].values() for v in row})
+    cells_of = [cell for s in having for row in grid_of(s)[1].values() for cell in row.values()]
+    metrics = ("eer", "min_tdcf") if any(c.get("min_tdcf") is not None for c in cells_of) else ("eer",)
+    keyed = [(s, v, Column(s.name, m, f"{v} {BREAKDOWN_HEADINGS[m]}")) for s in having for v in values for m in metrics]
+    rows = []
+    for attack in attacks:
+        row = Row(attack, [])
+        for system, value, column in keyed:
+            record, grid = grid_of(system)
+            entry = (grid.get(attack) or {}).get(value)
+            if entry is None or entry.get("eer") is None:
+                row.cells.append(None)
+                continue
+            cell = Cell(
+                system,
+                record,
+                ["condition_grid", condition, attack, value, column.metric],
+                column.metric,
+                entry.get(column.metric),
+                None,
+            )
+            if min(entry["n_spoof"], entry["n_bonafide"]) < caveats.THIN_ROW:
+                cell.notes.append(caveats.thin_row(entry["n_spoof"], entry["n_bonafide"]))
+            if column.metric == "min_tdcf" and cell.value is None and entry.get("min_tdcf_note"):
+                cell.notes.append(f"no min t-DCF: {entry['min_tdcf_note']}")
+            row.cells.append(cell)
+        rows.append(row)
+    title = f"Attack x {condition}, test={label}"
+    columns = [column for *_, column in keyed]
+    return Table(f"attack_x_{condition}:{label}", title, "attack", columns, rows, split=label, notes=[GRID_NOTE])
+
+
 def breakdowns(systems) -> list:
     tables = []
     for label in test_labels(systems):
@@ -205,6 +260,11 @@ def breakdowns(systems) -> list:
             table = _breakdown(systems, label, ["per_condition", column], column, column)
             if table is not None:
                 tables.append(table)
+        grids = []
+        for system in systems:
+            record = system.tests.get(label)
+            grids += [c for c in ((record.record.get("condition_grid") or {}) if record else {}) if c not in grids]
+        tables += [t for t in (_grid(systems, label, c) for c in grids) if t is not None]
     return tables
 
 

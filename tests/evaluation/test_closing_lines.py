@@ -94,3 +94,18 @@ def test_the_summary_over_seeds_gives_mean_and_sample_sd_and_names_its_run():
     assert seeds_closing_line("x", 2, [0.5, 0.7], [0.3, 0.1], "r").endswith("sd 14.14% run=r")
     with pytest.raises(ValueError, match="one AUC and one EER per seed"):
         seeds_closing_line("x", 3, [0.5, 0.7], [0.3, 0.1], "r")
+
+
+def test_attack_table_shows_min_tdcf_where_rows_have_it_and_says_why_not():
+    table = {
+        "A07": {**_row(40, 30), "min_tdcf": 0.41234, "min_tdcf_note": None},
+        "A08": {**_row(40, 30), "min_tdcf": None, "min_tdcf_note": "no ASV spoof trials in this cell"},
+    }
+    lines = attack_table(table, "per attack:")
+    assert lines[1].split()[-1] == "min-tDCF"
+    assert lines[2].split()[-1] == "0.4123" and lines[3].split()[-1] == "n/a"
+    assert lines[-1] == "  (min t-DCF n/a for some rows: no ASV spoof trials in this cell)"
+    # 2019 score files: no row has one, the table keeps its columns and says why once
+    note = "the 2019 ASV scores list no trials with conditions"
+    plain = attack_table({"alaw": {**_row(9, 9), "min_tdcf": None, "min_tdcf_note": note}}, "per codec:", "codec")
+    assert "min-tDCF" not in plain[1] and plain[-1] == f"  (min t-DCF n/a: {note})"
