@@ -303,7 +303,7 @@ def test_to_json_records_the_rule_and_the_numbers_beside_it():
 def test_compare_reports_official_eer_and_min_tdcf_against_naive_loops(version):
     """The numbers beside the rule are each system's official EER and min t-DCF (its ASV scores
     and t-DCF version), checked against the trial-by-trial loops of tests/evaluation/test_tdcf.py."""
-    from test_tdcf import naive_asv_rates, naive_min_tdcf, naive_official_eer
+    from tdcf_references import naive_asv_rates, naive_min_tdcf, naive_official_eer
 
     from deepfake_pipeline.formats.asv_scores import ASVScores
 

@@ -671,7 +671,7 @@ def test_defaults_are_1000_resamples_from_seed_0():
 
 
 def test_summarize_passes_asv_scores_and_the_prior_to_the_field_metrics():
-    from test_tdcf import naive_asv_rates, naive_min_tdcf
+    from tdcf_references import naive_asv_rates, naive_min_tdcf
 
     from deepfake_pipeline.formats.asv_scores import ASVScores
 
@@ -708,7 +708,7 @@ def test_paired_eer_and_tdcf_changes_against_naive_loops_and_their_defaults():
     """The point estimates are the changes in official EER and min t-DCF computed trial by trial
     (tests/evaluation/test_tdcf.py's loops); the defaults are 1000 resamples, seed 0, a 95% interval; a
     second system of the wrong length is named in the refusal."""
-    from test_tdcf import naive_asv_rates, naive_min_tdcf, naive_official_eer
+    from tdcf_references import naive_asv_rates, naive_min_tdcf, naive_official_eer
 
     from deepfake_pipeline.evaluation.paired import paired_eer_tdcf_diffs
     from deepfake_pipeline.formats.asv_scores import ASVScores

@@ -9,7 +9,7 @@ loop over thresholds on one resample written out by hand checks the reference's 
 import numpy as np
 import pytest
 from paired_reference import reference_compare, reference_min_tdcf, reference_paired
-from test_tdcf import naive_asv_rates, naive_min_tdcf
+from tdcf_references import naive_asv_rates, naive_min_tdcf
 
 from deepfake_pipeline.evaluation.cluster_sweep import ClusterSweep
 from deepfake_pipeline.evaluation.metrics import SortedTrials, roc_auc

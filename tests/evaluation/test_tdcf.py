@@ -4,10 +4,15 @@ computations: Python loops over every threshold and the tandem cost written out 
 definition (Kinnunen et al., Odyssey 2018 and IEEE/ACM TASLP 2020), never the module's own
 helpers."""
 
-import math
-
 import numpy as np
 import pytest
+from tdcf_references import (
+    naive_asv_rates,
+    naive_min_tdcf,
+    naive_official_eer,
+    tandem_cost_2019,
+    tandem_cost_2021,
+)
 
 from deepfake_pipeline.evaluation.metrics import eer as interpolated_eer
 from deepfake_pipeline.evaluation.tdcf import (
@@ -28,11 +33,6 @@ from deepfake_pipeline.formats.asv_scores import (
     read_asv2021_scores,
 )
 
-# The organisers' cost model, restated: Pspoof 0.05, Ptar = 0.95 * 0.99, Pnon = 0.95 * 0.01,
-# every miss costs 1, every false acceptance 10.
-P_SPOOF, P_TAR, P_NON = 0.05, 0.9405, 0.0095
-C_MISS, C_FA = 1.0, 10.0
-
 # A tiny ASV system used by the hand-worked cases.
 ASV_TAR, ASV_NON, ASV_SPOOF = [2.0, 3.0], [0.0, 1.0], [0.5, 1.5, 2.5, 3.5]
 # Its rates, by hand. Sorted trials 0(non) 1(non) 2(tar) 3(tar): rejecting the lowest k=0..4
@@ -44,71 +44,6 @@ ASV_BY_HAND = dict(pfa=0.5, pmiss=0.0, pmiss_spoof=0.25, pfa_spoof=0.75, thresho
 # CM: bona fide 1, 3, 4; spoof 0, 2, 5. Rejecting the k lowest of 0s 1b 2s 3b 4b 5s (k=0..6):
 # Pmiss_cm = 0, 0, 1/3, 1/3, 2/3, 1, 1 and Pfa_cm = 1, 2/3, 2/3, 1/3, 1/3, 1/3, 0.
 CM_BONA, CM_SPOOF = [1.0, 3.0, 4.0], [0.0, 2.0, 5.0]
-
-
-# ----------------------------------------------------------------------------- naive references
-
-
-def naive_official_sweep(positive, negative):
-    """Reject the k lowest trials, k = 0..n, after sorting by (score, positives first) with
-    Python's sort; returns (frr, far, highest rejected score) per k."""
-    trials = sorted([(s, 0) for s in positive] + [(s, 1) for s in negative])
-    points = [(0.0, 1.0, trials[0][0] - 0.001)]
-    for k in range(1, len(trials) + 1):
-        rejected = trials[:k]
-        frr = sum(1 for _, c in rejected if c == 0) / len(positive)
-        far = (len(negative) - sum(1 for _, c in rejected if c == 1)) / len(negative)
-        points.append((frr, far, rejected[-1][0]))
-    return points
-
-
-def naive_official_eer(positive, negative):
-    points = naive_official_sweep(positive, negative)
-    best = min(range(len(points)), key=lambda k: (abs(points[k][0] - points[k][1]), k))
-    frr, far, threshold = points[best]
-    return (frr + far) / 2, threshold
-
-
-def naive_asv_rates(tar, non, spoof):
-    _, threshold = naive_official_eer(tar, non)
-    return dict(
-        pfa=sum(s >= threshold for s in non) / len(non),
-        pmiss=sum(s < threshold for s in tar) / len(tar),
-        pfa_spoof=sum(s >= threshold for s in spoof) / len(spoof),
-    )
-
-
-def tandem_cost_2019(pm, pf, asv):
-    """Expected cost of CM -> ASV with the Odyssey 2018 costs (CM miss 1, ASV miss 1, ASV false
-    alarm 10, CM false alarm 10), written out trial class by trial class."""
-    target = P_TAR * (1.0 * pm + 1.0 * (1 - pm) * asv["pmiss"])
-    nontarget = P_NON * 10.0 * (1 - pm) * asv["pfa"]
-    spoof = P_SPOOF * 10.0 * pf * asv["pfa_spoof"]
-    return target + nontarget + spoof
-
-
-def tandem_cost_2021(pm, pf, asv):
-    """Revised t-DCF: costs of the tandem's own errors (miss 1, false alarm 10 for nontargets and
-    spoofs alike); a trial is accepted only if both CM and ASV accept it."""
-    p_miss_tandem = pm + (1 - pm) * asv["pmiss"]
-    p_fa_nontarget = (1 - pm) * asv["pfa"]
-    p_fa_spoof = pf * asv["pfa_spoof"]
-    return C_MISS * P_TAR * p_miss_tandem + C_FA * P_NON * p_fa_nontarget + C_FA * P_SPOOF * p_fa_spoof
-
-
-def naive_min_tdcf(bona, spoof, asv, version):
-    """Loop over every threshold t (each distinct CM score, and above all of them), accepting
-    score >= t. 2019: cost above the ASV-only cost, over the smaller such excess of the two
-    trivial CMs. 2021: cost over the smaller cost of the two trivial CMs."""
-    cost = tandem_cost_2019 if version == 2019 else tandem_cost_2021
-    floor = cost(0, 0, asv) if version == 2019 else 0.0
-    norm = min(cost(1, 0, asv), cost(0, 1, asv)) - floor
-    best = math.inf
-    for t in sorted(set(bona) | set(spoof)) + [math.inf]:
-        pm = sum(s < t for s in bona) / len(bona)
-        pf = sum(s >= t for s in spoof) / len(spoof)
-        best = min(best, (cost(pm, pf, asv) - floor) / norm)
-    return best
 
 
 def random_system(seed, n_bona=40, n_spoof=60, n_tar=30, n_non=50, n_asv_spoof=45, decimals=None):
