@@ -9,7 +9,7 @@ import numpy as np
 from deepfake_pipeline.baseline import conditions
 from deepfake_pipeline.baseline.choice import choice_tag, chosen_by, chosen_on_names, pct, selection_lines, view_name
 from deepfake_pipeline.baseline.layer_sweep import layer_sweep
-from deepfake_pipeline.evaluation import closing, paired, plots, recalibration, significance
+from deepfake_pipeline.evaluation import closing, paired, plots, recalibration, significance, tandem
 from deepfake_pipeline.evaluation.field_metrics import per_condition
 
 
@@ -215,6 +215,7 @@ def report_run(
             )
             cal["fitted_on"] = names["calibrated_on"]
             summary["calibration"] = cal
+        run.print(tandem.record_split(result.label, split, result.scores, summary, result_caveat))
         curves = {"model": (split.labels, result.scores), "silence-only": (split.labels, result.silence_scores)}
         safe = score_file.stem
         plots.plot_roc(
