@@ -146,3 +146,58 @@ def test_join_refuses_repeated_utt_ids_and_a_missing_class():
         tandem.join_trials(["u1", "u1"], [0.0, 1.0], _trials(ROWS))
     with pytest.raises(tandem.TandemError, match="no nontarget"):
         tandem.join_trials(["u1", "u3"], [0.0, 1.0], _trials(ROWS))
+
+
+def _split_2021(tmp_path, rows):
+    """A split stand-in whose info.json points at 2021-layout keys holding `rows`."""
+    from types import SimpleNamespace
+
+    asv = tmp_path / "keys" / "LA" / "ASV"
+    (asv / "ASVTorch_Kaldi").mkdir(parents=True)
+    (asv / "trial_metadata.txt").write_text("".join(f"LA_0001 {u} none none - {k} notrim eval\n" for u, k, _ in rows))
+    (asv / "ASVTorch_Kaldi" / "score.txt").write_text("".join(f"LA_0001 {u} {s}\n" for u, _, s in rows))
+    source = {"format": "asvspoof2021", "root": str(tmp_path / "keys"), "track": "LA", "subset": "eval"}
+    return SimpleNamespace(info={"asv_scores": source}, utt_ids=np.array([u for u, _, _ in rows]))
+
+
+def test_record_split_carries_the_caveat_and_the_numbers(tmp_path):
+    from deepfake_pipeline.evaluation.closing import caveat_suffix
+
+    rows = [
+        (f"u{i}", k, s)
+        for i, (k, s) in enumerate(
+            zip(
+                ["target"] * 4 + ["nontarget"] * 4 + ["spoof"] * 4,
+                [0.5, 2, 3, 4, -1, -2, -3, 1.5, 2.5, 3.5, 4.5, 5],
+                strict=True,
+            )
+        )
+    ]
+    split = _split_2021(tmp_path, rows)
+    summary: dict = {}
+    caveat = caveat_suffix(True, True)
+    line = tandem.record_split("la21", split, np.array([5, 6, 7, 8, 5.5, 6.5, 7.5, 8.5, 1, 2, 3, 9.0]), summary, caveat)
+    assert summary["t_eer"] == 0.25  # the hand-built tandem above
+    assert (
+        line
+        == f"[eval_logreg] tandem test=la21: t-EER 25.00% min a-DCF {summary['min_a_dcf']:.4f} "
+        f"(ASV: organisers' scores, 12 trials){caveat}"
+        and caveat
+    )
+    assert summary["tandem"]["n_without_cm"] == 0 and summary["tandem_note"] is None
+
+
+def test_record_split_says_why_instead_of_failing(tmp_path):
+    from types import SimpleNamespace
+
+    split = _split_2021(tmp_path, [("u1", "target", 1.0), ("u2", "nontarget", 0.0), ("u3", "spoof", 2.0)])
+    split.utt_ids = np.array(["other1", "other2", "other3"])
+    summary: dict = {}
+    line = tandem.record_split("x", split, np.zeros(3), summary, "")
+    assert summary["t_eer"] is None and "none of the 3 ASV trial ids" in summary["tandem_note"]
+    assert line.startswith("[eval_logreg] tandem test=x: no t-EER or a-DCF: none of the 3")
+    moved = SimpleNamespace(
+        info={"asv_scores": {**split.info["asv_scores"], "root": str(tmp_path / "gone")}}, utt_ids=split.utt_ids
+    )
+    tandem.record_split("x", moved, np.zeros(3), summary, "")
+    assert summary["min_a_dcf"] is None and "not found" in summary["tandem_note"]
