@@ -10,7 +10,7 @@ from deepfake_pipeline.baseline import conditions
 from deepfake_pipeline.baseline.choice import choice_tag, chosen_by, chosen_on_names, pct, selection_lines, view_name
 from deepfake_pipeline.baseline.layer_sweep import layer_sweep
 from deepfake_pipeline.baseline.shortcut import SILENCE_COLUMNS
-from deepfake_pipeline.evaluation import closing, plots, recalibration, shortcut_rule
+from deepfake_pipeline.evaluation import closing, plots, recalibration, shortcut_rule, tandem
 from deepfake_pipeline.evaluation.condition_tdcf import condition_grids, grid_lines
 from deepfake_pipeline.evaluation.field_metrics import per_condition
 from deepfake_pipeline.formats.score_files import silence_only_name
@@ -211,6 +211,7 @@ def report_run(
             )
             cal["fitted_on"] = names["calibrated_on"]
             summary["calibration"] = cal
+        run.print(tandem.record_split(result.label, split, result.scores, summary, result_caveat))
         curves = {"model": (split.labels, result.scores), "silence-only": (split.labels, result.silence_scores)}
         safe = score_file.stem
         plots.plot_roc(

@@ -16,12 +16,13 @@ import re
 from deepfake_pipeline.reporting.tables import notes_of
 
 MISSING = "n/a"
-_DIGITS = {"eer": 2, "auc": 4, "min_tdcf": 4}
+_DIGITS = {"eer": 2, "auc": 4, "min_tdcf": 4, "t_eer": 2, "min_a_dcf": 4}
+_PERCENT = ("eer", "t_eer")
 
 
 def number(metric: str, value: float) -> str:
     """A value as the closing lines print it: EER in % with 2 decimals, AUC and t-DCF with 4."""
-    return f"{100 * value if metric == 'eer' else value:.{_DIGITS[metric]}f}"
+    return f"{100 * value if metric in _PERCENT else value:.{_DIGITS[metric]}f}"
 
 
 def cell_text(cell) -> str:

@@ -22,7 +22,7 @@ class Cell:
     system: System
     record: TestRecord
     key: list  # keys below record.record, e.g. ["eer"] or ["per_attack", "A01", "eer"]
-    metric: str  # eer, min_tdcf or auc
+    metric: str  # eer, min_tdcf, t_eer, min_a_dcf or auc
     value: float | None
     ci: tuple | None  # (lo, hi), or None where the run recorded none
     ci_key: list | None = None
@@ -70,7 +70,19 @@ class Table:
         return [tuple(g) for g in groups]
 
 
-HEADINGS = {"eer": "EER % (95% CI)", "min_tdcf": "min t-DCF", "auc": "ROC-AUC (95% CI)"}
+HEADINGS = {
+    "eer": "EER % (95% CI)",
+    "min_tdcf": "min t-DCF",
+    "t_eer": "t-EER %",
+    "min_a_dcf": "min a-DCF",
+    "auc": "ROC-AUC (95% CI)",
+}
+# Optional headline columns, shown for a split where any run recorded the number.
+OPTIONAL = ("min_tdcf", "t_eer", "min_a_dcf")
+TANDEM_NOTE = (
+    "t-EER and min a-DCF: point values without an interval, of the CM in tandem with the organisers' ASV "
+    "scores on the same trials (ASVspoof 5 package definitions; a-DCF of the score sum CM + ASV)."
+)
 BREAKDOWN_HEADINGS = {"eer": "EER %", "min_tdcf": "min t-DCF", "auc": "ROC-AUC"}
 
 
@@ -101,6 +113,8 @@ def _headline_cell(system, record: TestRecord, metric: str) -> Cell:
     )
     if metric == "min_tdcf" and cell.value is None and values.get("min_tdcf_note"):
         cell.notes.append(f"no min t-DCF: {values['min_tdcf_note']}")
+    if metric in ("t_eer", "min_a_dcf") and cell.value is None and values.get("tandem_note"):
+        cell.notes.append(f"no t-EER or a-DCF: {values['tandem_note']}")
     return cell
 
 
@@ -108,8 +122,9 @@ def headline(systems) -> Table:
     columns = []
     for label in test_labels(systems):
         columns.append(Column(label, "eer", HEADINGS["eer"]))
-        if any(label in s.tests and s.tests[label].record.get("min_tdcf") is not None for s in systems):
-            columns.append(Column(label, "min_tdcf", HEADINGS["min_tdcf"]))
+        for metric in OPTIONAL:
+            if any(label in s.tests and s.tests[label].record.get(metric) is not None for s in systems):
+                columns.append(Column(label, metric, HEADINGS[metric]))
         columns.append(Column(label, "auc", HEADINGS["auc"]))
     rows = []
     trials = {
@@ -135,6 +150,8 @@ def headline(systems) -> Table:
     notes = [caveats.EER_CI_NOTE]
     if any(c.metric == "min_tdcf" for c in columns):
         notes.append(caveats.TDCF_NOTE)
+    if any(c.metric == "t_eer" for c in columns):
+        notes.append(TANDEM_NOTE)
     return Table("headline", "Headline: every system on every test split", "system", columns, rows, notes=notes)
 
 
