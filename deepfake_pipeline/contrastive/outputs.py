@@ -12,7 +12,7 @@ the paired speaker-clustered interval of the AUC difference above 0), on a line 
 import numpy as np
 
 from deepfake_pipeline.baseline.protocols import asv_scores_for
-from deepfake_pipeline.evaluation import closing, metrics, plots, shortcut_rule, significance
+from deepfake_pipeline.evaluation import closing, metrics, plots, shortcut_rule, significance, tandem
 from deepfake_pipeline.evaluation.field_metrics import prior_log_odds
 from deepfake_pipeline.evaluation.verdict import ONE_POINT_RULE, compare
 from deepfake_pipeline.formats.run_dir import safe_run_name
@@ -136,12 +136,15 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
             verdict = compare(label, split.labels, split.speakers, base, scores, n_boot, boot_seed, asv=asv)
             score_file = run.write_split_scores(_score_name(split_id, seed, n_seeds), split, scores)
             run.print(
-                *closing.attack_table(summary.get("per_attack", {}), f"{PREFIX} per attack, test={label}, seed {seed}:")
+                *closing.attack_table(
+                    summary.get("per_attack", {}), f"{PREFIX} per attack, test={label}, seed {seed}:{caveat}"
+                )
             )
+            where = label if n_seeds == 1 else f"{label} seed {seed}"
+            run.print(tandem.record_split(where, split, scores, summary, caveat, PREFIX))
             shortcut = shortcut_rule.shortcut_record(
                 split.labels, silence, scores, split.speakers, n_boot, boot_seed, top_db=baseline.top_db
             )
-            where = label if n_seeds == 1 else f"{label} seed {seed}"
             run.print(shortcut_rule.shortcut_line(PREFIX, where, shortcut, "contrastive system", caveat))
             line = closing.closing_line_of(
                 label,

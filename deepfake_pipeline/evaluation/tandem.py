@@ -240,9 +240,10 @@ def tandem_metrics(joined: TandemTrials, accelerated: bool = True) -> dict:
     }
 
 
-def record_split(label: str, split, scores, summary: dict, caveat: str) -> str:
-    """Step 3's tandem numbers of one test split, set in ``summary`` (``t_eer``, ``min_a_dcf``,
-    ``tandem``: what they rest on, or None and ``tandem_note`` saying why), and its printed line.
+def record_split(label: str, split, scores, summary: dict, caveat: str, prefix: str = "[eval_logreg]") -> str:
+    """The tandem numbers of one test split (``split``: anything with the split's ``utt_ids`` and
+    ``info``), set in ``summary`` (``t_eer``, ``min_a_dcf``, ``tandem``: what they rest on, or None
+    and ``tandem_note`` saying why), and its printed line, led by ``prefix`` (the script's tag).
     A split whose ASV trials do not join is noted, not fatal: the rest of the run stands."""
     source = split.info.get("asv_scores")
     summary.update(t_eer=None, min_a_dcf=None, tandem=None, tandem_note=None)
@@ -259,10 +260,10 @@ def record_split(label: str, split, scores, summary: dict, caveat: str) -> str:
     except (FileNotFoundError, TandemError) as error:
         summary["tandem_note"] = str(error)
     if summary["tandem"] is None:
-        return f"[eval_logreg] tandem test={label}: no t-EER or a-DCF: {summary['tandem_note']}"
+        return f"{prefix} tandem test={label}: no t-EER or a-DCF: {summary['tandem_note']}"
     tandem = summary["tandem"]
     left_out = f"; {tandem['n_without_cm']:,} ASV trials had no CM score, left out" if tandem["n_without_cm"] else ""
     return (
-        f"[eval_logreg] tandem test={label}: t-EER {100 * summary['t_eer']:.2f}% min a-DCF "
+        f"{prefix} tandem test={label}: t-EER {100 * summary['t_eer']:.2f}% min a-DCF "
         f"{summary['min_a_dcf']:.4f} (ASV: organisers' scores, {tandem['n_trials']:,} trials{left_out}){caveat}"
     )
