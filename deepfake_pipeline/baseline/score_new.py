@@ -16,12 +16,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from deepfake_pipeline.baseline import score_report, shortcut
 from deepfake_pipeline.baseline.logreg import bonafide_scores
 from deepfake_pipeline.baseline.model_store import load_model_bundle
 from deepfake_pipeline.baseline.protocols import score_with_model
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.evaluation import closing, metrics, significance
 from deepfake_pipeline.features.extract import FeatureSettings, compute_features, open_stores
 from deepfake_pipeline.formats.feature_files import FeatureError
@@ -34,6 +34,7 @@ from deepfake_pipeline.formats.feature_sets import (
 from deepfake_pipeline.formats.manifest import read_manifest, read_rejects
 from deepfake_pipeline.formats.model_identity import ModelIdentity, ModelIdentityError, difference, identify
 from deepfake_pipeline.formats.step3_run import refit_command
+from deepfake_pipeline.ingest.corpora import CorpusLayoutError, read_csv_strings
 from deepfake_pipeline.ingest.corpora.user_audio import PATH_COLUMNS, csv_clips, folder_clips
 from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
 from deepfake_pipeline.ingest.shards import EveryClipRejected, SplitSummary, ingest_split
@@ -51,13 +52,13 @@ def _input_clips(paths, work: Path) -> dict:
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise FileNotFoundError(f"no such file or folder: {', '.join(missing)}")
+        raise CorpusLayoutError(f"no such file or folder: {', '.join(missing)}")
     if len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() == ".csv":
-        table = pd.read_csv(paths[0], dtype=str, keep_default_na=False, nrows=0)
+        table = read_csv_strings(paths[0], nrows=0)
         if "label" in [c.strip().lower() for c in table.columns]:
             return csv_clips(paths[0])
         # An unlabelled list: link its files into a folder, as for loose files.
-        listed = pd.read_csv(paths[0], dtype=str, keep_default_na=False)
+        listed = read_csv_strings(paths[0])
         column = next((c for c in listed.columns if c.strip().lower() in PATH_COLUMNS), listed.columns[0])
         paths = [(paths[0].parent / p) if not Path(p).is_absolute() else Path(p) for p in listed[column]]
     if len(paths) == 1 and paths[0].is_dir():
@@ -70,7 +71,7 @@ def _input_clips(paths, work: Path) -> dict:
         elif path.suffix.lower() in AUDIO_EXTENSIONS:
             (staged / f"{number:05d}_{path.name}").symlink_to(path.resolve())
         else:
-            raise ValueError(f"{path} is not an audio file ({', '.join(sorted(AUDIO_EXTENSIONS))}) or a folder")
+            raise InputError(f"{path} is not an audio file ({', '.join(sorted(AUDIO_EXTENSIONS))}) or a folder")
     # The staged links lead outside the staging folder by design: they are the inputs.
     return folder_clips(staged, inputs_are_top_links=True, log=_to_stderr)
 
@@ -169,7 +170,10 @@ def score_paths(
     its model once, one line per clip, and a count; `out`: a CSV of the same (score_report).
     `jobs`: worker processes for decoding and spectral features."""
     stream = stream or sys.stdout
-    bundle = load_model_bundle(run_path)
+    try:
+        bundle = load_model_bundle(run_path)
+    except FileNotFoundError as error:  # formats/baseline_model.py: a --from-run without model.json
+        raise InputError(str(error)) from None
     check_scoring_model(bundle, run_path)
     for line in score_report.header_lines(run_path, bundle):
         print(line, file=stream)

@@ -60,15 +60,18 @@ def run_augment(args, summary_line) -> int:
     """Make, resume or find the derived split; `summary_line(info, rejects_path)` is step 1's."""
     from deepfake_pipeline.augment.derive import DeriveError, DeriveRequest, derive_split, derived_split_id
     from deepfake_pipeline.augment.recipes import recipe_from_spec
+    from deepfake_pipeline.common.errors import InputError
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.features.cluster_job import ClusterJob
-    from deepfake_pipeline.formats.wavestore import StoreError
-    from deepfake_pipeline.ingest.shards import EveryClipRejected, PlanMismatch
+    from deepfake_pipeline.ingest.shards import EveryClipRejected
 
     cluster_job = ClusterJob.parse(args.shard)
     try:
         recipe = recipe_from_spec(args.recipe)
+    except ValueError as error:  # its one way to refuse the --recipe spec (augment/recipes.py)
+        raise InputError(str(error)) from None
+    try:
         request = DeriveRequest(args.augment, args.recipe, args.copies, args.seed)
         folder = args.interim_dir / derived_split_id(args.augment, recipe.name)
         # One run per derived split and --shard: the jobs of a cluster array share it by design.
@@ -80,7 +83,10 @@ def run_augment(args, summary_line) -> int:
     except EveryClipRejected as error:
         print(f"error: {error}: no copy could be made, so there is no split to use", file=sys.stderr)
         return 2
-    except (DeriveError, PlanMismatch, StoreError, ValueError) as error:
+    # A PipelineError (PlanMismatch, StoreError, ...) ends in guarded_main; DeriveError is a plain
+    # ValueError of augment/derive.py's, raised only to refuse what was asked (the source split,
+    # --copies, --overwrite with --shard).
+    except DeriveError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if summary is not None:

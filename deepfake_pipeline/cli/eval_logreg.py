@@ -4,7 +4,6 @@ silence-only shortcut), with C (and the layer) chosen on dev data only; or, with
 fitted run's model applied to new clips."""
 
 import argparse
-import sys
 from pathlib import Path
 
 from deepfake_pipeline.baseline import DEFAULT_C_GRID, DEFAULT_TOP_DB, DEV_BY_CV, SELECTION_CRITERIA
@@ -220,6 +219,7 @@ def _spec(args):
 
 def _default_run_name(args, spec) -> str:
     from deepfake_pipeline.formats.feature_files import model_tag
+    from deepfake_pipeline.formats.model_identity import ModelIdentityError
 
     if spec.kind == "spectral":
         what = "spectral"
@@ -228,7 +228,7 @@ def _default_run_name(args, spec) -> str:
     else:
         try:
             what = model_tag(spec.model)
-        except ValueError:  # a folder that is not here: reading its embeddings says so, in one line
+        except ModelIdentityError:  # a folder that is not here: reading its embeddings says so, in one line
             what = Path(spec.model).name
     if spec.kind == "embeddings":
         what += (
@@ -266,24 +266,20 @@ def _run(args) -> int:
     if args.score:
         from deepfake_pipeline.baseline.score_new import score_paths
 
-        try:
-            return score_paths(
-                args.score,
-                args.from_run,
-                seed=args.seed,
-                jobs=args.jobs,
-                lengths={
-                    "min_duration_s": args.min_duration,
-                    "max_duration_s": args.max_duration,
-                    "crop": crop_of(args),
-                },
-                out=args.out,
-            )
-        except PipelineError:
-            raise  # guarded_main prints it
-        except (FileNotFoundError, ValueError) as error:  # still plain: a missing path, a malformed CSV line
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        # A path that is not there or cannot be scored, a malformed CSV line (PipelineErrors all)
+        # ends in guarded_main as one `error:` line.
+        return score_paths(
+            args.score,
+            args.from_run,
+            seed=args.seed,
+            jobs=args.jobs,
+            lengths={
+                "min_duration_s": args.min_duration,
+                "max_duration_s": args.max_duration,
+                "crop": crop_of(args),
+            },
+            out=args.out,
+        )
     spec = _spec(args)
     settings = BaselineSettings(
         spec=spec,

@@ -2,10 +2,10 @@
 embeddings of every layer per corpus split."""
 
 import argparse
-import sys
 from pathlib import Path
 
 from deepfake_pipeline.cli.common import add_threads, declare_outputs, guarded_main, limited_threads, parse_or_refuse
+from deepfake_pipeline.common.errors import InputError, PipelineError
 from deepfake_pipeline.features.cluster_job import ClusterJob
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
@@ -109,6 +109,21 @@ def _main(argv) -> int:
         return _run(args)
 
 
+def _open_stores(interim_dir, split_ids) -> list:
+    """features/extract.open_stores names a --splits split that step 1 has not made in a plain
+    ValueError: here it becomes the InputError it is, so guarded_main prints it as one `error:`
+    line. Its other refusals (ManifestError, StoreError) are PipelineErrors already. (Once
+    open_stores raises InputError itself, this goes.)"""
+    from deepfake_pipeline.features.extract import open_stores
+
+    try:
+        return open_stores(interim_dir, split_ids)
+    except PipelineError:
+        raise
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
 def _run(args) -> int:
     # The libraries load once the arguments are known, so --help and a wrong argument answer at once.
     import contextlib
@@ -116,42 +131,36 @@ def _run(args) -> int:
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.evaluation import closing
-    from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips, open_stores
+    from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips
 
-    try:
-        settings = FeatureSettings(
-            what=args.what,
-            model=args.model,
-            layers=args.layers,
-            dtype=args.dtype,
-            precision=args.precision,
-            device=args.device,
-            allow_emulated_bf16=args.allow_emulated_bf16,
-            batch_seconds=args.batch_seconds,
-            shard=ClusterJob.parse(args.shard),
-            jobs=args.jobs,
-            overwrite=args.overwrite,
-            merge_only=args.merge_only,
-            memory_gb=args.memory_gb,
-        )
-        stores = open_stores(args.interim_dir, args.splits)
-        with contextlib.ExitStack() as locks:
-            # One run per split and --shard: jobs of a cluster array share a split by design.
-            shard = "" if settings.shard.count == 1 else f".shard{settings.shard.index}of{settings.shard.count}"
-            for store in stores:
-                locks.enter_context(
-                    output_lock(
-                        Path(args.processed_dir) / f"{store.split_id}{shard}",
-                        f"the features of {store.split_id}",
-                        note=note,
-                    )
+    settings = FeatureSettings(
+        what=args.what,
+        model=args.model,
+        layers=args.layers,
+        dtype=args.dtype,
+        precision=args.precision,
+        device=args.device,
+        allow_emulated_bf16=args.allow_emulated_bf16,
+        batch_seconds=args.batch_seconds,
+        shard=ClusterJob.parse(args.shard),
+        jobs=args.jobs,
+        overwrite=args.overwrite,
+        merge_only=args.merge_only,
+        memory_gb=args.memory_gb,
+    )
+    stores = _open_stores(args.interim_dir, args.splits)
+    with contextlib.ExitStack() as locks:
+        # One run per split and --shard: jobs of a cluster array share a split by design.
+        shard = "" if settings.shard.count == 1 else f".shard{settings.shard.index}of{settings.shard.count}"
+        for store in stores:
+            locks.enter_context(
+                output_lock(
+                    Path(args.processed_dir) / f"{store.split_id}{shard}",
+                    f"the features of {store.split_id}",
+                    note=note,
                 )
-            tag = compute_features(stores, settings, args.processed_dir)
-    # A PipelineError (FeatureError, ...) ends in guarded_main; a split not found is still a
-    # plain ValueError.
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+            )
+        tag = compute_features(stores, settings, args.processed_dir)
     untrained = settings.wants_embeddings and args.model.startswith("random:")
     for store in stores:
         caveats = closing.caveat_suffix(untrained, bool(store.info.get("demo")))

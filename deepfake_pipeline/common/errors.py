@@ -8,3 +8,10 @@ traceback."""
 
 class PipelineError(Exception):
     exit_code = 2
+
+
+class InputError(PipelineError, ValueError):
+    """A file or an argument the user gave that cannot be used (a malformed protocol, metadata or
+    CSV line, an unknown split, a clip listed twice); the message names it and says what to fix.
+    ValueError stays a base, so callers that caught the plain ValueError these readers raised
+    before still do."""

@@ -12,8 +12,8 @@
   ``evaluate.py`` and ``main.py`` join them (by position); the trial ids of each pair of lines
   must agree.
 
-Blank lines are skipped. Anything else that does not parse raises ValueError naming the file and
-the line.
+Blank lines are skipped. Anything else that does not parse raises InputError (a ValueError) naming
+the file and the line.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from deepfake_pipeline.common.errors import InputError
 
 ASV_KEYS = ("target", "nontarget", "spoof")
 SUBSETS_2021 = ("progress", "eval", "hidden_track")
@@ -57,9 +59,9 @@ def _lines(path: Path):
                 yield number, fields
 
 
-def _fail(path: Path, number: int, problem: str, fields) -> ValueError:
+def _fail(path: Path, number: int, problem: str, fields) -> InputError:
     shown = " ".join(fields)
-    return ValueError(f"{path}, line {number}: {problem}: {shown[:200]!r}")
+    return InputError(f"{path}, line {number}: {problem}: {shown[:200]!r}")
 
 
 def _score(path: Path, number: int, text: str, fields) -> float:
@@ -88,7 +90,7 @@ def _collect(rows, described: str, trials: pd.DataFrame | None = None) -> ASVSco
             attacks.append(attack)
     missing = [key for key in ASV_KEYS if not scores[key]]
     if missing:
-        raise ValueError(f"{described} holds no {' or '.join(missing)} trials; the t-DCF needs all three")
+        raise InputError(f"{described} holds no {' or '.join(missing)} trials; the t-DCF needs all three")
     return ASVScores(
         target=np.asarray(scores["target"], dtype=np.float64),
         nontarget=np.asarray(scores["nontarget"], dtype=np.float64),
@@ -117,7 +119,7 @@ def _child(folder: Path, name: str) -> Path:
     if folder.is_dir():
         matches = sorted(p for p in folder.iterdir() if p.name.lower() == name.lower())
         if len(matches) > 1:
-            raise ValueError(f"{folder} holds {len(matches)} entries named {name!r} in different cases: {matches}")
+            raise InputError(f"{folder} holds {len(matches)} entries named {name!r} in different cases: {matches}")
         if matches:
             return matches[0]
     return folder / name
@@ -151,7 +153,7 @@ def read_asv2021_scores(root, subset: str | None = "eval", track: str = "LA", sc
     ``score.txt`` with your own ASV scores in the same layout and order.
     """
     if subset is not None and subset not in SUBSETS_2021:
-        raise ValueError(f"subset must be one of {', '.join(SUBSETS_2021)} or None, got {subset!r}")
+        raise InputError(f"subset must be one of {', '.join(SUBSETS_2021)} or None, got {subset!r}")
     key_file, organisers_scores = find_asv2021_files(root, track)
     score_file = Path(score_file) if score_file is not None else organisers_scores
     seen_subsets = set()
@@ -176,7 +178,7 @@ def read_asv2021_scores(root, subset: str | None = "eval", track: str = "LA", sc
                     score_file, s_number, f"expected 3 fields (speaker trial score), got {len(s_fields)}", s_fields
                 )
             if k_fields[1] != s_fields[1]:
-                raise ValueError(
+                raise InputError(
                     f"{score_file}, line {s_number} scores trial {s_fields[1]!r} but {key_file}, "
                     f"line {k_number} is trial {k_fields[1]!r}: the files must list the same trials in the same order"
                 )
@@ -188,14 +190,14 @@ def read_asv2021_scores(root, subset: str | None = "eval", track: str = "LA", sc
                 yield key, k_fields[4], score
         if key_line is not None or score_line is not None:
             path, (number, _) = (key_file, key_line) if key_line is not None else (score_file, score_line)  # type: ignore[misc]
-            raise ValueError(
+            raise InputError(
                 f"{path}, line {number}: no partner line in "
                 f"{score_file if path == key_file else key_file}: the two files hold different numbers of trials"
             )
 
     kept = list(rows())
     if subset is not None and subset not in seen_subsets:
-        raise ValueError(f"{key_file} has no trials of subset {subset!r}; its subsets: {sorted(seen_subsets)}")
+        raise InputError(f"{key_file} has no trials of subset {subset!r}; its subsets: {sorted(seen_subsets)}")
     trials = pd.DataFrame(kept_trials, columns=list(TRIAL_COLUMNS))
     return _collect(kept, f"{key_file} (subset {subset})", trials)
 
@@ -227,4 +229,4 @@ def load_asv_scores(source: dict | None) -> tuple[ASVScores, str] | None:
         return read_asv2019_scores(source["path"]), "2019"
     if source["format"] == "asvspoof2021":
         return read_asv2021_scores(source["root"], source.get("subset"), source.get("track", "LA")), "2021"
-    raise ValueError(f"unknown ASV score format {source['format']!r} in info.json")
+    raise InputError(f"unknown ASV score format {source['format']!r} in info.json")

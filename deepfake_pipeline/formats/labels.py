@@ -1,6 +1,8 @@
 """One place that knows how labels are spelled. 0 = bona fide (real human speech), 1 = spoof,
 -1 = unlabelled (clips a user only wants scored)."""
 
+from deepfake_pipeline.common.errors import InputError
+
 BONAFIDE = 0
 SPOOF = 1
 UNLABELLED = -1
@@ -24,11 +26,12 @@ _SPELLINGS = {
 
 
 def parse_label(value) -> int:
-    """Map a label as users write it to 0/1. Raises ValueError naming the accepted spellings."""
+    """Map a label as users write it to 0/1. Raises InputError (a ValueError) naming the accepted
+    spellings."""
     key = str(value).strip().lower()
     if key in _SPELLINGS:
         return _SPELLINGS[key]
-    raise ValueError(f"unknown label {value!r}: use bonafide/spoof (also accepted: real/fake, genuine, 0/1)")
+    raise InputError(f"unknown label {value!r}: use bonafide/spoof (also accepted: real/fake, genuine, 0/1)")
 
 
 # Subfolder names that label a folder corpus's clips (a subset of the spellings above: a folder

@@ -16,6 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE
 
 # Below this a "speech" file cannot carry the band a detector looks at.
@@ -62,9 +63,9 @@ class Crop:
 
     def __post_init__(self):
         if not self.seconds > 0:
-            raise ValueError(f"--crop must be a positive number of seconds (got {self.seconds})")
+            raise InputError(f"--crop must be a positive number of seconds (got {self.seconds})")
         if self.at not in CROP_PLACES:
-            raise ValueError(f"--crop-at must be one of {', '.join(CROP_PLACES)} (got {self.at!r})")
+            raise InputError(f"--crop-at must be one of {', '.join(CROP_PLACES)} (got {self.at!r})")
 
     @property
     def num_samples(self) -> int:

@@ -23,7 +23,7 @@ from joblib import Parallel, delayed
 
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
-from deepfake_pipeline.common.errors import PipelineError
+from deepfake_pipeline.common.errors import InputError, PipelineError
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.common.progress import Progress, note
@@ -176,7 +176,7 @@ def _refuse_repeated_ids(clips: list, sid: str) -> None:
     counts = Counter(c.utt_id for c in clips)
     repeated = [utt_id for utt_id, n in counts.items() if n > 1]
     if repeated:
-        raise ValueError(
+        raise InputError(
             f"{len(repeated)} utt_ids of {sid} are listed more than once (e.g. {repeated[:3]}): "
             "every clip needs its own id; fix the corpus list"
         )

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from deepfake_pipeline.common.errors import PipelineError
+from deepfake_pipeline.common.errors import InputError, PipelineError
 
 DEMO_MARKER = "DEMO_CORPUS.txt"
 
@@ -21,3 +21,23 @@ def is_demo_root(root) -> bool:
 def safe_id(text: str) -> str:
     """Score files are `utt_id score` lines, so an id must not hold whitespace or separators."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "clip"
+
+
+def read_csv_strings(path, **options):
+    """A user's CSV as strings ("-" and "NA" stay text). One pandas cannot parse (no header,
+    unbalanced quotes, not text) is an InputError naming the file: pandas' own message does not."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, **options)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(f"{path} cannot be read as a CSV ({error})") from None
+
+
+def text_lines(path) -> list:
+    """The lines of a user's text file (a protocol, a key file); one that is not text is an
+    InputError naming it."""
+    try:
+        return Path(path).read_text().splitlines()
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path} is not a text file ({error})") from None

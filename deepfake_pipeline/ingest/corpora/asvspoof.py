@@ -8,9 +8,10 @@ The protocol, not the folder, lists the clips (the folders hold extra enrolment 
 
 from pathlib import Path
 
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.formats.asv_scores import asv_source_2019
 from deepfake_pipeline.formats.labels import parse_label
-from deepfake_pipeline.ingest.corpora import CorpusLayoutError
+from deepfake_pipeline.ingest.corpora import CorpusLayoutError, text_lines
 from deepfake_pipeline.ingest.corpora.registry import Corpus
 from deepfake_pipeline.ingest.shards import ClipSpec
 
@@ -48,19 +49,19 @@ def read_protocol(path) -> list:
     twice, stops the run."""
     entries: list = []
     first_line: dict = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for number, line in enumerate(text_lines(path), start=1):
         if not line.strip():
             continue
         fields = line.split()
         if len(fields) != 5:
-            raise ValueError(f"{path}:{number}: expected 5 fields `SPEAKER UTT - ATTACK KEY`, got {line!r}")
+            raise InputError(f"{path}:{number}: expected 5 fields `SPEAKER UTT - ATTACK KEY`, got {line!r}")
         speaker, utt_id, _, attack, key = fields
         try:
             label = parse_label(key)
-        except ValueError:
-            raise ValueError(f"{path}:{number}: key must be bonafide or spoof, got {key!r}") from None
+        except InputError:
+            raise InputError(f"{path}:{number}: key must be bonafide or spoof, got {key!r}") from None
         if utt_id in first_line:
-            raise ValueError(
+            raise InputError(
                 f"{path}:{number}: {utt_id} is already on line {first_line[utt_id]}: each clip "
                 "must be listed once (is the protocol file damaged? the official one lists none twice)"
             )
@@ -81,7 +82,7 @@ def asvspoof_clips(root, splits=SPLITS) -> dict:
     clips = {}
     for split in splits:
         if split not in PROTOCOL_NAMES:
-            raise ValueError(f"unknown ASVspoof 2019 LA split {split!r}: choose from {', '.join(SPLITS)}")
+            raise InputError(f"unknown ASVspoof 2019 LA split {split!r}: choose from {', '.join(SPLITS)}")
         protocol = la_dir / PROTOCOL_DIR / PROTOCOL_NAMES[split]
         if not protocol.is_file():
             raise CorpusLayoutError(f"missing protocol {protocol}\n{EXPECTED_LAYOUT}")

@@ -15,6 +15,7 @@ conditions the package breaks results down by are kept as manifest columns: code
 transmission channel for LA, codec (`compr`), source corpus and vocoder family for DF.
 """
 
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.formats.asv_scores import asv_source_2021
 from deepfake_pipeline.ingest.corpora import CorpusLayoutError
 from deepfake_pipeline.ingest.corpora.protocols import find_below, find_folders, index_audio, read_fields
@@ -74,7 +75,7 @@ def asvspoof2021_clips(root, track: str, subsets=DEFAULT_SUBSETS) -> dict:
     """{"eval": [ClipSpec]} in key-file order, the chosen subsets only (all of them: None). A key
     line whose audio file is missing becomes a `missing` reject during ingestion."""
     if track not in TRACKS:
-        raise ValueError(f"unknown ASVspoof 2021 track {track!r}: choose LA or DF")
+        raise InputError(f"unknown ASVspoof 2021 track {track!r}: choose LA or DF")
     layout = expected_layout(track)
     keys = find_below(root, f"keys/{track}/CM/trial_metadata.txt", layout, case_insensitive=True)
     rows = read_keys(keys, track)
@@ -82,7 +83,7 @@ def asvspoof2021_clips(root, track: str, subsets=DEFAULT_SUBSETS) -> dict:
     if subsets is not None:
         unknown = sorted(set(subsets) - set(found))
         if unknown:
-            raise ValueError(f"{keys} has no {unknown} trials; its subsets are {found}")
+            raise InputError(f"{keys} has no {unknown} trials; its subsets are {found}")
         rows = [row for row in rows if row["subset"] in subsets]
     flac_dirs = [
         folder / "flac"

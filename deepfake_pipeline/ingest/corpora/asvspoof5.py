@@ -11,6 +11,7 @@ The attack is ATTACK_LABEL (A01-A32); codec, codec quality and the attack's tag 
 manifest columns, the conditions results are broken down by.
 """
 
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.ingest.corpora.protocols import find_below, find_folders, index_audio, read_fields
 from deepfake_pipeline.ingest.corpora.registry import Corpus
 from deepfake_pipeline.ingest.shards import ClipSpec
@@ -40,7 +41,7 @@ def asvspoof5_clips(root, splits=SPLITS) -> dict:
     clips = {}
     for split in splits:
         if split not in PROTOCOL_NAMES:
-            raise ValueError(f"unknown ASVspoof 5 split {split!r}: choose from {', '.join(SPLITS)}")
+            raise InputError(f"unknown ASVspoof 5 split {split!r}: choose from {', '.join(SPLITS)}")
         protocol = find_below(root, f"ASVspoof5_protocols/{PROTOCOL_NAMES[split]}", EXPECTED_LAYOUT)
         rows = read_protocol(protocol)
         folders = find_folders(root, lambda f, prefix=AUDIO_PREFIX[split]: f.name.startswith(prefix))

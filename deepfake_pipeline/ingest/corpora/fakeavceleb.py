@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.formats.labels import BONAFIDE, SPOOF
 from deepfake_pipeline.formats.manifest import read_manifest, write_manifest
@@ -44,24 +45,27 @@ def read_metadata(path) -> pd.DataFrame:
     """Both header variants seen in the wild: the 10-name header, and a 9-name header ending in
     `path,` whose rows still carry 10 values. Of the last two values, the one naming a media file
     is the filename and the other the folder, whatever the header says."""
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        # an empty file: the header check below refuses it by name (next() alone raised StopIteration)
-        header = [name.strip() for name in next(reader, [])]
-        # each row with the physical line it starts on: a quoted value may span lines
-        rows, start = [], reader.line_num + 1
-        for row in reader:
-            if any(value.strip() for value in row):
-                rows.append((start, row))
-            start = reader.line_num + 1
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.reader(handle)
+            # an empty file: the header check below refuses it by name (next() alone raised StopIteration)
+            header = [name.strip() for name in next(reader, [])]
+            # each row with the physical line it starts on: a quoted value may span lines
+            rows, start = [], reader.line_num + 1
+            for row in reader:
+                if any(value.strip() for value in row):
+                    rows.append((start, row))
+                start = reader.line_num + 1
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path} is not a text file ({error})") from None
     while header and header[-1] == "":
         header.pop()
     if header[:8] != META_COLUMNS[:8]:
-        raise ValueError(f"{path}: unrecognised header {header}; expected {','.join(META_COLUMNS)}")
+        raise InputError(f"{path}: unrecognised header {header}; expected {','.join(META_COLUMNS)}")
     records = []
     for number, row in rows:
         if len(row) != 10:
-            raise ValueError(f"{path}:{number}: expected 10 values, got {len(row)}")
+            raise InputError(f"{path}:{number}: expected 10 values, got {len(row)}")
         first, second = row[8].strip(), row[9].strip()
         filename, folder = (first, second) if first.lower().endswith(MEDIA_SUFFIXES) else (second, first)
         records.append(
@@ -76,7 +80,7 @@ def read_metadata(path) -> pd.DataFrame:
     unknown = sorted(set(frame["type"]) - set(CATEGORIES))
     if unknown:
         first_line = int(frame.loc[~frame["type"].isin(CATEGORIES), "line"].iloc[0])
-        raise ValueError(
+        raise InputError(
             f"{path}:{first_line}: unknown type values {unknown} (the first on this line); expected {CATEGORIES}"
         )
     return frame
@@ -111,10 +115,16 @@ def identity_split(sources, seed: int) -> dict:
 def load_or_make_split(meta: pd.DataFrame, split_file: Path, seed: int) -> dict:
     """Reuse the saved split so every run reads the same one; make and save it the first time."""
     if split_file.is_file():
-        saved = json.loads(split_file.read_text())
+        try:
+            saved = json.loads(split_file.read_text())
+        except ValueError as error:  # json's JSONDecodeError, or bytes that are not UTF-8
+            raise InputError(
+                f"{split_file} is damaged ({error}); delete it to draw a new split (every later stage "
+                "must then be rerun)"
+            ) from None
         missing = sorted(set(meta["source"]) - set(saved["assignment"]))
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{split_file} has no split for identities {missing[:5]}; delete it to draw a new "
                 "split (every later stage must then be rerun)"
             )
@@ -154,7 +164,7 @@ def _once_per_file(meta: pd.DataFrame, meta_path: Path) -> pd.DataFrame:
             continue
         earlier = meta.iloc[first[video]]
         if earlier["type"].endswith("FakeAudio") != row.type.endswith("FakeAudio"):
-            raise ValueError(
+            raise InputError(
                 f"{meta_path}:{row.line}: {video} is already on line {earlier['line']} with the other "
                 f"audio label ({earlier['type']} there, {row.type} here): fix meta_data.csv so each "
                 "file has one label"

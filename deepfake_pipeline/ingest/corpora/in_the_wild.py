@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.formats.labels import parse_label
-from deepfake_pipeline.ingest.corpora import CorpusLayoutError
+from deepfake_pipeline.ingest.corpora import CorpusLayoutError, read_csv_strings
 from deepfake_pipeline.ingest.corpora.protocols import find_below
 from deepfake_pipeline.ingest.corpora.registry import Corpus
 from deepfake_pipeline.ingest.shards import ClipSpec
@@ -27,16 +28,16 @@ EXPECTED_LAYOUT = (
 
 
 def read_meta(path) -> pd.DataFrame:
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_csv_strings(path)
     table.columns = [c.strip() for c in table.columns]
     if list(table.columns) != META_COLUMNS:
-        raise ValueError(f"{path}: expected the columns {','.join(META_COLUMNS)}, found {','.join(table.columns)}")
+        raise InputError(f"{path}: expected the columns {','.join(META_COLUMNS)}, found {','.join(table.columns)}")
     labels = []
     for number, value in enumerate(table["label"], start=2):
         try:
             labels.append(parse_label(value))
-        except ValueError:
-            raise ValueError(f"{path}:{number}: label must be bona-fide or spoof, got {value!r}") from None
+        except InputError:
+            raise InputError(f"{path}:{number}: label must be bona-fide or spoof, got {value!r}") from None
     return table.assign(label=labels)
 
 

@@ -4,8 +4,9 @@ level an archive unpacked with."""
 
 from pathlib import Path
 
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.formats.labels import parse_label
-from deepfake_pipeline.ingest.corpora import CorpusLayoutError
+from deepfake_pipeline.ingest.corpora import CorpusLayoutError, text_lines
 
 # How deep below the root a protocol or audio folder is searched for (archives add a level or two).
 SEARCH_DEPTH = 4
@@ -15,17 +16,17 @@ def read_fields(path, names: tuple, example: str) -> list:
     """One dict per non-empty line, keyed by `names`; the label column `key`/`label` parsed to
     0/1. A line with another number of fields stops the run naming the file and line."""
     rows = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for number, line in enumerate(text_lines(path), start=1):
         if not line.strip():
             continue
         fields = line.split()
         if len(fields) != len(names):
-            raise ValueError(f"{path}:{number}: expected {len(names)} fields like `{example}`, got {line!r}")
+            raise InputError(f"{path}:{number}: expected {len(names)} fields like `{example}`, got {line!r}")
         row = dict(zip(names, fields, strict=True))
         try:
             row["label"] = parse_label(row["label"])
-        except ValueError:
-            raise ValueError(f"{path}:{number}: the key must be bonafide or spoof, got {row['label']!r}") from None
+        except InputError:
+            raise InputError(f"{path}:{number}: the key must be bonafide or spoof, got {row['label']!r}") from None
         rows.append(row)
     return rows
 

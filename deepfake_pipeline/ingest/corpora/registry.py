@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepfake_pipeline.common.errors import InputError
+
 _PACKAGE = "deepfake_pipeline.ingest.corpora"
 
 
@@ -91,5 +93,5 @@ def only_splits(clips: dict, request: CorpusRequest) -> dict:
         return clips
     unknown = sorted(set(request.splits) - set(clips))
     if unknown:
-        raise ValueError(f"splits {unknown} are not in {request.root}; it has {sorted(clips)}")
+        raise InputError(f"splits {unknown} are not in {request.root}; it has {sorted(clips)}")
     return {s: clips[s] for s in request.splits}

@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.formats.labels import UNLABELLED, folder_label, parse_label
-from deepfake_pipeline.ingest.corpora import CorpusLayoutError, safe_id
+from deepfake_pipeline.ingest.corpora import CorpusLayoutError, read_csv_strings, safe_id
 from deepfake_pipeline.ingest.corpora.folder_walk import Top, audio_files
 from deepfake_pipeline.ingest.corpora.registry import Corpus, only_splits
 from deepfake_pipeline.ingest.decode import AUDIO_EXTENSIONS
@@ -45,7 +46,7 @@ def _unique_ids(ids: list) -> list:
 
 def _read_table(csv_path: Path) -> pd.DataFrame:
     """The CSV as strings, indexed by line number in the file (blank lines skipped but counted)."""
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    table = read_csv_strings(csv_path, skip_blank_lines=False)
     table.columns = [c.strip().lower() for c in table.columns]
     table.index = table.index + 2
     return table[(table != "").any(axis=1)]
@@ -56,7 +57,7 @@ def _first_seen(values, what: Callable[[Any], str], csv_path: Path, describe=lam
     first: dict = {}
     for line, value in values:
         if value in first:
-            raise ValueError(
+            raise InputError(
                 f"{csv_path}:{line}: {what(value)} is already on line {first[value]}"
                 f"{describe(first[value], line)}: list each clip once, with its own id"
             )
@@ -66,7 +67,7 @@ def _first_seen(values, what: Callable[[Any], str], csv_path: Path, describe=lam
 def _split_name(csv_path: Path, line: int, value: str) -> str:
     split = value.strip() or DEFAULT_SPLIT
     if not SPLIT_NAME.fullmatch(split):
-        raise ValueError(
+        raise InputError(
             f"{csv_path}:{line}: split {value!r} is not a plain name: use letters, digits, '.', "
             "'_' and '-', starting with a letter or digit (it names the folder <name>_<split>/)"
         )
@@ -96,8 +97,8 @@ def csv_clips(csv_path) -> dict:
     for line, value in zip(lines, table["label"], strict=True):
         try:
             labels.append(parse_label(value))
-        except ValueError as error:
-            raise ValueError(f"{csv_path}:{line}: {error}") from None
+        except InputError as error:
+            raise InputError(f"{csv_path}:{line}: {error}") from None
     label_of = dict(zip(lines, labels, strict=True))
     _first_seen(
         zip(lines, (os.path.realpath(p) for p in paths), strict=True),
