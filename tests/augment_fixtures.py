@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_pipeline.augment.recipes import AugmentError, Recipe
+from deepfake_pipeline.common.errors import InputError
 
 # The length of the clip that `flaky` cannot make, as a codec failing on one file would.
 FAILING_LENGTH = 12345
@@ -46,7 +47,7 @@ BY_NAME = {r.name: r for r in (GAIN, UNCHANGED, NAN, FLAKY)}
 def recipe_from_spec(spec: str) -> Recipe:
     """Stands in for recipes.recipe_from_spec in the command-line tests."""
     if spec not in BY_NAME:
-        raise ValueError(f"unknown recipe {spec!r}; known: {', '.join(BY_NAME)}")
+        raise InputError(f"unknown recipe {spec!r}; known: {', '.join(BY_NAME)}")
     return BY_NAME[spec]
 
 

@@ -9,6 +9,7 @@ import soundfile as sf
 import soxr
 
 from deepfake_pipeline.augment.base import AugmentError
+from deepfake_pipeline.common.errors import InputError
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 
@@ -24,10 +25,10 @@ def _listing(folder: str) -> tuple[str, ...]:
 
 def audio_files(folder: Path) -> tuple[str, ...]:
     """Every .wav / .flac below `folder`, relative to it, sorted (so a draw names the same file
-    on any machine); `ValueError` when there is none."""
+    on any machine); `InputError` when there is none."""
     names = _listing(str(Path(folder).resolve()))
     if not names:
-        raise ValueError(f"{folder} holds no .wav or .flac file")
+        raise InputError(f"{folder} holds no .wav or .flac file")
     return names
 
 

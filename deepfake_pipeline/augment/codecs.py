@@ -21,6 +21,7 @@ import soxr
 from scipy import signal
 
 from deepfake_pipeline.augment.base import AugmentError, Recipe, as_mono_float32
+from deepfake_pipeline.common.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def apply_codec(wave: np.ndarray, sample_rate: int, rng: np.random.Generator, se
 
 def lossy_recipe(label: str, kbps: int) -> Recipe:
     if label not in LOSSY:
-        raise ValueError(f"unknown codec {label!r}; known: {', '.join(LOSSY)}")
+        raise InputError(f"unknown codec {label!r}; known: {', '.join(LOSSY)}")
     encoder, decoder = LOSSY[label]
     setting = CodecSetting(label, encoder, decoder, int(kbps) * 1000)
     return Recipe(

@@ -27,6 +27,7 @@ from joblib import Parallel, delayed
 
 from deepfake_pipeline import __version__
 from deepfake_pipeline.common import atomic
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.common.progress import Progress, note
@@ -52,7 +53,7 @@ AUGMENT_REJECT_REASONS = {
 }
 
 
-class DeriveError(ValueError):
+class DeriveError(InputError):
     """The derived split cannot be made as asked; the message says what to do."""
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from deepfake_pipeline.augment import codecs, noise, rawboost, rooms, speed
 from deepfake_pipeline.augment.base import AugmentError, Recipe, seeded_rng
+from deepfake_pipeline.common.errors import InputError
 
 __all__ = ["AugmentError", "Recipe", "RECIPES", "recipe", "recipe_from_spec", "seeded_rng"]
 
@@ -45,7 +46,7 @@ RECIPES: dict[str, Recipe] = _registry()
 def recipe(name: str) -> Recipe:
     """The fixed recipe called `name`; `noise:` and `rir:` need `recipe_from_spec`."""
     if name not in RECIPES:
-        raise ValueError(
+        raise InputError(
             f"unknown recipe {name!r}; known: {', '.join(RECIPES)}; "
             "with a folder or a setting: noise:<folder>[:snr=LO-HI], rir:<folder>, "
             "speed:factor=LO-HI, <mp3|aac|opus|vorbis>-<N>k"
@@ -56,11 +57,11 @@ def recipe(name: str) -> Recipe:
 def _range(spec: str, key: str, text: str) -> tuple[float, float]:
     match = re.fullmatch(r"(-?[0-9.]+)(?:-(-?[0-9.]+))?", text)
     if not match:
-        raise ValueError(f"{spec!r}: {key}= takes LO-HI or one number, got {text!r}")
+        raise InputError(f"{spec!r}: {key}= takes LO-HI or one number, got {text!r}")
     low = float(match.group(1))
     high = float(match.group(2)) if match.group(2) is not None else low
     if low > high:
-        raise ValueError(f"{spec!r}: {key}= range {text!r} runs backwards")
+        raise InputError(f"{spec!r}: {key}= range {text!r} runs backwards")
     return low, high
 
 
@@ -72,7 +73,7 @@ def _split_spec(spec: str) -> tuple[str, str | None, dict]:
         fields.pop()
         key, value = setting.groups()
         if key in settings:
-            raise ValueError(f"{spec!r}: {key}= given twice")
+            raise InputError(f"{spec!r}: {key}= given twice")
         settings[key] = value
     folder = ":".join(fields) if fields else None
     return name, folder, settings
@@ -81,15 +82,15 @@ def _split_spec(spec: str) -> tuple[str, str | None, dict]:
 def _refuse_unknown(spec: str, settings: dict, allowed: set) -> None:
     unknown = sorted(set(settings) - allowed)
     if unknown:
-        raise ValueError(f"{spec!r}: unknown setting {unknown[0]}= (takes: {', '.join(sorted(allowed)) or 'none'})")
+        raise InputError(f"{spec!r}: unknown setting {unknown[0]}= (takes: {', '.join(sorted(allowed)) or 'none'})")
 
 
 def _folder(spec: str, folder: str | None) -> Path:
     if not folder:
-        raise ValueError(f"{spec!r}: needs a folder, e.g. {spec.split(':')[0]}:/data/musan")
+        raise InputError(f"{spec!r}: needs a folder, e.g. {spec.split(':')[0]}:/data/musan")
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise ValueError(f"{spec!r}: {path} is not a folder")
+        raise InputError(f"{spec!r}: {path} is not a folder")
     return path
 
 
@@ -113,7 +114,7 @@ def recipe_from_spec(spec: str) -> Recipe:
     if name == "speed":
         _refuse_unknown(spec, settings, {"factor"})
         if folder:
-            raise ValueError(f"{spec!r}: speed takes no folder")
+            raise InputError(f"{spec!r}: speed takes no folder")
         factors = _range(spec, "factor", settings["factor"]) if "factor" in settings else speed.DEFAULT_FACTORS
         return speed.speed_recipe(*factors)
     recipe(spec)  # raises with the list of known names

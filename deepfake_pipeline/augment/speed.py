@@ -8,6 +8,7 @@ import numpy as np
 import soxr
 
 from deepfake_pipeline.augment.base import Recipe, as_mono_float32, range_label
+from deepfake_pipeline.common.errors import InputError
 
 DEFAULT_FACTORS = (0.9, 1.1)
 
@@ -16,7 +17,7 @@ def apply_speed(wave, sample_rate, rng, factors: tuple[float, float]):
     x = as_mono_float32(wave, sample_rate)
     factor = round(float(rng.uniform(*factors)), 3)
     if factor <= 0:
-        raise ValueError(f"speed factor must be positive, got {factor}")
+        raise InputError(f"speed factor must be positive, got {factor}")
     out = soxr.resample(x, sample_rate * factor, sample_rate, quality="HQ")
     return out.astype(np.float32), {"factor": factor}
 

@@ -58,19 +58,15 @@ def augment_problem(args) -> str | None:
 
 def run_augment(args, summary_line) -> int:
     """Make, resume or find the derived split; `summary_line(info, rejects_path)` is step 1's."""
-    from deepfake_pipeline.augment.derive import DeriveError, DeriveRequest, derive_split, derived_split_id
+    from deepfake_pipeline.augment.derive import DeriveRequest, derive_split, derived_split_id
     from deepfake_pipeline.augment.recipes import recipe_from_spec
-    from deepfake_pipeline.common.errors import InputError
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.features.cluster_job import ClusterJob
     from deepfake_pipeline.ingest.shards import EveryClipRejected
 
     cluster_job = ClusterJob.parse(args.shard)
-    try:
-        recipe = recipe_from_spec(args.recipe)
-    except ValueError as error:  # its one way to refuse the --recipe spec (augment/recipes.py)
-        raise InputError(str(error)) from None
+    recipe = recipe_from_spec(args.recipe)  # an InputError names what is wrong with the spec
     try:
         request = DeriveRequest(args.augment, args.recipe, args.copies, args.seed)
         folder = args.interim_dir / derived_split_id(args.augment, recipe.name)
@@ -83,12 +79,8 @@ def run_augment(args, summary_line) -> int:
     except EveryClipRejected as error:
         print(f"error: {error}: no copy could be made, so there is no split to use", file=sys.stderr)
         return 2
-    # A PipelineError (PlanMismatch, StoreError, ...) ends in guarded_main; DeriveError is a plain
-    # ValueError of augment/derive.py's, raised only to refuse what was asked (the source split,
-    # --copies, --overwrite with --shard).
-    except DeriveError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    # Any other refusal (DeriveError, PlanMismatch, StoreError, ...) is a PipelineError: it ends in
+    # guarded_main as one error: line.
     if summary is not None:
         print(summary_line(summary.info, summary.split_dir / "rejects.csv"))
     return 0
