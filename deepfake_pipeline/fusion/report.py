@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
-from deepfake_pipeline.evaluation import closing, plots, recalibration, significance
+from deepfake_pipeline.evaluation import closing, plots, recalibration, significance, tandem
 from deepfake_pipeline.evaluation.condition_tdcf import condition_grids, grid_lines
 from deepfake_pipeline.evaluation.field_metrics import per_condition
 from deepfake_pipeline.evaluation.verdict import ALPHA, ONE_POINT, compare
@@ -136,6 +136,7 @@ def _test_entry(run, fusion, split, n_boot: int, seed: int, note) -> tuple:
         run.print(
             *grid_lines(grid, column, f"{PREFIX} attack x {column}, test={split.label} (EER %/min t-DCF):{caveat}")
         )
+    run.print(tandem.record_split(split.label, trials, split.fused, summary, caveat, PREFIX))
     silence = shortcut.silence_only(run, split, fusion.runs, summary["auc"], n_boot, seed)
     warned = [r.name for r in fusion.runs if split.label in r.shortcut_warnings]
     run.print(shortcut.line(split.label, silence, warned, caveat))
