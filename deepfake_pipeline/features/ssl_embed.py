@@ -35,6 +35,7 @@ import torch
 from deepfake_pipeline.features.ssl_loading import LoadedModel
 from deepfake_pipeline.features.ssl_masked import batched_exact
 from deepfake_pipeline.features.ssl_padding import PADDING_PATHS, default_padding_path
+from deepfake_pipeline.features.ssl_pooling import pool_hidden_states
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE
 
 # The CNN feature encoder's receptive field: shorter clips give no frame at all.
@@ -251,13 +252,7 @@ def _embed_batch(
         clip_guard,
     ):
         hidden_states = model(input_values, attention_mask=attention_mask, output_hidden_states=True).hidden_states
-        # Pooled where the states are and copied back once per batch: a copy per clip and layer
-        # made batched cuda runs slower than the naive way (H200 run, docs/gpu_run_2026-11-29.md).
-        pooled = torch.empty((len(inputs), len(layers), loaded.dim), dtype=torch.float32, device=input_values.device)
-        for column, layer in enumerate(layers):
-            states = hidden_states[layer]
-            for row, frames in enumerate(num_frames):
-                pooled[row, column] = states[row, :frames].float().mean(dim=0)
+        pooled = pool_hidden_states(hidden_states, layers, num_frames)
     return pooled.cpu().numpy()
 
 
