@@ -20,6 +20,7 @@ from deepfake_pipeline.common.numba_cache import warm_before_workers
 from deepfake_pipeline.common.orphans import exit_if_orphaned
 from deepfake_pipeline.features import precision_drift
 from deepfake_pipeline.features.parts_job import ClusterJob, PartsJob, store_parts
+from deepfake_pipeline.features.prefetch import prefetched
 from deepfake_pipeline.features.spectral import spectral_features, warm_numba_kernels
 from deepfake_pipeline.features.ssl_padding import default_padding_path
 from deepfake_pipeline.formats import versions
@@ -233,13 +234,13 @@ def run_embeddings(
             record = drift(store, layers)
             precision_drift.write(parts_dir, record)
         job.note(precision_drift.describe(record))
-    for p in mine:
-        rows = parts[p]
-        vectors = embed(loaded, [store.waveform(int(i)) for i in rows], layers)
-        if not np.isfinite(vectors).all():
-            raise FeatureError(f"non-finite embeddings in part {p} of {store.split_id}: refusing to write")
-        atomic.save_npy(job.part_path(p), vectors.astype(dtype), on_written=CrashSwitch.event)
-        job.part_written(rows)
+    with prefetched(mine, lambda p: [store.waveform(int(i)) for i in parts[p]]) as read:
+        for p, waveforms in read:  # the next part is read while this one is embedded
+            vectors = embed(loaded, waveforms, layers)
+            if not np.isfinite(vectors).all():
+                raise FeatureError(f"non-finite embeddings in part {p} of {store.split_id}: refusing to write")
+            atomic.save_npy(job.part_path(p), vectors.astype(dtype), on_written=CrashSwitch.event)
+            job.part_written(parts[p])
     if not job.ready_to_join(len(parts)):
         return None
     return merge_embedding_parts(job, parts, config)
