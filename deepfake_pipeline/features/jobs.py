@@ -227,13 +227,14 @@ def run_embeddings(
             return array_path
         job.drop(problem)
     _refuse_unfinished_other_precision(store, loaded, processed_dir)
-    mine = job.start(parts, config, label=job.label() + (" (untrained model)" if loaded.untrained else ""))
+    label = job.label() + (" (untrained model)" if loaded.untrained else "")
+    mine = job.start(parts, config, label=label)
     if mine and drift is not None:
         record = precision_drift.read(parts_dir)
         if record is None:
             record = drift(store, layers)
             precision_drift.write(parts_dir, record)
-        job.note(precision_drift.describe(record))
+        job.note(precision_drift.describe(record), label)
     with prefetched(mine, lambda p: [store.waveform(int(i)) for i in parts[p]]) as read:
         for p, waveforms in read:  # the next part is read while this one is embedded
             vectors = embed(loaded, waveforms, layers)
