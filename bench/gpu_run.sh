@@ -3,8 +3,11 @@
 # padding paths of step 2 against one clip per pass on every family (exact_paths), step 2 with
 # --device cuda for the base and XLS-R (large) shapes, step 3, step 4 with --unfreeze-last 2 on
 # cuda twice (the two runs must give the same scores), and the embedding bench on cuda, which
-# times the clip-by-clip and the masked batched padding paths side by side. Every model is an
-# UNTRAINED random:<arch>: speeds and checks that nothing breaks, not detection results.
+# times the clip-by-clip and the masked batched padding paths side by side. Issue 21's options
+# too: step 2 in bf16 (its drift from float32 printed), step 2 in length buckets of 128 s (into a
+# folder of its own; same_sets compares both with the float32 default set), and each features
+# run's own audio-s/s per split (stage speeds). Every model is an UNTRAINED random:<arch>:
+# speeds and checks that nothing breaks, not detection results.
 #
 # Inputs, prepared where the run starts (the GPU machine lacks PyAV and the demo's MP4s need it):
 #   .gpu_data/raw/asvspoof      the demo's ASVspoof-layout corpus (python -m deepfake_pipeline.demo)
@@ -15,7 +18,8 @@
 #                                                     # a dry run of the same commands on a CPU
 #   LIMIT_SCALE=4 multiplies every stage's time limit (a dry run on a busy 2-core CPU needs it:
 #   features_base on random:tiny ran past its 150 s there); BENCH_SKIP="bf16" leaves out the
-#   bench's bf16 ways (on a CPU without native bf16 they can take minutes).
+#   bench's bf16 ways (on a CPU without native bf16 they can take minutes); BF16_FLAGS is added to
+#   features_bf16's command (a CPU without native bf16 needs --allow-emulated-bf16).
 set -u
 OUT=${OUT:-bench/out/gpu_run}   # the device tool sets OUT; bench/out/ is ignored by git
 SITE=${SITE:-$PWD/bench/out/site}  # where environment() installs the carried wheels
@@ -27,6 +31,7 @@ BENCH_ARCHS=${BENCH_ARCHS:-base large}
 PY=${PY:-python3}
 LIMIT_SCALE=${LIMIT_SCALE:-1}
 BENCH_SKIP=${BENCH_SKIP:-}
+BF16_FLAGS=${BF16_FLAGS:-}
 LOGS=$OUT/logs
 mkdir -p "$LOGS"
 export PYTHONUNBUFFERED=1
@@ -113,8 +118,38 @@ sys.exit(0 if worst < 1e-4 else 1)
 EOF
 }
 
-export -f environment step1 same_scores exact_paths
-export PY LA DEVICE BASE
+same_sets() {  # the bf16 and bucketed sets against the float32 default one, split by split
+    $PY - "$BASE" "$OUT/processed_b128" $SPLITS <<'EOF'
+import sys, numpy as np
+sys.path.insert(0, ".")
+from deepfake_pipeline.formats.feature_files import load_embeddings, model_tag
+base, b128, splits = sys.argv[1], sys.argv[2], sys.argv[3:]
+tag, status = model_tag(base), 0
+for split in splits:
+    full, _ = load_embeddings(split, tag, "data/processed", "data/interim")
+    b = full.astype(np.float64)
+    for name, folder, other_tag in (("b128", b128, tag), ("bf16", "data/processed", model_tag(base, "bfloat16"))):
+        other, meta = load_embeddings(split, other_tag, folder, "data/interim")
+        rel = np.linalg.norm(other.astype(np.float64) - b, axis=-1) / np.linalg.norm(b, axis=-1)
+        # float16 storage: one float16 step is ~5e-4 relative, so the bucketed set is held to 1e-3
+        verdict = "" if name == "bf16" else (" OK" if rel.max() < 1e-3 else " FAIL (above 1e-3)")
+        status |= verdict.startswith(" FAIL")
+        print(f"{split:<32} {name} vs float32 default: max relative difference {rel.max():.2e}, "
+              f"median {np.median(rel):.2e}{verdict}")
+        if name == "bf16":
+            print(f"{'':<32} its recorded drift, worst layer's median over the first clips: "
+                  f"{max(meta['precision_drift']['median']):.2e}")
+sys.exit(status)
+EOF
+}
+
+speeds() {  # each features run's own last progress line per split, and the bf16 drift note
+    grep -H "clips (100.0%)" "$LOGS"/features_*.log | sed "s|^$LOGS/|  |"
+    grep -H "bfloat16 drift" "$LOGS"/features_bf16.log | sed "s|^$LOGS/|  |"
+}
+
+export -f environment step1 same_scores exact_paths same_sets speeds
+export PY LA DEVICE BASE OUT LOGS SPLITS
 export SITE
 export PYTHONPATH="$SITE"
 stage env 90 environment
@@ -122,6 +157,12 @@ stage step1 120 step1
 stage exact_paths 240 exact_paths
 stage features_base 150 $PY features.py --what embeddings --model $BASE --splits $SPLITS --device "$DEVICE"
 stage features_large 150 $PY features.py --what embeddings --model $LARGE --splits $SPLITS --device "$DEVICE"
+stage features_bf16 150 $PY features.py --what embeddings --model $BASE --splits $SPLITS --device "$DEVICE" \
+    --precision bfloat16 $BF16_FLAGS
+stage features_b128 150 $PY features.py --what embeddings --model $BASE --splits $SPLITS --device "$DEVICE" \
+    --batch-seconds 128 --processed-dir "$OUT/processed_b128"
+stage same_sets 60 same_sets
+stage speeds 10 speeds
 stage step3 120 $PY eval_logreg.py --features embeddings --model $BASE --layer-sweep --train ${LA}_train \
     --dev ${LA}_dev --test ${LA}_eval demo_fakeavceleb_eval --run demo_baseline --jobs 8
 stage step4 200 $PY train_contrastive.py --baseline-run results/demo_baseline --unfreeze-last 2 --device "$DEVICE" \
@@ -138,3 +179,5 @@ stage bench_b128 120 $PY bench/bench_embeddings.py --device "$DEVICE" --arch ${B
 tar -czf "$OUT/logs.tar.gz" --exclude='*.pt' --exclude='*.pdf' --exclude='*.png' "$LOGS" $(ls -d results/demo_* 2>/dev/null) \
     $(ls data/processed/*/*.json 2>/dev/null) 2>/dev/null
 cat "$OUT/stages.log"
+echo "--- speeds (features.py's own progress lines)"; cat "$LOGS/speeds.log"
+echo "--- same_sets"; cat "$LOGS/same_sets.log"

@@ -142,6 +142,32 @@ def bf16_notice(loaded, stores: list, settings: FeatureSettings):
     )
 
 
+def drift_measurer(loaded, settings: FeatureSettings):
+    """`drift(store, layers)` for run_embeddings: the precision_drift record of a bf16 run, against
+    a float32 copy of the model loaded for the measurement only (on CPU, memory was checked for
+    one model) and released after it."""
+    from deepfake_pipeline.features import precision_drift
+    from deepfake_pipeline.features.ssl_loading import load_model
+
+    def drift(store, layers):
+        assert settings.model is not None  # embeddings are wanted
+        reference = load_model(settings.model, device=settings.device, precision="float32")
+        try:
+            return precision_drift.measure(loaded, reference, store, layers)
+        finally:
+            del reference
+            release_device_memory(settings.device)
+
+    return drift
+
+
+def release_device_memory(device: str) -> None:
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
 def compute_features(stores: list, settings: FeatureSettings, processed_dir, stream=None) -> str | None:
     """Spectral statistics and/or pooled hidden states for each split; resumable, see jobs.py.
     Returns the embeddings' file tag (formats/model_identity.py), None without embeddings."""
@@ -189,6 +215,7 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
     def embed(model, waveforms, layers):
         return embed_waveforms(model, waveforms, layers=layers, batch_seconds=batch_seconds)
 
+    drift = drift_measurer(loaded, settings) if loaded is not None and loaded.precision != "float32" else None
     for store in stores:
         run_embeddings(
             store,
@@ -201,6 +228,7 @@ def compute_features(stores: list, settings: FeatureSettings, processed_dir, str
             settings.merge_only,
             embed=embed,
             stream=stream,
+            drift=drift,
         )
     assert loaded is not None  # loaded whenever embeddings are wanted
     return loaded.tag

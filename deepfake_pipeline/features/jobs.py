@@ -18,7 +18,9 @@ from deepfake_pipeline.common import atomic
 from deepfake_pipeline.common.faults import CrashSwitch
 from deepfake_pipeline.common.numba_cache import warm_before_workers
 from deepfake_pipeline.common.orphans import exit_if_orphaned
+from deepfake_pipeline.features import precision_drift
 from deepfake_pipeline.features.parts_job import ClusterJob, PartsJob, store_parts
+from deepfake_pipeline.features.prefetch import prefetched
 from deepfake_pipeline.features.spectral import spectral_features, warm_numba_kernels
 from deepfake_pipeline.features.ssl_padding import default_padding_path
 from deepfake_pipeline.formats import versions
@@ -187,9 +189,11 @@ def run_embeddings(
     merge_only: bool,
     embed,
     stream=None,
+    drift=None,
 ) -> Path | None:
     """`get_model()` gives the loaded model (its identity names the file); `embed(loaded,
-    waveforms, layers)` returns float32 (n, layers, dim)."""
+    waveforms, layers)` returns float32 (n, layers, dim); `drift(store, layers)`, for a bfloat16
+    run, the precision_drift record of its first clips (measured once per set of parts)."""
     loaded = get_model()
     tag = loaded.tag
     array_path, meta_path = embeddings_paths(store.split_id, tag, processed_dir)
@@ -222,17 +226,41 @@ def run_embeddings(
             job.note(f"already complete: {array_path}")
             return array_path
         job.drop(problem)
-    mine = job.start(parts, config, label=job.label() + (" (untrained model)" if loaded.untrained else ""))
-    for p in mine:
-        rows = parts[p]
-        vectors = embed(loaded, [store.waveform(int(i)) for i in rows], layers)
-        if not np.isfinite(vectors).all():
-            raise FeatureError(f"non-finite embeddings in part {p} of {store.split_id}: refusing to write")
-        atomic.save_npy(job.part_path(p), vectors.astype(dtype), on_written=CrashSwitch.event)
-        job.part_written(rows)
+    _refuse_unfinished_other_precision(store, loaded, processed_dir)
+    label = job.label() + (" (untrained model)" if loaded.untrained else "")
+    mine = job.start(parts, config, label=label)
+    if mine and drift is not None:
+        record = precision_drift.read(parts_dir)
+        if record is None:
+            record = drift(store, layers)
+            precision_drift.write(parts_dir, record)
+        job.note(precision_drift.describe(record), label)
+    with prefetched(mine, lambda p: [store.waveform(int(i)) for i in parts[p]]) as read:
+        for p, waveforms in read:  # the next part is read while this one is embedded
+            vectors = embed(loaded, waveforms, layers)
+            if not np.isfinite(vectors).all():
+                raise FeatureError(f"non-finite embeddings in part {p} of {store.split_id}: refusing to write")
+            atomic.save_npy(job.part_path(p), vectors.astype(dtype), on_written=CrashSwitch.event)
+            job.part_written(parts[p])
     if not job.ready_to_join(len(parts)):
         return None
     return merge_embedding_parts(job, parts, config)
+
+
+def _refuse_unfinished_other_precision(store: WaveStore, loaded, processed_dir: Path) -> None:
+    """A run resumed with the other --precision would start a second set beside the unfinished
+    one: almost always a forgotten flag, and the two must never be joined or read as one."""
+    from deepfake_pipeline.features.ssl_loading import PRECISIONS
+
+    for precision in PRECISIONS:
+        other = loaded.identity.tag(precision)
+        folder = embeddings_paths(store.split_id, other, processed_dir)[0].with_name(f"{other}.parts")
+        if precision != loaded.precision and (folder / "config.json").is_file():
+            raise FeatureError(
+                f"{store.split_id} has an unfinished {precision} run of {loaded.spec} in {folder}, and this "
+                f"run is {loaded.precision}: resume that one with --precision {precision}, or delete {folder} "
+                f"to compute the {loaded.precision} set alone"
+            )
 
 
 def merge_embedding_parts(job: PartsJob, parts: list, config: dict) -> Path:
@@ -249,6 +277,8 @@ def merge_embedding_parts(job: PartsJob, parts: list, config: dict) -> Path:
             )
         paths.append(path)
     meta = {key: value for key, value in config.items() if key != "num_parts"}
+    if config["precision"] != "float32":
+        meta["precision_drift"] = precision_drift.read(job.parts_dir)
     store = job.store
     meta.update(num_clips=sum(len(rows) for rows in parts), split_id=store.split_id, demo=bool(store.info.get("demo")))
     write_embeddings(job.final, job.meta_path, (np.load(path) for path in paths), meta)

@@ -32,9 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepfake_pipeline.features.prefetch import prefetched
+from deepfake_pipeline.features.ssl_batches import HostBatch, host_batch
 from deepfake_pipeline.features.ssl_loading import LoadedModel
 from deepfake_pipeline.features.ssl_masked import batched_exact
 from deepfake_pipeline.features.ssl_padding import PADDING_PATHS, default_padding_path
+from deepfake_pipeline.features.ssl_pooling import pool_hidden_states
 from deepfake_pipeline.formats.wavestore import SAMPLE_RATE
 
 # The CNN feature encoder's receptive field: shorter clips give no frame at all.
@@ -222,27 +225,16 @@ def _padding_guard(loaded: LoadedModel, path: str, lengths: list[int], frames: l
 
 
 def _embed_batch(
-    loaded: LoadedModel, inputs: list[np.ndarray], layers: list[int], num_frames: np.ndarray, path: str
+    loaded: LoadedModel, batch: HostBatch, layers: list[int], num_frames: np.ndarray, path: str
 ) -> np.ndarray:
     """One forward pass over clips padded to the longest; (clips, layers, dim) float32."""
     model = loaded.model
-    longest = max(len(x) for x in inputs)
-    batch = np.zeros((len(inputs), longest), dtype=np.float32)
-    for row, x in enumerate(inputs):
-        batch[row, : len(x)] = x
-    input_values = torch.from_numpy(batch).to(loaded.device)
+    input_values, attention_mask = batch.to(loaded.device)
     if loaded.bf16_mode == "weights":
         input_values = input_values.to(torch.bfloat16)
-    lengths = [len(x) for x in inputs]
-    padded = any(length != longest for length in lengths)
-    attention_mask = None
     clip_guard: contextlib.AbstractContextManager = contextlib.nullcontext()
-    if padded:
-        mask = np.zeros((len(inputs), longest), dtype=np.int64)
-        for row, length in enumerate(lengths):
-            mask[row, :length] = 1
-        attention_mask = torch.from_numpy(mask).to(loaded.device)
-        clip_guard = _padding_guard(loaded, path, lengths, [int(n) for n in num_frames])
+    if batch.padded:
+        clip_guard = _padding_guard(loaded, path, batch.lengths, [int(n) for n in num_frames])
 
     with (
         torch.inference_mode(),
@@ -251,13 +243,7 @@ def _embed_batch(
         clip_guard,
     ):
         hidden_states = model(input_values, attention_mask=attention_mask, output_hidden_states=True).hidden_states
-        # Pooled where the states are and copied back once per batch: a copy per clip and layer
-        # made batched cuda runs slower than the naive way (H200 run, docs/gpu_run_2026-11-29.md).
-        pooled = torch.empty((len(inputs), len(layers), loaded.dim), dtype=torch.float32, device=input_values.device)
-        for column, layer in enumerate(layers):
-            states = hidden_states[layer]
-            for row, frames in enumerate(num_frames):
-                pooled[row, column] = states[row, :frames].float().mean(dim=0)
+        pooled = pool_hidden_states(hidden_states, layers, num_frames)
     return pooled.cpu().numpy()
 
 
@@ -267,6 +253,7 @@ def embed_waveforms(
     layers: Sequence[int] | None = None,
     batch_seconds: float | None = None,
     padding: str | None = None,
+    background: bool | None = None,
 ) -> np.ndarray:
     """Mean-pooled hidden states, float32 ``(clips, len(layers), dim)`` in the input order.
 
@@ -279,6 +266,7 @@ def embed_waveforms(
     post-norm models such as base; ``loaded.facts`` says which), i is the output of transformer
     layer i, as in transformers' ``output_hidden_states``. All come from one forward pass that stops
     at the highest layer kept, and each clip is pooled over its own frames only.
+    ``background``: prepare the next batch in a worker thread (default: on cuda only).
     """
     layers = _check_layers(loaded, layers)
     _check_waveforms(waveforms)
@@ -289,9 +277,16 @@ def embed_waveforms(
     lengths = [len(x) for x in waveforms]
     all_frames = frame_counts(loaded, lengths)  # an empty int64 array for no clips
     result = np.empty((len(waveforms), len(layers), loaded.dim), dtype=np.float32)
-    for batch in plan_batches(lengths, batch_seconds):
-        inputs = [normalise_like_feature_extractor(loaded, waveforms[i]) for i in batch]
-        result[batch] = _embed_batch(loaded, inputs, layers, all_frames[batch], padding)
+    cuda = torch.device(loaded.device).type == "cuda"
+
+    def prepare(batch: list[int]) -> HostBatch:
+        return host_batch([normalise_like_feature_extractor(loaded, waveforms[i]) for i in batch], pin=cuda)
+
+    # On cuda the next batch is normalised, padded and pinned while this one runs; on CPU the
+    # thread would only take cycles from the model's own threads.
+    with prefetched(plan_batches(lengths, batch_seconds), prepare, cuda if background is None else background) as ready:
+        for batch, prepared in ready:
+            result[batch] = _embed_batch(loaded, prepared, layers, all_frames[batch], padding)
     if not np.all(np.isfinite(result)):
         raise FloatingPointError(f"{loaded.spec} produced non-finite embeddings ({loaded.precision})")
     return result
