@@ -53,6 +53,9 @@ MODULES: dict[str, Target] = {
         ("tests/evaluation/test_metrics.py", "tests/contrastive/test_contrastive_verdict.py")
     ),
     "deepfake_pipeline/evaluation/verdict.py": Target(("tests/contrastive/test_contrastive_verdict.py",)),
+    "deepfake_pipeline/evaluation/shortcut_rule.py": Target(("tests/evaluation/test_shortcut_rule.py",)),
+    "deepfake_pipeline/evaluation/tandem.py": Target(("tests/evaluation/test_tandem.py",)),
+    "deepfake_pipeline/evaluation/condition_tdcf.py": Target(("tests/evaluation/test_condition_tdcf.py",)),
     "deepfake_pipeline/features/spectral.py": Target(("tests/features/test_spectral.py",)),
     # the corpus parsers
     "deepfake_pipeline/ingest/corpora/__init__.py": Target(
@@ -87,6 +90,11 @@ MODULES: dict[str, Target] = {
         ),
     ),
     # step 2: mean pooling over each clip's own frames
+    "deepfake_pipeline/features/ssl_pooling.py": Target(
+        ("tests/features/test_ssl_pooling.py", "tests/features/test_ssl_embed.py"),
+        ("pool_hidden_states",),
+    ),
+    # step 2: the exact batched forward pass
     "deepfake_pipeline/features/ssl_embed.py": Target(
         ("tests/features/test_ssl_embed.py", "tests/features/test_batched_exact.py"),
         (
