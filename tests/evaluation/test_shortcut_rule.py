@@ -118,3 +118,33 @@ def test_the_line_names_the_prefix_the_system_and_ends_with_the_caveats():
     )
     plain = shortcut_line("[x]", "toy_eval", _entry(None))
     assert plain.endswith("; model - silence-only ROC-AUC +0.1000") and "WARNING" not in plain
+
+
+def test_a_system_no_better_than_the_shortcut_is_never_clearly_beating_it():
+    """The same scores twice: every resample's difference is exactly 0, so the interval is [0, 0],
+    and a lower bound of 0 is not above 0."""
+    labels, speakers, silence, _ = _systems("clear gain")
+    entry = shortcut_record(labels, silence, silence.copy(), speakers, n_boot=200, seed=0, top_db=40.0)
+    assert entry["model_minus_silence_auc_ci"] == [0.0, 0.0] and entry["clearly_beaten"] is False
+
+
+def test_the_resamples_follow_the_seed_and_the_count_asked_for():
+    labels, speakers, silence, system = _systems("gain within the noise")
+
+    def ci(n_boot, seed):
+        return shortcut_record(labels, silence, system, speakers, n_boot=n_boot, seed=seed, top_db=40.0)[
+            "model_minus_silence_auc_ci"
+        ]
+
+    assert ci(300, 4) == ci(300, 4), "one seed, one interval"
+    assert ci(300, 4) != ci(300, 5)
+    assert ci(300, 4) != ci(20, 4)
+    assert ci(1000, 4) != ci(40, 4)  # 1000 is the bootstrap's default: the count must be passed on
+
+
+def test_the_line_without_a_source_or_a_top_db_says_neither():
+    entry = {**_entry(True), "top_db": None, "eer": None}
+    line = shortcut_line("[x]", "toy_eval", entry)
+    assert line.startswith(
+        "[x] shortcut check test=toy_eval: silence-only (duration + leading/trailing silence) ROC-AUC 0.6123 EER nan; "
+    )
