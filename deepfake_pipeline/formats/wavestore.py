@@ -115,7 +115,14 @@ class WaveStore:
 
     def _shard(self, shard: int) -> np.ndarray:
         if shard not in self._shards:
-            samples = np.load(shard_path(self.split_dir, shard), mmap_mode="r")
+            path = shard_path(self.split_dir, shard)
+            try:
+                samples = np.load(path, mmap_mode="r")
+            except (OSError, ValueError, EOFError) as error:  # missing, cut short, not an .npy
+                raise StoreError(
+                    f"{path} is missing, damaged or cut short ({error}): rerun preprocess_datasets.py for "
+                    "this corpus with --overwrite"
+                ) from None
             if samples.dtype != np.dtype(STORE_DTYPE):
                 raise _older_store(self.split_dir, f"{samples.dtype} (shard {shard})")
             self._shards[shard] = samples

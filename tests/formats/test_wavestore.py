@@ -151,6 +151,19 @@ def test_a_shard_of_another_dtype_is_refused(awkward_split):
         WaveStore(awkward_split).waveform(0)
 
 
+@pytest.mark.parametrize("damage", ["cut short", "missing", "not an npy file"])
+def test_a_damaged_shard_is_a_store_error_saying_what_to_rerun(awkward_split, damage):
+    shard = awkward_split / "waves" / "shard_00000.npy"
+    if damage == "cut short":  # numpy's memory map refuses it with a plain ValueError
+        shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 3])
+    elif damage == "missing":
+        shard.unlink()
+    else:
+        shard.write_bytes(b"not a numpy file at all")
+    with pytest.raises(StoreError, match=r"shard_00000.npy is missing, damaged or cut short \(.*\): rerun "):
+        WaveStore(awkward_split).waveform(0)
+
+
 @pytest.mark.slow
 def test_real_clips_features_from_the_store_match_the_decoder(real_data_dir, tmp_path):
     """Every real clip, MP3 included: spectral features of the stored waveform equal those of the
