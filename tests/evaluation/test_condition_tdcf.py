@@ -250,3 +250,8 @@ def test_grid_lines_widen_for_a_long_value_and_leave_out_empty_remarks():
         "  attack     a-very-long-codec-name",
         "  pooled               50.00/0.2500",  # width 22: the value
     ]
+
+
+def test_grid_lines_columns_are_at_least_12_wide():
+    grid = {"pooled": {"gsm": _cell(0.5, None, 5, 5)}}
+    assert ct.grid_lines(grid, "codec", "T") == ["T", "  attack              gsm", "  pooled        50.00/n/a"]
