@@ -422,6 +422,7 @@ def test_the_accelerated_search_is_what_is_reported_where_it_differs_from_every_
     keys = np.repeat(np.array(tandem.KEYS), [len(a) for a in asv])
     joined = tandem.TandemTrials(keys, np.concatenate(asv), np.concatenate(cm), keys.size, 0)
     assert tandem.tandem_metrics(joined)["t_eer"] == pytest.approx(reference[0], abs=1e-12)
+    assert tandem.tandem_metrics(joined, accelerated=False)["t_eer"] == pytest.approx(0.5109523809523809, abs=1e-12)
 
 
 def test_the_accelerated_search_differs_with_one_point_decimated_to_one_too():
