@@ -202,15 +202,17 @@ def join_trials(utt_ids, cm_scores, trials) -> TandemTrials:
         raise TandemError(f"{utt_ids.size} utt_ids but {cm_scores.size} CM scores")
     ids, counts = np.unique(utt_ids, return_counts=True)
     if np.any(counts > 1):
-        raise TandemError(f"utt_ids repeat (e.g. {ids[counts > 1][0]!r}): an ASV trial could not name one CM score")
+        raise TandemError(
+            f"utt_ids repeat (e.g. {str(ids[counts > 1][0])!r}): an ASV trial could not name one CM score"
+        )
     trial_ids = trials["trial"].to_numpy().astype(str)
     position = {utt: i for i, utt in enumerate(utt_ids)}
     index = np.array([position.get(t, -1) for t in trial_ids], dtype=np.int64)
     found = index >= 0
     if not found.any():
         raise TandemError(
-            f"none of the {trial_ids.size:,} ASV trial ids (e.g. {trial_ids[0] if trial_ids.size else '-'!r}) "
-            f"is an utt_id of the split (e.g. {utt_ids[0] if utt_ids.size else '-'!r}): these ASV scores are "
+            f"none of the {trial_ids.size:,} ASV trial ids (e.g. {str(trial_ids[0]) if trial_ids.size else '-'!r}) "
+            f"is an utt_id of the split (e.g. {str(utt_ids[0]) if utt_ids.size else '-'!r}): these ASV scores are "
             "not of this split's utterances"
         )
     keys = trials["key"].to_numpy().astype(str)[found]

@@ -6,6 +6,7 @@ against the plain-loop reference of the evaluation plan's formulas."""
 import numpy as np
 import pytest
 from condition_fixtures import RANDOM_ATTACKS, RANDOM_CODECS, hand_set, random_set, reference_min_tdcf
+from tdcf_references import naive_asv_rates, naive_min_tdcf
 
 from deepfake_pipeline.evaluation import condition_tdcf as ct
 from deepfake_pipeline.formats.asv_scores import ASVScores
@@ -157,3 +158,100 @@ def test_a_spoof_only_condition_filters_only_the_spoofs():
     assert rows["neural"]["min_tdcf"] == per_attack["A07"]["min_tdcf"]
     with pytest.raises(ValueError, match="spoofs only"):
         ct.condition_grid(cm.label, cm.score, cm.attack, vocoder, "vocoder", with_vocoder)
+
+
+# Survivors of the mutation run (docs/mutation.md, Results 2026-12-02): exact notes, the 2019
+# formula, and the grid printer.
+
+
+def test_the_2019_note_and_the_2019_formula():
+    cm, asv = SETS["hand"]
+    scores, _ = asv_2021(asv)
+    as_2019 = ASVScores(scores.target, scores.nontarget, scores.spoof, scores.spoof_attack), "2019"
+    row = ct.cell_metrics(cm.label, cm.score, None, cm.codec, "codec", as_2019, value="alaw")
+    assert row["min_tdcf_note"] == (
+        "the 2019 ASV scores list no trials with conditions, so no codec operating point of the ASV can be "
+        "formed (not pooled over the split)"
+    )
+    pooled = ct.cell_metrics(cm.label, cm.score, cm.attack, None, None, as_2019, attack="A07")
+    bona = cm.score[cm.label == 0].tolist()
+    spoof = cm.score[cm.attack == "A07"].tolist()
+    rates = naive_asv_rates(scores.target.tolist(), scores.nontarget.tolist(), asv.score[asv.attack == "A07"].tolist())
+    assert pooled["min_tdcf"] == pytest.approx(naive_min_tdcf(bona, spoof, rates, 2019), rel=1e-12)
+    assert pooled["min_tdcf"] != pytest.approx(naive_min_tdcf(bona, spoof, rates, 2021), rel=1e-6)
+
+
+def test_a_cell_without_asv_target_and_nontarget_trials_names_both():
+    cm, asv = SETS["hand"]
+    asv = asv[~((asv.codec == "alaw") & (asv.key != "spoof"))]
+    grid = ct.condition_grid(cm.label, cm.score, cm.attack, cm.codec, "codec", asv_2021(asv))
+    assert grid["A07"]["alaw"]["min_tdcf_note"] == "no ASV target or nontarget trials in this cell"
+
+
+def test_labels_not_attack_tags_decide_a_cells_spoofs():
+    """Bona fide trials tagged with an attack's name stay bona fide."""
+    row = ct.cell_metrics([0, 0, 1, 1], [1.0, 2.0, 0.0, 3.0], ["A07", "A07", "A07", "A08"], attack="A07")
+    assert (row["n_bonafide"], row["n_spoof"]) == (2, 1) and row["eer"] is not None
+
+
+def test_cm_decisions_instead_of_scores_get_the_refusal_as_note():
+    cm, asv = SETS["hand"]
+    row = ct.cell_metrics([0, 0, 1], [1.0, 1.0, 0.0], asv=asv_2021(asv))
+    assert row["min_tdcf"] is None and row["min_tdcf_note"] == (
+        "the CM scores take fewer than 3 distinct values: t-DCF needs soft scores, not decisions (the "
+        "official packages refuse them too)"
+    )
+
+
+def test_a_condition_value_only_bona_fide_trials_have_is_listed_as_one_class():
+    cm, asv = SETS["hand"]
+    codec = np.where((cm.label == 0) & (cm.codec == "alaw"), "gsm", cm.codec)
+    rows = ct.per_condition_tdcf(cm.label, cm.score, codec, "codec", asv_2021(asv))
+    assert list(rows) == ["alaw", "gsm", "none"]
+    assert rows["gsm"] == {"min_tdcf": None, "min_tdcf_note": ct.ONE_CLASS}
+
+
+def test_condition_grids_skip_spoof_only_columns_and_runs_without_attacks():
+    cm, asv = SETS["hand"]
+    vocoder = np.where(cm.label == 0, "bonafide", "trad")
+    conditions = {"codec": cm.codec, "vocoder": vocoder}
+    grids = ct.condition_grids(cm.label, cm.score, cm.attack, conditions, asv_2021(asv))
+    assert list(grids) == ["codec"]
+    tdcfs = [[cell["min_tdcf"] for cell in row.values()] for row in grids["codec"].values()]
+    assert tdcfs == PACKAGE["hand"][0]
+    assert ct.condition_grids(cm.label, cm.score, None, conditions, asv_2021(asv)) == {}
+    assert ct.condition_grids(cm.label, cm.score, cm.attack, {}, asv_2021(asv)) == {}
+
+
+def _cell(eer, tdcf, n_bona, n_spoof, note=None):
+    return {"n_bonafide": n_bona, "n_spoof": n_spoof, "eer": eer, "min_tdcf": tdcf, "min_tdcf_note": note}
+
+
+def test_grid_lines_print_cells_stars_blanks_and_notes():
+    grid = {
+        "A07": {"alaw": _cell(0.1234, 0.56789, 10, 5), "pooled": _cell(0.5, None, 10, 4, "no ASV spoof trials")},
+        "pooled": {"alaw": _cell(None, None, 10, 0, "one CM class only"), "pooled": _cell(0.25, 1.0, 3, 9)},
+    }
+    assert ct.grid_lines(grid, "codec", "Title:") == [
+        "Title:",
+        "  attack              alaw        pooled",  # width 13: the widest cell
+        "  A07         12.34/0.5679    50.00/n/a*",
+        "  pooled                   25.00/1.0000*",
+        "  (* 2 cell(s) rest on fewer than 5 trials of a class: too few to quote)",
+        "  (1 cell(s) left blank: one class only, no EER or min t-DCF)",
+        "  (min t-DCF n/a: no ASV spoof trials)",
+    ]
+
+
+def test_grid_lines_widen_for_a_long_value_and_leave_out_empty_remarks():
+    grid = {"pooled": {"a-very-long-codec-name": _cell(0.5, 0.25, 5, 5)}}
+    assert ct.grid_lines(grid, "codec", "T") == [
+        "T",
+        "  attack     a-very-long-codec-name",
+        "  pooled               50.00/0.2500",  # width 22: the value
+    ]
+
+
+def test_grid_lines_columns_are_at_least_12_wide():
+    grid = {"pooled": {"gsm": _cell(0.5, None, 5, 5)}}
+    assert ct.grid_lines(grid, "codec", "T") == ["T", "  attack              gsm", "  pooled        50.00/n/a"]

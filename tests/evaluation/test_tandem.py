@@ -13,7 +13,7 @@ package returns t-EER in percent; ours is a fraction, so ours * 100 is compared,
 import numpy as np
 import pandas as pd
 import pytest
-from tandem_references import min_a_dcf_by_hand, t_eer_by_hand
+from tandem_references import ADCF_COSTS, min_a_dcf_by_hand, t_eer_by_hand
 
 from deepfake_pipeline.common.errors import PipelineError
 from deepfake_pipeline.evaluation import tandem
@@ -201,3 +201,239 @@ def test_record_split_says_why_instead_of_failing(tmp_path):
     )
     tandem.record_split("x", moved, np.zeros(3), summary, "")
     assert summary["min_a_dcf"] is None and "not found" in summary["tandem_note"]
+
+
+# Survivors of the mutation run (docs/mutation.md, Results 2026-12-02): exact messages and fields.
+
+NO_ASV_TEXT = "no ASV scores for this corpus split"
+NO_IDS_TEXT = (
+    "the ASV scores of this split carry no trial ids (ASVspoof 2019 LA), so no trial can be joined to its CM score"
+)
+
+
+def test_record_split_prints_the_left_out_count_and_fills_the_summary(tmp_path):
+    """The hand-built tandem plus one ASV trial (u12) whose utterance has no CM score."""
+    keys = ["target"] * 4 + ["nontarget"] * 4 + ["spoof"] * 4 + ["spoof"]
+    asv = [0.5, 2, 3, 4, -1, -2, -3, 1.5, 2.5, 3.5, 4.5, 5, 0.0]
+    rows = [(f"u{i}", k, s) for i, (k, s) in enumerate(zip(keys, asv, strict=True))]
+    split = _split_2021(tmp_path, rows)
+    split.utt_ids = split.utt_ids[:12]
+    cm = np.array([5, 6, 7, 8, 5.5, 6.5, 7.5, 8.5, 1, 2, 3, 9.0])
+    summary: dict = {"other": 1}
+    line = tandem.record_split("la21", split, cm, summary, " (caveat)", prefix="[tag]")
+    sasv = [np.add(a, c) for a, c in zip(_arrays(HAND_ASV), _arrays(HAND_CM), strict=True)]
+    adcf = min_a_dcf_by_hand(*sasv)[0]
+    assert line == (
+        f"[tag] tandem test=la21: t-EER 25.00% min a-DCF {adcf:.4f} "
+        "(ASV: organisers' scores, 12 trials; 1 ASV trials had no CM score, left out) (caveat)"
+    )
+    assert summary == {
+        "other": 1,
+        "t_eer": 0.25,
+        "min_a_dcf": pytest.approx(adcf, abs=1e-12),
+        "tandem_note": None,
+        "tandem": {
+            "n_trials": 12,
+            "n_without_cm": 1,
+            "sasv_score": "CM score + ASV score (uncalibrated sum)",
+            "asv": {**split.info["asv_scores"], "scores": "organisers'"},
+        },
+    }
+
+
+def test_record_split_notes_no_asv_a_2019_split_and_a_failed_join(tmp_path):
+    from types import SimpleNamespace
+
+    summary: dict = {}
+    line = tandem.record_split("x", SimpleNamespace(info={}, utt_ids=np.array(["a"])), np.zeros(1), summary, " c")
+    assert line == f"[eval_logreg] tandem test=x: no t-EER or a-DCF: {NO_ASV_TEXT}"
+    assert summary == {"t_eer": None, "min_a_dcf": None, "tandem": None, "tandem_note": NO_ASV_TEXT}
+    path = tmp_path / "asv2019.txt"
+    path.write_text("bonafide target 1.5\nbonafide nontarget -0.5\nA07 spoof 0.5\n")
+    split = SimpleNamespace(info={"asv_scores": {"format": "asvspoof2019", "path": str(path)}}, utt_ids=np.array(["a"]))
+    line = tandem.record_split("la19", split, np.zeros(1), summary, "", prefix="[p]")
+    assert line == f"[p] tandem test=la19: no t-EER or a-DCF: {NO_IDS_TEXT}"
+    assert summary == {"t_eer": None, "min_a_dcf": None, "tandem": None, "tandem_note": NO_IDS_TEXT}
+    split = _split_2021(tmp_path / "k", [("u1", "target", 1.0), ("u2", "nontarget", 0.0), ("u3", "spoof", 2.0)])
+    split.utt_ids = np.array(["u1", "u3"])
+    note = "after the join no nontarget trials are left: the tandem needs all three"
+    assert tandem.record_split("y", split, np.zeros(2), summary, "") == (
+        f"[eval_logreg] tandem test=y: no t-EER or a-DCF: {note}"
+    )
+    assert summary["tandem_note"] == note and summary["tandem"] is None
+
+
+def test_join_refusals_say_exactly_what_is_wrong():
+    with pytest.raises(tandem.TandemError, match=r"^3 utt_ids but 2 CM scores$"):
+        tandem.join_trials(["u1", "u2", "u3"], [0.0, 1.0], _trials(ROWS))
+    with pytest.raises(
+        tandem.TandemError, match=r"^utt_ids repeat \(e\.g\. 'u2'\): an ASV trial could not name one CM score$"
+    ):
+        tandem.join_trials(["u1", "u2", "u2"], [0.0, 1.0, 2.0], _trials(ROWS))
+    with pytest.raises(
+        tandem.TandemError,
+        match=r"^none of the 4 ASV trial ids \(e\.g\. 'u1'\) is an utt_id of the split \(e\.g\. 'LA_E_1'\): "
+        r"these ASV scores are not of this split's utterances$",
+    ):
+        tandem.join_trials(["LA_E_1", "LA_E_2"], [0.0, 1.0], _trials(ROWS))
+    with pytest.raises(
+        tandem.TandemError,
+        match=r"^none of the 0 ASV trial ids \(e\.g\. '-'\) is an utt_id of the split \(e\.g\. '-'\): ",
+    ):
+        tandem.join_trials([], [], _trials([]))
+    with pytest.raises(
+        tandem.TandemError,
+        match=r"^after the join no nontarget or spoof trials are left: the tandem needs all three$",
+    ):
+        tandem.join_trials(["u1"], [0.0], _trials(ROWS))
+
+
+def test_join_keeps_asv_and_cm_scores_as_floats():
+    rows = [("u1", "target", 2), ("u2", "nontarget", -1), ("u3", "spoof", 1)]
+    joined = tandem.join_trials(["u1", "u2", "u3"], [3, 1, -2], _trials(rows))
+    assert joined.asv.dtype == np.float64 and joined.cm.dtype == np.float64
+    assert joined.cm.tolist() == [3.0, 1.0, -2.0]
+
+
+def test_sasv_score_is_the_sum_as_floats():
+    result = tandem.sasv_score([1, 2], [10, -5])
+    assert result.dtype == np.float64 and result.tolist() == [11.0, -3.0]
+
+
+def test_an_empty_class_is_named_in_the_refusal():
+    with pytest.raises(ValueError, match=r"^CM nontarget scores are empty$"):
+        tandem.t_eer([1.0], [], [0.0], [1.0], [], [0.0])
+    with pytest.raises(ValueError, match=r"^ASV spoof scores are empty$"):
+        tandem.t_eer([1.0], [0.5], [0.0], [1.0], [0.5], [])
+    with pytest.raises(ValueError, match=r"^ASV target scores are empty$"):
+        tandem.asv_curves([], [0.5], [0.0])
+    with pytest.raises(ValueError, match=r"^SASV spoof scores are empty$"):
+        tandem.min_a_dcf([1.0], [0.5], [])
+
+
+def test_min_a_dcf_can_be_reached_by_accepting_everything():
+    """Target 0 lowest, then nontarget 1, spoof 2: rejecting nothing costs 10 * 0.0095 + 10 * 0.05,
+    the normaliser itself, 1.0; every other point misses the target, 0.9405 / 0.595 or more."""
+    assert tandem.min_a_dcf([0.0], [1.0], [2.0]) == (1.0, 0.0 - 1e-8)
+
+
+def test_min_a_dcf_normalises_by_rejecting_all_when_that_is_cheaper():
+    """Costs 100 for each false alarm: accepting all costs 100 * 0.0095 + 100 * 0.05 = 5.95,
+    rejecting all 1 * 0.9405, the normaliser; the least point rejects all, 1.0 (by the
+    package's formula the threshold is the highest score, 2.0)."""
+    costs = tandem.CostsADCF(c_fa_non=100, c_fa_spoof=100)
+    result = tandem.min_a_dcf([0.0], [1.0], [2.0], costs)
+    assert result.min_a_dcf == pytest.approx(0.9405 / 0.9405, abs=1e-15) and result.threshold == 2.0
+    assert min_a_dcf_by_hand([0.0], [1.0], [2.0], {**ADCF_COSTS, "c_non": 100, "c_spoof": 100}) == pytest.approx(
+        tuple(result), abs=1e-12
+    )
+
+
+def test_t_eer_raises_no_warning_where_a_rate_ratio_is_zero_over_zero():
+    """The last ASV point accepts no nontarget and no spoof (0/0), and where the highest ASV
+    score is a nontarget, spoofs run out first (x/0): the package's numpy warns, ours does not."""
+    import warnings
+
+    asv = ([0.5, 2, 3, 4], [-1, -2, -3, 9.5], [2.5, 3.5, 4.5, 5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = tandem.t_eer(*_arrays(HAND_CM), *_arrays(asv))
+    assert tuple(result) == pytest.approx(t_eer_by_hand(HAND_CM, asv), abs=1e-12)
+
+
+def _shapes(seed):
+    """Small sets of varied shapes (the ASV spoofs low or high, ties) for the loop restatement."""
+    rng = np.random.default_rng(seed)
+    n = rng.integers(5, 40, 3)
+    spoof_mean = (-2, 0, 1, 3)[seed % 4]
+    asv = (rng.normal(2, 1, n[0]), rng.normal(-1, 1.5, n[1]), rng.normal(spoof_mean, 1.5, n[2]))
+    cm = (rng.normal(1, 1, n[0]), rng.normal(0.5, 1, n[1]), rng.normal(-0.5, 1.5, n[2]))
+    if seed % 3 == 0:
+        asv, cm = tuple(np.round(a) for a in asv), tuple(np.round(c) for c in cm)
+    return asv, cm
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_t_eer_of_varied_small_sets_equals_the_loop_restatement(seed):
+    asv, cm = _shapes(seed)
+    assert tuple(tandem.t_eer(*cm, *asv)) == pytest.approx(t_eer_by_hand(cm, asv), abs=1e-12)
+
+
+def _bimodal_set(seed, n=2100):
+    """Two or three score values per class (plus tiny jitter at the ASV): a set where the
+    decimated-grid search lands on another crossing than the search of every pair."""
+    rng = np.random.default_rng(seed)
+    asv = (rng.choice([0, 5], n), rng.choice([-1, 3], n), rng.choice([1, 4, 6], n))
+    asv = tuple(a + rng.normal(0, 1e-3, n) for a in asv)
+    cm = (rng.choice([0.0, 2.0], n), rng.choice([0.0, 2.0], n), rng.choice([-1.0, 1.5], n))
+    return asv, cm
+
+
+def _accelerated_reference(cm, asv):
+    """compute_teer_accelerated restated: rates by counting (the CM's false alarms as accepted
+    spoofs over spoofs, as compute_det_curve divides: 1 - rejected / n can differ in the last
+    bit), each crossing on the full matrix of (ASV point, CM point) pairs; the decimated grid
+    (every size // 3000-th point) first, then the 1600 points either side of its crossing on
+    both curves."""
+
+    def rates(classes):
+        scores = np.concatenate(classes)
+        tags = np.concatenate([np.full(len(c), k) for k, c in enumerate(classes)])
+        order = np.argsort(scores, kind="stable")
+        rejected = [np.concatenate([[0], np.cumsum(tags[order] == k)]) for k in range(len(classes))]
+        tau = np.concatenate([[scores[order][0] - 0.001], scores[order]])
+        return rejected, tau
+
+    (miss, rej_non, rej_spf), tau_asv = rates(asv)
+    miss, fa_non, fa_spf = miss / len(asv[0]), 1 - rej_non / len(asv[1]), 1 - rej_spf / len(asv[2])
+    (miss_cm, rej_cm), tau_cm = rates([np.concatenate([cm[0], cm[1]]), cm[2]])
+    miss_cm, fa_cm = miss_cm / (len(cm[0]) + len(cm[1])), (len(cm[2]) - rej_cm) / len(cm[2])  # accepted / n
+
+    def crossing(ia, ic):
+        mc, fc = miss_cm[ic][None, :], fa_cm[ic][None, :]
+        j = []
+        for rows in np.array_split(ia, max(1, ia.size // 500)):  # 500 rows of pairs at a time
+            m, fn, fs = miss[rows][:, None], fa_non[rows][:, None], fa_spf[rows][:, None]
+            j.append(np.argmin(np.abs((mc + (1 - mc) * m) - (0.5 * (1 - mc) * fn + 0.5 * fc * fs)), axis=1))
+        j = np.concatenate(j)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            crit = np.abs(fa_non[ia] / fa_spf[ia] - fa_cm[ic][j] / (1 - miss_cm[ic][j]))
+        crit[~(miss[ia] < 0.5 * fa_non[ia] + 0.5 * fa_spf[ia]) | np.isnan(crit)] = np.inf
+        i = int(np.argmin(crit))
+        return ia[i], ic[j[i]]
+
+    ds_asv, ds_cm = tau_asv.size // 3000, tau_cm.size // 3000
+    ca, cc = crossing(np.arange(0, tau_asv.size, ds_asv), np.arange(0, tau_cm.size, ds_cm))
+    fine_asv = np.arange(max(ca - 1600, 0), min(ca + 1600, tau_asv.size))
+    fine_cm = np.arange(max(cc - 1600, 0), min(cc + 1600, tau_cm.size))
+    i, j = crossing(fine_asv, fine_cm)
+    return fa_spf[i] * fa_cm[j], tau_asv[i], tau_cm[j]
+
+
+def test_the_accelerated_search_is_what_is_reported_where_it_differs_from_every_pair():
+    """Seed 8 (6,300 trials, 2 points decimated to 1): the accelerated search finds a crossing
+    at 47.7%, the search of every pair one at 51.1%; we report the accelerated one."""
+    asv, cm = _bimodal_set(8)
+    reference = _accelerated_reference(cm, asv)
+    result = tandem.t_eer(*cm, *asv)
+    assert tuple(result) == pytest.approx(reference, abs=1e-12)
+    assert tandem.t_eer(*cm, *asv, accelerated=False).t_eer == pytest.approx(0.5109523809523809, abs=1e-12)
+    assert result.t_eer == pytest.approx(0.4771428571428571, abs=1e-12)
+    keys = np.repeat(np.array(tandem.KEYS), [len(a) for a in asv])
+    joined = tandem.TandemTrials(keys, np.concatenate(asv), np.concatenate(cm), keys.size, 0)
+    assert tandem.tandem_metrics(joined)["t_eer"] == pytest.approx(reference[0], abs=1e-12)
+    assert tandem.tandem_metrics(joined, accelerated=False)["t_eer"] == pytest.approx(0.5109523809523809, abs=1e-12)
+
+
+def test_the_accelerated_search_differs_with_one_point_decimated_to_one_too():
+    """5,805 trials (Gaussian, seed 7): the decimated grid is every point (5,806 // 3000 = 1),
+    but the fine search's CM window of 1600 points either side changes which CM point each ASV
+    threshold gets: 51.3% against 50.6% for every pair."""
+    rng = np.random.default_rng(7)
+    n = int(rng.integers(1000, 1990))
+    asv = tuple(rng.normal(0, 1, n) for _ in range(3))
+    cm = tuple(rng.normal(0, 1, n) for _ in range(3))
+    result = tandem.t_eer(*cm, *asv)
+    assert tuple(result) == pytest.approx(_accelerated_reference(cm, asv), abs=1e-12)
+    assert result.t_eer == pytest.approx(0.5130340724716063, abs=1e-12)
+    assert tandem.t_eer(*cm, *asv, accelerated=False).t_eer == pytest.approx(0.5060678778652458, abs=1e-12)
