@@ -5,7 +5,6 @@ import argparse
 from pathlib import Path
 
 from deepfake_pipeline.cli.common import add_threads, declare_outputs, guarded_main, limited_threads, parse_or_refuse
-from deepfake_pipeline.common.errors import InputError, PipelineError
 from deepfake_pipeline.features.cluster_job import ClusterJob
 from deepfake_pipeline.formats.paths import INTERIM_DIR, PROCESSED_DIR
 
@@ -109,21 +108,6 @@ def _main(argv) -> int:
         return _run(args)
 
 
-def _open_stores(interim_dir, split_ids) -> list:
-    """features/extract.open_stores names a --splits split that step 1 has not made in a plain
-    ValueError: here it becomes the InputError it is, so guarded_main prints it as one `error:`
-    line. Its other refusals (ManifestError, StoreError) are PipelineErrors already. (Once
-    open_stores raises InputError itself, this goes.)"""
-    from deepfake_pipeline.features.extract import open_stores
-
-    try:
-        return open_stores(interim_dir, split_ids)
-    except PipelineError:
-        raise
-    except ValueError as error:
-        raise InputError(str(error)) from None
-
-
 def _run(args) -> int:
     # The libraries load once the arguments are known, so --help and a wrong argument answer at once.
     import contextlib
@@ -131,7 +115,7 @@ def _run(args) -> int:
     from deepfake_pipeline.common.lock import output_lock
     from deepfake_pipeline.common.progress import note
     from deepfake_pipeline.evaluation import closing
-    from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips
+    from deepfake_pipeline.features.extract import FeatureSettings, compute_features, job_clips, open_stores
 
     settings = FeatureSettings(
         what=args.what,
@@ -148,7 +132,7 @@ def _run(args) -> int:
         merge_only=args.merge_only,
         memory_gb=args.memory_gb,
     )
-    stores = _open_stores(args.interim_dir, args.splits)
+    stores = open_stores(args.interim_dir, args.splits)  # an InputError names a split step 1 has not made
     with contextlib.ExitStack() as locks:
         # One run per split and --shard: jobs of a cluster array share a split by design.
         shard = "" if settings.shard.count == 1 else f".shard{settings.shard.index}of{settings.shard.count}"

@@ -4,6 +4,7 @@ new clips (`eval_logreg.py --score`) share, so both compute features the same wa
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepfake_pipeline.common.errors import InputError
 from deepfake_pipeline.common.progress import note
 from deepfake_pipeline.features.jobs import run_embeddings, run_spectral
 from deepfake_pipeline.features.parts_job import ClusterJob, store_parts
@@ -53,14 +54,14 @@ class FeatureSettings:
 
 
 def open_stores(interim_dir, split_ids) -> list:
-    """The finished step-1 splits, or a ValueError naming the ones that are there."""
+    """The finished step-1 splits, or an InputError naming the ones that are there."""
     stores = []
     for split_id in split_ids:
         try:
             stores.append(WaveStore(Path(interim_dir) / split_id))
         except FileNotFoundError:
             known = sorted(p.parent.name for p in Path(interim_dir).glob("*/info.json"))
-            raise ValueError(
+            raise InputError(
                 f"split {split_id!r} not found in {interim_dir} (found: "
                 f"{known or 'none'}): run preprocess_datasets.py first"
             ) from None
