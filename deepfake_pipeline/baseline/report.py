@@ -211,7 +211,7 @@ def report_run(
             )
             cal["fitted_on"] = names["calibrated_on"]
             summary["calibration"] = cal
-        run.print(tandem.record_split(result.label, split, result.scores, summary, result_caveat))
+        run.print(tandem.record_split(result.label, split, result.scores, summary, result_caveat, asv=asv))
         curves = {"model": (split.labels, result.scores), "silence-only": (split.labels, result.silence_scores)}
         safe = score_file.stem
         plots.plot_roc(

@@ -141,7 +141,7 @@ def report_experiment(run, experiment, settings, config_summary: dict) -> dict:
                 )
             )
             where = label if n_seeds == 1 else f"{label} seed {seed}"
-            run.print(tandem.record_split(where, split, scores, summary, caveat, PREFIX))
+            run.print(tandem.record_split(where, split, scores, summary, caveat, PREFIX, asv))
             shortcut = shortcut_rule.shortcut_record(
                 split.labels, silence, scores, split.speakers, n_boot, boot_seed, top_db=baseline.top_db
             )

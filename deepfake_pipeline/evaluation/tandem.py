@@ -242,15 +242,17 @@ def tandem_metrics(joined: TandemTrials, accelerated: bool = True) -> dict:
     }
 
 
-def record_split(label: str, split, scores, summary: dict, caveat: str, prefix: str = "[eval_logreg]") -> str:
+def record_split(label: str, split, scores, summary: dict, caveat: str, prefix: str = "[eval_logreg]", asv=None) -> str:
     """The tandem numbers of one test split (``split``: anything with the split's ``utt_ids`` and
     ``info``), set in ``summary`` (``t_eer``, ``min_a_dcf``, ``tandem``: what they rest on, or None
     and ``tandem_note`` saying why), and its printed line, led by ``prefix`` (the script's tag).
-    A split whose ASV trials do not join is noted, not fatal: the rest of the run stands."""
+    A split whose ASV trials do not join is noted, not fatal: the rest of the run stands. `asv`:
+    the split's (ASVScores, version) when the caller has loaded them already (the 2021 keys hold
+    about a million lines; step 4 asks once per seed); None reads them from info.json."""
     source = split.info.get("asv_scores")
     summary.update(t_eer=None, min_a_dcf=None, tandem=None, tandem_note=None)
     try:
-        loaded = load_asv_scores(source)
+        loaded = asv if asv is not None else load_asv_scores(source)
         if loaded is None:
             summary["tandem_note"] = NO_ASV
         elif loaded[0].trials is None:

@@ -136,7 +136,7 @@ def _test_entry(run, fusion, split, n_boot: int, seed: int, note) -> tuple:
         run.print(
             *grid_lines(grid, column, f"{PREFIX} attack x {column}, test={split.label} (EER %/min t-DCF):{caveat}")
         )
-    run.print(tandem.record_split(split.label, trials, split.fused, summary, caveat, PREFIX))
+    run.print(tandem.record_split(split.label, trials, split.fused, summary, caveat, PREFIX, asv))
     silence = shortcut.silence_only(run, split, fusion.runs, summary["auc"], n_boot, seed)
     warned = [r.name for r in fusion.runs if split.label in r.shortcut_warnings]
     run.print(shortcut.line(split.label, silence, warned, caveat))
